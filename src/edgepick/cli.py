@@ -1,0 +1,177 @@
+"""The `edgepick` command line. User mistakes print one line and exit 2; --debug shows the traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from edgepick.errors import UserError
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
+                  help="Pick the runtime to deploy a model with, by measurement.")
+err = Console(stderr=True)
+_state = {"debug": bool(os.environ.get("EDGEPICK_DEBUG"))}
+
+
+@app.callback()
+def _global(debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors.")) -> None:
+    _state["debug"] = _state["debug"] or debug
+
+
+def _db(db: Optional[str]) -> str:
+    from edgepick.paths import default_db_url
+
+    return db or default_db_url()
+
+
+@app.command()
+def run(
+    model: str = typer.Argument(..., help="An .onnx/.pt2 file, a module:callable factory, or a zoo name (digits-cnn)."),
+    runtimes: Optional[str] = typer.Option(None, help="Comma-separated runtimes to sweep (default: all)."),
+    threads: Optional[str] = typer.Option(None, help="Threads per runtime, or a sweep: 1,2 (default: min(2, cores))."),
+    batch: str = typer.Option("1", help="Batch sizes, e.g. 1,8."),
+    input_shape: Optional[str] = typer.Option(None, help="1x3x224x224, or name=shape pairs: ids=1x128,mask=1x128."),
+    data: Optional[str] = typer.Option(None, help="An .npz with x (and labels y), or module:callable -> (x, y)."),
+    data_limit: int = typer.Option(512, help="Use at most this many eval samples."),
+    memory_limit: Optional[str] = typer.Option(None, help="Memory cap per worker, e.g. 512MB."),
+    memory_mechanism: str = typer.Option("auto", help="auto | cgroup-v2 | rss-watchdog | rlimit-as."),
+    timeout: float = typer.Option(300.0, help="Hard timeout per candidate, seconds."),
+    cores: Optional[str] = typer.Option(None, help="CPU ids to pin workers to, e.g. 0,1 (default: the first N usable)."),
+    min_duration: float = typer.Option(2.0, help="Steady state lasts at least this many seconds..."),
+    min_samples: int = typer.Option(50, help="...and at least this many calls."),
+    warmup: int = typer.Option(10, help="Warm-up calls (and at least 0.5 s)."),
+    trust_pickle: bool = typer.Option(False, "--trust-pickle", help="Allow unpickling .pt/.pth (runs code from the file)."),
+    force: bool = typer.Option(False, "--force", help="Measure again instead of reusing stored rows."),
+    db: Optional[str] = typer.Option(None, help="SQLAlchemy URL (default sqlite:///./.edgepick/results.db)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the run as JSON (schema edgepick.run/1)."),
+    markdown: bool = typer.Option(False, "--markdown", help="Print the table as Markdown."),
+) -> None:
+    """Convert, verify and measure MODEL on every runtime; print the table and the pick."""
+    from edgepick.measure.latency import TimingPolicy
+    from edgepick.sweep import Request
+    from edgepick.units import parse_int_list, parse_size
+
+    request = Request(
+        model=model,
+        runtimes=[r.strip() for r in runtimes.split(",") if r.strip()] if runtimes else None,
+        batches=parse_int_list(batch, "--batch"),
+        input_shape=input_shape,
+        data=data,
+        data_limit=data_limit,
+        memory_limit=parse_size(memory_limit) if memory_limit else None,
+        memory_mechanism=memory_mechanism,
+        timeout_s=timeout,
+        cores=parse_int_list(cores.replace(" ", ""), "--cores") if cores else None,
+        timing=TimingPolicy(warmup_count=warmup, min_samples=min_samples, min_duration_s=min_duration),
+        trust_pickle=trust_pickle,
+        force=force,
+        db_url=_db(db),
+    )
+    if threads:
+        request.threads = parse_int_list(threads, "--threads")
+    if memory_mechanism not in ("auto", "cgroup-v2", "rss-watchdog", "rlimit-as"):
+        raise UserError(f"bad --memory-mechanism '{memory_mechanism}': auto, cgroup-v2, rss-watchdog or rlimit-as")
+    _sweep_and_print(request, as_json, markdown)
+
+
+def _sweep_and_print(request, as_json: bool, markdown: bool) -> None:
+    from edgepick.report.progress import sweep_with_progress
+
+    result = sweep_with_progress(request, quiet=as_json)
+    _print_result(result, as_json, markdown)
+
+
+def _print_result(result, as_json: bool, markdown: bool) -> None:
+    if as_json:
+        print(json.dumps(result.to_json(), indent=2))
+    elif markdown:
+        from edgepick.report.markdown import to_markdown
+
+        print(to_markdown(result))
+    else:
+        from edgepick.report.table import print_run
+
+        print_run(result)
+
+
+@app.command()
+def demo(
+    batch: str = typer.Option("1,8", help="Batch sizes."),
+    force: bool = typer.Option(False, "--force", help="Measure again instead of reusing stored rows."),
+    db: Optional[str] = typer.Option(None, help="SQLAlchemy URL."),
+) -> None:
+    """Train the built-in digits CNN (cached), sweep every runtime, print the table and the pick."""
+    from edgepick.sweep import Request
+    from edgepick.units import parse_int_list
+
+    _sweep_and_print(Request(model="digits-cnn", batches=parse_int_list(batch, "--batch"), force=force,
+                             db_url=_db(db)), False, False)
+
+
+@app.command("list")
+def list_runs(db: Optional[str] = typer.Option(None, help="SQLAlchemy URL."),
+              limit: int = typer.Option(50, help="How many runs, newest first.")) -> None:
+    """Past runs, newest first."""
+    from rich.table import Table
+
+    from edgepick.store.db import Store
+
+    table = Table(header_style="bold")
+    for col in ("run", "when (UTC)", "model", "hash", "rows", "ok", "status", "pick"):
+        table.add_column(col)
+    for r in Store(_db(db)).list_runs(limit):
+        ok = sum(c.status == "ok" for c in r.candidates)
+        table.add_row(r.id, r.created_at.strftime("%Y-%m-%d %H:%M"), r.model_name, r.model_hash[:12],
+                      str(len(r.candidates)), str(ok), r.status, r.pick or "-")
+    Console().print(table)
+
+
+@app.command()
+def show(run_id: str = typer.Argument(..., help="A run id (or a unique prefix) from `edgepick list`."),
+         as_json: bool = typer.Option(False, "--json", help="JSON (schema edgepick.run/1)."),
+         markdown: bool = typer.Option(False, "--markdown", help="Markdown."),
+         db: Optional[str] = typer.Option(None, help="SQLAlchemy URL.")) -> None:
+    """One run's table (and the pick), from the store."""
+    from edgepick.result import run_from_db
+    from edgepick.store.db import Store
+
+    _print_result(run_from_db(Store(_db(db)).get_run(run_id)), as_json, markdown)
+
+
+@app.command("runtimes")
+def list_runtimes() -> None:
+    """The runtimes edgepick knows, whether each is installed here, and how to install the rest."""
+    from rich.table import Table
+
+    from edgepick.registry import RUNTIMES
+
+    table = Table(header_style="bold")
+    for col in ("name", "installed", "version", "loads", "threads via", "install"):
+        table.add_column(col)
+    for name, rt in RUNTIMES.all().items():
+        ok = rt.is_available()
+        table.add_row(name, "yes" if ok else "no", rt.version() or "-", ", ".join(rt.formats), rt.thread_setting,
+                      "" if ok else rt.install_hint())
+    Console().print(table)
+
+
+def main() -> None:
+    try:
+        app()
+    except UserError as e:
+        if _state["debug"]:
+            raise
+        err.print(f"[bold red]edgepick: error:[/] {e}", highlight=False, soft_wrap=True)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        err.print("interrupted: rows measured so far are stored; run the same command again to resume")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

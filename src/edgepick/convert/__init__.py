@@ -1,0 +1,1 @@
+"""Converter plugins: one module per edge of the conversion graph."""

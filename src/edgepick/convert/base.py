@@ -1,0 +1,37 @@
+"""The Converter contract: one edge of the conversion graph, from one of `sources` to `target`."""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+from edgepick.artifact import Artifact
+from edgepick.signature import Signature
+
+
+@dataclass
+class ConvertContext:
+    signature: Signature  # input names, shapes, dtypes; which dims are dynamic
+    out_dir: Path
+
+
+class Converter:
+    name: ClassVar[str]
+    sources: ClassVar[tuple[str, ...]]
+    target: ClassVar[str]
+    import_name: ClassVar[str]
+    distribution: ClassVar[str]
+    extra: ClassVar[str]
+
+    @classmethod
+    def is_available(cls) -> bool:
+        return importlib.util.find_spec(cls.import_name) is not None
+
+    @classmethod
+    def install_hint(cls) -> str:
+        return f"pip install 'edgepick[{cls.extra}]'  (or: pip install {cls.distribution})"
+
+    def convert(self, artifact: Artifact, ctx: ConvertContext) -> Artifact:
+        raise NotImplementedError

@@ -1,0 +1,42 @@
+"""Follow a conversion path, step by step, caching each step's artifact by the model's content hash."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+from edgepick import errors
+from edgepick.artifact import Artifact
+from edgepick.convert.base import ConvertContext
+from edgepick.registry import CONVERTERS
+
+
+def convert_along(path: list[str], source: Artifact, signature, cache_root: Path) -> tuple[Artifact, list[dict]]:
+    """Return (final artifact, one record per step: converter, seconds, cached). Raises CandidateFailure."""
+    artifact, steps = source, []
+    for i, name in enumerate(path):
+        step_dir = cache_root / "+".join(path[: i + 1])
+        record_file = step_dir / "artifact.json"
+        if record_file.exists():
+            record = json.loads(record_file.read_text())
+            artifact = Artifact.from_dict(record["artifact"])
+            steps.append({"converter": name, "seconds": record["seconds"], "cached": True})
+            continue
+        conv = CONVERTERS.get(name)
+        if not conv.is_available():
+            raise errors.CandidateFailure(errors.NOT_INSTALLED, f"converter {name} needs {conv.distribution}: {conv.install_hint()}")
+        if step_dir.exists():
+            shutil.rmtree(step_dir)  # a half-written step from a killed sweep
+        step_dir.mkdir(parents=True)
+        t0 = time.perf_counter()
+        try:
+            artifact = conv().convert(artifact, ConvertContext(signature, step_dir))
+        except Exception as e:
+            text = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
+            raise errors.CandidateFailure(errors.CONVERSION_ERROR, f"{name} failed: {type(e).__name__}: {text}") from e
+        seconds = time.perf_counter() - t0
+        record_file.write_text(json.dumps({"artifact": artifact.to_dict(), "seconds": seconds}))
+        steps.append({"converter": name, "seconds": seconds, "cached": False})
+    return artifact, steps

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import warnings
+
+from edgepick.artifact import Artifact
+from edgepick.convert.base import ConvertContext, Converter
+from edgepick.runtimes.torch_eager import load_torch_module
+
+
+class TorchToOnnx(Converter):
+    name = "torch-to-onnx"
+    sources = ("torch-factory", "torch-exported", "torch-pickle")
+    target = "onnx"
+    import_name = "onnxscript"  # the dynamo exporter needs it; torch itself is checked by the source format
+    distribution = "onnxscript"
+    extra = "onnx"
+
+    def convert(self, artifact: Artifact, ctx: ConvertContext) -> Artifact:
+        import torch
+
+        module = load_torch_module(artifact)
+        sig = ctx.signature
+        example = tuple(torch.from_numpy(a) for a in sig.example_inputs(batch=1).values())
+        out = ctx.out_dir / "model.onnx"
+        # A dynamic batch dimension lets one ONNX file serve every --batch size.
+        dynamic = tuple({0: torch.export.Dim("batch", min=1, max=4096)} if t.batch_dynamic else {} for t in sig.inputs)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                program = torch.onnx.export(
+                    module, example, input_names=sig.names, dynamic_shapes=dynamic, dynamo=True, verbose=False
+                )
+                program.save(str(out))
+                exporter = "dynamo"
+            except Exception as dynamo_error:  # the TorchScript exporter still takes models dynamo cannot trace
+                axes = {t.name: {0: "batch"} for t in sig.inputs if t.batch_dynamic}
+                try:
+                    torch.onnx.export(module, example, str(out), input_names=sig.names, dynamic_axes=axes, dynamo=False)
+                except Exception as legacy_error:
+                    raise RuntimeError(f"dynamo: {dynamo_error}; torchscript: {legacy_error}") from legacy_error
+                exporter = "torchscript"
+        extra = [str(p) for p in ctx.out_dir.glob("*.data")]
+        return Artifact("onnx", str(out), {"exporter": exporter, "extra_files": extra})

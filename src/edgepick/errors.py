@@ -1,0 +1,49 @@
+"""Two kinds of failure, kept apart on purpose.
+
+A UserError stops the run: the request itself is wrong and nothing useful can be measured.
+A CandidateFailure is one candidate failing; it becomes a recorded row and the sweep goes on.
+"""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """A mistake in the request. Printed as one line (no traceback unless --debug), exit code 2."""
+
+    exit_code = 2
+
+
+# Classified reasons a candidate can fail with. Kept as plain strings so they survive JSON and SQL.
+NOT_INSTALLED = "not-installed"
+CONVERSION_ERROR = "conversion-error"
+LOAD_ERROR = "load-error"
+RUNTIME_ERROR = "runtime-error"
+UNSUPPORTED_SHAPE = "unsupported-shape"
+CRASH = "crash"
+TIMEOUT = "timeout"
+OOM = "oom"
+NAN_OUTPUTS = "nan-outputs"
+DISAGREES = "disagrees"
+
+REASON_CLASSES = (
+    NOT_INSTALLED,
+    CONVERSION_ERROR,
+    LOAD_ERROR,
+    RUNTIME_ERROR,
+    UNSUPPORTED_SHAPE,
+    CRASH,
+    TIMEOUT,
+    OOM,
+    NAN_OUTPUTS,
+    DISAGREES,
+)
+
+
+class CandidateFailure(Exception):
+    """One candidate could not be built or measured; `reason_class` is one of REASON_CLASSES."""
+
+    def __init__(self, reason_class: str, message: str):
+        assert reason_class in REASON_CLASSES, reason_class
+        super().__init__(message)
+        self.reason_class = reason_class
+        self.message = message

@@ -1,0 +1,50 @@
+"""The conversion graph: formats are nodes, converters are edges. The planner asks it for shortest paths."""
+
+from __future__ import annotations
+
+from collections import deque
+
+from edgepick.registry import CONVERTERS, RUNTIMES
+
+# What each format is, for `edgepick formats` and error messages.
+FORMATS = {
+    "torch-factory": "an nn.Module built by a module:callable factory (or a zoo name)",
+    "torch-exported": "a torch.export ExportedProgram (.pt2)",
+    "torch-pickle": "a pickled nn.Module (.pt/.pth), only with --trust-pickle",
+    "onnx": "ONNX (.onnx)",
+    "openvino-ir": "OpenVINO IR (.xml + .bin)",
+}
+
+
+def edges() -> list[tuple[str, str, str]]:
+    """(source, target, converter name) for every registered converter."""
+    out = []
+    for name, conv in CONVERTERS.all().items():
+        for src in conv.sources:
+            out.append((src, conv.target, name))
+    return out
+
+
+def shortest_path(source: str, targets: tuple[str, ...]) -> list[str] | None:
+    """Converter names leading from `source` to the nearest of `targets`; [] if source is already one; None if none."""
+    if source in targets:
+        return []
+    graph: dict[str, list[tuple[str, str]]] = {}
+    for src, dst, name in edges():
+        graph.setdefault(src, []).append((dst, name))
+    seen = {source}
+    queue: deque[tuple[str, list[str]]] = deque([(source, [])])
+    while queue:
+        node, path = queue.popleft()
+        for dst, name in graph.get(node, []):
+            if dst in seen:
+                continue
+            if dst in targets:
+                return path + [name]
+            seen.add(dst)
+            queue.append((dst, path + [name]))
+    return None
+
+
+def reachable_runtimes(source: str) -> dict[str, list[str] | None]:
+    return {name: shortest_path(source, rt.formats) for name, rt in RUNTIMES.all().items()}

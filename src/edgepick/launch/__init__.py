@@ -1,0 +1,1 @@
+"""Launchers run the measurement worker for one candidate in isolation."""

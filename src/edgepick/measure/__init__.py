@@ -1,0 +1,1 @@
+"""Measurement: what runs inside the isolated worker process, and the statistics it reports."""

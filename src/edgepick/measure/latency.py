@@ -1,0 +1,90 @@
+"""Timing loop and latency statistics.
+
+Warm-up ends when both a minimum count and a minimum time are reached (the first calls pay for lazy
+allocation and kernel selection; the time floor covers frequency ramp-up). Measurement ends when both a
+minimum duration and a minimum number of samples are reached, or at a hard cap. The clock wraps only the
+runtime's own run call on prepared inputs.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+import numpy as np
+
+
+@dataclass
+class TimingPolicy:
+    warmup_count: int = 10
+    warmup_s: float = 0.5
+    min_samples: int = 50
+    min_duration_s: float = 2.0
+    max_duration_s: float = 30.0
+    max_samples: int = 100_000
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def timed_loop(call: Callable[[], object], policy: TimingPolicy) -> tuple[list[int], int]:
+    """Return (steady-state samples in ns, number of warm-up calls)."""
+    clock = time.perf_counter_ns
+    start = clock()
+    warm = 0
+    while warm < policy.warmup_count or clock() - start < policy.warmup_s * 1e9:
+        call()
+        warm += 1
+    samples: list[int] = []
+    append = samples.append
+    begin = clock()
+    min_ns, max_ns = policy.min_duration_s * 1e9, policy.max_duration_s * 1e9
+    while True:
+        t0 = clock()
+        call()
+        t1 = clock()
+        append(t1 - t0)
+        elapsed = t1 - begin
+        n = len(samples)
+        if (n >= policy.min_samples and elapsed >= min_ns) or elapsed >= max_ns or n >= policy.max_samples:
+            break
+    return samples, warm
+
+
+def median_ci(sorted_ms: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
+    """Distribution-free confidence interval for the median from binomial order statistics (normal approximation)."""
+    n = len(sorted_ms)
+    if n < 6:
+        return float(sorted_ms[0]), float(sorted_ms[-1])
+    z = 1.959963984540054 if confidence == 0.95 else _z(confidence)
+    half = z * math.sqrt(n) / 2
+    lo = max(0, int(math.floor(n / 2 - half)) - 1)
+    hi = min(n - 1, int(math.ceil(n / 2 + half)))
+    return float(sorted_ms[lo]), float(sorted_ms[hi])
+
+
+def _z(confidence: float) -> float:
+    from statistics import NormalDist
+
+    return NormalDist().inv_cdf(0.5 + confidence / 2)
+
+
+def summarize(samples_ns: list[int]) -> dict:
+    ms = np.sort(np.asarray(samples_ns, dtype=np.float64) / 1e6)
+    mean = float(ms.mean())
+    std = float(ms.std(ddof=1)) if len(ms) > 1 else 0.0
+    lo, hi = median_ci(ms)
+    return {
+        "p50": float(np.percentile(ms, 50)),
+        "p90": float(np.percentile(ms, 90)),
+        "p99": float(np.percentile(ms, 99)),
+        "mean": mean,
+        "std": std,
+        "min": float(ms[0]),
+        "max": float(ms[-1]),
+        "cv": std / mean if mean > 0 else 0.0,
+        "p50_ci95": [lo, hi],
+        "samples": int(len(ms)),
+    }

@@ -1,0 +1,132 @@
+"""The measurement worker: one candidate, in its own process. `python -m edgepick.measure.worker job.json`.
+
+It reads a job (JSON), measures the phases in order and writes a result (JSON) plus the outputs on the eval
+inputs (.npz). Anything it can catch becomes a classified failure in the result; what it cannot catch (a
+segfault, the OOM killer, a hang) the launcher classifies from the outside.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+from edgepick import errors
+from edgepick.artifact import Artifact
+from edgepick.data import load_inputs_npz
+from edgepick.measure.latency import TimingPolicy, summarize, timed_loop
+from edgepick.registry import RUNTIMES
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def _batch_of(samples: dict[str, np.ndarray], start: int, batch: int) -> dict[str, np.ndarray]:
+    """Samples [start, start+batch), wrapping around so every call has exactly `batch` rows."""
+    n = len(next(iter(samples.values())))
+    idx = [(start + i) % n for i in range(batch)]
+    return {k: np.ascontiguousarray(v[idx]) for k, v in samples.items()}
+
+
+def _has_nan(arrays: list[np.ndarray]) -> bool:
+    return any(np.issubdtype(a.dtype, np.floating) and not np.isfinite(a).all() for a in arrays)
+
+
+def measure(job: dict) -> dict:
+    result: dict = {"phase": "start", "pid": os.getpid()}
+    if job.get("cores"):
+        os.sched_setaffinity(0, job["cores"])
+    result["affinity"] = sorted(os.sched_getaffinity(0))
+    if job.get("rlimit_as_bytes"):
+        resource.setrlimit(resource.RLIMIT_AS, (job["rlimit_as_bytes"], job["rlimit_as_bytes"]))
+    result["baseline_rss_mb"] = _rss_mb()
+    runtime = RUNTIMES.get(job["runtime"])()
+    artifact = Artifact.from_dict(job["artifact"])
+    threads, batch = job["threads"], job["batch"]
+    samples = load_inputs_npz(Path(job["inputs"]))
+
+    result["phase"] = "import"
+    t0 = time.perf_counter()
+    runtime.import_framework()
+    result["import_s"] = time.perf_counter() - t0
+
+    result["phase"] = "load"
+    t0 = time.perf_counter()
+    session = runtime.load(artifact, threads)
+    result["load_s"] = time.perf_counter() - t0
+
+    result["phase"] = "first-inference"
+    prepared = session.prepare(_batch_of(samples, 0, batch))
+    t0 = time.perf_counter_ns()
+    outputs = session.run(prepared)
+    result["first_inference_ms"] = (time.perf_counter_ns() - t0) / 1e6
+    if _has_nan(session.to_numpy(outputs)):
+        raise errors.CandidateFailure(errors.NAN_OUTPUTS, "NaN or Inf in the outputs of the first inference")
+
+    result["phase"] = "steady-state"
+    policy = TimingPolicy(**job.get("timing", {}))
+    samples_ns, warm = timed_loop(lambda: session.run(prepared), policy)
+    result["warmup_calls"] = warm
+    result["latency_ms"] = summarize(samples_ns)
+    result["latency_samples_ms"] = [s / 1e6 for s in samples_ns[: job.get("keep_samples", 5000)]]
+    result["throughput_per_s"] = batch * len(samples_ns) / (sum(samples_ns) / 1e9)
+
+    result["phase"] = "eval"
+    n = len(next(iter(samples.values())))
+    chunks = []
+    for start in range(0, n, batch):
+        got = session.to_numpy(session.run(session.prepare(_batch_of(samples, start, batch))))
+        chunks.append([g[: min(batch, n - start)] for g in got])
+    eval_outputs = [np.concatenate([c[i] for c in chunks]) for i in range(len(chunks[0]))]
+    if _has_nan(eval_outputs):
+        raise errors.CandidateFailure(errors.NAN_OUTPUTS, "NaN or Inf in the outputs on the eval inputs")
+    np.savez(job["outputs"], *eval_outputs)
+    session.close()
+    result["phase"] = "done"
+    result["peak_rss_mb"] = _peak_rss_mb()
+    return result
+
+
+_PHASE_CLASS = {"import": errors.NOT_INSTALLED, "load": errors.LOAD_ERROR}
+
+
+def main(argv: list[str]) -> int:
+    job = json.loads(Path(argv[0]).read_text())
+    out = Path(job["result"])
+    result: dict = {}
+    try:
+        result = measure(job)
+        result["status"] = "ok"
+    except errors.CandidateFailure as e:
+        result.update(status="failed", reason_class=e.reason_class, reason=e.message)
+    except MemoryError:
+        result.update(status="failed", reason_class=errors.OOM, reason="MemoryError in the worker")
+    except Exception as e:  # any runtime's own exception type: classify by the phase it broke
+        phase = result.get("phase", "load")
+        message = f"{type(e).__name__} during {phase}: {str(e).strip().splitlines()[0][:300] if str(e).strip() else ''}"
+        if "bad_alloc" in str(e) or "out of memory" in str(e).lower():
+            result.update(status="failed", reason_class=errors.OOM, reason=message)
+        else:
+            result.update(status="failed", reason_class=_PHASE_CLASS.get(phase, errors.RUNTIME_ERROR), reason=message)
+        result["traceback"] = traceback.format_exc()[-4000:]
+    result.setdefault("peak_rss_mb", _peak_rss_mb())
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result))
+    os.replace(tmp, out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

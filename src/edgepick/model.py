@@ -1,0 +1,206 @@
+"""ModelSpec: what the user gave, detected, loaded safely, with its input signature and content hash."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgepick.artifact import Artifact, file_sha256
+from edgepick.errors import UserError
+from edgepick.signature import Signature, TensorSpec
+from edgepick.zoo import ZOO
+
+_FACTORY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+_ONNX_DTYPES = {1: "float32", 2: "uint8", 3: "int8", 6: "int32", 7: "int64", 9: "bool", 10: "float16", 11: "float64"}
+PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".bin")
+
+
+@dataclass
+class ModelSpec:
+    name: str
+    artifact: Artifact  # the model as given: the root of the conversion graph
+    signature: Signature
+    content_hash: str
+    data_factory: str | None = None  # a zoo model's own labelled eval set
+    module: Any = field(default=None, repr=False)  # the nn.Module in this process, for torch inputs
+
+    @property
+    def is_torch(self) -> bool:
+        return self.artifact.format.startswith("torch")
+
+
+def load_model(source: Any, trust_pickle: bool = False, work_dir: Path | None = None) -> ModelSpec:
+    """Turn a path, a zoo name, a 'module:callable' factory or an nn.Module into a ModelSpec, or raise UserError."""
+    if not isinstance(source, (str, os.PathLike)):
+        return _from_module(source, work_dir)
+    text = str(source)
+    if text in ZOO:
+        return _from_zoo(text)
+    path = Path(text)
+    if not path.exists():
+        if _FACTORY.match(text):
+            return _from_factory(text)
+        raise UserError(f"no such file: {text} (give an .onnx/.pt2 file, a module:callable factory, or one of {', '.join(ZOO)})")
+    if path.is_dir():
+        raise UserError(f"{text} is a directory; give the model file itself")
+    if path.stat().st_size == 0:
+        raise UserError(f"{text} is empty (0 bytes); re-export the model")
+    suffix = path.suffix.lower()
+    if suffix == ".onnx":
+        return _from_onnx(path)
+    if suffix == ".pt2":
+        return _from_exported(path)
+    if suffix in PICKLE_SUFFIXES:
+        return _from_pickle(path, trust_pickle)
+    raise UserError(f"{text}: unrecognised model format '{suffix or 'no suffix'}'; edgepick reads .onnx, .pt2, "
+                    f"module:callable factories and zoo names ({', '.join(ZOO)})")
+
+
+def _torch_signature(shape, names=("input",)) -> Signature:
+    return Signature([TensorSpec(n, list(shape), "float32", batch_dynamic=True) for n in names])
+
+
+def _state_hash(module, salt: str) -> str:
+    h = hashlib.sha256(salt.encode())
+    for key, tensor in module.state_dict().items():
+        h.update(key.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _from_zoo(name: str) -> ModelSpec:
+    entry = ZOO[name]
+    spec = _from_factory(entry.factory, name=name, shape=entry.input_shape)
+    spec.data_factory = entry.data
+    return spec
+
+
+def _from_factory(spec: str, name: str | None = None, shape=None) -> ModelSpec:
+    module_name, _, attr = spec.partition(":")
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as e:
+        raise UserError(f"cannot import factory '{spec}': {e}") from e
+    module = factory()
+    _require_module(module, spec)
+    module.eval()
+    shape = shape or getattr(module, "example_input_shape", None)
+    artifact = Artifact("torch-factory", spec, {"sys_path": cwd, "input_names": ["input"],
+                                                 "weights_bytes": _weights_bytes(module)})
+    sig = _torch_signature(shape) if shape else Signature([])
+    return ModelSpec(name or spec, artifact, sig, _state_hash(module, spec), module=module)
+
+
+def _from_module(module, work_dir: Path | None) -> ModelSpec:
+    """An nn.Module from the Python API: saved as an ExportedProgram so worker processes can load it safely."""
+    _require_module(module, type(module).__name__)
+    module.eval()
+    digest = _state_hash(module, type(module).__qualname__)
+    spec = ModelSpec(type(module).__name__, Artifact("torch-module", "", {"input_names": ["input"]}),
+                     Signature([]), digest, module=module)
+    spec.artifact.meta["weights_bytes"] = _weights_bytes(module)
+    return spec
+
+
+def export_module(spec: ModelSpec, out_dir: Path) -> None:
+    """Once the signature is known, save an API module as a .pt2 the workers can load (no pickle, no source needed)."""
+    import torch
+
+    path = out_dir / "model.pt2"
+    if not path.exists():
+        example = tuple(torch.from_numpy(a) for a in spec.signature.example_inputs(batch=2).values())
+        batch = torch.export.Dim("batch", min=1, max=4096)
+        dyn = tuple({0: batch} for _ in example)
+        try:
+            program = torch.export.export(spec.module, example, dynamic_shapes=dyn)
+        except Exception:
+            program = torch.export.export(spec.module, example)
+            for t in spec.signature.inputs:
+                t.batch_dynamic = False
+        tmp = out_dir / f"model.{os.getpid()}.pt2"
+        torch.export.save(program, tmp)
+        os.replace(tmp, path)
+    spec.artifact = Artifact("torch-exported", str(path), dict(spec.artifact.meta))
+
+
+def _require_module(obj, what: str) -> None:
+    import torch
+
+    if not isinstance(obj, torch.nn.Module):
+        raise UserError(f"{what} gave a {type(obj).__name__}, not a torch.nn.Module")
+
+
+def _weights_bytes(module) -> int:
+    return sum(t.numel() * t.element_size() for t in module.state_dict().values())
+
+
+def _from_onnx(path: Path) -> ModelSpec:
+    import onnx
+
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+        onnx.checker.check_model(proto)
+    except Exception as e:
+        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        raise UserError(f"{path} is not a valid ONNX model (truncated or corrupt: {first}); re-export it") from e
+    if not proto.graph.node:
+        raise UserError(f"{path} is not a valid ONNX model (it has no nodes); re-export it")
+    initializers = {i.name for i in proto.graph.initializer}
+    inputs = []
+    for inp in proto.graph.input:
+        if inp.name in initializers:
+            continue
+        ttype = inp.type.tensor_type
+        shape = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in ttype.shape.dim]
+        dtype = _ONNX_DTYPES.get(ttype.elem_type)
+        if dtype is None:
+            raise UserError(f"input '{inp.name}' of {path} has an ONNX element type ({ttype.elem_type}) edgepick cannot feed")
+        inputs.append(TensorSpec(inp.name, shape, dtype, batch_dynamic=bool(shape) and shape[0] is None))
+    extra = [str(path.parent / e.value) for t in proto.graph.initializer for e in t.external_data if e.key == "location"]
+    artifact = Artifact("onnx", str(path.absolute()), {"extra_files": sorted(set(extra))})
+    return ModelSpec(path.stem, artifact, Signature(inputs), file_sha256(path))
+
+
+def _from_exported(path: Path) -> ModelSpec:
+    import torch
+
+    try:
+        program = torch.export.load(str(path))
+    except Exception as e:
+        raise UserError(f"{path} is not a loadable torch.export program ({type(e).__name__}); re-save it with torch.export.save") from e
+    shapes = [list(n.meta["val"].shape) for n in program.graph.nodes
+              if n.op == "placeholder" and n.name in program.graph_signature.user_inputs]
+    names = [f"input_{i}" if len(shapes) > 1 else "input" for i in range(len(shapes))]
+    inputs = [TensorSpec(n, [int(d) if str(d).isdigit() else None for d in s], "float32",
+                         batch_dynamic=bool(s) and not str(s[0]).isdigit()) for n, s in zip(names, shapes)]
+    module = program.module()
+    artifact = Artifact("torch-exported", str(path.absolute()), {"input_names": names})
+    return ModelSpec(path.stem, artifact, Signature(inputs), file_sha256(path), module=module)
+
+
+def _from_pickle(path: Path, trust: bool) -> ModelSpec:
+    if not trust:
+        raise UserError(f"{path} is a pickle: loading it runs arbitrary code. Re-save it with torch.export (.pt2) or "
+                        "ONNX, give a module:callable factory, or pass --trust-pickle if you trust its source")
+    import torch
+
+    try:
+        module = torch.load(str(path), weights_only=False, map_location="cpu")
+    except Exception as e:
+        raise UserError(f"{path} could not be unpickled ({type(e).__name__}: {e})") from e
+    if isinstance(module, dict):
+        raise UserError(f"{path} holds a state_dict, not a model; give a module:callable factory that loads it")
+    _require_module(module, str(path))
+    module.eval()
+    artifact = Artifact("torch-pickle", str(path.absolute()), {"trusted": True, "input_names": ["input"]})
+    sig = Signature([])
+    return ModelSpec(path.stem, artifact, sig, file_sha256(path), module=module)

@@ -1,0 +1,58 @@
+"""Expand a request into candidates: runtime x threads x batch, each with its conversion path."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from edgepick import errors
+from edgepick.errors import UserError
+from edgepick.formats import shortest_path
+from edgepick.registry import RUNTIMES
+
+
+@dataclass
+class Candidate:
+    runtime: str
+    precision: str
+    threads: int
+    batch: int
+    path: list[str] | None  # converter names from the input format; None when unreachable
+    blocked: tuple[str, str] | None = None  # (reason_class, reason) when it cannot even be attempted
+
+    @property
+    def key(self) -> str:
+        return f"{self.runtime}/{self.precision}/t{self.threads}/b{self.batch}"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def resolve_runtimes(requested: list[str] | None) -> list[str]:
+    known = RUNTIMES.names()
+    if not requested:
+        return known
+    unknown = [r for r in requested if r not in known]
+    if unknown:
+        raise UserError(f"unknown runtime {', '.join(repr(u) for u in unknown)}; known: {', '.join(known)} "
+                        "(see `edgepick runtimes`)")
+    return list(dict.fromkeys(requested))
+
+
+def plan(source_format: str, runtimes: list[str], threads: list[int], batches: list[int], signature) -> list[Candidate]:
+    out = []
+    for name in runtimes:
+        rt = RUNTIMES.get(name)
+        path = shortest_path(source_format, rt.formats)
+        for precision in rt.precisions:
+            for t in threads:
+                for b in batches:
+                    blocked = None
+                    if not rt.is_available():
+                        blocked = (errors.NOT_INSTALLED, f"{rt.distribution} is not installed: {rt.install_hint()}")
+                    elif path is None:
+                        blocked = (errors.CONVERSION_ERROR, f"no conversion path from {source_format} to {'/'.join(rt.formats)}")
+                    elif not signature.supports_batch(b):
+                        fixed = {i.name: i.shape[0] for i in signature.inputs if not i.batch_dynamic}
+                        blocked = (errors.UNSUPPORTED_SHAPE, f"batch {b}: the model's batch dimension is fixed ({fixed})")
+                    out.append(Candidate(name, precision, t, b, path, blocked))
+    return out

@@ -1,0 +1,67 @@
+"""One registry style for runtimes, converters and compressors.
+
+A registry maps a name to a dotted path "package.module:Class". The plugin module is imported only when the
+entry is first asked for, and plugin modules themselves import their heavy framework only inside methods, so
+`import edgepick` stays light. Third parties add entries through the entry-point group `edgepick.<kind>`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib import metadata
+
+
+class Registry:
+    def __init__(self, kind: str, builtins: dict[str, str]):
+        self.kind = kind
+        self._paths: dict[str, str] = {}
+        self._loaded: dict[str, type] = {}
+        self._entry_points_read = False
+        for name, path in builtins.items():
+            self.register(name, path)
+
+    def register(self, name: str, dotted_path: str) -> None:
+        if name in self._paths:
+            raise ValueError(f"{self.kind} '{name}' is already registered ({self._paths[name]})")
+        self._paths[name] = dotted_path
+
+    def _read_entry_points(self) -> None:
+        if self._entry_points_read:
+            return
+        self._entry_points_read = True
+        for ep in metadata.entry_points(group=f"edgepick.{self.kind}"):
+            self.register(ep.name, ep.value)
+
+    def names(self) -> list[str]:
+        self._read_entry_points()
+        return list(self._paths)
+
+    def get(self, name: str) -> type:
+        self._read_entry_points()
+        if name not in self._loaded:
+            if name not in self._paths:
+                raise KeyError(name)
+            module_name, _, attr = self._paths[name].partition(":")
+            self._loaded[name] = getattr(importlib.import_module(module_name), attr)
+        return self._loaded[name]
+
+    def all(self) -> dict[str, type]:
+        return {name: self.get(name) for name in self.names()}
+
+
+RUNTIMES = Registry(
+    "runtimes",
+    {
+        "torch-eager": "edgepick.runtimes.torch_eager:TorchEager",
+        "onnxruntime": "edgepick.runtimes.onnxruntime:OnnxRuntime",
+        "openvino": "edgepick.runtimes.openvino:OpenVino",
+    },
+)
+
+CONVERTERS = Registry(
+    "converters",
+    {
+        "torch-to-onnx": "edgepick.convert.torch_to_onnx:TorchToOnnx",
+        "onnx-to-openvino": "edgepick.convert.onnx_to_openvino:OnnxToOpenVino",
+    },
+)

@@ -1,0 +1,1 @@
+"""Output: terminal table, Markdown and JSON views of a Run."""

@@ -1,0 +1,51 @@
+"""The columns the terminal table and the Markdown table share, so the two never drift apart."""
+
+from __future__ import annotations
+
+
+def _f(value, fmt: str, scale: float = 1.0) -> str:
+    return "-" if value is None else format(value * scale, fmt)
+
+
+def _lat(row: dict, q: str) -> str:
+    lat = row.get("latency_ms") or {}
+    return _f(lat.get(q), ".3f")
+
+
+def _rss(row: dict) -> str:
+    if row.get("peak_rss_mb") is None:
+        return "-"
+    return f"{row['peak_rss_mb']:.0f} (+{row.get('rss_above_baseline_mb') or 0:.0f})"
+
+
+def _eq(row: dict) -> str:
+    eq = row.get("equivalence") or {}
+    if not eq:
+        return "-"
+    return f"{eq['max_abs_err']:.1e} / {eq['cosine']:.5f}"
+
+
+def _note(row: dict) -> str:
+    if row["status"] != "ok":
+        return f"{row.get('reason_class')}: {row.get('reason')}"
+    conv = "+".join(f"{s['converter']} {s['seconds']:.1f}s" for s in row.get("conversion") or [])
+    return conv
+
+
+COLUMNS = [
+    ("runtime", lambda r: r["runtime"]),
+    ("thr", lambda r: str(r["threads"])),
+    ("batch", lambda r: str(r["batch"])),
+    ("status", lambda r: r["status"]),
+    ("p50 ms", lambda r: _lat(r, "p50")),
+    ("p90 ms", lambda r: _lat(r, "p90")),
+    ("p99 ms", lambda r: _lat(r, "p99")),
+    ("CV %", lambda r: _f((r.get("latency_ms") or {}).get("cv"), ".1f", 100)),
+    ("items/s", lambda r: _f(r.get("throughput_per_s"), ".0f")),
+    ("load s", lambda r: _f(r.get("load_s"), ".2f")),
+    ("1st ms", lambda r: _f(r.get("first_inference_ms"), ".2f")),
+    ("RSS MB (+load)", _rss),
+    ("size MB", lambda r: _f(r.get("size_mb"), ".2f")),
+    ("max|err| / cos", _eq),
+    ("acc %", lambda r: _f(r.get("accuracy"), ".2f", 100)),
+]

@@ -1,0 +1,19 @@
+"""A Markdown table of a Run, for pasting into issues and READMEs."""
+
+from __future__ import annotations
+
+from edgepick.report.columns import COLUMNS, _note
+
+
+def to_markdown(run) -> str:
+    head = [name for name, _ in COLUMNS] + ["note"]
+    lines = [f"### edgepick run {run.run_id}: {run.model_name}", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in run.rows:
+        cells = [fn(row) for _, fn in COLUMNS] + [_note(row)]
+        if run.picked is not None and row["key"] == run.picked["key"]:
+            cells[0] = f"**{cells[0]}** (pick)"
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    if run.picked:
+        lines += ["", f"Pick: **{run.picked['key']}**, the fastest p50 among candidates that agree with the reference."]
+    return "\n".join(lines) + "\n"

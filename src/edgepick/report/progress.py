@@ -1,0 +1,28 @@
+"""Rich progress bars while a sweep works (on stderr, so --json output stays clean)."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+
+def sweep_with_progress(request, quiet: bool = False):
+    from edgepick.sweep import execute
+
+    console = Console(stderr=True)
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=False, disable=quiet) as bar:
+        task = bar.add_task("preparing (load model, reference outputs)", total=None)
+
+        def on_event(kind: str, info: dict) -> None:
+            if kind == "start":
+                note = f", {info['resumed']} reused from the store" if info["resumed"] else ""
+                bar.update(task, total=info["total"], description=f"run {info['run_id']}{note}")
+            elif kind == "measuring":
+                bar.update(task, description=f"measuring {info['key']}")
+            elif kind in ("measured", "reused"):
+                bar.advance(task)
+
+        result = execute(request, on_event)
+        bar.update(task, description="done")
+    return result

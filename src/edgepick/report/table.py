@@ -1,0 +1,47 @@
+"""The rich terminal table and the pick, printed at the end of a run and by `edgepick show`."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from edgepick.report.columns import COLUMNS, _note
+
+_STYLE = {"ok": "green", "failed": "red", "disagrees": "yellow"}
+
+
+def print_run(run, console: Console | None = None) -> None:
+    console = console or Console()
+    ctx = run.context
+    fp = run.fingerprint
+    title = f"edgepick run {run.run_id} · {run.model_name} · {fp.get('cpu_model')} · {fp.get('usable_cores')} cores"
+    table = Table(title=title, title_justify="left", header_style="bold")
+    for name, _ in COLUMNS:
+        table.add_column(name, justify="left" if name in ("runtime", "status") else "right", no_wrap=True)
+    table.add_column("note")
+    for row in run.rows:
+        picked = run.picked is not None and row["key"] == run.picked["key"]
+        cells = [fn(row) for _, fn in COLUMNS]
+        if picked:
+            cells[0] = f"★ {cells[0]}"
+        table.add_row(*cells, _note(row), style=_STYLE.get(row["status"]))
+    console.print(table)
+    if ctx.get("reference"):
+        acc = ctx.get("reference_accuracy")
+        console.print(f"reference: {ctx['reference']}" + (f", accuracy {acc * 100:.2f}%" if acc is not None else "")
+                      + f"; eval data: {ctx.get('data')}")
+    print_pick(run, console)
+
+
+def print_pick(run, console: Console) -> None:
+    if run.picked is None:
+        console.print("[bold red]no pick:[/] no candidate ran and agreed with the reference")
+        return
+    p = run.picked
+    lat = p["latency_ms"]
+    lo, hi = lat["p50_ci95"]
+    console.print(f"[bold]pick:[/] {p['runtime']} ({p['precision']}, {p['threads']} threads, batch {p['batch']}): "
+                  f"p50 {lat['p50']:.3f} ms (95% CI {lo:.3f}–{hi:.3f}), p99 {lat['p99']:.3f} ms: the fastest median "
+                  "among candidates that agree with the reference")
+    for key, why in run.reasons.items():
+        console.print(f"  not {key}: {why}")

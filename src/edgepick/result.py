@@ -1,0 +1,67 @@
+"""The Run object (what `edgepick.pick` returns) and its stable JSON schema."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+SCHEMA = "edgepick.run/1"
+
+# The fields every candidate carries in --json output, in this order (see README, "JSON output").
+CANDIDATE_FIELDS = ("key", "runtime", "precision", "threads", "batch", "status", "reason_class", "reason",
+                    "latency_ms", "load_s", "import_s", "first_inference_ms", "throughput_per_s", "peak_rss_mb",
+                    "rss_above_baseline_mb", "size_mb", "equivalence", "accuracy", "conversion", "cores",
+                    "memory_cap", "artifact")
+
+
+@dataclass
+class Run:
+    run_id: str
+    model_name: str
+    model_hash: str
+    request: dict
+    fingerprint: dict
+    rows: list[dict]
+    picked: dict | None
+    reasons: dict[str, str]
+    context: dict = field(default_factory=dict)  # reference description and accuracy, data source
+
+    @property
+    def pick(self) -> dict | None:
+        return self.picked
+
+    def to_json(self) -> dict:
+        return {
+            "schema": SCHEMA,
+            "run_id": self.run_id,
+            "model": {"name": self.model_name, "hash": self.model_hash, "input_format": self.request.get("input_format"),
+                      "signature": self.request.get("signature")},
+            "reference": self.context.get("reference"),
+            "reference_accuracy": self.context.get("reference_accuracy"),
+            "data": self.context.get("data") or self.request.get("data_source"),
+            "fingerprint": self.fingerprint,
+            "pick": self.picked["key"] if self.picked else None,
+            "candidates": [_public(r, self.reasons.get(r["key"])) for r in self.rows],
+        }
+
+
+def _public(row: dict, not_picked_because: str | None) -> dict:
+    out = {k: row.get(k) for k in CANDIDATE_FIELDS}
+    out["not_picked_because"] = not_picked_because
+    return out
+
+
+def row_from_db(c) -> dict:
+    row = {"key": c.key, "runtime": c.runtime, "precision": c.precision, "threads": c.threads, "batch": c.batch,
+           "status": c.status, "reason_class": c.reason_class, "reason": c.reason}
+    row.update(c.metrics or {})
+    row["latency_samples_ms"] = c.latency_samples_ms
+    return row
+
+
+def run_from_db(run_row) -> Run:
+    from edgepick.select.pick import pick
+
+    rows = [row_from_db(c) for c in run_row.candidates]
+    chosen, reasons = pick(rows)
+    return Run(run_row.id, run_row.model_name, run_row.model_hash, run_row.request, run_row.fingerprint, rows,
+               chosen, reasons, {"data": run_row.request.get("data_source")})

@@ -1,0 +1,1 @@
+"""Runtime plugins: one module per runtime. Each imports its framework only inside `load`."""

@@ -1,0 +1,64 @@
+"""The Runtime contract.
+
+A runtime names the artifact formats it loads, and `load(artifact, threads)` gives a Session. The timed call is
+`Session.run(prepared)`: inputs are converted to the runtime's native objects by `prepare` *before* the clock starts
+and outputs are turned into numpy by `to_numpy` *after* it stops, so every runtime is timed at the same boundary:
+its own run call on prepared inputs.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from importlib import metadata
+from typing import Any, ClassVar
+
+import numpy as np
+
+from edgepick.artifact import Artifact
+
+
+class Session:
+    def prepare(self, inputs: dict[str, np.ndarray]) -> Any:
+        raise NotImplementedError
+
+    def run(self, prepared: Any) -> Any:
+        raise NotImplementedError
+
+    def to_numpy(self, outputs: Any) -> list[np.ndarray]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class Runtime:
+    name: ClassVar[str]
+    formats: ClassVar[tuple[str, ...]]  # artifact formats it loads, the preferred one first
+    import_name: ClassVar[str]  # the Python module whose presence means the runtime is installed
+    distribution: ClassVar[str]  # the PyPI distribution, for its version and the install hint
+    extra: ClassVar[str]  # `pip install edgepick[<extra>]`
+    precisions: ClassVar[tuple[str, ...]] = ("fp32",)
+    thread_setting: ClassVar[str]  # the runtime's own knob that --threads sets, shown in `edgepick runtimes`
+    description: ClassVar[str] = ""
+
+    @classmethod
+    def is_available(cls) -> bool:
+        return importlib.util.find_spec(cls.import_name) is not None
+
+    @classmethod
+    def install_hint(cls) -> str:
+        return f"pip install 'edgepick[{cls.extra}]'  (or: pip install {cls.distribution})"
+
+    @classmethod
+    def version(cls) -> str | None:
+        try:
+            return metadata.version(cls.distribution)
+        except metadata.PackageNotFoundError:
+            return None
+
+    def import_framework(self) -> None:
+        """Import the framework; timed separately from loading the model."""
+        importlib.import_module(self.import_name)
+
+    def load(self, artifact: Artifact, threads: int) -> Session:
+        raise NotImplementedError

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import importlib
+import sys
+
+import numpy as np
+
+from edgepick.artifact import Artifact
+from edgepick.runtimes.base import Runtime, Session
+
+
+def load_torch_module(artifact: Artifact):
+    """Rebuild the nn.Module an artifact stands for. Pickles are only ever loaded when the user trusted them."""
+    import torch
+
+    if artifact.format == "torch-factory":
+        sys_path = artifact.meta.get("sys_path")
+        if sys_path and sys_path not in sys.path:
+            sys.path.insert(0, sys_path)
+        module_name, _, attr = artifact.path.partition(":")
+        factory = getattr(importlib.import_module(module_name), attr)
+        module = factory()
+    elif artifact.format == "torch-exported":
+        module = torch.export.load(artifact.path).module()
+    elif artifact.format == "torch-pickle":
+        if not artifact.meta.get("trusted"):
+            raise PermissionError("refusing to unpickle an untrusted file")
+        module = torch.load(artifact.path, weights_only=False, map_location="cpu")
+    else:
+        raise ValueError(f"not a torch artifact: {artifact.format}")
+    if hasattr(module, "eval"):
+        module.eval()
+    return module
+
+
+class _TorchSession(Session):
+    def __init__(self, module, input_names):
+        self.module = module
+        self.input_names = input_names
+
+    def prepare(self, inputs):
+        import torch
+
+        names = self.input_names or list(inputs)
+        return tuple(torch.from_numpy(np.ascontiguousarray(inputs[n])) for n in names)
+
+    def run(self, prepared):
+        import torch
+
+        with torch.inference_mode():
+            return self.module(*prepared)
+
+    def to_numpy(self, outputs):
+        import torch
+
+        if isinstance(outputs, torch.Tensor):
+            outputs = (outputs,)
+        elif isinstance(outputs, dict):
+            outputs = tuple(outputs.values())
+        return [o.detach().numpy() for o in outputs]
+
+
+class TorchEager(Runtime):
+    name = "torch-eager"
+    formats = ("torch-factory", "torch-exported", "torch-pickle")
+    import_name = "torch"
+    distribution = "torch"
+    extra = "torch"
+    thread_setting = "torch.set_num_threads (interop 1)"
+    description = "PyTorch eager, FP32 (an ExportedProgram runs its graph module op by op)"
+
+    def load(self, artifact: Artifact, threads: int) -> Session:
+        import torch
+
+        torch.set_num_threads(threads)
+        try:
+            torch.set_num_interop_threads(1)
+        except RuntimeError:  # can only be set once per process; harmless on a second load
+            pass
+        return _TorchSession(load_torch_module(artifact), artifact.meta.get("input_names"))

@@ -1,0 +1,1 @@
+"""Selection: which candidate to deploy, and why every other one lost."""

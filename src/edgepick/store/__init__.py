@@ -1,0 +1,1 @@
+"""Results storage: SQLite by default, any SQLAlchemy URL with --db."""

@@ -1,0 +1,194 @@
+"""One run, end to end: model -> plan -> convert -> launch/measure -> compare -> store -> pick."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from edgepick import __version__, errors, paths
+from edgepick.convert.chain import convert_along
+from edgepick.data import eval_data
+from edgepick.fingerprint import fingerprint
+from edgepick.launch.subprocess import run_worker
+from edgepick.measure.equivalence import Tolerance, accuracy_top1, compare
+from edgepick.measure.latency import TimingPolicy
+from edgepick.measure.reference import reference_outputs
+from edgepick.model import export_module, load_model
+from edgepick.planner import Candidate, plan, resolve_runtimes
+from edgepick.result import Run, row_from_db
+from edgepick.select.pick import pick
+from edgepick.signature import apply_shapes, parse_input_shapes, require_resolved
+from edgepick.store.db import Store
+
+
+@dataclass
+class Request:
+    model: Any
+    runtimes: list[str] | None = None
+    threads: list[int] = field(default_factory=lambda: [min(2, len(os.sched_getaffinity(0)))])
+    batches: list[int] = field(default_factory=lambda: [1])
+    input_shape: str | None = None
+    data: Any = None
+    data_limit: int = 512
+    memory_limit: int | None = None
+    memory_mechanism: str = "auto"
+    timeout_s: float = 300.0
+    timing: TimingPolicy = field(default_factory=TimingPolicy)
+    tolerance: Tolerance = field(default_factory=Tolerance)
+    trust_pickle: bool = False
+    force: bool = False
+    cores: list[int] | None = None
+    db_url: str | None = None
+
+
+Progress = Callable[[str, dict], None]
+
+
+def _cores_for(request: Request, threads: int) -> list[int]:
+    """Pin each worker to as many cores as it has threads: the user's list, or the first usable ones."""
+    pool = request.cores or sorted(os.sched_getaffinity(0))
+    return pool[: max(1, threads)]
+
+
+def _request_key(request: Request, spec, runtimes: list[str], inputs_digest: str) -> tuple[str, dict]:
+    described = {
+        "model_hash": spec.content_hash,
+        "runtimes": runtimes,
+        "threads": request.threads,
+        "batches": request.batches,
+        "signature": spec.signature.to_dict(),
+        "eval_inputs_sha256": inputs_digest,
+        "memory_limit": request.memory_limit,
+        "cores": request.cores,
+        "timing": request.timing.to_dict(),
+        "tolerance": request.tolerance.to_dict(),
+        "edgepick": __version__,
+    }
+    return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest(), described
+
+
+def _digest(arrays: dict[str, np.ndarray]) -> str:
+    h = hashlib.sha256()
+    for k in sorted(arrays):
+        h.update(k.encode())
+        h.update(np.ascontiguousarray(arrays[k]).tobytes())
+    return h.hexdigest()
+
+
+def execute(request: Request, progress: Progress | None = None) -> Run:
+    notify = progress or (lambda kind, info: None)
+    for value in [*request.threads, *request.batches]:
+        if value < 1:
+            raise errors.UserError("--threads and --batch take positive integers, e.g. --threads 1,2 --batch 1,8")
+    home = paths.home()
+    spec = load_model(request.model, trust_pickle=request.trust_pickle)
+    apply_shapes(spec.signature, parse_input_shapes(request.input_shape))
+    data = eval_data(spec.data_factory, spec.signature, request.data, request.data_limit)
+    require_resolved(spec.signature)
+    runtimes = resolve_runtimes(request.runtimes)
+    artifacts_root = home / "artifacts" / spec.content_hash[:16]
+    artifacts_root.mkdir(parents=True, exist_ok=True)
+    if spec.artifact.format == "torch-module":
+        export_module(spec, artifacts_root)
+
+    store = Store(request.db_url or paths.default_db_url())
+    key, described = _request_key(request, spec, runtimes, _digest(data.inputs))
+    run = None if request.force else store.find_resumable(key)
+    done = {c.key: row_from_db(c) for c in run.candidates} if run else {}
+    if run is None:
+        described |= {"model": spec.name, "input_format": spec.artifact.format, "data_source": data.source,
+                      "eval_samples": data.count}
+        run = store.create_run(key, spec.name, spec.content_hash, described, fingerprint(spec.content_hash))
+    run_dir = home / "runs" / run.id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    inputs_path = run_dir / "eval_inputs.npz"
+    data.save(inputs_path)
+    ref_label, reference = reference_outputs(spec, data.inputs, max(request.threads))
+    ref_accuracy = accuracy_top1(reference[0], data.labels) if data.labels is not None else None
+
+    candidates = plan(spec.artifact.format, runtimes, request.threads, request.batches, spec.signature)
+    notify("start", {"run_id": run.id, "total": len(candidates), "resumed": len(done)})
+    conversions: dict[tuple, Any] = {}
+    rows = []
+    for cand in candidates:
+        if cand.key in done:
+            rows.append(done[cand.key])
+            notify("reused", {"key": cand.key})
+            continue
+        notify("measuring", {"key": cand.key})
+        row = _measure_candidate(cand, request, spec, data, reference, inputs_path, run_dir, artifacts_root, conversions)
+        store.save_candidate(run.id, _db_fields(row))
+        rows.append(row)
+        notify("measured", {"key": cand.key, "status": row["status"]})
+    chosen, reasons = pick(rows)
+    store.finish_run(run.id, chosen["key"] if chosen else None)
+    return Run(run.id, spec.name, spec.content_hash, store.get_run(run.id).request, run.fingerprint, rows,
+               chosen, reasons, {"reference": ref_label, "reference_accuracy": ref_accuracy, "data": data.source})
+
+
+def _measure_candidate(cand: Candidate, request, spec, data, reference, inputs_path, run_dir, artifacts_root,
+                       conversions) -> dict:
+    row = {"key": cand.key, "runtime": cand.runtime, "precision": cand.precision, "threads": cand.threads,
+           "batch": cand.batch, "status": "failed", "reason_class": None, "reason": None, "conversion": [],
+           "cores": _cores_for(request, cand.threads)}
+    if cand.blocked:
+        row["reason_class"], row["reason"] = cand.blocked
+        return row
+    path_key = tuple(cand.path)
+    if path_key not in conversions:
+        try:
+            conversions[path_key] = convert_along(cand.path, spec.artifact, spec.signature, artifacts_root)
+        except errors.CandidateFailure as failure:
+            conversions[path_key] = failure
+    converted = conversions[path_key]
+    if isinstance(converted, errors.CandidateFailure):
+        row["reason_class"], row["reason"] = converted.reason_class, converted.message
+        return row
+    artifact, steps = converted
+    row["conversion"] = steps
+    row["artifact"] = {"format": artifact.format, "path": artifact.path}
+    size = artifact.size_bytes()
+    row["size_mb"] = size / 2**20 if size is not None else None
+    job = {"runtime": cand.runtime, "artifact": artifact.to_dict(), "threads": cand.threads, "batch": cand.batch,
+           "cores": row["cores"], "inputs": str(inputs_path), "timing": request.timing.to_dict()}
+    result = run_worker(job, run_dir / cand.key.replace("/", "_"), request.timeout_s, request.memory_limit,
+                        request.memory_mechanism)
+    for name in ("import_s", "load_s", "first_inference_ms", "latency_ms", "throughput_per_s", "peak_rss_mb",
+                 "baseline_rss_mb", "warmup_calls", "memory_cap", "worker_wall_s", "latency_samples_ms"):
+        row[name] = result.get(name)
+    if row["peak_rss_mb"] is not None and row["baseline_rss_mb"] is not None:
+        row["rss_above_baseline_mb"] = row["peak_rss_mb"] - row["baseline_rss_mb"]
+    if result["status"] != "ok":
+        row["reason_class"], row["reason"] = result["reason_class"], result["reason"]
+        return row
+    with np.load(result_outputs(run_dir, cand)) as f:
+        outputs = [f[k] for k in f.files]
+    eq = compare(reference, outputs, request.tolerance)
+    row["equivalence"] = {k: eq.get(k) for k in ("max_abs_err", "max_rel_err", "cosine", "top1_agreement")}
+    if data.labels is not None:
+        row["accuracy"] = accuracy_top1(outputs[0], data.labels)
+    if eq["agrees"]:
+        row["status"] = "ok"
+    else:
+        row["status"], row["reason_class"], row["reason"] = "disagrees", errors.DISAGREES, eq["why"]
+    return row
+
+
+def result_outputs(run_dir: Path, cand: Candidate) -> Path:
+    return run_dir / cand.key.replace("/", "_") / "outputs.npz"
+
+
+_COLUMNS = ("key", "runtime", "precision", "threads", "batch", "status", "reason_class", "reason")
+
+
+def _db_fields(row: dict) -> dict:
+    fields = {k: row[k] for k in _COLUMNS}
+    fields["latency_samples_ms"] = row.get("latency_samples_ms")
+    fields["metrics"] = {k: v for k, v in row.items() if k not in _COLUMNS and k != "latency_samples_ms"}
+    return fields
