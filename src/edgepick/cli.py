@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Optional
 
 import typer
 from rich.console import Console
 
 from edgepick.errors import UserError
+from edgepick.report.table import wide_console
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
                   help="Pick the runtime to deploy a model with, by measurement.")
@@ -23,7 +23,7 @@ def _global(debug: bool = typer.Option(False, "--debug", help="Show tracebacks f
     _state["debug"] = _state["debug"] or debug
 
 
-def _db(db: Optional[str]) -> str:
+def _db(db: str | None) -> str:
     from edgepick.paths import default_db_url
 
     return db or default_db_url()
@@ -32,22 +32,22 @@ def _db(db: Optional[str]) -> str:
 @app.command()
 def run(
     model: str = typer.Argument(..., help="An .onnx/.pt2 file, a module:callable factory, or a zoo name (digits-cnn)."),
-    runtimes: Optional[str] = typer.Option(None, help="Comma-separated runtimes to sweep (default: all)."),
-    threads: Optional[str] = typer.Option(None, help="Threads per runtime, or a sweep: 1,2 (default: min(2, cores))."),
+    runtimes: str | None = typer.Option(None, help="Comma-separated runtimes to sweep (default: all)."),
+    threads: str | None = typer.Option(None, help="Threads per runtime, or a sweep: 1,2 (default: min(2, cores))."),
     batch: str = typer.Option("1", help="Batch sizes, e.g. 1,8."),
-    input_shape: Optional[str] = typer.Option(None, help="1x3x224x224, or name=shape pairs: ids=1x128,mask=1x128."),
-    data: Optional[str] = typer.Option(None, help="An .npz with x (and labels y), or module:callable -> (x, y)."),
+    input_shape: str | None = typer.Option(None, help="1x3x224x224, or name=shape pairs: ids=1x128,mask=1x128."),
+    data: str | None = typer.Option(None, help="An .npz with x (and labels y), or module:callable -> (x, y)."),
     data_limit: int = typer.Option(512, help="Use at most this many eval samples."),
-    memory_limit: Optional[str] = typer.Option(None, help="Memory cap per worker, e.g. 512MB."),
+    memory_limit: str | None = typer.Option(None, help="Memory cap per worker, e.g. 512MB."),
     memory_mechanism: str = typer.Option("auto", help="auto | cgroup-v2 | rss-watchdog | rlimit-as."),
     timeout: float = typer.Option(300.0, help="Hard timeout per candidate, seconds."),
-    cores: Optional[str] = typer.Option(None, help="CPU ids to pin workers to, e.g. 0,1 (default: the first N usable)."),
+    cores: str | None = typer.Option(None, help="CPU ids to pin workers to, e.g. 0,1 (default: the first N usable)."),
     min_duration: float = typer.Option(2.0, help="Steady state lasts at least this many seconds..."),
     min_samples: int = typer.Option(50, help="...and at least this many calls."),
     warmup: int = typer.Option(10, help="Warm-up calls (and at least 0.5 s)."),
     trust_pickle: bool = typer.Option(False, "--trust-pickle", help="Allow unpickling .pt/.pth (runs code from the file)."),
     force: bool = typer.Option(False, "--force", help="Measure again instead of reusing stored rows."),
-    db: Optional[str] = typer.Option(None, help="SQLAlchemy URL (default sqlite:///./.edgepick/results.db)."),
+    db: str | None = typer.Option(None, help="SQLAlchemy URL (default sqlite:///./.edgepick/results.db)."),
     as_json: bool = typer.Option(False, "--json", help="Print the run as JSON (schema edgepick.run/1)."),
     markdown: bool = typer.Option(False, "--markdown", help="Print the table as Markdown."),
 ) -> None:
@@ -103,7 +103,7 @@ def _print_result(result, as_json: bool, markdown: bool) -> None:
 def demo(
     batch: str = typer.Option("1,8", help="Batch sizes."),
     force: bool = typer.Option(False, "--force", help="Measure again instead of reusing stored rows."),
-    db: Optional[str] = typer.Option(None, help="SQLAlchemy URL."),
+    db: str | None = typer.Option(None, help="SQLAlchemy URL."),
 ) -> None:
     """Train the built-in digits CNN (cached), sweep every runtime, print the table and the pick."""
     from edgepick.sweep import Request
@@ -114,7 +114,7 @@ def demo(
 
 
 @app.command("list")
-def list_runs(db: Optional[str] = typer.Option(None, help="SQLAlchemy URL."),
+def list_runs(db: str | None = typer.Option(None, help="SQLAlchemy URL."),
               limit: int = typer.Option(50, help="How many runs, newest first.")) -> None:
     """Past runs, newest first."""
     from rich.table import Table
@@ -128,14 +128,14 @@ def list_runs(db: Optional[str] = typer.Option(None, help="SQLAlchemy URL."),
         ok = sum(c.status == "ok" for c in r.candidates)
         table.add_row(r.id, r.created_at.strftime("%Y-%m-%d %H:%M"), r.model_name, r.model_hash[:12],
                       str(len(r.candidates)), str(ok), r.status, r.pick or "-")
-    Console().print(table)
+    wide_console().print(table)
 
 
 @app.command()
 def show(run_id: str = typer.Argument(..., help="A run id (or a unique prefix) from `edgepick list`."),
          as_json: bool = typer.Option(False, "--json", help="JSON (schema edgepick.run/1)."),
          markdown: bool = typer.Option(False, "--markdown", help="Markdown."),
-         db: Optional[str] = typer.Option(None, help="SQLAlchemy URL.")) -> None:
+         db: str | None = typer.Option(None, help="SQLAlchemy URL.")) -> None:
     """One run's table (and the pick), from the store."""
     from edgepick.result import run_from_db
     from edgepick.store.db import Store
@@ -157,7 +157,7 @@ def list_runtimes() -> None:
         ok = rt.is_available()
         table.add_row(name, "yes" if ok else "no", rt.version() or "-", ", ".join(rt.formats), rt.thread_setting,
                       "" if ok else rt.install_hint())
-    Console().print(table)
+    wide_console().print(table)
 
 
 def main() -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 import warnings
 
 from edgepick.artifact import Artifact
@@ -18,6 +19,8 @@ class TorchToOnnx(Converter):
     def convert(self, artifact: Artifact, ctx: ConvertContext) -> Artifact:
         import torch
 
+        # The exporter logs a warning per missing torchvision op; they say nothing about this model.
+        logging.getLogger("torch.onnx").setLevel(logging.ERROR)
         module = load_torch_module(artifact)
         sig = ctx.signature
         example = tuple(torch.from_numpy(a) for a in sig.example_inputs(batch=1).values())

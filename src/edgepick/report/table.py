@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from rich.console import Console
 from rich.table import Table
 
@@ -10,8 +12,13 @@ from edgepick.report.columns import COLUMNS, _note
 _STYLE = {"ok": "green", "failed": "red", "disagrees": "yellow"}
 
 
+def wide_console() -> Console:
+    # Piped output (CI logs, `| tee`) has no terminal width; 80 columns would truncate every number.
+    return Console() if sys.stdout.isatty() else Console(width=220)
+
+
 def print_run(run, console: Console | None = None) -> None:
-    console = console or Console()
+    console = console or wide_console()
     ctx = run.context
     fp = run.fingerprint
     title = f"edgepick run {run.run_id} · {run.model_name} · {fp.get('cpu_model')} · {fp.get('usable_cores')} cores"
