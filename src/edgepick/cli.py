@@ -50,6 +50,19 @@ def run(
     db: str | None = typer.Option(None, help="SQLAlchemy URL (default sqlite:///./.edgepick/results.db)."),
     as_json: bool = typer.Option(False, "--json", help="Print the run as JSON (schema edgepick.run/1)."),
     markdown: bool = typer.Option(False, "--markdown", help="Print the table as Markdown."),
+    budget: str | None = typer.Option(None, help='Constraints, e.g. "p90<=15ms,mem<=300MB,size<=10MB,acc_drop<=1%,throughput>=100/s".'),
+    optimize: str | None = typer.Option(None, help="latency | throughput | memory | size | accuracy, or weights latency=0.7,size=0.3."),
+    device: str | None = typer.Option(None, help="A device profile: pi-class, phone-class, or a YAML file (cores, memory, ...)."),
+    scenario: str | None = typer.Option(None, help="MLPerf LoadGen scenario: SingleStream | MultiStream | Server | Offline."),
+    target_qps: float | None = typer.Option(None, help="Server: Poisson arrival rate (default: half of 1/p50)."),
+    latency_bound_ms: float | None = typer.Option(None, help="Server: p99 latency bound (default: max(5 x the steady-state p50, 2 ms))."),
+    find_peak_qps: bool = typer.Option(False, "--find-peak-qps", help="Server: search the highest QPS whose p99 meets the bound."),
+    lg_min_duration: float = typer.Option(1.0, help="LoadGen min duration, s (MLPerf rules need 600; shorter is marked not compliant)."),
+    lg_min_queries: int = typer.Option(100, help="LoadGen min query count."),
+    profile_ops: int = typer.Option(0, help="Per-op profile over this many inferences per candidate (0: off); see `show --ops`."),
+    cold_start: int = typer.Option(0, help="Cold starts (import, load, first inference) in this many fresh processes (0: off)."),
+    interleave: int = typer.Option(0, help="A B A B windows between the pick and candidates statistically tied with it (0: off)."),
+    noise_retry: bool = typer.Option(True, "--noise-retry/--no-noise-retry", help="Re-measure a noisy row once, longer."),
 ) -> None:
     """Convert, verify and measure MODEL on every runtime; print the table and the pick."""
     from edgepick.measure.latency import TimingPolicy
@@ -74,6 +87,13 @@ def run(
     )
     if threads:
         request.threads = parse_int_list(threads, "--threads")
+    from edgepick.cli_select import apply_selection_options
+
+    apply_selection_options(request, budget, optimize, device, threads_given=bool(threads), memory_given=bool(memory_limit))
+    from edgepick.cli_rigor import apply_rigor_options
+
+    apply_rigor_options(request, scenario, target_qps, latency_bound_ms, find_peak_qps, lg_min_duration, lg_min_queries,
+                        profile_ops, cold_start, interleave, noise_retry)
     if memory_mechanism not in ("auto", "cgroup-v2", "rss-watchdog", "rlimit-as"):
         raise UserError(f"bad --memory-mechanism '{memory_mechanism}': auto, cgroup-v2, rss-watchdog or rlimit-as")
     _sweep_and_print(request, as_json, markdown)
@@ -135,12 +155,24 @@ def list_runs(db: str | None = typer.Option(None, help="SQLAlchemy URL."),
 def show(run_id: str = typer.Argument(..., help="A run id (or a unique prefix) from `edgepick list`."),
          as_json: bool = typer.Option(False, "--json", help="JSON (schema edgepick.run/1)."),
          markdown: bool = typer.Option(False, "--markdown", help="Markdown."),
+         ops: bool = typer.Option(False, "--ops", help="Top op families/ops per runtime, roofline, energy, LoadGen, noise."),
          db: str | None = typer.Option(None, help="SQLAlchemy URL.")) -> None:
     """One run's table (and the pick), from the store."""
     from edgepick.result import run_from_db
     from edgepick.store.db import Store
 
+    if ops:
+        from edgepick.cli_rigor import print_ops
+
+        return print_ops(run_from_db(Store(_db(db)).get_run(run_id)), wide_console())
     _print_result(run_from_db(Store(_db(db)).get_run(run_id)), as_json, markdown)
+
+
+from edgepick.cli_select import compare_cmd, export_cmd, report_cmd  # noqa: E402  (bodies live in cli_select.py)
+
+app.command("report")(report_cmd)
+app.command("export")(export_cmd)
+app.command("compare")(compare_cmd)
 
 
 @app.command("runtimes")

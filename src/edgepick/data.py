@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from edgepick.errors import UserError
-from edgepick.signature import Signature
+from edgepick.signature import Signature, require_resolved
 
 DEFAULT_SYNTHETIC_SAMPLES = 16
 
@@ -104,5 +104,6 @@ def eval_data(spec_data, sig: Signature, data, limit: int) -> EvalData:
         x, y, source = read
         check_against_signature(x, sig, source)
         return EvalData(x, y, source)
+    require_resolved(sig)
     samples = sig.example_inputs(batch=DEFAULT_SYNTHETIC_SAMPLES, seed=1)  # a fixed batch dim keeps its size
     return EvalData(samples, None, f"synthetic (seed 1, {len(next(iter(samples.values())))} samples)")

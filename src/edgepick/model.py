@@ -94,10 +94,18 @@ def _from_factory(spec: str, name: str | None = None, shape=None) -> ModelSpec:
     _require_module(module, spec)
     module.eval()
     shape = shape or getattr(module, "example_input_shape", None)
+    sig = _torch_signature(shape) if shape else Signature([])
+    digest = _state_hash(module, spec)
+    if _state_hash(factory(), spec) != digest:
+        # Each call gives other weights (an unseeded init): a worker calling the factory again would measure a
+        # different model. Measure this very instance instead, saved as an ExportedProgram like an API module.
+        spec_obj = ModelSpec(name or spec, Artifact("torch-module", "", {"input_names": ["input"]}), sig, digest,
+                             module=module)
+        spec_obj.artifact.meta.update(weights_bytes=_weights_bytes(module), nondeterministic_factory=spec)
+        return spec_obj
     artifact = Artifact("torch-factory", spec, {"sys_path": cwd, "input_names": ["input"],
                                                  "weights_bytes": _weights_bytes(module)})
-    sig = _torch_signature(shape) if shape else Signature([])
-    return ModelSpec(name or spec, artifact, sig, _state_hash(module, spec), module=module)
+    return ModelSpec(name or spec, artifact, sig, digest, module=module)
 
 
 def _from_module(module, work_dir: Path | None) -> ModelSpec:

@@ -18,10 +18,17 @@ class Candidate:
     batch: int
     path: list[str] | None  # converter names from the input format; None when unreachable
     blocked: tuple[str, str] | None = None  # (reason_class, reason) when it cannot even be attempted
+    # A compressed candidate (compress/plan.py): its label replaces the precision in the key, `path` starts from
+    # the compressed artifact `start` (converted under `cache_dir`), `record` goes into the row as "compression".
+    compression: str | None = None
+    start: dict | None = None
+    cache_dir: str | None = None
+    record: dict | None = None
+    steps: list | None = None
 
     @property
     def key(self) -> str:
-        return f"{self.runtime}/{self.precision}/t{self.threads}/b{self.batch}"
+        return f"{self.runtime}/{self.compression or self.precision}/t{self.threads}/b{self.batch}"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -47,8 +54,9 @@ def plan(source_format: str, runtimes: list[str], threads: list[int], batches: l
             for t in threads:
                 for b in batches:
                     blocked = None
-                    if not rt.is_available():
-                        blocked = (errors.NOT_INSTALLED, f"{rt.distribution} is not installed: {rt.install_hint()}")
+                    unavailable = rt.unavailable_reason()
+                    if unavailable:
+                        blocked = (errors.NOT_INSTALLED, unavailable)
                     elif path is None:
                         blocked = (errors.CONVERSION_ERROR, f"no conversion path from {source_format} to {'/'.join(rt.formats)}")
                     elif not signature.supports_batch(b):

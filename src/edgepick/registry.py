@@ -55,6 +55,12 @@ RUNTIMES = Registry(
         "torch-eager": "edgepick.runtimes.torch_eager:TorchEager",
         "onnxruntime": "edgepick.runtimes.onnxruntime:OnnxRuntime",
         "openvino": "edgepick.runtimes.openvino:OpenVino",
+        "torch-compile": "edgepick.runtimes.torch_compile:TorchCompile",
+        "torchscript": "edgepick.runtimes.torchscript:TorchScript",
+        "executorch": "edgepick.runtimes.executorch:ExecuTorch",
+        "opencv-dnn": "edgepick.runtimes.opencv_dnn:OpenCvDnn",
+        "ncnn": "edgepick.runtimes.ncnn:Ncnn",
+        "tvm": "edgepick.runtimes.tvm:Tvm",
     },
 )
 
@@ -63,5 +69,24 @@ CONVERTERS = Registry(
     {
         "torch-to-onnx": "edgepick.convert.torch_to_onnx:TorchToOnnx",
         "onnx-to-openvino": "edgepick.convert.onnx_to_openvino:OnnxToOpenVino",
+        "torch-to-torchscript": "edgepick.convert.torch_to_torchscript:TorchToTorchScript",
+        "torch-to-executorch": "edgepick.convert.torch_to_executorch:TorchToExecuTorch",
+        "pnnx": "edgepick.convert.to_ncnn:Pnnx",
+        "onnx-to-tvm": "edgepick.convert.onnx_to_tvm:OnnxToTvm",
+    },
+)
+
+COMPRESSORS = Registry(
+    "compressors",
+    {
+        "fp16-onnx": "edgepick.compress.fp16:OnnxFloat16",
+        "fp16-openvino": "edgepick.compress.fp16:OpenVinoFp16Hint",
+        "int8-dynamic": "edgepick.compress.int8_dynamic:OrtInt8Dynamic",
+        "int8-static": "edgepick.compress.int8_static:OrtInt8Static",
+        "int8-static-nncf": "edgepick.compress.nncf_openvino:NncfQuantize",
+        "prune": "edgepick.compress.prune:StructuredPrune",
+        "sparsity": "edgepick.compress.sparsity:MagnitudeSparsity",
+        "distill": "edgepick.compress.distill:Distill",
+        "simplify": "edgepick.compress.simplify:SimplifyFuse",
     },
 )

@@ -8,9 +8,13 @@ SCHEMA = "edgepick.run/1"
 
 # The fields every candidate carries in --json output, in this order (see README, "JSON output").
 CANDIDATE_FIELDS = ("key", "runtime", "precision", "threads", "batch", "status", "reason_class", "reason",
-                    "latency_ms", "load_s", "import_s", "first_inference_ms", "throughput_per_s", "peak_rss_mb",
+                    "latency_ms", "load_s", "import_s", "compile_s", "first_inference_ms", "throughput_per_s", "peak_rss_mb",
                     "rss_above_baseline_mb", "size_mb", "equivalence", "accuracy", "conversion", "cores",
-                    "memory_cap", "artifact")
+                    "memory_cap", "artifact",
+                    # measurement rigor (issue 6): present when measured; energy says "measured" or "estimate" in its kind
+                    "energy", "roofline", "noise", "loadgen", "op_profile", "cold_start", "interleaved",
+                    # compression (issue 4): the pass, its options, calibration set, flags; the metric and its drop
+                    "compression", "metric")
 
 
 @dataclass
@@ -40,6 +44,7 @@ class Run:
             "data": self.context.get("data") or self.request.get("data_source"),
             "fingerprint": self.fingerprint,
             "pick": self.picked["key"] if self.picked else None,
+            "selection": self.request.get("selection"),  # budget, objective, device: how the pick was chosen
             "candidates": [_public(r, self.reasons.get(r["key"])) for r in self.rows],
         }
 
@@ -62,6 +67,8 @@ def run_from_db(run_row) -> Run:
     from edgepick.select.pick import pick
 
     rows = [row_from_db(c) for c in run_row.candidates]
-    chosen, reasons = pick(rows)
-    return Run(run_row.id, run_row.model_name, run_row.model_hash, run_row.request, run_row.fingerprint, rows,
-               chosen, reasons, {"data": run_row.request.get("data_source")})
+    req = run_row.request
+    chosen, reasons = pick(rows, req.get("selection"), req.get("reference_accuracy"))
+    return Run(run_row.id, run_row.model_name, run_row.model_hash, req, run_row.fingerprint, rows,
+               chosen, reasons, {"data": req.get("data_source"), "reference": req.get("reference"),
+                                 "reference_accuracy": req.get("reference_accuracy")})

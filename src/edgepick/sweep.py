@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 from collections.abc import Callable
@@ -13,16 +14,19 @@ from typing import Any
 import numpy as np
 
 from edgepick import __version__, errors, paths
+from edgepick.compress import hooks as compress_hooks
 from edgepick.convert.chain import convert_along
 from edgepick.data import eval_data
 from edgepick.fingerprint import fingerprint
-from edgepick.launch.subprocess import run_worker
+from edgepick.measure import rigor
 from edgepick.measure.equivalence import Tolerance, accuracy_top1, compare
 from edgepick.measure.latency import TimingPolicy
 from edgepick.measure.reference import reference_outputs
 from edgepick.model import export_module, load_model
 from edgepick.planner import Candidate, plan, resolve_runtimes
 from edgepick.result import Run, row_from_db
+from edgepick.select.budget import parse_budget, parse_objective
+from edgepick.select.explain import settings_of
 from edgepick.select.pick import pick
 from edgepick.signature import apply_shapes, parse_input_shapes, require_resolved
 from edgepick.store.db import Store
@@ -46,6 +50,20 @@ class Request:
     force: bool = False
     cores: list[int] | None = None
     db_url: str | None = None
+    budget: str | None = None  # "p90<=15ms,mem<=300MB,..." (select/budget.py); selection only, not in the request key
+    optimize: str | None = None  # "latency" or weights "latency=0.7,size=0.3"
+    device: dict | None = None  # a DeviceProfile.to_dict(); its cores/threads/memory cap are applied by the CLI/API
+    scenario: dict | None = None  # LoadGenSettings.to_dict() (measure/loadgen.py): an MLPerf scenario after the steady state
+    profile_runs: int = 0  # per-op profile over this many inferences (measure/profile.py); 0 = off
+    cold_start: int = 0  # fresh-process cold starts per candidate (measure/coldstart.py); 0 = off
+    noise_retry: bool = True  # re-measure a noisy row once with a longer steady state (measure/noise.py)
+    interleave: int = 0  # A B A B rounds between the pick and candidates tied with it; 0 = off
+    compressions: list[str] | None = None  # e.g. ["int8-dynamic", "int8-static", "fp16", "prune"] (compress/plan.py)
+    max_acc_drop: str | None = None  # "1%" relative (the default) or "0.01abs"; compressed rows must stay within it
+    metric: str | None = None  # top1 | top5 | cosine | mse | module:function (default top1 with labels, else cosine)
+    calib: Any = None  # calibration data (same forms as data); default a fixed-seed subset of the eval data
+    calib_size: int = 128
+    train_data: Any = None  # for pruning's fine-tuning and distillation; zoo models bring their own train split
 
 
 Progress = Callable[[str, dict], None]
@@ -71,6 +89,10 @@ def _request_key(request: Request, spec, runtimes: list[str], inputs_digest: str
         "tolerance": request.tolerance.to_dict(),
         "edgepick": __version__,
     }
+    if rigor.key_settings(request):
+        described["rigor"] = rigor.key_settings(request)
+    if request.compressions:
+        described["compress"] = compress_hooks.key_settings(request)
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest(), described
 
 
@@ -87,6 +109,7 @@ def execute(request: Request, progress: Progress | None = None) -> Run:
     for value in [*request.threads, *request.batches]:
         if value < 1:
             raise errors.UserError("--threads and --batch take positive integers, e.g. --threads 1,2 --batch 1,8")
+    parse_budget(request.budget), parse_objective(request.optimize)  # a malformed budget stops the run before any work
     home = paths.home()
     spec = load_model(request.model, trust_pickle=request.trust_pickle)
     apply_shapes(spec.signature, parse_input_shapes(request.input_shape))
@@ -114,37 +137,58 @@ def execute(request: Request, progress: Progress | None = None) -> Run:
     ref_accuracy = accuracy_top1(reference[0], data.labels) if data.labels is not None else None
 
     candidates = plan(spec.artifact.format, runtimes, request.threads, request.batches, spec.signature)
+    compress = None  # the compression axis (compress/hooks.py): compressed artifacts as more candidates
+    if request.compressions:
+        compress = compress_hooks.setup(request, spec, data, reference, artifacts_root)
+        candidates += compress_hooks.candidates(request, runtimes, compress, notify)
     notify("start", {"run_id": run.id, "total": len(candidates), "resumed": len(done)})
     conversions: dict[tuple, Any] = {}
     rows = []
-    for cand in candidates:
+    # Follow-ups (e.g. INT8 with its most sensitive layers back in float) are generated lazily from the rows so far.
+    follow_ups = compress_hooks.follow_up(rows, compress, request, notify) if compress else ()
+    for cand in itertools.chain(candidates, follow_ups):
         if cand.key in done:
             rows.append(done[cand.key])
             notify("reused", {"key": cand.key})
             continue
         notify("measuring", {"key": cand.key})
-        row = _measure_candidate(cand, request, spec, data, reference, inputs_path, run_dir, artifacts_root, conversions)
+        row = _measure_candidate(cand, request, spec, data, reference, inputs_path, run_dir, artifacts_root, conversions,
+                                 compress)
         store.save_candidate(run.id, _db_fields(row))
         rows.append(row)
         notify("measured", {"key": cand.key, "status": row["status"]})
-    chosen, reasons = pick(rows)
-    store.finish_run(run.id, chosen["key"] if chosen else None)
+    for row in rigor.after_sweep(rows, spec, artifacts_root, run_dir, inputs_path, request,
+                                 lambda rs: pick(rs, settings_of(request), ref_accuracy)[0]):
+        store.save_candidate(run.id, _db_fields(row))
+    compress_summary = compress_hooks.finish(rows, compress) if compress else None
+    for row in rows if compress else ():
+        if (row.get("compression") or {}).get("int8_flag"):  # the flag's outcome is known only now
+            store.save_candidate(run.id, _db_fields(row))
+    chosen, reasons = pick(rows, settings_of(request), ref_accuracy)
+    store.finish_run(run.id, chosen["key"] if chosen else None, {"selection": settings_of(request),
+                                                                  "reference": ref_label, "reference_accuracy": ref_accuracy})
     return Run(run.id, spec.name, spec.content_hash, store.get_run(run.id).request, run.fingerprint, rows,
-               chosen, reasons, {"reference": ref_label, "reference_accuracy": ref_accuracy, "data": data.source})
+               chosen, reasons, {"reference": ref_label, "reference_accuracy": ref_accuracy, "data": data.source,
+                                 **({"compression": compress_summary} if compress_summary else {})})
 
 
 def _measure_candidate(cand: Candidate, request, spec, data, reference, inputs_path, run_dir, artifacts_root,
-                       conversions) -> dict:
+                       conversions, compress=None) -> dict:
     row = {"key": cand.key, "runtime": cand.runtime, "precision": cand.precision, "threads": cand.threads,
            "batch": cand.batch, "status": "failed", "reason_class": None, "reason": None, "conversion": [],
            "cores": _cores_for(request, cand.threads)}
+    if cand.compression:
+        row["compression"] = cand.record
     if cand.blocked:
         row["reason_class"], row["reason"] = cand.blocked
         return row
-    path_key = tuple(cand.path)
+    path_key = (tuple(cand.path), cand.key if cand.compression else None)
     if path_key not in conversions:
         try:
-            conversions[path_key] = convert_along(cand.path, spec.artifact, spec.signature, artifacts_root)
+            if cand.compression:
+                conversions[path_key] = compress_hooks.convert(cand, spec, artifacts_root)
+            else:
+                conversions[path_key] = convert_along(cand.path, spec.artifact, spec.signature, artifacts_root, spec.module)
         except errors.CandidateFailure as failure:
             conversions[path_key] = failure
     converted = conversions[path_key]
@@ -158,9 +202,9 @@ def _measure_candidate(cand: Candidate, request, spec, data, reference, inputs_p
     row["size_mb"] = size / 2**20 if size is not None else None
     job = {"runtime": cand.runtime, "artifact": artifact.to_dict(), "threads": cand.threads, "batch": cand.batch,
            "cores": row["cores"], "inputs": str(inputs_path), "timing": request.timing.to_dict()}
-    result = run_worker(job, run_dir / cand.key.replace("/", "_"), request.timeout_s, request.memory_limit,
-                        request.memory_mechanism)
-    for name in ("import_s", "load_s", "first_inference_ms", "latency_ms", "throughput_per_s", "peak_rss_mb",
+    result = rigor.run_measured(job, run_dir / cand.key.replace("/", "_"), request)
+    rigor.copy_into_row(row, result, job)
+    for name in ("import_s", "load_s", "compile_s", "first_inference_ms", "latency_ms", "throughput_per_s", "peak_rss_mb",
                  "baseline_rss_mb", "warmup_calls", "memory_cap", "worker_wall_s", "latency_samples_ms"):
         row[name] = result.get(name)
     if row["peak_rss_mb"] is not None and row["baseline_rss_mb"] is not None:
@@ -174,6 +218,8 @@ def _measure_candidate(cand: Candidate, request, spec, data, reference, inputs_p
     row["equivalence"] = {k: eq.get(k) for k in ("max_abs_err", "max_rel_err", "cosine", "top1_agreement")}
     if data.labels is not None:
         row["accuracy"] = accuracy_top1(outputs[0], data.labels)
+    if compress is not None and compress_hooks.decide(row, cand, outputs, compress):
+        return row  # a compressed row passes or fails on the accuracy drop, not on FP32 closeness
     if eq["agrees"]:
         row["status"] = "ok"
     else:

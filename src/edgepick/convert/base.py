@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from edgepick.artifact import Artifact
 from edgepick.signature import Signature
@@ -15,6 +15,7 @@ from edgepick.signature import Signature
 class ConvertContext:
     signature: Signature  # input names, shapes, dtypes; which dims are dynamic
     out_dir: Path
+    module: Any = None  # the in-memory nn.Module the reference ran, for torch sources: convert exactly that one
 
 
 class Converter:

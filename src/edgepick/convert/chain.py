@@ -13,7 +13,7 @@ from edgepick.convert.base import ConvertContext
 from edgepick.registry import CONVERTERS
 
 
-def convert_along(path: list[str], source: Artifact, signature, cache_root: Path) -> tuple[Artifact, list[dict]]:
+def convert_along(path: list[str], source: Artifact, signature, cache_root: Path, module=None) -> tuple[Artifact, list[dict]]:
     """Return (final artifact, one record per step: converter, seconds, cached). Raises CandidateFailure."""
     artifact, steps = source, []
     for i, name in enumerate(path):
@@ -32,7 +32,7 @@ def convert_along(path: list[str], source: Artifact, signature, cache_root: Path
         step_dir.mkdir(parents=True)
         t0 = time.perf_counter()
         try:
-            artifact = conv().convert(artifact, ConvertContext(signature, step_dir))
+            artifact = conv().convert(artifact, ConvertContext(signature, step_dir, module if i == 0 else None))
         except Exception as e:
             text = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
             raise errors.CandidateFailure(errors.CONVERSION_ERROR, f"{name} failed: {type(e).__name__}: {text}") from e

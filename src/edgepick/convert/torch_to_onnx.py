@@ -21,7 +21,7 @@ class TorchToOnnx(Converter):
 
         # The exporter logs a warning per missing torchvision op; they say nothing about this model.
         logging.getLogger("torch.onnx").setLevel(logging.ERROR)
-        module = load_torch_module(artifact)
+        module = ctx.module if ctx.module is not None else load_torch_module(artifact)
         sig = ctx.signature
         example = tuple(torch.from_numpy(a) for a in sig.example_inputs(batch=1).values())
         out = ctx.out_dir / "model.onnx"

@@ -6,11 +6,10 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-from edgepick import errors
+from edgepick import envs, errors
 from edgepick.launch import memcap
 
 
@@ -25,13 +24,17 @@ def run_worker(job: dict, work_dir: Path, timeout_s: float, memory_limit: int | 
     (work_dir / "job.json").write_text(json.dumps(job))
     for stale in ("result.json", "outputs.npz"):
         (work_dir / stale).unlink(missing_ok=True)
+    try:  # a runtime may name its own venv (envs.py) and env variables read at import (thread counts)
+        python, overrides = envs.worker_launch(job)
+    except errors.CandidateFailure as e:
+        return {"status": "failed", "reason_class": e.reason_class, "reason": e.message}
     log = open(work_dir / "worker.log", "wb")
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env = dict(os.environ, PYTHONUNBUFFERED="1", **overrides)
     cap = watchdog = None
     if mechanism == "cgroup-v2":
         cap = memcap.CgroupCap(f"edgepick-{os.getpid()}-{work_dir.name}", memory_limit)
     started = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "edgepick.measure.worker", str(work_dir / "job.json")],
+    proc = subprocess.Popen([python, "-m", "edgepick.measure.worker", str(work_dir / "job.json")],
                             stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     if cap:
         cap.add(proc.pid)
@@ -84,6 +87,8 @@ def _oom_text(limit: int | None, mechanism: str | None) -> str:
 
 
 def _human(n: int) -> str:
+    if n % 10**6 == 0:  # the user typed decimal units (--memory-limit 1GB = 10**9 bytes): say it back that way
+        return f"{n / 10**9:g} GB" if n >= 10**9 else f"{n / 10**6:g} MB"
     return f"{n / 2**30:g} GB" if n >= 2**30 else f"{n / 2**20:g} MB"
 
 

@@ -20,6 +20,7 @@ import numpy as np
 from edgepick import errors
 from edgepick.artifact import Artifact
 from edgepick.data import load_inputs_npz
+from edgepick.measure import energy
 from edgepick.measure.latency import TimingPolicy, summarize, timed_loop
 from edgepick.registry import RUNTIMES
 
@@ -69,19 +70,35 @@ def measure(job: dict) -> dict:
 
     result["phase"] = "first-inference"
     prepared = session.prepare(_batch_of(samples, 0, batch))
+    if hasattr(session, "compile"):  # lazy compilers (torch.compile) build code on their first call: timed apart
+        result["phase"] = "compile"
+        t0 = time.perf_counter()
+        session.compile(prepared)
+        result["compile_s"] = time.perf_counter() - t0
+        result["phase"] = "first-inference"
     t0 = time.perf_counter_ns()
     outputs = session.run(prepared)
     result["first_inference_ms"] = (time.perf_counter_ns() - t0) / 1e6
     if _has_nan(session.to_numpy(outputs)):
         raise errors.CandidateFailure(errors.NAN_OUTPUTS, "NaN or Inf in the outputs of the first inference")
+    if job.get("cold_only"):  # cold-start repeats (measure/coldstart.py) stop at the first answer
+        return _finish(result, session)
 
     result["phase"] = "steady-state"
     policy = TimingPolicy(**job.get("timing", {}))
+    probe = energy.Probe.start()
     samples_ns, warm = timed_loop(lambda: session.run(prepared), policy)
+    result["energy"] = probe.stop(len(samples_ns) + warm, batch)
     result["warmup_calls"] = warm
     result["latency_ms"] = summarize(samples_ns)
     result["latency_samples_ms"] = [s / 1e6 for s in samples_ns[: job.get("keep_samples", 5000)]]
     result["throughput_per_s"] = batch * len(samples_ns) / (sum(samples_ns) / 1e9)
+    if job.get("loadgen") or job.get("profile_runs"):
+        from edgepick.measure.extras import after_steady_state
+
+        after_steady_state(job, result, runtime.name, artifact, session, samples, batch, _batch_of)
+    if job.get("skip_eval"):  # interleaved comparison windows only need the timings
+        return _finish(result, session)
 
     result["phase"] = "eval"
     n = len(next(iter(samples.values())))
@@ -99,7 +116,14 @@ def measure(job: dict) -> dict:
     return result
 
 
-_PHASE_CLASS = {"import": errors.NOT_INSTALLED, "load": errors.LOAD_ERROR}
+def _finish(result: dict, session) -> dict:
+    session.close()
+    result["phase"] = "done"
+    result["peak_rss_mb"] = _peak_rss_mb()
+    return result
+
+
+_PHASE_CLASS = {"import": errors.NOT_INSTALLED, "load": errors.LOAD_ERROR, "compile": errors.CONVERSION_ERROR}
 
 
 def main(argv: list[str]) -> int:

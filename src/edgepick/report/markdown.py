@@ -14,6 +14,11 @@ def to_markdown(run) -> str:
         if run.picked is not None and row["key"] == run.picked["key"]:
             cells[0] = f"**{cells[0]}** (pick)"
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    from edgepick.report.rigor import rigor_lines
+
+    extra = rigor_lines(run.rows)
+    if extra:
+        lines += ["", "```", *extra, "```"]
     if run.picked:
         lines += ["", f"Pick: **{run.picked['key']}**, the fastest p50 among candidates that agree with the reference."]
     return "\n".join(lines) + "\n"

@@ -1,4 +1,7 @@
-"""Rich progress bars while a sweep works (on stderr, so --json output stays clean)."""
+"""Rich progress bars while a sweep works (on stderr, so --json output stays clean).
+
+The bar appears only once the request is validated and the sweep starts, so a user error prints one line only.
+"""
 
 from __future__ import annotations
 
@@ -9,20 +12,23 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 def sweep_with_progress(request, quiet: bool = False):
     from edgepick.sweep import execute
 
-    console = Console(stderr=True)
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=False, disable=quiet) as bar:
-        task = bar.add_task("preparing (load model, reference outputs)", total=None)
+    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   console=Console(stderr=True), disable=quiet)
+    task = bar.add_task("", total=None)
 
-        def on_event(kind: str, info: dict) -> None:
-            if kind == "start":
-                note = f", {info['resumed']} reused from the store" if info["resumed"] else ""
-                bar.update(task, total=info["total"], description=f"run {info['run_id']}{note}")
-            elif kind == "measuring":
-                bar.update(task, description=f"measuring {info['key']}")
-            elif kind in ("measured", "reused"):
-                bar.advance(task)
+    def on_event(kind: str, info: dict) -> None:
+        if kind == "start":
+            bar.start()
+            note = f", {info['resumed']} reused from the store" if info["resumed"] else ""
+            bar.update(task, total=info["total"], description=f"run {info['run_id']}{note}")
+        elif kind == "measuring":
+            bar.update(task, description=f"measuring {info['key']}")
+        elif kind in ("measured", "reused"):
+            bar.advance(task)
 
+    try:
         result = execute(request, on_event)
         bar.update(task, description="done")
+    finally:
+        bar.stop()
     return result

@@ -33,6 +33,10 @@ def print_run(run, console: Console | None = None) -> None:
             cells[0] = f"★ {cells[0]}"
         table.add_row(*cells, _note(row), style=_STYLE.get(row["status"]))
     console.print(table)
+    from edgepick.report.rigor import rigor_lines
+
+    for line in rigor_lines(run.rows):
+        console.print(line, highlight=False, soft_wrap=True)
     if ctx.get("reference"):
         acc = ctx.get("reference_accuracy")
         console.print(f"reference: {ctx['reference']}" + (f", accuracy {acc * 100:.2f}%" if acc is not None else "")
@@ -41,6 +45,11 @@ def print_run(run, console: Console | None = None) -> None:
 
 
 def print_pick(run, console: Console) -> None:
+    if any((run.request.get("selection") or {}).values()):  # a budget, objective or device: explain the selection
+        from edgepick.report.selection import print_selection
+
+        print_selection(run, console)
+        return
     if run.picked is None:
         console.print("[bold red]no pick:[/] no candidate ran and agreed with the reference")
         return

@@ -50,6 +50,18 @@ class Runtime:
         return f"pip install 'edgepick[{cls.extra}]'  (or: pip install {cls.distribution})"
 
     @classmethod
+    def unavailable_reason(cls) -> str | None:
+        """None when usable here; otherwise one line saying why and what to do (the planner records it as a row)."""
+        return None if cls.is_available() else f"{cls.distribution} is not installed: {cls.install_hint()}"
+
+    @classmethod
+    def capabilities(cls) -> dict | None:
+        """Where this runtime can deploy (OS, CPU, accelerators, ...), each cell with its source: capabilities.json."""
+        from edgepick.capabilities import entry
+
+        return entry(cls.name)
+
+    @classmethod
     def version(cls) -> str | None:
         try:
             return metadata.version(cls.distribution)

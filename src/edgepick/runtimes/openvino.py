@@ -44,4 +44,6 @@ class OpenVino(Runtime):
         model = core.read_model(artifact.path)
         # The same settings as `benchmark_app -hint none -nstreams 1 -nthreads N`, so the two can be compared.
         config = {props.inference_num_threads: threads, props.num_streams: 1}
+        if artifact.meta.get("inference_precision"):  # e.g. "f16", set by the fp16-openvino compression pass
+            config[props.hint.inference_precision] = artifact.meta["inference_precision"]
         return _OvSession(core.compile_model(model, "CPU", config))

@@ -28,7 +28,7 @@ def load_torch_module(artifact: Artifact):
         module = torch.load(artifact.path, weights_only=False, map_location="cpu")
     else:
         raise ValueError(f"not a torch artifact: {artifact.format}")
-    if hasattr(module, "eval"):
+    if artifact.format != "torch-exported":  # an exported graph is already in inference form; it refuses .eval()
         module.eval()
     return module
 

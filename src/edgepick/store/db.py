@@ -49,10 +49,12 @@ class Store:
             s.add(CandidateRow(run_id=run_id, **row))
             s.commit()
 
-    def finish_run(self, run_id: str, pick: str | None) -> None:
+    def finish_run(self, run_id: str, pick: str | None, request_updates: dict | None = None) -> None:
         with self.session() as s:
             run = s.get(RunRow, run_id)
             run.status, run.pick, run.finished_at = "done", pick, datetime.now(timezone.utc)
+            if request_updates:  # reassigned, not mutated, so SQLAlchemy sees the JSON column change
+                run.request = {**run.request, **request_updates}
             s.commit()
 
     def get_run(self, run_id: str) -> RunRow:

@@ -1,0 +1,35 @@
+"""CLI pieces for measurement rigor: `run --scenario/--profile-ops/--cold-start/--interleave` and `show --ops`."""
+
+from __future__ import annotations
+
+from edgepick.errors import UserError
+
+
+def apply_rigor_options(request, scenario: str | None, target_qps: float | None, latency_bound_ms: float | None,
+                        find_peak_qps: bool, lg_min_duration: float, lg_min_queries: int, profile_ops: int,
+                        cold_start: int, interleave: int, noise_retry: bool) -> None:
+    """Validate the options (one clear line on a mistake) and set them on the sweep Request."""
+    from edgepick.measure.loadgen import LoadGenSettings
+
+    if scenario:
+        settings = LoadGenSettings(scenario=scenario, min_duration_s=lg_min_duration, min_queries=lg_min_queries,
+                                   target_qps=target_qps, latency_bound_ms=latency_bound_ms, find_peak=find_peak_qps)
+        if find_peak_qps and settings.scenario != "Server":
+            raise UserError("--find-peak-qps searches Server QPS: use it with --scenario Server")
+        request.scenario = settings.to_dict()
+    elif target_qps or latency_bound_ms or find_peak_qps:
+        raise UserError("--target-qps, --latency-bound-ms and --find-peak-qps need --scenario Server")
+    for name, value in (("--profile-ops", profile_ops), ("--cold-start", cold_start), ("--interleave", interleave)):
+        if value < 0:
+            raise UserError(f"{name} takes a count >= 0 (0 turns it off)")
+    request.profile_runs, request.cold_start, request.interleave = profile_ops, cold_start, interleave
+    request.noise_retry = noise_retry
+
+
+def print_ops(run, console, top: int = 5) -> None:
+    """Per row: the top op families (and ops) from the runtime's profiler, roofline, energy, noise, LoadGen."""
+    from edgepick.report.rigor import rigor_lines
+
+    console.print(f"[bold]run {run.run_id} · {run.model_name}: where the time goes[/]")
+    for line in rigor_lines(run.rows, top=top, ops=True):
+        console.print(line, highlight=False, soft_wrap=True)

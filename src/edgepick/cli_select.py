@@ -1,0 +1,83 @@
+"""Command bodies for selection and its outputs: `run --budget/--optimize/--device`, `report`, `export`, `compare`.
+
+Registered on the typer app in cli.py; kept here so cli.py stays small. Imports stay light until a command runs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+
+def apply_selection_options(request, budget: str | None, optimize: str | None, device: str | None,
+                            threads_given: bool, memory_given: bool) -> None:
+    """Validate --budget and --optimize (a bad one exits 2 before any work) and apply --device to the request."""
+    from edgepick.select.budget import parse_budget, parse_objective
+
+    parse_budget(budget)
+    parse_objective(optimize)
+    request.budget, request.optimize = budget, optimize
+    if device:
+        from edgepick.devices import apply_to_request, load_device
+
+        apply_to_request(load_device(device), request, threads_given, memory_given)
+
+
+def _db(db: str | None) -> str:
+    from edgepick.paths import default_db_url
+
+    return db or default_db_url()
+
+
+def _load_run(run_id: str, db: str | None):
+    from edgepick.result import run_from_db
+    from edgepick.store.db import Store
+
+    return run_from_db(Store(_db(db)).get_run(run_id))
+
+
+def report_cmd(run_id: str = typer.Argument(..., help="A run id (or unique prefix) from `edgepick list`."),
+               out: Path = typer.Option(Path("report.html"), "-o", "--output", help="The HTML file to write."),
+               db: str | None = typer.Option(None, help="SQLAlchemy URL.")) -> None:
+    """Write one self-contained HTML report (charts, pick and reasons) that opens offline."""
+    from edgepick.report.html import write_report
+
+    path = write_report(_load_run(run_id, db), out)
+    typer.echo(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MB, self-contained: open it in any browser, offline)")
+
+
+def export_cmd(run_id: str = typer.Argument(..., help="A run id (or unique prefix)."),
+               candidate: str | None = typer.Option(None, help="A candidate key, e.g. onnxruntime/fp32/t1/b1 "
+                                                    "(default: the run's pick)."),
+               out: Path = typer.Option(..., "-o", "--output", help="The directory to write."),
+               db: str | None = typer.Option(None, help="SQLAlchemy URL.")) -> None:
+    """Export a candidate: its artifact, a runnable infer.py, pinned requirements.txt and a README with its figures."""
+    from edgepick.export import export_candidate
+
+    written = export_candidate(_load_run(run_id, db), candidate, out)
+    typer.echo(f"exported {written['key']} to {out}/: " + ", ".join(written["files"]))
+    typer.echo(f"try it: cd {out} && pip install -r requirements.txt && python infer.py")
+
+
+def compare_cmd(run_a: str = typer.Argument(..., help="The baseline run."),
+                run_b: str = typer.Argument(..., help="The run to judge against it."),
+                threshold: str = typer.Option("5%", help="Flag a latency change only when larger than this."),
+                alpha: float = typer.Option(0.01, help="...and significant at this level (Mann-Whitney U)."),
+                as_json: bool = typer.Option(False, "--json", help="JSON."),
+                fail_on_regression: bool = typer.Option(False, "--fail-on-regression",
+                                                        help="Exit 1 when a regression is flagged (for CI)."),
+                db: str | None = typer.Option(None, help="SQLAlchemy URL.")) -> None:
+    """Line up two runs' candidates by key; per-metric deltas and a significance test on the latency samples."""
+    from edgepick.compare import compare_runs, parse_threshold, print_comparison
+
+    result = compare_runs(_load_run(run_a, db), _load_run(run_b, db), parse_threshold(threshold), alpha)
+    if as_json:
+        print(json.dumps(result, indent=2))
+    else:
+        from edgepick.report.table import wide_console
+
+        print_comparison(result, wide_console())
+    if fail_on_regression and result["regressions"]:
+        raise typer.Exit(1)

@@ -1,0 +1,1 @@
+"""Compression passes (quantization, pruning, sparsity, distillation, fusion), each producing a measured candidate."""

@@ -1,0 +1,47 @@
+"""Before measuring: is INT8 likely to be slower than FP32 here? After measuring: was that right?
+
+The reasons are the ones users hit (onnxruntime #20052, #12854): without VNNI/AMX the CPU multiplies INT8 through
+AVX2 sequences (vpmaddubsw + vpmaddwd) that gain little over FP32 FMA once quantize/dequantize is paid; and ORT's
+dynamic quantization turns convolutions into ConvInteger, which has no fast kernel on CPU.
+"""
+
+from __future__ import annotations
+
+from edgepick.fingerprint import _cpu
+
+_INT8_ISA = ("avx512_vnni", "avx512vnni", "avx_vnni", "amx_int8")
+
+
+def int8_flag(compressor: str, runtime: str, artifact) -> dict:
+    flags = _cpu()["isa_flags"]
+    reasons = []
+    if not any(f in flags for f in _INT8_ISA):
+        reasons.append("no VNNI/AMX in the CPU's ISA flags (" + ", ".join(flags) + ")")
+    if compressor == "int8-dynamic" and artifact is not None and artifact.format == "onnx":
+        from edgepick.compress.onnx_util import op_counts
+
+        counts = op_counts(artifact.path)
+        if counts["ConvInteger"] > counts["MatMulInteger"] + counts["DynamicQuantizeMatMul"]:
+            reasons.append(f"dynamic quantization of a conv-heavy graph ({counts['ConvInteger']} ConvInteger ops)")
+    isa = "VNNI present" if any(f in flags for f in _INT8_ISA) else "no VNNI/AMX"
+    return {"likely_slower": bool(reasons), "why": reasons, "isa": isa}
+
+
+def verdicts(rows: list[dict]) -> None:
+    """Fill each INT8 row's flag outcome: its p50 against the FP32 row of the same runtime, threads and batch."""
+    fp32 = {(r["runtime"], r["threads"], r["batch"]): r for r in rows
+            if not r.get("compression") and r["status"] == "ok" and r.get("precision") == "fp32"}
+    for r in rows:
+        flag = (r.get("compression") or {}).get("int8_flag")
+        if not flag or not r.get("latency_ms"):
+            continue
+        base = fp32.get((r["runtime"], r["threads"], r["batch"]))
+        if not base:
+            flag["outcome"] = "no FP32 row of the same runtime/threads/batch to compare with"
+            continue
+        ratio = r["latency_ms"]["p50"] / base["latency_ms"]["p50"]
+        slower = ratio > 1.0
+        flag["speedup_vs_fp32"] = 1 / ratio
+        flag["flag_right"] = slower == flag["likely_slower"]
+        flag["outcome"] = (f"{'slower' if slower else 'faster'} than FP32 ({1 / ratio:.2f}x speed-up): flag was "
+                           f"{'right' if flag['flag_right'] else 'wrong'}")

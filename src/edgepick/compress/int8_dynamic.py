@@ -1,0 +1,30 @@
+"""INT8 dynamic quantization with ONNX Runtime: weights to INT8 offline, activations quantized at run time."""
+
+from __future__ import annotations
+
+from edgepick.artifact import Artifact
+from edgepick.compress.base import CompressContext, Compressor
+
+
+class OrtInt8Dynamic(Compressor):
+    name = "int8-dynamic"
+    family = "int8-dynamic"
+    input_formats = ("onnx",)
+    output_format = "onnx"
+    runtimes = ("onnxruntime",)
+    precision = "int8"
+    import_name = "onnxruntime"
+    distribution = "onnxruntime"
+    extra = "onnxruntime"
+    options = {"per_channel": "per-channel weight scales (default off)", "nodes_to_exclude": "node names kept in float"}
+    description = "onnxruntime.quantization.quantize_dynamic (weights INT8, activations quantized per call)"
+
+    def apply(self, artifact: Artifact, calibration, ctx: CompressContext) -> Artifact:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        out = ctx.out_dir / "model.int8-dynamic.onnx"
+        quantize_dynamic(artifact.path, str(out), weight_type=QuantType.QInt8,
+                         per_channel=bool(ctx.options.get("per_channel", False)),
+                         nodes_to_exclude=list(ctx.options.get("nodes_to_exclude", [])))
+        ctx.record["weight_type"] = "int8"
+        return Artifact("onnx", str(out), {"quantized": "dynamic"})

@@ -1,0 +1,41 @@
+"""pnnx: TorchScript or ONNX -> ncnn .param/.bin. pnnx is a native tool; it runs as a subprocess with a timeout."""
+
+from __future__ import annotations
+
+import subprocess
+
+from edgepick.artifact import Artifact
+from edgepick.convert.base import ConvertContext, Converter
+
+
+class Pnnx(Converter):
+    name = "pnnx"
+    sources = ("torchscript", "onnx")
+    target = "ncnn"
+    import_name = "pnnx"
+    distribution = "pnnx"
+    extra = "ncnn"
+
+    def convert(self, artifact: Artifact, ctx: ConvertContext) -> Artifact:
+        import pnnx
+
+        shapes = ctx.signature.shapes_for_batch(1)
+        spec = ",".join("[" + ",".join(str(d) for d in shapes[t.name]) + "]" + _pnnx_dtype(t.dtype) for t in ctx.signature.inputs)
+        suffix = ".pt" if artifact.format == "torchscript" else ".onnx"
+        src = ctx.out_dir / f"model{suffix}"
+        src.symlink_to(artifact.path)  # pnnx names every output after its input file, so give it one in out_dir
+        cmd = [pnnx.EXEC_PATH, str(src), f"inputshape={spec}", "fp16=0", "optlevel=2"]
+        done = subprocess.run(cmd, cwd=ctx.out_dir, capture_output=True, text=True, timeout=600)
+        param, weights = ctx.out_dir / "model.ncnn.param", ctx.out_dir / "model.ncnn.bin"
+        if done.returncode != 0 or not param.exists():
+            tail = [ln for ln in (done.stderr + done.stdout).splitlines() if ln.strip()][-3:]
+            raise RuntimeError(f"pnnx exited with {done.returncode}: {' | '.join(tail)[:300]}")
+        unsupported = [ln.split()[0] for ln in param.read_text().splitlines()[2:] if ln.split() and ln.split()[0].startswith(("pnnx.", "F.", "torch.", "Tensor."))]
+        if unsupported:
+            raise RuntimeError(f"pnnx left ops ncnn cannot run: {', '.join(sorted(set(unsupported)))}")
+        return Artifact("ncnn", str(param), {"weights": str(weights), "extra_files": [str(weights)],
+                                             "input_names": ctx.signature.names})
+
+
+def _pnnx_dtype(dtype: str) -> str:
+    return {"float32": "f32", "float16": "f16", "int64": "i64", "int32": "i32", "uint8": "u8", "int8": "i8"}.get(dtype, "f32")

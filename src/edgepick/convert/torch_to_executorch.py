@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from edgepick.artifact import Artifact
+from edgepick.convert.base import ConvertContext, Converter
+from edgepick.runtimes.torch_eager import load_torch_module
+
+
+class TorchToExecuTorch(Converter):
+    """torch.export, then to_edge_transform_and_lower with the XNNPACK partitioner, then a .pte program."""
+
+    name = "torch-to-executorch"
+    sources = ("torch-factory", "torch-exported", "torch-pickle")
+    target = "executorch-pte"
+    import_name = "executorch"
+    distribution = "executorch"
+    extra = "executorch"
+
+    def convert(self, artifact: Artifact, ctx: ConvertContext) -> Artifact:
+        import torch
+        from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+        from executorch.exir import to_edge_transform_and_lower
+
+        module = ctx.module if ctx.module is not None else load_torch_module(artifact)
+        sig = ctx.signature
+        example = tuple(torch.from_numpy(a) for a in sig.example_inputs(batch=2).values())
+        static_batch = None
+        try:  # XNNPACK takes dynamic shapes with an upper bound; keep the batch free when the model allows it
+            batch = torch.export.Dim("batch", min=1, max=1024)
+            dyn = tuple({0: batch} if t.batch_dynamic else {} for t in sig.inputs)
+            program = torch.export.export(module, example, dynamic_shapes=dyn)
+        except Exception:
+            example = tuple(torch.from_numpy(a) for a in sig.example_inputs(batch=1).values())
+            program = torch.export.export(module, example)
+            static_batch = 1
+        lowered = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()]).to_executorch()
+        out = ctx.out_dir / "model.pte"
+        out.write_bytes(lowered.buffer)
+        delegated = sum(1 for n in lowered.exported_program().graph.nodes
+                        if n.op == "call_function" and "executorch_call_delegate" in str(n.target))
+        return Artifact("executorch-pte", str(out), {"input_names": sig.names, "static_batch": static_batch,
+                                                      "xnnpack_delegate_calls": delegated})

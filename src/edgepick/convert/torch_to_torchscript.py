@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import warnings
+
+from edgepick.artifact import Artifact
+from edgepick.convert.base import ConvertContext, Converter
+from edgepick.runtimes.torch_eager import load_torch_module
+
+
+class TorchToTorchScript(Converter):
+    """torch.jit.trace on the example input, then freeze (folds weights and attributes into the graph)."""
+
+    name = "torch-to-torchscript"
+    sources = ("torch-factory", "torch-exported", "torch-pickle")
+    target = "torchscript"
+    import_name = "torch"
+    distribution = "torch"
+    extra = "torch"
+
+    def convert(self, artifact: Artifact, ctx: ConvertContext) -> Artifact:
+        import torch
+
+        module = ctx.module if ctx.module is not None else load_torch_module(artifact)
+        example = tuple(torch.from_numpy(a) for a in ctx.signature.example_inputs(batch=1).values())
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")  # TracerWarnings are checked for real below, by running the trace
+            traced = torch.jit.trace(module.eval(), example, check_trace=True)
+            frozen = torch.jit.freeze(traced)
+        out = ctx.out_dir / "model.torchscript.pt"
+        torch.jit.save(frozen, str(out))
+        return Artifact("torchscript", str(out), {"input_names": ctx.signature.names, "traced_batch": 1})

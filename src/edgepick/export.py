@@ -1,0 +1,228 @@
+"""`edgepick export`: a candidate as a deployable folder.
+
+    artifact(s)        the exact file(s) that were measured (a torch factory is saved as a torch.export .pt2)
+    example_input.npz  the first eval inputs at the candidate's batch size
+    infer.py           loads the artifact with the same runtime and thread setting, runs one input, prints outputs
+                       and latency; --input/--output let a test feed inputs and read outputs back
+    requirements.txt   exact versions of what was measured
+    README.md          the measured figures and the machine they were measured on
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from edgepick import paths
+from edgepick.errors import UserError
+from edgepick.report.columns import COLUMNS
+
+_DISTRIBUTIONS = {"onnxruntime": ["onnxruntime"], "openvino": ["openvino"], "torch-eager": ["torch"]}
+
+_COMMON = '''"""Run the exported {key} candidate once: `python infer.py [--input x.npz] [--output y.npz] [--repeat N]`."""
+
+import argparse
+import pathlib
+import time
+
+import numpy as np
+
+HERE = pathlib.Path(__file__).resolve().parent
+THREADS = {threads}
+
+
+def read_inputs(path):
+    with np.load(path, allow_pickle=False) as f:
+        return {{name: f[name] for name in f.files}}
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--input", default=str(HERE / "example_input.npz"), help="an .npz, one array per input name")
+    parser.add_argument("--output", help="save the outputs to this .npz")
+    parser.add_argument("--repeat", type=int, default=20, help="timed calls after the first")
+    args = parser.parse_args()
+    inputs = read_inputs(args.input)
+    t0 = time.perf_counter()
+    run = load()
+    print(f"load: {{(time.perf_counter() - t0) * 1e3:.1f}} ms")
+    t0 = time.perf_counter()
+    outputs = run(inputs)
+    print(f"first inference: {{(time.perf_counter() - t0) * 1e3:.3f}} ms")
+    times = []
+    for _ in range(args.repeat):
+        t0 = time.perf_counter()
+        run(inputs)
+        times.append((time.perf_counter() - t0) * 1e3)
+    if times:
+        print(f"latency over {{len(times)}} calls: median {{sorted(times)[len(times) // 2]:.3f}} ms, min {{min(times):.3f}} ms")
+    for i, out in enumerate(outputs):
+        print(f"output {{i}}: shape {{tuple(out.shape)}}, dtype {{out.dtype}}, first values {{out.ravel()[:5]}}")
+        if out.ndim == 2 and out.shape[1] > 1:
+            print(f"  top-1 per row: {{out.argmax(1).tolist()}}")
+    if args.output:
+        np.savez(args.output, *outputs)
+
+
+'''
+
+_LOADERS = {
+    "onnxruntime": '''def load():
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = THREADS
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    session = ort.InferenceSession(str(HERE / "{artifact}"), sess_options=opts, providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    return lambda inputs: [np.asarray(o) for o in session.run(names, inputs)]
+''',
+    "openvino": '''def load():
+    import openvino as ov
+    import openvino.properties as props
+
+    core = ov.Core()
+    compiled = core.compile_model(core.read_model(str(HERE / "{artifact}")), "CPU",
+                                  {{props.inference_num_threads: THREADS, props.num_streams: 1}})
+    request = compiled.create_infer_request()
+
+    def run(inputs):
+        request.infer({{k: np.ascontiguousarray(v) for k, v in inputs.items()}})
+        return [np.array(request.get_output_tensor(i).data) for i in range(len(compiled.outputs))]
+    return run
+''',
+    "torch-eager": '''def load():
+    import torch
+
+    torch.set_num_threads(THREADS)
+    module = torch.export.load(str(HERE / "{artifact}")).module()
+    names = {input_names}
+
+    def run(inputs):
+        with torch.inference_mode():
+            out = module(*(torch.from_numpy(np.ascontiguousarray(inputs[n])) for n in names))
+        out = (out,) if isinstance(out, torch.Tensor) else tuple(out)
+        return [o.detach().numpy() for o in out]
+    return run
+''',
+}
+
+
+def export_candidate(run, key: str | None, out: Path) -> dict:
+    row = _choose(run, key)
+    if row["runtime"] not in _LOADERS:
+        raise UserError(f"export knows onnxruntime, openvino and torch-eager; {row['runtime']} is not supported yet")
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise UserError(f"{out} exists and is not empty; give a new directory to export into")
+    out.mkdir(parents=True, exist_ok=True)
+    inputs = _example_inputs(run, row["batch"])
+    np.savez(out / "example_input.npz", **inputs)
+    artifact_name = _copy_artifact(row, out, inputs)
+    loader = _LOADERS[row["runtime"]].format(artifact=artifact_name, input_names=repr(list(inputs)))
+    (out / "infer.py").write_text(_COMMON.format(key=row["key"], threads=row["threads"]) + loader +
+                                  '\n\nif __name__ == "__main__":\n    main()\n')
+    (out / "requirements.txt").write_text(_requirements(run, row))
+    (out / "README.md").write_text(_readme(run, row, artifact_name))
+    (out / "candidate.json").write_text(json.dumps({k: v for k, v in row.items() if k != "latency_samples_ms"},
+                                                   indent=2, default=str))
+    return {"key": row["key"], "files": sorted(p.name for p in out.iterdir())}
+
+
+def _choose(run, key: str | None) -> dict:
+    if key is None:
+        if run.picked is None:
+            raise UserError(f"run {run.run_id} has no pick; name one with --candidate (see `edgepick show {run.run_id}`)")
+        return run.picked
+    row = next((r for r in run.rows if r["key"] == key), None)
+    if row is None:
+        raise UserError(f"no candidate '{key}' in run {run.run_id}; its keys: {', '.join(r['key'] for r in run.rows)}")
+    if row["status"] != "ok":
+        raise UserError(f"candidate {key} did not pass ({row['status']}: {row.get('reason')}); export one that did")
+    return row
+
+
+def _example_inputs(run, batch: int) -> dict[str, np.ndarray]:
+    from edgepick.data import load_inputs_npz
+
+    path = paths.home() / "runs" / run.run_id / "eval_inputs.npz"
+    if not path.exists():
+        raise UserError(f"the eval inputs of run {run.run_id} are gone ({path}); run the sweep again to export")
+    samples = load_inputs_npz(path)
+    return {k: np.ascontiguousarray(v[:batch]) for k, v in samples.items()}
+
+
+def _copy_artifact(row: dict, out: Path, inputs: dict[str, np.ndarray]) -> str:
+    art = row.get("artifact") or {}
+    fmt, src = art.get("format"), art.get("path")
+    if fmt == "torch-factory":  # the measured module, saved as a standalone ExportedProgram (no edgepick needed)
+        return _save_exported(src, out, inputs)
+    if not src or not Path(src).exists():
+        raise UserError(f"the artifact of {row['key']} is gone ({src}); run the sweep again to rebuild it")
+    src_path = Path(src)
+    shutil.copy2(src_path, out / src_path.name)
+    # IR weights (model.bin) and ONNX external data (model.onnx.data / model.onnx_data) sit beside the file.
+    for sibling in {*src_path.parent.glob(src_path.stem + ".*"), *src_path.parent.glob(src_path.name + "*")}:
+        if sibling != src_path and sibling.suffix in (".bin", ".data", ".onnx_data"):
+            shutil.copy2(sibling, out / sibling.name)
+    return src_path.name
+
+
+def _save_exported(factory: str, out: Path, inputs: dict[str, np.ndarray]) -> str:
+    import torch
+
+    from edgepick.artifact import Artifact
+    from edgepick.runtimes.torch_eager import load_torch_module
+
+    module = load_torch_module(Artifact("torch-factory", factory, {}))
+    example = tuple(torch.from_numpy(v) for v in inputs.values())
+    program = torch.export.export(module, example)
+    torch.export.save(program, str(out / "model.pt2"))
+    return "model.pt2"
+
+
+def _requirements(run, row: dict) -> str:
+    versions = run.fingerprint.get("versions") or {}
+    lines = [f"# exact versions edgepick measured {row['key']} with (run {run.run_id})"]
+    for dist in ["numpy", *_DISTRIBUTIONS[row["runtime"]]]:
+        version = versions.get(dist) or _installed(dist)
+        if dist == "torch":
+            lines.append("--extra-index-url https://download.pytorch.org/whl/cpu  # the CPU-only wheel")
+            version = (version or "2.13.0").split("+")[0]
+        lines.append(f"{dist}=={version}" if version else f"{dist}  # version unknown")
+    return "\n".join(lines) + "\n"
+
+
+def _installed(dist: str) -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _readme(run, row: dict, artifact_name: str) -> str:
+    fp = run.fingerprint
+    lines = [f"# {run.model_name}: {row['key']}", "",
+             f"Exported by edgepick from run `{run.run_id}`; model hash `{run.model_hash[:16]}`.", "",
+             "```", "pip install -r requirements.txt", "python infer.py            # one input, prints outputs and latency",
+             "python infer.py --input my.npz --output out.npz", "```", "",
+             f"Artifact: `{artifact_name}` ({(row.get('artifact') or {}).get('format')}); "
+             f"runtime {row['runtime']}, {row['precision']}, {row['threads']} thread(s), batch {row['batch']}.", "",
+             "## Measured figures", "", "| metric | value |", "|---|---|"]
+    for name, fn in COLUMNS:
+        lines.append(f"| {name} | {fn(row)} |")
+    eq = row.get("equivalence") or {}
+    lines += [f"| cosine vs reference | {eq.get('cosine')} |", f"| top-1 agreement | {eq.get('top1_agreement')} |", "",
+              f"Measured on {fp.get('cpu_model')} ({fp.get('usable_cores')} usable cores, {fp.get('os')}), "
+              f"Python {fp.get('python')}, pinned to cores {row.get('cores')}."]
+    if row["key"] in run.reasons:
+        lines += ["", f"Not the run's pick: {run.reasons[row['key']]}"]
+    elif run.picked and run.picked["key"] == row["key"]:
+        lines += ["", "This is the run's pick."]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,110 @@
+"""Energy per inference: measured through RAPL when /sys/class/powercap is readable, otherwise ESTIMATED from CPU time.
+
+Every result carries `kind`: "measured" (RAPL package energy counters, which count the whole CPU package, so other
+processes' work is included) or "estimate" (the worker's own CPU time during the steady state x an assumed power per
+busy core). An estimate is never shown without the word "estimate"; `label()` is the one place outputs get it from.
+
+The per-core power assumption, 5 W per fully busy core, is a round figure between a laptop core (~3-4 W at 15 W TDP
+over 4 cores) and a server core (~5-7 W at 200-300 W over 32-48 cores). Override it with EDGEPICK_WATTS_PER_CORE.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+POWERCAP = Path("/sys/class/powercap")
+DEFAULT_WATTS_PER_CORE = 5.0
+
+
+def watts_per_core() -> float:
+    try:
+        return float(os.environ.get("EDGEPICK_WATTS_PER_CORE", DEFAULT_WATTS_PER_CORE))
+    except ValueError:
+        return DEFAULT_WATTS_PER_CORE
+
+
+def rapl_packages(root: Path = POWERCAP) -> list[Path]:
+    """Readable top-level RAPL package zones (intel-rapl:0, intel-rapl:1 ...; sub-zones like intel-rapl:0:0 excluded)."""
+    if not root.is_dir():
+        return []
+    zones = []
+    for zone in sorted(root.glob("intel-rapl:*")):
+        if zone.name.count(":") != 1:
+            continue
+        try:
+            int((zone / "energy_uj").read_text())
+            zones.append(zone)
+        except (OSError, ValueError):
+            continue
+    return zones
+
+
+def rapl_status(root: Path = POWERCAP) -> str:
+    if not root.is_dir():
+        return f"{root} does not exist (no RAPL powercap driver, or not exposed in this container/VM)"
+    if not rapl_packages(root):
+        return f"{root} has no readable intel-rapl:N/energy_uj (permission, or no RAPL zones)"
+    return "readable"
+
+
+def _read_uj(zone: Path) -> tuple[int, int]:
+    energy = int((zone / "energy_uj").read_text())
+    try:
+        wrap = int((zone / "max_energy_range_uj").read_text())
+    except (OSError, ValueError):
+        wrap = 2**32
+    return energy, wrap
+
+
+@dataclass
+class Probe:
+    """Started just before the steady-state loop and stopped just after it, inside the worker."""
+
+    root: Path = POWERCAP
+    zones: list[Path] = field(default_factory=list)
+    start_uj: list[tuple[int, int]] = field(default_factory=list)
+    cpu0: float = 0.0
+    wall0: float = 0.0
+
+    @classmethod
+    def start(cls, root: Path = POWERCAP) -> Probe:
+        probe = cls(root=root, zones=rapl_packages(root))
+        probe.start_uj = [_read_uj(z) for z in probe.zones]
+        probe.wall0 = time.perf_counter()
+        probe.cpu0 = time.process_time()  # all threads of this process: the runtime's worker threads included
+        return probe
+
+    def stop(self, inferences: int, items_per_inference: int = 1) -> dict:
+        cpu_s = time.process_time() - self.cpu0
+        wall_s = time.perf_counter() - self.wall0
+        n = max(1, inferences)
+        out = {"cpu_s": cpu_s, "wall_s": wall_s, "inferences": inferences,
+               "busy_cores": cpu_s / wall_s if wall_s > 0 else None}
+        if self.zones:
+            joules = 0.0
+            for zone, (e0, wrap) in zip(self.zones, self.start_uj):
+                e1, _ = _read_uj(zone)
+                joules += ((e1 - e0) % wrap) / 1e6  # the counter wraps at max_energy_range_uj
+            out.update(kind="measured", source="RAPL package energy (/sys/class/powercap, whole package: other "
+                       "processes' work included)", joules=joules)
+        else:
+            w = watts_per_core()
+            out.update(kind="estimate", source=f"estimate: worker CPU time x {w:g} W per busy core (assumed; set "
+                       f"EDGEPICK_WATTS_PER_CORE); RAPL unavailable: {rapl_status(self.root)}",
+                       joules=cpu_s * w, watts_per_core=w)
+        out["mj_per_inference"] = 1e3 * out["joules"] / n
+        out["mj_per_item"] = out["mj_per_inference"] / max(1, items_per_inference)
+        return out
+
+
+def label(energy: dict | None) -> str:
+    """'0.123 mJ/inference (measured, RAPL)' or '0.123 mJ/inference (estimate)': the only way outputs print energy."""
+    if not energy or energy.get("mj_per_inference") is None:
+        return "-"
+    value = f"{energy['mj_per_inference']:.3g} mJ/inference"
+    if energy.get("kind") == "measured":
+        return f"{value} (measured, RAPL)"
+    return f"{value} (estimate)"

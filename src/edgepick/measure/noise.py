@@ -1,0 +1,97 @@
+"""Noise: the machine's load around each candidate, noisy-row detection, and interleaved A B A B comparison.
+
+Other processes and frequency changes move latency more than most runtime differences. The parent samples the
+load (1-min load average, the CPU busy share of the whole machine while no worker runs, the clock where readable)
+just before and just after each candidate's worker; `assess` turns that and the row's CV into warnings. A noisy row
+is re-measured once with a longer steady state (see sweep); what stays noisy keeps its warning in the row.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+
+CV_THRESHOLD = 0.10  # a CV above 10% means the median is much less certain than the table's 3 decimals suggest
+BUSY_THRESHOLD = 25.0  # % of the whole machine busy with other processes while no worker is running
+FREQ_CHANGE = 0.05  # a 5% clock change between before and after
+
+
+def machine_load(sample_s: float = 0.2) -> dict:
+    """Load snapshot of the machine while our worker is not running: everything busy is someone else."""
+    import psutil
+
+    procs = list(psutil.process_iter(["pid", "name"]))
+    for proc in procs:  # the first cpu_percent() call only starts each process's counter
+        try:
+            proc.cpu_percent(None)
+        except psutil.Error:
+            pass
+    out = {"loadavg_1m": os.getloadavg()[0], "cpu_busy_pct": psutil.cpu_percent(interval=sample_s)}
+    try:
+        freq = psutil.cpu_freq()
+        out["freq_mhz"] = freq.current if freq else None
+    except (OSError, NotImplementedError, AttributeError):
+        out["freq_mhz"] = None
+    busy = []
+    for proc in procs:
+        try:
+            pct = proc.cpu_percent(None)
+        except psutil.Error:
+            continue
+        if proc.info["pid"] != os.getpid() and pct > 20:
+            busy.append((pct, f"{proc.info['name']}({pct:.0f}%)"))
+    out["busy_processes"] = [name for _, name in sorted(busy, reverse=True)[:5]]
+    return out
+
+
+def assess(row: dict, before: dict | None, after: dict | None) -> list[str]:
+    """Warnings for one measured row; an empty list means no sign of noise."""
+    warnings = []
+    cv = (row.get("latency_ms") or {}).get("cv")
+    if cv is not None and cv > CV_THRESHOLD:
+        warnings.append(f"CV {cv * 100:.0f}% > {CV_THRESHOLD * 100:.0f}%")
+    for when, load in (("before", before), ("after", after)):
+        if load and load.get("cpu_busy_pct", 0) > BUSY_THRESHOLD:
+            warnings.append(f"machine {load['cpu_busy_pct']:.0f}% busy {when} the run (other processes)")
+    f0, f1 = (before or {}).get("freq_mhz"), (after or {}).get("freq_mhz")
+    if f0 and f1 and abs(f1 - f0) / f0 > FREQ_CHANGE:
+        warnings.append(f"CPU clock changed {f0:.0f} -> {f1:.0f} MHz")
+    return warnings
+
+
+def ci_overlap(a: dict, b: dict) -> bool:
+    lo, hi = a["latency_ms"]["p50_ci95"]
+    blo, bhi = b["latency_ms"]["p50_ci95"]
+    return lo <= bhi and blo <= hi
+
+
+def close_pairs(rows: list[dict], best: dict | None) -> list[dict]:
+    """The ok rows at the best's batch whose median CI overlaps the best's: the ones a drift could reorder."""
+    if best is None:
+        return []
+    return [r for r in rows if r is not best and r["status"] == "ok" and r["batch"] == best["batch"]
+            and r.get("latency_ms") and ci_overlap(r, best)]
+
+
+def interleaved_verdict(a_windows: list[float], b_windows: list[float]) -> dict:
+    """Compare per-window medians of A and B measured alternately (A B A B ...): a paired sign test.
+
+    Each round is one A window then one B window, so slow drift hits both alike. A two-sided sign test on the
+    rounds' winners decides: p < 0.1 names a faster one (5 rounds out of 5 gives p = 0.0625), anything else is tied.
+    """
+    rounds = min(len(a_windows), len(b_windows))
+    b_wins = sum(b < a for a, b in zip(a_windows, b_windows))
+    ratio = statistics.median(b_windows) / statistics.median(a_windows) if rounds else None
+    p = min(1.0, sum(_binom(rounds, i) for i in range(0, min(b_wins, rounds - b_wins) + 1)) * 2 / 2**rounds) if rounds else 1.0
+    if rounds and p < 0.1:
+        verdict = "b faster" if b_wins > rounds / 2 else "a faster"
+    else:
+        verdict = "tied"
+    return {"rounds": rounds, "b_wins": b_wins, "median_ratio_b_over_a": ratio, "sign_test_p": p, "verdict": verdict,
+            "a_window_p50_ms": a_windows, "b_window_p50_ms": b_windows}
+
+
+def _binom(n: int, k: int) -> int:
+    from math import comb
+
+    return comb(n, k)

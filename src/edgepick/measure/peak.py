@@ -1,0 +1,116 @@
+"""The machine's measured peak: FP32 GFLOP/s and INT8 GOP/s (ORT MatMul / MatMulInteger at N threads) and memory
+bandwidth (a large numpy copy). Cached per machine fingerprint and thread count under $EDGEPICK_HOME/peak/.
+
+Why ORT kernels: they are the MLAS GEMMs the runtimes themselves use, honour `intra_op_num_threads` exactly (numpy's
+BLAS picks its thread count at import time), and MatMulInteger reaches the VNNI/AMX int8 paths where the CPU has them.
+A measured peak is what this machine reaches on a large square GEMM, not the datasheet number.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from edgepick import paths
+
+N_GEMM = 1024  # 2 GFLOP per call: long enough to time, small enough to fit in L3+DRAM quickly
+COPY_MB = 256  # far above any L3 cache, so the copy streams from DRAM
+
+
+def machine_key() -> str:
+    from edgepick.fingerprint import _cpu, versions
+
+    cpu = _cpu()
+    ident = {k: cpu.get(k) for k in ("cpu_model", "arch", "isa_flags", "logical_cores", "usable_cores")}
+    ident["onnxruntime"] = versions().get("onnxruntime")
+    return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _cache_file() -> Path:
+    return paths.home() / "peak" / f"{machine_key()}.json"
+
+
+def _matmul_model(int8: bool, n: int):
+    from onnx import TensorProto, helper
+
+    if int8:
+        a = helper.make_tensor_value_info("a", TensorProto.UINT8, [n, n])
+        b = helper.make_tensor_value_info("b", TensorProto.INT8, [n, n])
+        y = helper.make_tensor_value_info("y", TensorProto.INT32, [n, n])
+        node = helper.make_node("MatMulInteger", ["a", "b"], ["y"])
+    else:
+        a = helper.make_tensor_value_info("a", TensorProto.FLOAT, [n, n])
+        b = helper.make_tensor_value_info("b", TensorProto.FLOAT, [n, n])
+        y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [n, n])
+        node = helper.make_node("MatMul", ["a", "b"], ["y"])
+    graph = helper.make_graph([node], "peak", [a, b], [y])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+
+
+def _best_rate(call, ops: float, seconds: float) -> float:
+    """Best rate over calls in a fixed time: the peak is the fastest a kernel went, not its average."""
+    call()
+    call()
+    best = float("inf")
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        t0 = time.perf_counter()
+        call()
+        best = min(best, time.perf_counter() - t0)
+    return ops / best / 1e9
+
+
+def gemm_rate(threads: int, int8: bool, n: int = N_GEMM, seconds: float = 1.0) -> float:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    sess = ort.InferenceSession(_matmul_model(int8, n).SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    if int8:
+        feeds = {"a": rng.integers(0, 255, (n, n), dtype=np.uint8), "b": rng.integers(-127, 127, (n, n), dtype=np.int8)}
+    else:
+        feeds = {"a": rng.standard_normal((n, n), dtype=np.float32), "b": rng.standard_normal((n, n), dtype=np.float32)}
+    return _best_rate(lambda: sess.run(None, feeds), 2.0 * n**3, seconds)
+
+
+def copy_bandwidth(mb: int = COPY_MB, seconds: float = 1.0) -> float:
+    """GB/s of a single-threaded large copy, counting the read and the write (2 x size per copy)."""
+    src = np.ones(mb * 2**20 // 8, dtype=np.float64)
+    dst = np.empty_like(src)
+    return _best_rate(lambda: np.copyto(dst, src), 2.0 * src.nbytes, seconds)
+
+
+def measure_peak(threads: int, seconds: float = 1.0) -> dict:
+    return {
+        "threads": threads,
+        "fp32_gflops": gemm_rate(threads, int8=False, seconds=seconds),
+        "int8_gops": gemm_rate(threads, int8=True, seconds=seconds),
+        "bandwidth_gbps": copy_bandwidth(seconds=seconds),
+        "method": f"best of ~{seconds:g} s: ORT MatMul / MatMulInteger {N_GEMM}x{N_GEMM} at {threads} threads; "
+                  f"numpy copy of {COPY_MB} MiB (read+write) on one thread",
+        "machine_key": machine_key(),
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def peak(threads: int, refresh: bool = False) -> dict:
+    """The cached peak for this machine at `threads`, measuring it (a few seconds) the first time."""
+    path = _cache_file()
+    cache = json.loads(path.read_text()) if path.exists() else {}
+    key = str(threads)
+    if refresh or key not in cache:
+        cache[key] = measure_peak(threads)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(cache, indent=2))
+        tmp.replace(path)
+        cache[key]["cached"] = False
+    else:
+        cache[key]["cached"] = True
+    return cache[key]

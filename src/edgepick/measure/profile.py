@@ -1,0 +1,133 @@
+"""Where the time goes: per-op profiles from each runtime's own profiler, mapped onto the common op vocabulary.
+
+- onnxruntime: SessionOptions.enable_profiling (a second session, so profiling never slows the timed one);
+  'Node' events of the JSON trace, op type and input shapes from their args.
+- openvino: a second compiled model with PERF_COUNT, InferRequest.profiling_info (real_time of executed nodes).
+- torch-eager: torch.profiler on the loaded module, self CPU time per aten op (self time, so nested ops are not
+  counted twice), with input shapes to tell depthwise convolutions apart.
+- LiteRT: its Python Interpreter has no per-op profiler; op profiling is reported as unavailable for it.
+
+Each op record: {name, op_type, family, ms (mean per inference), calls}. Profiled timings include the profiler's
+own overhead; they are for shares (which family dominates), not for the headline latency.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from edgepick.measure.opvocab import family, is_depthwise, top_families
+
+
+def profile_ops(runtime_name: str, artifact, threads: int, session, raw_inputs: dict, runs: int, work_dir: Path) -> dict:
+    profilers = {"onnxruntime": _ort, "openvino": _openvino, "torch-eager": _torch}
+    fn = profilers.get(runtime_name)
+    if fn is None:
+        why = ("LiteRT's Python Interpreter exposes no per-op profiler" if "litert" in runtime_name
+               else f"no op profiler wired for runtime '{runtime_name}'")
+        return {"available": False, "why": why}
+    ops, tool = fn(artifact, threads, session, raw_inputs, max(1, runs), work_dir)
+    ops.sort(key=lambda o: -o["ms"])
+    return {"available": True, "tool": tool, "runs": runs, "total_ms": sum(o["ms"] for o in ops),
+            "families": top_families(ops, n=len(ops) or 1), "ops": ops[:40]}
+
+
+def _merge(records: list[tuple[str, str, bool, float]], runs: int) -> list[dict]:
+    """(name, op_type, depthwise, ms) events -> one record per op name, mean ms per inference."""
+    merged: dict[str, dict] = {}
+    for name, op_type, depthwise, ms in records:
+        rec = merged.setdefault(name, {"name": name, "op_type": op_type, "family": family(op_type, depthwise),
+                                       "ms": 0.0, "calls": 0})
+        rec["ms"] += ms / runs
+        rec["calls"] += 1
+    return list(merged.values())
+
+
+def _channels(shape) -> int | None:
+    return shape[1] if shape and len(shape) > 1 else None
+
+
+def parse_ort_trace(events: list[dict], runs: int) -> list[dict]:
+    records = []
+    for ev in events:
+        args = ev.get("args") or {}
+        if ev.get("cat") != "Node" or "op_name" not in args or not str(ev.get("name", "")).endswith("_kernel_time"):
+            continue
+        shapes = [next(iter(s.values())) for s in args.get("input_type_shape", []) if isinstance(s, dict) and s]
+        dw = False
+        if "conv" in args["op_name"].lower() and len(shapes) > 1:
+            dw = is_depthwise(_channels(shapes[0]), shapes[1])
+        records.append((ev["name"][: -len("_kernel_time")], args["op_name"], dw, ev.get("dur", 0) / 1e3))
+    return _merge(records, runs)
+
+
+def _ort(artifact, threads, session, raw_inputs, runs, work_dir):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.enable_profiling = True
+    opts.profile_file_prefix = str(work_dir / "ort_profile")
+    sess = ort.InferenceSession(artifact.path, sess_options=opts, providers=["CPUExecutionProvider"])
+    feeds = {i.name: raw_inputs[i.name] for i in sess.get_inputs()}
+    sess.run(None, feeds)  # the first call allocates; keep it out of the profile's per-op means
+    for _ in range(runs):
+        sess.run(None, feeds)
+    path = sess.end_profiling()
+    events = json.loads(Path(path).read_text())
+    # drop the warm-up call's events: the first 1/(runs+1) of each node's kernel events
+    per_node: dict[str, list] = {}
+    for ev in events:
+        per_node.setdefault(ev.get("name"), []).append(ev)
+    kept = [ev for evs in per_node.values() for ev in (evs[1:] if len(evs) == runs + 1 else evs)]
+    return parse_ort_trace(kept, runs), "onnxruntime SessionOptions.enable_profiling"
+
+
+def _openvino(artifact, threads, session, raw_inputs, runs, work_dir):
+    import openvino as ov
+    import openvino.properties as props
+
+    core = ov.Core()
+    config = {props.inference_num_threads: threads, props.num_streams: 1, props.enable_profiling: True}
+    compiled = core.compile_model(core.read_model(artifact.path), "CPU", config)
+    request = compiled.create_infer_request()
+    for name, value in raw_inputs.items():
+        request.set_tensor(name, ov.Tensor(value))
+    request.infer()
+    totals: dict[str, list] = {}
+    for _ in range(runs):
+        request.infer()
+        for info in request.profiling_info:
+            if str(info.status).endswith("EXECUTED") and "NOT_RUN" not in str(info.status):
+                entry = totals.setdefault(info.node_name, [info.node_type, info.exec_type, 0.0])
+                entry[2] += info.real_time.total_seconds() * 1e3
+    records = []
+    for name, (node_type, exec_type, ms) in totals.items():
+        dw = node_type == "GroupConvolution" and "dw" in exec_type.lower()
+        records.append((name, node_type, dw, ms))
+    ops = _merge(records, runs)
+    for op in ops:
+        op["calls"] = runs
+    return ops, "openvino PERF_COUNT profiling_info"
+
+
+def _torch(artifact, threads, session, raw_inputs, runs, work_dir):
+    from torch.profiler import ProfilerActivity, profile
+
+    prepared = session.prepare(raw_inputs)
+    session.run(prepared)
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        for _ in range(runs):
+            session.run(prepared)
+    records = []
+    for evt in prof.key_averages(group_by_input_shape=True):
+        if not evt.key.startswith("aten::") or evt.self_cpu_time_total <= 0:
+            continue
+        shapes = list(evt.input_shapes or [])
+        dw = "conv" in evt.key and len(shapes) > 1 and is_depthwise(_channels(shapes[0]), shapes[1])
+        fam_key = f"{evt.key} dw" if dw else evt.key  # one record per op kind, split by depthwise-ness
+        records.append((fam_key, evt.key, dw, evt.self_cpu_time_total / 1e3))
+    return _merge(records, runs), "torch.profiler (self CPU time per aten op)"

@@ -1,0 +1,154 @@
+"""The sweep's measurement-rigor hooks: noise control around each worker, cold starts, roofline, interleaving.
+
+sweep.py calls three functions from here: `run_measured` instead of a bare run_worker (load before/after, one
+longer re-run when noisy, cold-start repeats), `annotate_roofline` once all rows exist, and `interleave_close` for
+the candidates statistically tied with the pick.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from edgepick.launch.subprocess import run_worker
+from edgepick.measure import noise
+
+ROW_KEYS = ("energy", "loadgen", "op_profile", "cold_start", "noise")
+
+
+def job_extras(request) -> dict:
+    extras = {}
+    if getattr(request, "scenario", None):
+        extras["loadgen"] = request.scenario
+    if getattr(request, "profile_runs", 0):
+        extras["profile_runs"] = request.profile_runs
+    return extras
+
+
+def key_settings(request) -> dict | None:
+    """What of these settings changes the measurements, for the resumable-run key (None when all are off)."""
+    described = {"scenario": getattr(request, "scenario", None), "profile_runs": getattr(request, "profile_runs", 0),
+                 "cold_start": getattr(request, "cold_start", 0), "interleave": getattr(request, "interleave", 0)}
+    return described if any(described.values()) else None
+
+
+def run_measured(job: dict, work_dir: Path, request) -> dict:
+    """run_worker with the machine's load recorded before and after; a noisy row is re-measured once, longer."""
+    job = dict(job, **job_extras(request))
+    before = noise.machine_load()
+    result = run_worker(job, work_dir, request.timeout_s, request.memory_limit, request.memory_mechanism)
+    after = noise.machine_load()
+    warnings = noise.assess(result, before, after) if result.get("status") == "ok" else []
+    info = {"load_before": before, "load_after": after, "warnings": warnings, "extended": False}
+    if warnings and getattr(request, "noise_retry", True) and result.get("status") == "ok":
+        longer = replace(request.timing, min_duration_s=2 * request.timing.min_duration_s,
+                         min_samples=2 * request.timing.min_samples,
+                         max_duration_s=max(request.timing.max_duration_s, 4 * request.timing.min_duration_s))
+        retry = run_worker(dict(job, timing=longer.to_dict()), work_dir, request.timeout_s, request.memory_limit,
+                           request.memory_mechanism)
+        after2 = noise.machine_load()
+        if retry.get("status") == "ok":
+            retry_warnings = noise.assess(retry, after, after2)
+            info.update(extended=True, first_cv=result["latency_ms"]["cv"], load_after=after2,
+                        warnings=retry_warnings)
+            result = retry
+    result["noise"] = info
+    if getattr(request, "cold_start", 0) and result.get("status") == "ok":
+        from edgepick.measure.coldstart import cold_start
+
+        result["cold_start"] = cold_start(job, work_dir, request.cold_start, request.timeout_s, request.memory_limit,
+                                          request.memory_mechanism)
+    return result
+
+
+def copy_into_row(row: dict, result: dict, job: dict) -> None:
+    for name in ROW_KEYS:
+        if result.get(name) is not None:
+            row[name] = result[name]
+    # what interleaved windows need to re-launch this candidate (the full artifact, meta included)
+    row["worker_job"] = {k: job[k] for k in ("runtime", "artifact", "threads", "batch", "cores", "inputs") if k in job}
+
+
+def _onnx_for(spec, rows: list[dict], artifacts_root: Path) -> str | None:
+    if spec.artifact.format == "onnx":
+        return spec.artifact.path
+    for row in rows:
+        art = row.get("artifact") or {}
+        if art.get("format") == "onnx":
+            return art["path"]
+    from edgepick.convert.chain import convert_along
+    from edgepick.formats import shortest_path
+
+    path = shortest_path(spec.artifact.format, ("onnx",))
+    if path is None:
+        return None
+    try:
+        return convert_along(path, spec.artifact, spec.signature, artifacts_root, spec.module)[0].path
+    except Exception:
+        return None
+
+
+def annotate_roofline(rows: list[dict], spec, artifacts_root: Path) -> dict | None:
+    """Add row['roofline'] (achieved GFLOP/s, % of measured peak) to every ok row; return the graph's cost summary."""
+    from edgepick.measure.peak import peak
+    from edgepick.measure.roofline import graph_cost, row_efficiency
+
+    onnx_path = _onnx_for(spec, rows, artifacts_root)
+    if onnx_path is None:
+        return None
+    cost = graph_cost(onnx_path)
+    summary = {k: v for k, v in cost.items() if k != "nodes"}
+    peaks = {}
+    for row in rows:
+        if row.get("status") != "ok":
+            continue
+        t = row["threads"]
+        peaks[t] = peaks.get(t) or peak(t)
+        eff = row_efficiency(row, cost, peaks[t])
+        if eff:
+            row["roofline"] = eff | {"graph_macs_per_item": cost["macs"], "graph_bytes_per_item": cost["bytes"],
+                                     "convention": cost["convention"], "peak_method": peaks[t]["method"]}
+    summary["peaks"] = peaks
+    return summary
+
+
+def interleave_close(rows: list[dict], best: dict | None, run_dir: Path, inputs_path: Path, request) -> list[dict]:
+    """A B A B windows of the pick and each candidate tied with it; the verdict goes into the tied row."""
+    rounds = getattr(request, "interleave", 0)
+    close = [r for r in noise.close_pairs(rows, best) if r.get("worker_job")]
+    if not rounds or not close or not best.get("worker_job"):
+        return []
+    window = replace(request.timing, min_duration_s=max(0.2, request.timing.min_duration_s / 2),
+                     min_samples=max(10, request.timing.min_samples // 2))
+    comparisons = []
+    for other in close:
+        medians: dict[str, list[float]] = {best["key"]: [], other["key"]: []}
+        for i in range(rounds):
+            for row in (best, other):
+                job = dict(row["worker_job"], inputs=str(inputs_path), timing=window.to_dict(), skip_eval=True)
+                res = run_worker(job, run_dir / "interleave" / f"{row['key'].replace('/', '_')}-{i}", request.timeout_s,
+                                 request.memory_limit, request.memory_mechanism)
+                if res.get("status") == "ok":
+                    medians[row["key"]].append(res["latency_ms"]["p50"])
+        verdict = noise.interleaved_verdict(medians[best["key"]], medians[other["key"]])
+        verdict |= {"a": best["key"], "b": other["key"]}
+        other["interleaved"] = verdict
+        comparisons.append(verdict)
+    return comparisons
+
+
+
+def after_sweep(rows: list[dict], spec, artifacts_root: Path, run_dir: Path, inputs_path: Path, request,
+                pick_best) -> list[dict]:
+    """Roofline on every ok row, then interleaved windows for rows tied with the pick. Returns the rows it changed."""
+    changed = []
+    try:
+        summary = annotate_roofline(rows, spec, artifacts_root)
+    except ImportError as e:  # onnx/onnxruntime absent: no graph to count, no peak to measure
+        summary = {"error": f"roofline needs onnx and onnxruntime: {e}"}
+    if summary is not None:
+        changed = [r for r in rows if r.get("roofline")]
+    if getattr(request, "interleave", 0):
+        for verdict in interleave_close(rows, pick_best(rows), run_dir, inputs_path, request):
+            changed.extend(r for r in rows if r["key"] == verdict["b"] and r not in changed)
+    return changed

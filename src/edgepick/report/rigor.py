@@ -1,0 +1,83 @@
+"""Text for the measurement-rigor fields of a row: LoadGen verdicts, op families, roofline, energy, noise, cold start.
+
+Shared by the terminal report (printed under the table), `edgepick show RUN --ops` and the Markdown report, so the
+wording (e.g. the word "estimate" on an energy estimate) is decided in one place.
+"""
+
+from __future__ import annotations
+
+from edgepick.measure import coldstart, energy
+from edgepick.measure import loadgen as lg
+
+
+def roofline_text(row: dict) -> str | None:
+    rf = row.get("roofline")
+    if not rf:
+        return None
+    text = (f"{rf['achieved_gflops']:.2f} GFLOP/s achieved = {rf['pct_of_peak']:.1f}% of the measured {rf['peak_kind']} "
+            f"peak {rf['peak']:.1f} at {rf['threads']} threads")
+    if rf.get("pct_of_roofline") is not None:
+        text += f" ({rf['pct_of_roofline']:.0f}% of the roofline bound {rf['attainable_gflops']:.1f})"
+    if rf.get("memory_bound_families"):
+        text += f"; memory-bound families: {', '.join(rf['memory_bound_families'])}"
+    return text + f" [{rf['graph_macs_per_item'] / 1e6:.2f} M MACs/item, 1 MAC = 2 FLOPs]"
+
+
+def ops_text(row: dict, top: int = 5, ops: bool = False) -> list[str]:
+    prof = row.get("op_profile")
+    if not prof:
+        return []
+    if not prof.get("available"):
+        return [f"op profile: unavailable ({prof.get('why')})"]
+    fams = ", ".join(f"{f['family']} {f['share'] * 100:.0f}%" for f in prof["families"][:top])
+    lines = [f"op families ({prof['tool']}, {prof['total_ms']:.3f} ms profiled/inference): {fams}"]
+    if ops:
+        for op in prof["ops"][:top]:
+            lines.append(f"    {op['ms']:.4f} ms  {op['family']:<14} {op['op_type']:<22} {op['name']}")
+    return lines
+
+
+def noise_text(row: dict) -> str | None:
+    info = row.get("noise")
+    if not info:
+        return None
+    parts = []
+    if info.get("extended"):
+        parts.append(f"re-measured with a longer steady state (first CV {info['first_cv'] * 100:.0f}%)")
+    if info.get("warnings"):
+        parts.append("noisy: " + "; ".join(info["warnings"]))
+    return ", ".join(parts) or None
+
+
+def interleave_text(row: dict) -> str | None:
+    v = row.get("interleaved")
+    if not v or not v.get("rounds"):
+        return None
+    return (f"interleaved {v['a']} vs {v['b']} over {v['rounds']} A-B rounds: B faster in {v['b_wins']}/{v['rounds']}, "
+            f"median ratio B/A {v['median_ratio_b_over_a']:.3f}, sign test p={v['sign_test_p']:.2f} -> {v['verdict']}")
+
+
+def row_lines(row: dict, top: int = 5, ops: bool = False) -> list[str]:
+    lines = []
+    if row.get("loadgen"):
+        res = row["loadgen"]
+        lines.append(f"LoadGen {res['error']}" if res.get("error") else "LoadGen " + lg.describe(res))
+    lines += ops_text(row, top, ops)
+    for text in (roofline_text(row), noise_text(row), interleave_text(row)):
+        if text:
+            lines.append(text)
+    if row.get("energy"):
+        lines.append("energy " + energy.label(row["energy"]))
+    if row.get("cold_start"):
+        lines.append(coldstart.describe(row["cold_start"]))
+    return lines
+
+
+def rigor_lines(rows: list[dict], top: int = 5, ops: bool = False) -> list[str]:
+    out = []
+    for row in rows:
+        lines = row_lines(row, top, ops)
+        if lines:
+            out.append(f"{row['key']}:")
+            out += [f"  {ln}" for ln in lines]
+    return out

@@ -1,0 +1,70 @@
+"""The selection explained in the terminal: budget, device, feasible set, Pareto front, the pick, every rejection."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from edgepick.select.explain import Selection, select_with
+
+
+def selection_of(run) -> Selection:
+    return select_with(run.rows, run.request.get("selection"), run.request.get("reference_accuracy"))
+
+
+def device_line(device: dict | None) -> str | None:
+    if not device:
+        return None
+    from edgepick.select.checks import human_mb
+
+    parts = [f"{device['cores']} cores", f"threads {','.join(map(str, device['threads']))}"]
+    if device.get("memory_cap_bytes"):
+        cap = device["memory_cap_bytes"]
+        parts.append(f"memory cap {human_mb(cap / 2**20, cap % 10**6 == 0)}")
+    if device.get("storage_cap_bytes"):
+        cap = device["storage_cap_bytes"]
+        parts.append(f"storage cap {human_mb(cap / 2**20, cap % 10**6 == 0)}")
+    if device.get("platform"):
+        parts.append(f"platform {device['platform']}")
+    if device.get("latency_scale"):
+        parts.append(f"latency x {device['latency_scale']:g} (an ESTIMATE of the target's speed, not a measurement)")
+    return f"device {device['name']}: " + ", ".join(parts)
+
+
+def platform_note(sel: Selection) -> str | None:
+    from edgepick.devices.platform import matrix_available
+
+    if sel.device and sel.device.get("platform") and not matrix_available():
+        return (f"platform {sel.device['platform']} was not checked: the capability matrix (edgepick.capabilities) "
+                "is not available, so no runtime was filtered out by platform")
+    return None
+
+
+def print_selection(run, console: Console) -> None:
+    sel = selection_of(run)
+    settings = run.request.get("selection") or {}
+    mechanisms = sorted({(r.get("memory_cap") or {}).get("mechanism") for r in run.rows} - {None})
+    head = [f"budget {sel.budget or '(none)'}", f"optimize {sel.objective}"]
+    console.print("[bold]selection:[/] " + "; ".join(head))
+    line = device_line(settings.get("device"))
+    if line:
+        console.print("  " + line + (f"; memory cap enforced by {', '.join(mechanisms)}" if mechanisms else ""))
+    note = platform_note(sel)
+    if note:
+        console.print(f"  [yellow]{note}[/]")
+    console.print(f"  feasible: {', '.join(sel.feasible) or 'none'}")
+    console.print(f"  Pareto front (latency, accuracy, memory, size): {', '.join(sel.front or sel.front_all) or '-'}")
+    if sel.picked is None:
+        console.print(f"[bold red]no pick:[/] {sel.verdict}")
+    else:
+        p = sel.picked
+        lat = p["latency_ms"]
+        console.print(f"[bold]pick:[/] {p['key']}: p50 {lat['p50']:.3f} ms, p90 {lat['p90']:.3f} ms, "
+                      f"peak RSS {p.get('peak_rss_mb') or 0:.0f} MB, size {p.get('size_mb') or 0:.2f} MB: {sel.verdict}")
+    table = Table(title="rejected", title_justify="left", header_style="bold", show_edge=False)
+    table.add_column("candidate", no_wrap=True)
+    table.add_column("why not")
+    for key, why in sel.reasons.items():
+        table.add_row(key, why)
+    if sel.reasons:
+        console.print(table)

@@ -1,0 +1,106 @@
+"""LiteRT (formerly TensorFlow Lite): a .tflite flatbuffer run by ai-edge-litert's Interpreter on CPU.
+
+XNNPACK is LiteRT's default CPU delegate (OpResolverType.AUTO applies it at allocate_tensors). That is not taken on
+faith: load() captures what the interpreter writes to stderr while it allocates, and the row records whether the
+"XNNPACK delegate" line appeared (runtime_details.delegate). The interpreter's num_threads is the thread count of both
+the builtin kernels and the XNNPACK delegate it creates.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import numpy as np
+
+from edgepick import errors
+from edgepick.artifact import Artifact
+from edgepick.runtimes.base import Runtime, Session
+
+
+def capture_stderr(action):
+    """Run action() while the C++ side's stderr (fd 2) goes to a file; return (result, text). The text is written back
+    to stderr afterwards so the worker's log still has it."""
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            value = action()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        tmp.seek(0)
+        text = tmp.read().decode(errors="replace")
+    os.write(2, text.encode())
+    return value, text
+
+
+class _LiteRtSession(Session):
+    def __init__(self, interpreter, details: dict):
+        self.interpreter = interpreter
+        self.details = details  # recorded in the row as runtime_details
+        self.inputs = interpreter.get_input_details()
+        self.outputs = interpreter.get_output_details()
+
+    def _index_of(self, names: list[str]) -> list[int]:
+        """Feed by name when the .tflite kept the names, else by position (converters rename inputs)."""
+        by_name = {d["name"]: d["index"] for d in self.inputs}
+        if all(n in by_name for n in names):
+            return [by_name[n] for n in names]
+        if len(names) != len(self.inputs):
+            raise errors.CandidateFailure(errors.LOAD_ERROR, f"the .tflite has {len(self.inputs)} inputs, the model {len(names)}")
+        return [d["index"] for d in self.inputs]
+
+    def prepare(self, inputs):
+        # Copy the inputs into the interpreter's own buffers before the clock starts: the timed call is invoke().
+        names = list(inputs)
+        indices = self._index_of(names)
+        current = {d["index"]: tuple(int(x) for x in d["shape"]) for d in self.interpreter.get_input_details()}
+        changed = [(i, inputs[n].shape) for n, i in zip(names, indices) if tuple(inputs[n].shape) != current[i]]
+        if changed:
+            try:  # strict: only dims the model declares dynamic (-1 in shape_signature) may change
+                for index, shape in changed:
+                    self.interpreter.resize_tensor_input(index, list(shape), strict=True)
+                self.interpreter.allocate_tensors()
+            except Exception as e:
+                raise errors.CandidateFailure(errors.UNSUPPORTED_SHAPE, f"the .tflite has a fixed input shape "
+                                              f"{sorted(current.values())}; cannot resize to {[tuple(s) for _, s in changed]}: "
+                                              f"{str(e).splitlines()[0][:160]}") from e
+        for name, index in zip(names, indices):
+            self.interpreter.set_tensor(index, np.ascontiguousarray(inputs[name]))
+        return None
+
+    def run(self, prepared):
+        self.interpreter.invoke()
+        return None
+
+    def to_numpy(self, outputs):
+        return [np.array(self.interpreter.get_tensor(d["index"])) for d in self.outputs]
+
+
+class LiteRt(Runtime):
+    name = "litert"
+    formats = ("tflite",)
+    import_name = "ai_edge_litert"
+    distribution = "ai-edge-litert"
+    extra = "litert"
+    thread_setting = "Interpreter(num_threads=N) (also the XNNPACK delegate's threads)"
+    description = "LiteRT (TFLite) Interpreter with its default XNNPACK CPU delegate, FP32"
+
+    def import_framework(self) -> None:
+        from ai_edge_litert import interpreter  # noqa: F401
+
+    def load(self, artifact: Artifact, threads: int) -> Session:
+        interpreter, log = capture_stderr(lambda: _allocated(artifact.path, threads))
+        xnnpack = "XNNPACK delegate" in log
+        details = {"delegate": "XNNPACK (default delegate; the interpreter logged its creation)" if xnnpack
+                   else "none reported: the interpreter did not log an XNNPACK delegate (builtin kernels)"}
+        return _LiteRtSession(interpreter, details)
+
+
+def _allocated(path: str, threads: int):
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=path, num_threads=threads)
+    interpreter.allocate_tensors()
+    return interpreter

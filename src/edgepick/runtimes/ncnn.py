@@ -1,0 +1,72 @@
+"""Tencent ncnn, run through its Python binding on a .param/.bin pair written by pnnx.
+
+ncnn's Mat has no batch dimension: a batch of N is N extractor runs, which is how an ncnn app would run it too.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgepick.artifact import Artifact
+from edgepick.runtimes.base import Runtime, Session
+
+
+class _NcnnSession(Session):
+    def __init__(self, net, threads):
+        self.net = net
+        self.threads = threads
+        self.inputs = list(net.input_names())
+        self.outputs = list(net.output_names())
+
+    def prepare(self, inputs):
+        import ncnn
+
+        arrays = [np.ascontiguousarray(v) for v in inputs.values()]
+        batch = arrays[0].shape[0]
+        # One Mat per sample and input; .clone() so ncnn owns the memory and numpy's buffer may go away.
+        return [[ncnn.Mat(a[i]).clone() for a in arrays] for i in range(batch)]
+
+    def run(self, prepared):
+        results = []
+        for sample in prepared:
+            ex = self.net.create_extractor()
+            for name, mat in zip(self.inputs, sample):
+                ex.input(name, mat)
+            outs = []
+            for name in self.outputs:
+                ret, out = ex.extract(name)
+                if ret != 0:
+                    raise RuntimeError(f"ncnn extract({name}) returned {ret}")
+                outs.append(out)
+            results.append(outs)
+        return results
+
+    def to_numpy(self, outputs):
+        per_output = list(zip(*outputs))
+        return [np.stack([np.array(m) for m in mats]) for mats in per_output]
+
+    def close(self):
+        self.net.clear()
+
+
+class Ncnn(Runtime):
+    name = "ncnn"
+    formats = ("ncnn",)
+    import_name = "ncnn"
+    distribution = "ncnn"
+    extra = "ncnn"
+    thread_setting = "Net.opt.num_threads (Vulkan off)"
+    description = "Tencent ncnn, CPU, FP32 storage and arithmetic (fp16/bf16 packing off, to compare like with like)"
+
+    def load(self, artifact: Artifact, threads: int) -> Session:
+        import ncnn
+
+        net = ncnn.Net()
+        net.opt.num_threads = threads
+        net.opt.use_vulkan_compute = False
+        # ncnn turns on fp16/bf16 storage on CPUs that have it; FP32 is what the row says it measures.
+        net.opt.use_fp16_packed = net.opt.use_fp16_storage = net.opt.use_fp16_arithmetic = False
+        net.opt.use_bf16_storage = False
+        if net.load_param(artifact.path) != 0 or net.load_model(artifact.meta["weights"]) != 0:
+            raise RuntimeError(f"ncnn could not load {artifact.path}")
+        return _NcnnSession(net, threads)

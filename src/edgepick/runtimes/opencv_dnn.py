@@ -1,0 +1,62 @@
+"""OpenCV's DNN module: runs ONNX, and is edgepick's path for Caffe (.prototxt + .caffemodel) and Darknet (.cfg + .weights)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgepick.artifact import Artifact
+from edgepick.runtimes.base import Runtime, Session
+
+
+class _CvSession(Session):
+    def __init__(self, net, input_names):
+        self.net = net
+        self.input_names = input_names
+        self.output_names = list(net.getUnconnectedOutLayersNames())
+
+    def prepare(self, inputs):
+        return [(name, np.ascontiguousarray(inputs[name])) for name in (self.input_names or list(inputs))]
+
+    def run(self, prepared):
+        # setInput copies the blob into the net; it is part of every call, as feeding is for the other runtimes.
+        if len(prepared) == 1:
+            self.net.setInput(prepared[0][1])
+        else:
+            for name, blob in prepared:
+                self.net.setInput(blob, name)
+        return self.net.forward(self.output_names)
+
+    def to_numpy(self, outputs):
+        return [np.asarray(o) for o in outputs]
+
+
+def read_net(artifact: Artifact):
+    import cv2
+
+    if artifact.format == "onnx":
+        return cv2.dnn.readNetFromONNX(artifact.path)
+    if artifact.format == "caffe":
+        return cv2.dnn.readNetFromCaffe(artifact.path, artifact.meta["weights"])
+    if artifact.format == "darknet":
+        return cv2.dnn.readNetFromDarknet(artifact.path, artifact.meta["weights"])
+    raise ValueError(f"OpenCV DNN cannot read {artifact.format}")
+
+
+class OpenCvDnn(Runtime):
+    name = "opencv-dnn"
+    formats = ("onnx", "caffe", "darknet")
+    import_name = "cv2"
+    distribution = "opencv-python-headless"
+    extra = "opencv"
+    thread_setting = "cv2.setNumThreads"
+    description = "OpenCV DNN, OpenCV backend on the CPU target"
+
+    def load(self, artifact: Artifact, threads: int) -> Session:
+        import cv2
+
+        cv2.setNumThreads(threads)
+        net = read_net(artifact)
+        net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
+        net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
+        names = artifact.meta.get("input_names")
+        return _CvSession(net, names)

@@ -1,0 +1,54 @@
+"""torch.compile with the inductor backend on CPU.
+
+torch.compile is lazy: the first call traces the module and has inductor generate and build C++ kernels. The
+worker calls `Session.compile(prepared)` in its own timed phase before the first inference, so compilation is
+recorded as `compile_s` and never leaks into first-inference or steady-state latency.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+from edgepick import errors
+from edgepick.artifact import Artifact
+from edgepick.runtimes.base import Runtime, Session
+from edgepick.runtimes.torch_eager import TorchEager, _TorchSession, load_torch_module
+
+
+class _CompiledSession(_TorchSession):
+    def compile(self, prepared) -> None:
+        """Trigger compilation for these input shapes (the eval loop reuses the same batch, so no recompiles)."""
+        self.run(prepared)
+
+
+class TorchCompile(Runtime):
+    name = "torch-compile"
+    formats = TorchEager.formats
+    import_name = "torch"
+    distribution = "torch"
+    extra = "torch"
+    thread_setting = "torch.set_num_threads before compiling (inductor bakes the OpenMP thread count into its kernels)"
+    description = "PyTorch 2 torch.compile, inductor backend, CPU C++ codegen; compile time reported apart as compile_s"
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        reason = super().unavailable_reason()
+        if reason is None and not (shutil.which("g++") or shutil.which("c++") or shutil.which("clang++")):
+            return "torch.compile's inductor backend needs a C++ compiler on PATH (g++ or clang++); install one, e.g. apt-get install g++"
+        return reason
+
+    def load(self, artifact: Artifact, threads: int) -> Session:
+        import torch
+
+        torch.set_num_threads(threads)
+        try:
+            torch.set_num_interop_threads(1)
+        except RuntimeError:
+            pass
+        module = load_torch_module(artifact)
+        try:
+            # dynamic=False: one static graph per batch size, like every other fixed-shape runtime here.
+            compiled = torch.compile(module, backend="inductor", mode="default", dynamic=False, fullgraph=False)
+        except Exception as e:  # compile() itself only wraps; failures surface in the compile phase
+            raise errors.CandidateFailure(errors.CONVERSION_ERROR, f"torch.compile refused the module: {e}") from e
+        return _CompiledSession(compiled, artifact.meta.get("input_names"))

@@ -1,0 +1,146 @@
+"""Check one measured row against the budget clauses and the device's caps; each failure says what and by how much."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from edgepick.select.budget import Budget
+
+
+@dataclass
+class Violation:
+    clause: str  # "p90<=15ms", or "device memory cap" / "device storage cap"
+    message: str  # "p90 18.2 ms > 15 ms budget"
+    value: float | None  # the row's figure in the clause's unit (None: could not be checked)
+    limit: float
+    higher_is_better: bool
+    unit: str
+
+    @property
+    def excess(self) -> float:
+        """How far off, relative to the limit (0.18 = 18 % too much); unknown figures count as far off."""
+        if self.value is None:
+            return 1e9
+        gap = (self.limit - self.value) if self.higher_is_better else (self.value - self.limit)
+        return gap / self.limit if self.limit > 0 else gap
+
+    def need(self) -> str:
+        if self.value is None:
+            return f"{self.clause}: {self.message}"
+        verb = "raise" if self.higher_is_better else "cut"
+        return (f"{verb} {self.clause.split('<')[0].split('>')[0]} from {_fmt(self.value, self.unit)} to "
+                f"{_fmt(self.limit, self.unit)} ({abs(self.excess) * 100:.0f}% {'more' if self.higher_is_better else 'less'})")
+
+
+def human_mb(mb: float, decimal: bool = False) -> str:
+    """MiB as a short text; decimal=True speaks the user's decimal units (300MB = 300e6 bytes)."""
+    if decimal:
+        n = mb * 2**20
+        return f"{n / 1e9:.3g} GB" if n >= 1e9 else f"{n / 1e6:.4g} MB"
+    return f"{mb / 1024:.3g} GB" if mb >= 1024 else f"{mb:.4g} MB"
+
+
+def _limit_text(clause_text: str) -> str:
+    return re.split(r"<=|>=", clause_text, maxsplit=1)[-1]
+
+
+def _decimal(clause_text: str) -> bool:
+    return "i" not in _limit_text(clause_text).lower()
+
+
+def _fmt(value: float, unit: str) -> str:
+    if unit == "MiB":
+        return human_mb(value)
+    if unit == "ms":
+        return f"{value:.3g} ms" if value < 10 else f"{value:.1f} ms"
+    if unit == "%":
+        return f"{value:.2f}%"
+    if unit == "/s":
+        return f"{value:.0f}/s"
+    return f"{value:.3g} {unit}"
+
+
+def latency_of(row: dict, metric: str, scale: float | None) -> tuple[float | None, str]:
+    """(latency in ms, with the device scale applied), and how to say it: scaled figures are ESTIMATES."""
+    measured = (row.get("latency_ms") or {}).get(metric)
+    if measured is None:
+        return None, f"{metric} not measured"
+    if scale:
+        est = measured * scale
+        return est, f"{metric} {_fmt(est, 'ms')} (ESTIMATE: {_fmt(measured, 'ms')} here x {scale:g} device scale)"
+    return measured, f"{metric} {_fmt(measured, 'ms')}"
+
+
+def check(row: dict, budget: Budget, device: dict | None, reference_accuracy: float | None) -> list[Violation]:
+    scale = (device or {}).get("latency_scale")
+    out: list[Violation] = []
+    for c in budget.clauses:
+        if c.metric in ("p50", "p90", "p99", "mean"):
+            value, said = latency_of(row, c.metric, scale)
+            if value is None or value > c.value:
+                out.append(Violation(c.text, f"{said} > {_fmt(c.value, 'ms')} budget", value, c.value, False, "ms"))
+        elif c.metric == "mem":
+            value = row.get("peak_rss_mb")
+            if value is None or value > c.value:
+                dec = _decimal(c.text)
+                said = "peak memory not measured" if value is None else f"peak memory {human_mb(value, dec)}"
+                out.append(Violation(c.text, f"{said} > {_limit_text(c.text)} budget", value, c.value, False, "MiB"))
+        elif c.metric == "size":
+            value = row.get("size_mb")
+            if value is None or value > c.value:
+                dec = _decimal(c.text)
+                said = "size unknown" if value is None else f"artifact {human_mb(value, dec)}"
+                out.append(Violation(c.text, f"{said} > {_limit_text(c.text)} budget", value, c.value, False, "MiB"))
+        elif c.metric == "acc_drop":
+            value, said = _acc_drop(row, reference_accuracy)
+            if value is None or value > c.value:
+                out.append(Violation(c.text, f"{said} > {c.value:g}%" if value is not None else said,
+                                     value, c.value, False, "%"))
+        elif c.metric == "acc":
+            acc = row.get("accuracy")
+            value = acc * 100 if acc is not None else None
+            if value is None or value < c.value:
+                said = "accuracy unknown (no labelled eval data)" if value is None else f"accuracy {value:.2f}% < {c.value:g}%"
+                out.append(Violation(c.text, said, value, c.value, True, "%"))
+        elif c.metric == "throughput":
+            value = row.get("throughput_per_s")
+            if value is None or value < c.value:
+                said = "throughput not measured" if value is None else f"throughput {value:.0f}/s < {c.value:g}/s budget"
+                out.append(Violation(c.text, said, value, c.value, True, "/s"))
+        elif c.metric == "load":
+            value = row.get("load_s")
+            if value is None or value > c.value:
+                said = "load time not measured" if value is None else f"load {value:.2f} s > {c.value:g} s budget"
+                out.append(Violation(c.text, said, value, c.value, False, "s"))
+    out += _device_caps(row, device or {})
+    return out
+
+
+def _acc_drop(row: dict, reference_accuracy: float | None) -> tuple[float | None, str]:
+    acc = row.get("accuracy")
+    if reference_accuracy is not None and acc is not None:
+        drop = (reference_accuracy - acc) * 100
+        return drop, f"acc drop {drop:.2f}%"
+    agreement = (row.get("equivalence") or {}).get("top1_agreement")
+    if agreement is not None:  # no labels: the reference's own top-1 answers stand in for them
+        drop = (1 - agreement) * 100
+        return drop, f"acc drop {drop:.2f}% (top-1 disagreement with the reference; no labelled data)"
+    return None, "acc drop cannot be checked: no labelled eval data and the outputs are not class scores"
+
+
+def _device_caps(row: dict, device: dict) -> list[Violation]:
+    out = []
+    cap = device.get("memory_cap_bytes")
+    peak = row.get("peak_rss_mb")
+    if cap and peak is not None and peak > cap / 2**20:
+        dec = cap % 10**6 == 0  # "memory: 1GB" in a YAML profile is decimal; the built-in 1 GiB is binary
+        out.append(Violation("device memory cap", f"peak memory {human_mb(peak, dec)} > {human_mb(cap / 2**20, dec)} cap "
+                             f"(device {device.get('name')})", peak, cap / 2**20, False, "MiB"))
+    storage = device.get("storage_cap_bytes")
+    size = row.get("size_mb")
+    if storage and size is not None and size > storage / 2**20:
+        dec = storage % 10**6 == 0
+        out.append(Violation("device storage cap", f"artifact {human_mb(size, dec)} > {human_mb(storage / 2**20, dec)} storage "
+                             f"cap (device {device.get('name')})", size, storage / 2**20, False, "MiB"))
+    return out

@@ -1,0 +1,42 @@
+"""Shared fixtures: every test gets its own EDGEPICK_HOME and database, and short timing policies."""
+
+from __future__ import annotations
+
+import pytest
+
+from edgepick.measure.latency import TimingPolicy
+
+FAST = TimingPolicy(warmup_count=2, warmup_s=0.0, min_samples=5, min_duration_s=0.05, max_duration_s=5.0)
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    path = tmp_path / "edgepick-home"
+    monkeypatch.setenv("EDGEPICK_HOME", str(path))
+    monkeypatch.chdir(tmp_path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def zoo_home(tmp_path_factory):
+    """A home shared across tests that use digits-cnn, so it is trained once per session."""
+    return tmp_path_factory.mktemp("zoo-home")
+
+
+@pytest.fixture
+def fast():
+    return FAST
+
+
+@pytest.fixture
+def tiny_onnx(tmp_path):
+    """A tiny real ONNX classifier (exported by torch.onnx) with a dynamic batch dimension."""
+    import torch
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(),
+                                torch.nn.Linear(4 * 8 * 8, 10)).eval()
+    path = tmp_path / "tiny.onnx"
+    torch.onnx.export(model, (torch.randn(1, 1, 8, 8),), str(path), input_names=["input"], output_names=["logits"],
+                      dynamic_axes={"input": {0: "batch"}}, dynamo=False)
+    return path

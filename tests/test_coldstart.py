@@ -1,0 +1,64 @@
+"""Cold start in fresh worker processes, and the noise helpers that judge repeated measurements."""
+
+from __future__ import annotations
+
+import pytest
+
+from edgepick.measure import coldstart, noise
+
+
+def test_spread_statistics():
+    s = coldstart.spread([3.0, 1.0, 2.0, 10.0])
+    assert s["median"] == 2.5 and s["min"] == 1.0 and s["max"] == 10.0 and s["n"] == 4
+    assert coldstart.spread([5.0])["iqr"] == 0.0
+
+
+def test_cold_start_repeats_fresh_processes(tiny_onnx, tmp_path):
+    pytest.importorskip("onnxruntime")
+    import numpy as np
+
+    from edgepick.artifact import Artifact
+
+    inputs = tmp_path / "inputs.npz"
+    np.savez(inputs, **{"in:input": np.zeros((4, 1, 8, 8), np.float32)})  # the layout data.EvalData.save writes
+    job = {"runtime": "onnxruntime", "artifact": Artifact("onnx", str(tiny_onnx)).to_dict(), "threads": 1, "batch": 1,
+           "cores": None, "inputs": str(inputs), "timing": {}}
+    cold = coldstart.cold_start(job, tmp_path / "work", repeats=2, timeout_s=60)
+    assert cold["ok"] == 2, cold["failures"]
+    phases = cold["phases_ms"]
+    assert set(phases) == {"import ms", "load ms", "first inference ms", "time to first answer ms"}
+    assert phases["import ms"]["n"] == 2 and phases["load ms"]["median"] > 0
+    # two different worker pids: each repeat really was a fresh process
+    import json
+
+    pids = {json.loads((tmp_path / "work" / f"cold-{i}" / "result.json").read_text())["pid"] for i in range(2)}
+    assert len(pids) == 2
+    assert "cold start x2" in coldstart.describe(cold)
+
+
+def _row(p50, lo, hi, cv=0.02, key="a"):
+    return {"key": key, "status": "ok", "batch": 1, "latency_ms": {"p50": p50, "p50_ci95": [lo, hi], "cv": cv}}
+
+
+def test_assess_flags_cv_busy_machine_and_clock_change():
+    quiet = {"cpu_busy_pct": 3.0, "freq_mhz": 2000.0}
+    assert noise.assess(_row(1, 0.9, 1.1), quiet, quiet) == []
+    warnings = noise.assess(_row(1, 0.9, 1.1, cv=0.3), {"cpu_busy_pct": 80.0, "freq_mhz": 2000.0},
+                            {"cpu_busy_pct": 3.0, "freq_mhz": 1500.0})
+    assert any("CV 30%" in w for w in warnings)
+    assert any("busy before" in w for w in warnings)
+    assert any("clock changed" in w for w in warnings)
+
+
+def test_close_pairs_are_rows_whose_median_ci_overlaps_the_best():
+    best, tied, far = _row(1.0, 0.95, 1.05, key="best"), _row(1.02, 1.0, 1.1, key="tied"), _row(2.0, 1.9, 2.1, key="far")
+    assert noise.close_pairs([best, tied, far], best) == [tied]
+
+
+def test_interleaved_verdict_sign_test():
+    a = [1.0, 1.1, 1.0, 1.05, 1.0]
+    assert noise.interleaved_verdict(a, [x * 0.8 for x in a])["verdict"] == "b faster"  # 5/5: p = 0.0625
+    assert noise.interleaved_verdict(a, [x * 1.2 for x in a])["verdict"] == "a faster"
+    mixed = noise.interleaved_verdict(a, [0.9, 1.2, 0.9, 1.2, 1.1])
+    assert mixed["verdict"] == "tied" and mixed["b_wins"] == 2
+    assert noise.interleaved_verdict(a[:3], [x * 0.8 for x in a[:3]])["verdict"] == "tied"  # 3 rounds cannot decide

@@ -1,0 +1,53 @@
+"""The common op vocabulary: every runtime's names land in the same family."""
+
+from __future__ import annotations
+
+import pytest
+
+from edgepick.measure.opvocab import FAMILIES, family, is_depthwise, normalize, top_families
+
+
+@pytest.mark.parametrize("op_type, expected", [
+    ("Conv", "conv"), ("FusedConv", "conv"), ("com.microsoft.FusedConv", "conv"), ("QLinearConv", "conv"),
+    ("Convolution", "conv"), ("aten::mkldnn_convolution", "conv"), ("aten::conv2d", "conv"),
+    ("aten::_conv_depthwise2d", "depthwise conv"), ("DEPTHWISE_CONV_2D", "depthwise conv"),
+    ("MatMul", "matmul/gemm"), ("Gemm", "matmul/gemm"), ("FullyConnected", "matmul/gemm"), ("aten::addmm", "matmul/gemm"),
+    ("MatMulInteger", "matmul/gemm"), ("aten::linear", "matmul/gemm"),
+    ("Attention", "attention"), ("aten::scaled_dot_product_attention", "attention"),
+    ("ScaledDotProductAttention", "attention"),
+    ("LayerNormalization", "norm"), ("BatchNormalization", "norm"), ("MVN", "norm"), ("aten::native_layer_norm", "norm"),
+    ("Relu", "activation"), ("Clip", "activation"), ("aten::hardtanh_", "activation"), ("Gelu", "activation"),
+    ("Softmax", "activation"),
+    ("MaxPool", "other"), ("Reshape", "other"), ("Eltwise", "other"), ("aten::add", "other"), ("Reorder", "other"),
+])
+def test_family_of_runtime_op_names(op_type, expected):
+    assert family(op_type) == expected
+    assert expected in FAMILIES
+
+
+def test_depthwise_flag_only_turns_convolutions_depthwise():
+    assert family("Conv", depthwise=True) == "depthwise conv"
+    assert family("GroupConvolution", depthwise=True) == "depthwise conv"
+    assert family("MatMul", depthwise=True) == "matmul/gemm"
+
+
+def test_normalize_strips_runtime_prefixes():
+    assert normalize("aten::relu_") == "relu_"
+    assert normalize("com.microsoft.FusedMatMul") == "fusedmatmul"
+
+
+def test_is_depthwise_from_group_or_weight_shape():
+    assert is_depthwise(32, [32, 1, 3, 3], group=32)
+    assert not is_depthwise(32, [64, 32, 1, 1], group=1)
+    assert not is_depthwise(32, [64, 8, 3, 3], group=4)  # grouped, not depthwise
+    assert is_depthwise(32, [32, 1, 3, 3])  # from shapes alone
+    assert not is_depthwise(1, [16, 1, 3, 3])  # a grey image's first conv has one input channel: dense
+
+
+def test_top_families_sums_and_ranks():
+    ops = [{"family": "conv", "ms": 3.0}, {"family": "activation", "ms": 1.0}, {"family": "conv", "ms": 2.0},
+           {"family": "other", "ms": 4.0}]
+    top = top_families(ops, n=2)
+    assert [t["family"] for t in top] == ["conv", "other"]
+    assert top[0]["ms"] == 5.0
+    assert top[0]["share"] == pytest.approx(0.5)
