@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-all bench lint clean
+.PHONY: demo test test-all bench lint clean browser
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -18,11 +18,17 @@ $(STAMP): $(BIN)/python pyproject.toml
 demo: $(STAMP)
 	$(BIN)/edgepick demo
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -q
 
-test-all: $(STAMP)
+# The HTML report is checked in headless Chromium (tests/test_report_html.py); as root, install it when missing.
+browser:
+	@command -v chromium >/dev/null 2>&1 || [ -n "$$EDGEPICK_SKIP_BROWSER" ] || { [ "$$(id -u)" = 0 ] && \
+		(apt-get install -y -q chromium || (apt-get update -q && apt-get install -y -q chromium)); } || \
+		echo "chromium is missing and we are not root: install it (apt-get install chromium) or set EDGEPICK_SKIP_BROWSER=1"
+
+test-all: $(STAMP) browser
 	$(BIN)/python -m pytest -q -m ''
 
 bench: $(STAMP)

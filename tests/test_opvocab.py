@@ -10,6 +10,7 @@ from edgepick.measure.opvocab import FAMILIES, family, is_depthwise, normalize, 
 @pytest.mark.parametrize("op_type, expected", [
     ("Conv", "conv"), ("FusedConv", "conv"), ("com.microsoft.FusedConv", "conv"), ("QLinearConv", "conv"),
     ("Convolution", "conv"), ("aten::mkldnn_convolution", "conv"), ("aten::conv2d", "conv"),
+    ("aten::_slow_conv2d_forward", "conv"),
     ("aten::_conv_depthwise2d", "depthwise conv"), ("DEPTHWISE_CONV_2D", "depthwise conv"),
     ("MatMul", "matmul/gemm"), ("Gemm", "matmul/gemm"), ("FullyConnected", "matmul/gemm"), ("aten::addmm", "matmul/gemm"),
     ("MatMulInteger", "matmul/gemm"), ("aten::linear", "matmul/gemm"),

@@ -53,6 +53,7 @@ def run(
     budget: str | None = typer.Option(None, help='Constraints, e.g. "p90<=15ms,mem<=300MB,size<=10MB,acc_drop<=1%,throughput>=100/s".'),
     optimize: str | None = typer.Option(None, help="latency | throughput | memory | size | accuracy, or weights latency=0.7,size=0.3."),
     device: str | None = typer.Option(None, help="A device profile: pi-class, phone-class, or a YAML file (cores, memory, ...)."),
+    platform: str | None = typer.Option(None, help="Keep only runtimes that deploy on <os>-<arch>, e.g. android-arm64; the rest become 'platform' rows saying why."),
     scenario: str | None = typer.Option(None, help="MLPerf LoadGen scenario: SingleStream | MultiStream | Server | Offline."),
     target_qps: float | None = typer.Option(None, help="Server: Poisson arrival rate (default: half of 1/p50)."),
     latency_bound_ms: float | None = typer.Option(None, help="Server: p99 latency bound (default: max(5 x the steady-state p50, 2 ms))."),
@@ -63,6 +64,13 @@ def run(
     cold_start: int = typer.Option(0, help="Cold starts (import, load, first inference) in this many fresh processes (0: off)."),
     interleave: int = typer.Option(0, help="A B A B windows between the pick and candidates statistically tied with it (0: off)."),
     noise_retry: bool = typer.Option(True, "--noise-retry/--no-noise-retry", help="Re-measure a noisy row once, longer."),
+    compress: str | None = typer.Option(None, help="Compressed candidates too: int8-dynamic,int8-static,fp16,prune,sparsity,"
+                                        "distill,simplify (see `edgepick compressors`)."),
+    max_acc_drop: str | None = typer.Option(None, help="Compressed rows must stay within this drop: 1% (relative, default) or 0.01abs."),
+    metric: str | None = typer.Option(None, help="top1 | top5 | cosine | mse | module:function (default top1 with labels, else cosine)."),
+    calib: str | None = typer.Option(None, help="Calibration data (like --data); default a fixed-seed subset of the eval data."),
+    calib_size: int = typer.Option(128, help="Calibration samples."),
+    train_data: str | None = typer.Option(None, help="Training data for pruning fine-tuning and distillation (.npz x/y or module:function)."),
 ) -> None:
     """Convert, verify and measure MODEL on every runtime; print the table and the pick."""
     from edgepick.measure.latency import TimingPolicy
@@ -90,10 +98,14 @@ def run(
     from edgepick.cli_select import apply_selection_options
 
     apply_selection_options(request, budget, optimize, device, threads_given=bool(threads), memory_given=bool(memory_limit))
+    request.platform = platform
     from edgepick.cli_rigor import apply_rigor_options
 
     apply_rigor_options(request, scenario, target_qps, latency_bound_ms, find_peak_qps, lg_min_duration, lg_min_queries,
                         profile_ops, cold_start, interleave, noise_retry)
+    from edgepick.cli_compress import apply_compress_options
+
+    apply_compress_options(request, compress, max_acc_drop, metric, calib, calib_size, train_data)
     if memory_mechanism not in ("auto", "cgroup-v2", "rss-watchdog", "rlimit-as"):
         raise UserError(f"bad --memory-mechanism '{memory_mechanism}': auto, cgroup-v2, rss-watchdog or rlimit-as")
     _sweep_and_print(request, as_json, markdown)
@@ -117,6 +129,9 @@ def _print_result(result, as_json: bool, markdown: bool) -> None:
         from edgepick.report.table import print_run
 
         print_run(result)
+        from edgepick.cli_compress import print_compression
+
+        print_compression(result)
 
 
 @app.command()
@@ -173,6 +188,38 @@ from edgepick.cli_select import compare_cmd, export_cmd, report_cmd  # noqa: E40
 app.command("report")(report_cmd)
 app.command("export")(export_cmd)
 app.command("compare")(compare_cmd)
+
+from edgepick.cli_rigor import peak_cmd  # noqa: E402  (measurement rigor: bodies live in cli_rigor.py)
+
+app.command("peak")(peak_cmd)
+
+from edgepick.env_commands import env_app  # noqa: E402  (per-runtime venvs: bodies live in env_commands.py)
+
+app.add_typer(env_app, name="env")
+
+
+@app.command("compressors")
+def list_compressors() -> None:
+    """The compression passes `--compress` can name, what each reads and writes, and whether it is installed."""
+    from edgepick.cli_compress import list_compressors as show
+
+    show()
+
+
+@app.command("formats")
+def formats_cmd() -> None:
+    """The conversion graph: formats, converters (installed or not), and each input format's path to each runtime."""
+    from edgepick.doctor import print_formats
+
+    print_formats(wide_console())
+
+
+@app.command("doctor")
+def doctor_cmd(fix: bool = typer.Option(False, "--fix", help="Create the dependency overlays that unblock a runtime (TVM).")) -> None:
+    """Which runtimes and converters are usable here, and the exact install command for the rest."""
+    from edgepick.doctor import print_doctor
+
+    print_doctor(wide_console(), fix)
 
 
 @app.command("runtimes")

@@ -33,3 +33,17 @@ def print_ops(run, console, top: int = 5) -> None:
     console.print(f"[bold]run {run.run_id} · {run.model_name}: where the time goes[/]")
     for line in rigor_lines(run.rows, top=top, ops=True):
         console.print(line, highlight=False, soft_wrap=True)
+
+
+def peak_cmd(threads: str = "1,2", refresh: bool = False) -> None:
+    """The machine's measured peak (FP32 GFLOP/s, INT8 GOP/s, memory GB/s), cached per machine fingerprint."""
+    from edgepick.measure.peak import peak
+    from edgepick.units import parse_int_list
+
+    for t in parse_int_list(threads, "--threads"):
+        p = peak(t, refresh=refresh)
+        cached = "cached" if p.get("cached") else "measured now"
+        print(f"{t} threads: FP32 {p['fp32_gflops']:.1f} GFLOP/s, INT8 {p['int8_gops']:.1f} GOP/s, "
+              f"memory {p['bandwidth_gbps']:.1f} GB/s ({cached} {p['measured_at']}; {p['method']})")
+        if p.get("busy_warning"):
+            print(f"  warning: {p['busy_warning']}")

@@ -47,9 +47,7 @@ ENVS: dict[str, EnvSpec] = {
     ),
     "onnx2tf": EnvSpec(
         "onnx2tf",
-        ("onnx2tf==1.29.24", "tensorflow==2.19.0", "tf_keras==2.19.0", "onnx==1.19.1", "onnx_graphsurgeon==0.5.8",
-         "onnxsim==0.4.36", "sng4onnx==2.0.1", "ai-edge-litert==2.1.0", "psutil==5.9.5", "numpy==1.26.4",
-         "protobuf==4.25.5", "h5py==3.11.0", "ml_dtypes==0.5.1"),
+        ("onnx2tf==1.29.24",),  # it pins every dependency exactly itself (tensorflow 2.19.0, numpy 1.26.4, ...)
         "import onnx2tf, tensorflow, numpy; print(f'onnx2tf {onnx2tf.__version__}, tensorflow {tensorflow.__version__}, "
         "numpy {numpy.__version__}')",
         "onnx2tf pins tensorflow 2.19, onnx 1.19, numpy 1.26 and protobuf 4; installing it would downgrade the main "

@@ -24,6 +24,7 @@ TIMEOUT = "timeout"
 OOM = "oom"
 NAN_OUTPUTS = "nan-outputs"
 DISAGREES = "disagrees"
+PLATFORM = "platform"  # dropped by --platform: the capability matrix says it cannot deploy there
 
 REASON_CLASSES = (
     NOT_INSTALLED,
@@ -36,6 +37,7 @@ REASON_CLASSES = (
     OOM,
     NAN_OUTPUTS,
     DISAGREES,
+    PLATFORM,
 )
 
 

@@ -178,7 +178,13 @@ def _save_exported(factory: str, out: Path, inputs: dict[str, np.ndarray]) -> st
     from edgepick.artifact import Artifact
     from edgepick.runtimes.torch_eager import load_torch_module
 
-    module = load_torch_module(Artifact("torch-factory", factory, {}))
+    import os
+
+    try:  # a user factory is imported the way the sweep did: relative to the working directory
+        module = load_torch_module(Artifact("torch-factory", factory, {"sys_path": os.getcwd()}))
+    except ImportError as e:
+        raise UserError(f"cannot import the model factory '{factory}' ({e}); run export from the directory the run "
+                        "was made in") from e
     example = tuple(torch.from_numpy(v) for v in inputs.values())
     program = torch.export.export(module, example)
     torch.export.save(program, str(out / "model.pt2"))

@@ -48,7 +48,11 @@ def load_model(source: Any, trust_pickle: bool = False, work_dir: Path | None = 
             return _from_factory(text)
         raise UserError(f"no such file: {text} (give an .onnx/.pt2 file, a module:callable factory, or one of {', '.join(ZOO)})")
     if path.is_dir():
-        raise UserError(f"{text} is a directory; give the model file itself")
+        from edgepick import model_tf
+
+        if model_tf.is_savedmodel(path):
+            return model_tf.from_savedmodel(path)
+        raise UserError(f"{text} is a directory; give the model file itself (or a SavedModel directory)")
     if path.stat().st_size == 0:
         raise UserError(f"{text} is empty (0 bytes); re-export the model")
     suffix = path.suffix.lower()
@@ -58,7 +62,12 @@ def load_model(source: Any, trust_pickle: bool = False, work_dir: Path | None = 
         return _from_exported(path)
     if suffix in PICKLE_SUFFIXES:
         return _from_pickle(path, trust_pickle)
-    raise UserError(f"{text}: unrecognised model format '{suffix or 'no suffix'}'; edgepick reads .onnx, .pt2, "
+    if suffix in (".keras", ".tflite"):  # TensorFlow-family inputs: model_tf.py
+        from edgepick import model_tf
+
+        return model_tf.from_keras(path, trust_pickle) if suffix == ".keras" else model_tf.from_tflite(path)
+    raise UserError(f"{text}: unrecognised model format '{suffix or 'no suffix'}'; edgepick reads .onnx, .pt2, .keras, "
+                    ".tflite, SavedModel dirs, "
                     f"module:callable factories and zoo names ({', '.join(ZOO)})")
 
 

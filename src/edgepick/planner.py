@@ -64,3 +64,17 @@ def plan(source_format: str, runtimes: list[str], threads: list[int], batches: l
                         blocked = (errors.UNSUPPORTED_SHAPE, f"batch {b}: the model's batch dimension is fixed ({fixed})")
                     out.append(Candidate(name, precision, t, b, path, blocked))
     return out
+
+
+def drop_for_platform(candidates: list[Candidate], platform: str) -> None:
+    """Block every candidate whose runtime cannot deploy on `platform` (capability matrix), saying why and citing the source.
+
+    The platform reason wins over 'not installed': a runtime that cannot ship there is irrelevant either way."""
+    from edgepick.capabilities import platform_verdict
+
+    verdicts: dict[str, str | None] = {}
+    for cand in candidates:
+        if cand.runtime not in verdicts:
+            verdicts[cand.runtime] = platform_verdict(cand.runtime, platform)
+        if verdicts[cand.runtime]:
+            cand.blocked = (errors.PLATFORM, f"dropped for --platform {platform}: {verdicts[cand.runtime]}")

@@ -61,6 +61,10 @@ RUNTIMES = Registry(
         "opencv-dnn": "edgepick.runtimes.opencv_dnn:OpenCvDnn",
         "ncnn": "edgepick.runtimes.ncnn:Ncnn",
         "tvm": "edgepick.runtimes.tvm:Tvm",
+        "tensorflow": "edgepick.runtimes.tensorflow:TensorFlow",
+        "litert": "edgepick.runtimes.litert:LiteRt",
+        "keras-jax": "edgepick.runtimes.keras_jax:KerasJax",
+        "mxnet": "edgepick.runtimes.mxnet:MxNet",
     },
 )
 
@@ -73,6 +77,10 @@ CONVERTERS = Registry(
         "torch-to-executorch": "edgepick.convert.torch_to_executorch:TorchToExecuTorch",
         "pnnx": "edgepick.convert.to_ncnn:Pnnx",
         "onnx-to-tvm": "edgepick.convert.onnx_to_tvm:OnnxToTvm",
+        "tf2onnx": "edgepick.convert.tf_to_onnx:TfToOnnx",
+        "tf-to-tflite": "edgepick.convert.tf_to_tflite:TfToTflite",
+        "torch-to-litert": "edgepick.convert.torch_to_litert:TorchToLitert",
+        "onnx2tf": "edgepick.convert.onnx_to_tflite:OnnxToTflite",
     },
 )
 

@@ -41,6 +41,7 @@ class Run:
                       "signature": self.request.get("signature")},
             "reference": self.context.get("reference"),
             "reference_accuracy": self.context.get("reference_accuracy"),
+            "compression": self.context.get("compression"),  # metric, tolerance, calibration set (issue 4)
             "data": self.context.get("data") or self.request.get("data_source"),
             "fingerprint": self.fingerprint,
             "pick": self.picked["key"] if self.picked else None,

@@ -23,7 +23,7 @@ from edgepick.measure.equivalence import Tolerance, accuracy_top1, compare
 from edgepick.measure.latency import TimingPolicy
 from edgepick.measure.reference import reference_outputs
 from edgepick.model import export_module, load_model
-from edgepick.planner import Candidate, plan, resolve_runtimes
+from edgepick.planner import Candidate, drop_for_platform, plan, resolve_runtimes
 from edgepick.result import Run, row_from_db
 from edgepick.select.budget import parse_budget, parse_objective
 from edgepick.select.explain import settings_of
@@ -53,6 +53,7 @@ class Request:
     budget: str | None = None  # "p90<=15ms,mem<=300MB,..." (select/budget.py); selection only, not in the request key
     optimize: str | None = None  # "latency" or weights "latency=0.7,size=0.3"
     device: dict | None = None  # a DeviceProfile.to_dict(); its cores/threads/memory cap are applied by the CLI/API
+    platform: str | None = None  # "android-arm64": runtimes the capability matrix rules out become 'platform' rows
     scenario: dict | None = None  # LoadGenSettings.to_dict() (measure/loadgen.py): an MLPerf scenario after the steady state
     profile_runs: int = 0  # per-op profile over this many inferences (measure/profile.py); 0 = off
     cold_start: int = 0  # fresh-process cold starts per candidate (measure/coldstart.py); 0 = off
@@ -89,6 +90,8 @@ def _request_key(request: Request, spec, runtimes: list[str], inputs_digest: str
         "tolerance": request.tolerance.to_dict(),
         "edgepick": __version__,
     }
+    if request.platform:
+        described["platform"] = request.platform
     if rigor.key_settings(request):
         described["rigor"] = rigor.key_settings(request)
     if request.compressions:
@@ -110,6 +113,10 @@ def execute(request: Request, progress: Progress | None = None) -> Run:
         if value < 1:
             raise errors.UserError("--threads and --batch take positive integers, e.g. --threads 1,2 --batch 1,8")
     parse_budget(request.budget), parse_objective(request.optimize)  # a malformed budget stops the run before any work
+    if request.platform:
+        from edgepick.capabilities import parse_platform
+
+        parse_platform(request.platform)
     home = paths.home()
     spec = load_model(request.model, trust_pickle=request.trust_pickle)
     apply_shapes(spec.signature, parse_input_shapes(request.input_shape))
@@ -137,6 +144,8 @@ def execute(request: Request, progress: Progress | None = None) -> Run:
     ref_accuracy = accuracy_top1(reference[0], data.labels) if data.labels is not None else None
 
     candidates = plan(spec.artifact.format, runtimes, request.threads, request.batches, spec.signature)
+    if request.platform:
+        drop_for_platform(candidates, request.platform)
     compress = None  # the compression axis (compress/hooks.py): compressed artifacts as more candidates
     if request.compressions:
         compress = compress_hooks.setup(request, spec, data, reference, artifacts_root)
@@ -205,7 +214,7 @@ def _measure_candidate(cand: Candidate, request, spec, data, reference, inputs_p
     result = rigor.run_measured(job, run_dir / cand.key.replace("/", "_"), request)
     rigor.copy_into_row(row, result, job)
     for name in ("import_s", "load_s", "compile_s", "first_inference_ms", "latency_ms", "throughput_per_s", "peak_rss_mb",
-                 "baseline_rss_mb", "warmup_calls", "memory_cap", "worker_wall_s", "latency_samples_ms"):
+                 "baseline_rss_mb", "warmup_calls", "memory_cap", "worker_wall_s", "latency_samples_ms", "runtime_details"):
         row[name] = result.get(name)
     if row["peak_rss_mb"] is not None and row["baseline_rss_mb"] is not None:
         row["rss_above_baseline_mb"] = row["peak_rss_mb"] - row["baseline_rss_mb"]

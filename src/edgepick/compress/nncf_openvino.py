@@ -39,9 +39,12 @@ class NncfQuantize(Compressor):
         return []
 
     def apply(self, artifact: Artifact, calibration, ctx: CompressContext) -> Artifact:
+        import logging
+
         import nncf
         import openvino as ov
 
+        nncf.set_log_level(logging.ERROR)  # its INFO lines would interleave with the sweep's table
         model = ov.Core().read_model(artifact.path)
         names = [p.get_any_name() for p in model.inputs]
         calib = _dataset(nncf, calibration, names)

@@ -16,7 +16,8 @@ _EXACT = {
     "conv": "conv", "fusedconv": "conv", "convinteger": "conv", "qlinearconv": "conv", "convolution": "conv",
     "convolutionbackpropdata": "conv", "convtranspose": "conv", "nhwcconv": "conv", "conv2d": "conv", "conv1d": "conv",
     "conv3d": "conv", "_convolution": "conv", "mkldnn_convolution": "conv", "_nnpack_spatial_convolution": "conv",
-    "conv_2d": "conv", "quantized::conv2d": "conv", "quantized::conv2d_relu": "conv",
+    "conv_2d": "conv", "quantized::conv2d": "conv", "quantized::conv2d_relu": "conv", "_slow_conv2d_forward": "conv",
+    "thnn_conv2d": "conv", "slow_conv2d_forward": "conv", "convolution_overrideable": "conv", "conv_transpose2d": "conv",
     "groupconvolution": "conv", "_conv_depthwise2d": "depthwise conv", "depthwise_conv_2d": "depthwise conv",
     "depthwiseconv2dnative": "depthwise conv",
     # dense algebra

@@ -87,8 +87,15 @@ def copy_bandwidth(mb: int = COPY_MB, seconds: float = 1.0) -> float:
 
 
 def measure_peak(threads: int, seconds: float = 1.0) -> dict:
+    from edgepick.measure.noise import BUSY_THRESHOLD, machine_load
+
+    load = machine_load()  # a peak measured on a busy machine is too low; the record says so
     return {
         "threads": threads,
+        "load_before": load,
+        "busy_warning": (f"measured while the machine was {load['cpu_busy_pct']:.0f}% busy with other processes: "
+                         "the peak is understated; `edgepick peak --refresh` on a quiet machine")
+        if load["cpu_busy_pct"] > BUSY_THRESHOLD else None,
         "fp32_gflops": gemm_rate(threads, int8=False, seconds=seconds),
         "int8_gops": gemm_rate(threads, int8=True, seconds=seconds),
         "bandwidth_gbps": copy_bandwidth(seconds=seconds),

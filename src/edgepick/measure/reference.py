@@ -17,6 +17,10 @@ def _chunks(inputs: dict[str, np.ndarray], size: int):
 def reference_outputs(spec, inputs: dict[str, np.ndarray], threads: int) -> tuple[str, list[np.ndarray]]:
     """Return (a description of the reference, its outputs). A fixed batch dim means one sample per call."""
     chunk = 64 if all(t.batch_dynamic for t in spec.signature.inputs) else spec.signature.inputs[0].shape[0]
+    if spec.artifact.format in ("keras", "tf-savedmodel", "tflite"):  # TensorFlow for Keras/TF, LiteRT for .tflite
+        from edgepick.model_tf import reference_outputs_tf
+
+        return reference_outputs_tf(spec, inputs, threads, chunk)
     if spec.module is not None:
         import torch
 

@@ -31,6 +31,15 @@ def _rss_mb() -> float:
 
 
 def _peak_rss_mb() -> float:
+    # VmHWM is this process image's own high-water mark. ru_maxrss is not: Linux carries it across fork+exec, so a
+    # worker spawned by a parent holding 500 MB (torch, the reference) would report the parent's 500 MB.
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
@@ -67,6 +76,8 @@ def measure(job: dict) -> dict:
     t0 = time.perf_counter()
     session = runtime.load(artifact, threads)
     result["load_s"] = time.perf_counter() - t0
+    if getattr(session, "details", None):  # what the runtime verified at load (e.g. LiteRT: XNNPACK delegate applied)
+        result["runtime_details"] = session.details
 
     result["phase"] = "first-inference"
     prepared = session.prepare(_batch_of(samples, 0, batch))

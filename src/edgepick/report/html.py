@@ -60,7 +60,8 @@ def build_html(run) -> str:
         parts.append(f"<p class=\"estimate\">{_e(note)}</p>")
     parts += ["<h2>Charts</h2>", charts, "<h2>Every candidate</h2>", _candidates(run, sel),
               "<h2>Environment fingerprint</h2>", _fingerprint(run), "<h2>Capability matrix</h2>", _capabilities(),
-              "<h2>Request</h2>", f"<pre>{_e(json.dumps(run.request, indent=2, default=str))}</pre>",
+              "<h2>Request</h2>", "<details><summary>the stored request (JSON)</summary>",
+              f"<pre>{_e(json.dumps(run.request, indent=1, default=str))}</pre></details>",
               f"<p>Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by edgepick; self-contained, no network.</p>"]
     return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>edgepick {_e(run.model_name)} {_e(run.run_id)}</title><style>{_CSS}</style>"

@@ -52,7 +52,8 @@ def flatten_outputs(outputs) -> list:
 
 
 def tf_callable(artifact: Artifact):
-    """(callable taking the inputs positionally in `names` order, names) for a keras or tf-savedmodel artifact."""
+    """(callable taking the inputs positionally in `names` order, names, the object owning the variables) for a
+    keras or tf-savedmodel artifact. Keep the owner referenced: the callable's variables live as long as it does."""
     import tensorflow as tf
 
     if artifact.format == "keras":
@@ -64,7 +65,7 @@ def tf_callable(artifact: Artifact):
         def call(*xs):
             return model(xs[0] if single else list(xs), training=False)
 
-        return call, names
+        return call, names, model
     if artifact.format == "tf-savedmodel":
         loaded = tf.saved_model.load(artifact.path)
         if "serving_default" not in loaded.signatures:
@@ -76,15 +77,15 @@ def tf_callable(artifact: Artifact):
         def call(*xs):
             return signature(**dict(zip(names, xs)))
 
-        call.keep_alive = loaded  # the signature's variables live as long as the loaded object
-        return call, names
+        return call, names, loaded
     raise ValueError(f"not a TensorFlow artifact: {artifact.format}")
 
 
-class _TfSession(Session):
-    def __init__(self, call, names):
+class TfSession(Session):
+    def __init__(self, call, names, owner):
         self.call = call
         self.names = names
+        self.owner = owner
 
     def prepare(self, inputs):
         import tensorflow as tf
@@ -125,4 +126,4 @@ class TensorFlow(Runtime):
 
     def load(self, artifact: Artifact, threads: int) -> Session:
         set_tf_threads(threads)
-        return _TfSession(*tf_callable(artifact))
+        return TfSession(*tf_callable(artifact))

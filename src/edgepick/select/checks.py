@@ -16,6 +16,7 @@ class Violation:
     limit: float
     higher_is_better: bool
     unit: str
+    decimal: bool = False  # show MiB figures in the user's decimal units (300MB = 300e6 bytes)
 
     @property
     def excess(self) -> float:
@@ -29,8 +30,15 @@ class Violation:
         if self.value is None:
             return f"{self.clause}: {self.message}"
         verb = "raise" if self.higher_is_better else "cut"
-        return (f"{verb} {self.clause.split('<')[0].split('>')[0]} from {_fmt(self.value, self.unit)} to "
-                f"{_fmt(self.limit, self.unit)} ({abs(self.excess) * 100:.0f}% {'more' if self.higher_is_better else 'less'})")
+        name = re.split(r"<=|>=", self.clause)[0]
+        label = _LABELS.get(name, name)
+        return (f"{verb} {label} from {_fmt(self.value, self.unit, self.decimal)} to "
+                f"{_fmt(self.limit, self.unit, self.decimal)} ({abs(self.excess) * 100:.0f}% "
+                f"{'more' if self.higher_is_better else 'less'})")
+
+
+_LABELS = {"mem": "peak memory", "size": "artifact size", "acc_drop": "accuracy drop", "acc": "accuracy",
+           "device memory cap": "peak memory", "device storage cap": "artifact size", "load": "load time"}
 
 
 def human_mb(mb: float, decimal: bool = False) -> str:
@@ -49,9 +57,9 @@ def _decimal(clause_text: str) -> bool:
     return "i" not in _limit_text(clause_text).lower()
 
 
-def _fmt(value: float, unit: str) -> str:
+def _fmt(value: float, unit: str, decimal: bool = False) -> str:
     if unit == "MiB":
-        return human_mb(value)
+        return human_mb(value, decimal)
     if unit == "ms":
         return f"{value:.3g} ms" if value < 10 else f"{value:.1f} ms"
     if unit == "%":
@@ -79,19 +87,19 @@ def check(row: dict, budget: Budget, device: dict | None, reference_accuracy: fl
         if c.metric in ("p50", "p90", "p99", "mean"):
             value, said = latency_of(row, c.metric, scale)
             if value is None or value > c.value:
-                out.append(Violation(c.text, f"{said} > {_fmt(c.value, 'ms')} budget", value, c.value, False, "ms"))
+                out.append(Violation(c.text, f"{said} > {c.value:g} ms budget", value, c.value, False, "ms"))
         elif c.metric == "mem":
             value = row.get("peak_rss_mb")
             if value is None or value > c.value:
                 dec = _decimal(c.text)
                 said = "peak memory not measured" if value is None else f"peak memory {human_mb(value, dec)}"
-                out.append(Violation(c.text, f"{said} > {_limit_text(c.text)} budget", value, c.value, False, "MiB"))
+                out.append(Violation(c.text, f"{said} > {_limit_text(c.text)} budget", value, c.value, False, "MiB", dec))
         elif c.metric == "size":
             value = row.get("size_mb")
             if value is None or value > c.value:
                 dec = _decimal(c.text)
                 said = "size unknown" if value is None else f"artifact {human_mb(value, dec)}"
-                out.append(Violation(c.text, f"{said} > {_limit_text(c.text)} budget", value, c.value, False, "MiB"))
+                out.append(Violation(c.text, f"{said} > {_limit_text(c.text)} budget", value, c.value, False, "MiB", dec))
         elif c.metric == "acc_drop":
             value, said = _acc_drop(row, reference_accuracy)
             if value is None or value > c.value:
@@ -136,11 +144,11 @@ def _device_caps(row: dict, device: dict) -> list[Violation]:
     if cap and peak is not None and peak > cap / 2**20:
         dec = cap % 10**6 == 0  # "memory: 1GB" in a YAML profile is decimal; the built-in 1 GiB is binary
         out.append(Violation("device memory cap", f"peak memory {human_mb(peak, dec)} > {human_mb(cap / 2**20, dec)} cap "
-                             f"(device {device.get('name')})", peak, cap / 2**20, False, "MiB"))
+                             f"(device {device.get('name')})", peak, cap / 2**20, False, "MiB", dec))
     storage = device.get("storage_cap_bytes")
     size = row.get("size_mb")
     if storage and size is not None and size > storage / 2**20:
         dec = storage % 10**6 == 0
         out.append(Violation("device storage cap", f"artifact {human_mb(size, dec)} > {human_mb(storage / 2**20, dec)} storage "
-                             f"cap (device {device.get('name')})", size, storage / 2**20, False, "MiB"))
+                             f"cap (device {device.get('name')})", size, storage / 2**20, False, "MiB", dec))
     return out

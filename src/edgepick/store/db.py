@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from datetime import datetime, timezone
 
 from sqlalchemy import create_engine, event, select
@@ -17,6 +18,8 @@ class Store:
     def __init__(self, url: str):
         try:
             self.engine = create_engine(url)
+            if self.engine.url.get_backend_name() == "sqlite" and self.engine.url.database not in (None, "", ":memory:"):
+                Path(self.engine.url.database).parent.mkdir(parents=True, exist_ok=True)
             if url.startswith("sqlite"):
                 event.listen(self.engine, "connect", _sqlite_pragmas)
             Base.metadata.create_all(self.engine)
@@ -43,10 +46,11 @@ class Store:
         with self.session() as s:
             existing = s.scalars(select(CandidateRow).where(CandidateRow.run_id == run_id,
                                                             CandidateRow.key == row["key"])).first()
-            if existing:
-                s.delete(existing)
-                s.flush()
-            s.add(CandidateRow(run_id=run_id, **row))
+            if existing:  # later passes (noise checks, flags resolved after the sweep) annotate; measured_at stays
+                for name, value in row.items():
+                    setattr(existing, name, value)
+            else:
+                s.add(CandidateRow(run_id=run_id, **row))
             s.commit()
 
     def finish_run(self, run_id: str, pick: str | None, request_updates: dict | None = None) -> None:

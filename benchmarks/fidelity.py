@@ -1,0 +1,140 @@
+"""Fidelity benchmark (issue 2): do edgepick's numbers match the vendors' own tools and a bare loop?
+
+On mobilenetv2-like exported to ONNX, with 2 threads, in one run, for ROUNDS interleaved rounds:
+  - edgepick's OpenVINO p50  vs  `benchmark_app -hint none -api sync -nstreams 1 -nthreads 2` (same IR file)
+  - edgepick's ONNX Runtime p50  vs  a bare `session.run` loop in a fresh process pinned to the same cores
+and the per-call harness overhead (edgepick's timed loop around a no-op call, and its Session wrapper).
+Target ratios 0.97-1.03; overhead < 20 us. Run with `make bench`; results land in benchmarks/results/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+THREADS = 2
+SECONDS = float(os.environ.get("FIDELITY_SECONDS", "10"))
+ROUNDS = int(os.environ.get("FIDELITY_ROUNDS", "3"))
+
+BARE_ORT = r"""
+import os, sys, time, numpy as np, onnxruntime as ort
+os.sched_setaffinity(0, {cores})
+o = ort.SessionOptions(); o.intra_op_num_threads = {threads}; o.inter_op_num_threads = 1
+o.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+s = ort.InferenceSession({path!r}, o, providers=["CPUExecutionProvider"])
+x = {{s.get_inputs()[0].name: np.random.default_rng(1).standard_normal((1, 3, 224, 224)).astype(np.float32)}}
+end = time.perf_counter() + 1.0
+while time.perf_counter() < end: s.run(None, x)
+t = []
+end = time.perf_counter() + {seconds}
+while time.perf_counter() < end:
+    a = time.perf_counter_ns(); s.run(None, x); t.append(time.perf_counter_ns() - a)
+print(np.median(t) / 1e6)
+"""
+
+
+def export_model(work: Path) -> Path:
+    import torch
+
+    from edgepick.zoo.mobilenet import build
+
+    path = work / "mobilenetv2-like.onnx"
+    torch.onnx.export(build(), (torch.randn(1, 3, 224, 224),), str(path), input_names=["input"], dynamo=False)
+    return path
+
+
+def edgepick_p50s(model: Path, home: Path) -> tuple[dict[str, float], dict[str, str]]:
+    import edgepick
+    from edgepick.measure.latency import TimingPolicy
+
+    os.environ["EDGEPICK_HOME"] = str(home)
+    run = edgepick.pick(str(model), runtimes=["onnxruntime", "openvino"], threads=THREADS, force=True,
+                        timing=TimingPolicy(warmup_s=1.0, min_duration_s=SECONDS, max_duration_s=SECONDS * 3))
+    rows = {r["runtime"]: r for r in run.rows}
+    bad = [r["reason"] for r in rows.values() if r["status"] != "ok"]
+    if bad:
+        sys.exit(f"edgepick rows failed: {bad}")
+    return {k: r["latency_ms"]["p50"] for k, r in rows.items()}, {k: r["artifact"]["path"] for k, r in rows.items()}
+
+
+def benchmark_app_p50(ir: str) -> float:
+    tool = shutil.which("benchmark_app") or str(Path(sys.executable).with_name("benchmark_app"))
+    cmd = [tool, "-m", ir, "-d", "CPU", "-hint", "none", "-api", "sync", "-nstreams", "1", "-nthreads", str(THREADS),
+           "-t", str(int(SECONDS)), "-pin", "YES"]
+    out = subprocess.run(["taskset", "-c", ",".join(map(str, cores())), *cmd], capture_output=True, text=True,
+                         check=True).stdout
+    return float(re.search(r"Median:\s+([0-9.]+)\s*ms", out).group(1))
+
+
+def bare_ort_p50(model: Path) -> float:
+    code = BARE_ORT.format(cores=cores(), threads=THREADS, path=str(model), seconds=SECONDS)
+    return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+
+
+def cores() -> list[int]:
+    return sorted(os.sched_getaffinity(0))[:THREADS]
+
+
+def harness_overhead_us() -> dict[str, float]:
+    """The cost the harness adds per timed call: the clock pair and loop around a no-op, and the Session wrapper."""
+    from edgepick.measure.latency import TimingPolicy, timed_loop
+
+    policy = TimingPolicy(warmup_count=1000, warmup_s=0.1, min_samples=100_000, min_duration_s=1.0)
+    loop, _ = timed_loop(lambda: None, policy)
+    return {"timed_loop_noop_p50_us": float(np.median(loop)) / 1e3}
+
+
+def main() -> None:
+    work = Path(tempfile.mkdtemp(prefix="edgepick-fidelity-"))
+    model = export_model(work)
+    rounds = []
+    for i in range(ROUNDS):  # interleaved, so drift on a shared machine hits both sides alike
+        ep, artifacts = edgepick_p50s(model, work / "home")
+        r = {"edgepick_openvino": ep["openvino"], "benchmark_app": benchmark_app_p50(artifacts["openvino"]),
+             "edgepick_onnxruntime": ep["onnxruntime"], "bare_ort_loop": bare_ort_p50(model)}
+        rounds.append(r)
+        print(f"round {i + 1}: " + ", ".join(f"{k} {v:.3f} ms" for k, v in r.items()), flush=True)
+    med = {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
+    result = {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": _machine(),
+        "seconds_per_measurement": SECONDS,
+        "rounds": rounds,
+        "median_p50_ms": med,
+        "ratio_openvino": med["edgepick_openvino"] / med["benchmark_app"],
+        "ratio_onnxruntime": med["edgepick_onnxruntime"] / med["bare_ort_loop"],
+        **harness_overhead_us(),
+    }
+    out = HERE / "results"
+    out.mkdir(exist_ok=True)
+    (out / f"fidelity-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(result, indent=2))
+    print(f"| pair | edgepick p50 ms | reference p50 ms | ratio |\n|---|---|---|---|\n"
+          f"| OpenVINO vs benchmark_app | {med['edgepick_openvino']:.3f} | {med['benchmark_app']:.3f} | "
+          f"{result['ratio_openvino']:.3f} |\n"
+          f"| ONNX Runtime vs bare loop | {med['edgepick_onnxruntime']:.3f} | {med['bare_ort_loop']:.3f} | "
+          f"{result['ratio_onnxruntime']:.3f} |\n"
+          f"harness overhead per call (timed no-op): {result['timed_loop_noop_p50_us']:.2f} us")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def _machine() -> str:
+    from edgepick.fingerprint import fingerprint
+
+    fp = fingerprint("-")
+    return f"{fp['cpu_model']}, {fp['usable_cores']} cores, {fp['memory_gb']} GB, {fp['os']}"
+
+
+if __name__ == "__main__":
+    main()

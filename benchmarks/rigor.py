@@ -1,0 +1,83 @@
+"""Measurement-rigor figures (issue 6): LoadGen verdicts, op families per runtime, % of measured peak, run-to-run
+agreement. Prints Markdown; each section can be run alone.
+
+    .venv/bin/python benchmarks/rigor.py loadgen      # digits-cnn on ORT: SingleStream and Server (+ peak QPS search)
+    .venv/bin/python benchmarks/rigor.py ops          # mobilenetv2-like: top-5 op families per runtime, % of peak
+    .venv/bin/python benchmarks/rigor.py agreement    # two runs of the same sweep: medians inside each other's CI
+    .venv/bin/python benchmarks/rigor.py              # all three
+
+Uses a throw-away EDGEPICK_HOME unless one is set. Short LoadGen settings: every verdict says it is not compliant.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+
+from edgepick.measure.latency import TimingPolicy
+from edgepick.measure.loadgen import LoadGenSettings, describe
+from edgepick.report.rigor import ops_text, roofline_text
+from edgepick.sweep import Request, execute
+
+TIMING = TimingPolicy(warmup_count=10, warmup_s=0.3, min_samples=100, min_duration_s=2.0)
+
+
+def loadgen_section() -> list[str]:
+    out = ["## LoadGen: digits-cnn on onnxruntime (1 thread)", ""]
+    for scenario in (LoadGenSettings("SingleStream", min_duration_s=10, min_queries=1024),
+                     LoadGenSettings("Server", min_duration_s=10, min_queries=1024, find_peak=True)):
+        run = execute(Request(model="digits-cnn", runtimes=["onnxruntime"], threads=[1], timing=TIMING,
+                              scenario=scenario.to_dict(), force=True))
+        res = run.rows[0].get("loadgen") or {}
+        out.append(f"- `{run.run_id}` {describe(res) if 'error' not in res else res['error']}")
+        for note in res.get("notes", []):
+            out.append(f"  - LoadGen: {note}")
+        out.append(f"  - compliance: {'; '.join(res.get('compliance', {}).get('why_not', []))}")
+        for probe in (res.get("peak_search") or {}).get("probes", []):
+            out.append(f"  - probe {probe['target_qps']:.0f} QPS: p99 {probe['p99_ms']:.3f} ms, "
+                       f"meets bound {probe['meets_p99_bound']}, {probe['validity']}")
+    return out
+
+
+def ops_section() -> list[str]:
+    run = execute(Request(model="mobilenetv2-like", runtimes=["onnxruntime", "openvino", "torch-eager"], threads=[2],
+                          timing=TIMING, profile_runs=30, force=True))
+    out = [f"## Op families and % of measured peak: mobilenetv2-like, 2 threads (run `{run.run_id}`)", ""]
+    for row in run.rows:
+        out.append(f"- **{row['runtime']}** ({row['status']}) p50 {(row.get('latency_ms') or {}).get('p50', float('nan')):.3f} ms")
+        out += [f"  - {line}" for line in ops_text(row, top=5)]
+        if roofline_text(row):
+            out.append(f"  - {roofline_text(row)}")
+    return out
+
+
+def agreement_section() -> list[str]:
+    runs = [execute(Request(model="digits-cnn", runtimes=["onnxruntime", "openvino"], threads=[1], timing=TIMING,
+                            force=True, noise_retry=False)) for _ in range(2)]
+    out = ["## Run-to-run agreement: digits-cnn, two runs of the same sweep", "",
+           "| candidate | run 1 p50 [95% CI] ms | run 2 p50 [95% CI] ms | each median inside the other's CI |",
+           "|---|---|---|---|"]
+    second = {r["key"]: r for r in runs[1].rows}
+    for a in runs[0].rows:
+        b = second.get(a["key"])
+        if a["status"] != "ok" or not b or b["status"] != "ok":
+            continue
+        la, lb = a["latency_ms"], b["latency_ms"]
+        inside = la["p50_ci95"][0] <= lb["p50"] <= la["p50_ci95"][1] and lb["p50_ci95"][0] <= la["p50"] <= lb["p50_ci95"][1]
+        out.append(f"| {a['key']} | {la['p50']:.4f} [{la['p50_ci95'][0]:.4f}, {la['p50_ci95'][1]:.4f}] | "
+                   f"{lb['p50']:.4f} [{lb['p50_ci95'][0]:.4f}, {lb['p50_ci95'][1]:.4f}] | {'yes' if inside else 'NO'} |")
+    return out
+
+
+def main(argv: list[str]) -> int:
+    os.environ.setdefault("EDGEPICK_HOME", tempfile.mkdtemp(prefix="edgepick-rigor-"))
+    sections = {"loadgen": loadgen_section, "ops": ops_section, "agreement": agreement_section}
+    chosen = argv or list(sections)
+    for name in chosen:
+        print("\n".join(sections[name]()) + "\n", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,54 @@
+"""ONNX -> .tflite with onnx2tf, run in its own venv.
+
+onnx2tf pins exact, older versions of tensorflow, onnx, onnxruntime, numpy and protobuf; installed beside edgepick
+it would downgrade the main environment. So it lives in `edgepick env create onnx2tf` and runs there as a
+subprocess; only the .tflite file comes back. The inputs keep their NCHW layout (-k), so the same eval data feeds
+the .tflite as every other candidate; a dynamic batch is fixed to 1 (-b 1), and LiteRT reports other batch sizes
+as unsupported-shape rows.
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+from edgepick import envs
+from edgepick.artifact import Artifact
+from edgepick.convert.base import ConvertContext, Converter
+
+
+class OnnxToTflite(Converter):
+    name = "onnx2tf"
+    sources = ("onnx",)
+    target = "tflite"
+    import_name = "onnx2tf"
+    distribution = "onnx2tf"
+    extra = "onnx2tf"
+    env = "onnx2tf"
+
+    @classmethod
+    def is_available(cls) -> bool:
+        return envs.is_ready(cls.env)
+
+    @classmethod
+    def install_hint(cls) -> str:
+        return f"edgepick env create {cls.env}  ({envs.unavailable_reason(cls.env) or 'ready'})"
+
+    def convert(self, artifact: Artifact, ctx: ConvertContext) -> Artifact:
+        python, overrides = envs.interpreter_for(self.env)
+        out_dir = ctx.out_dir / "saved_model"
+        cmd = [python, "-m", "onnx2tf", "-i", artifact.path, "-o", str(out_dir), "-b", "1", "-n"]
+        four_d = [t.name for t in ctx.signature.inputs if len(t.shape) in (3, 4, 5)]
+        if four_d:
+            cmd += ["-k", *four_d]
+        env = {"PYTHONNOUSERSITE": "1", "PATH": "/usr/bin:/bin", "HOME": str(ctx.out_dir)}
+        done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
+        (ctx.out_dir / "onnx2tf.log").write_text(done.stdout + done.stderr)
+        produced = sorted(out_dir.glob("*_float32.tflite"))
+        if done.returncode != 0 or not produced:
+            lines = [ln for ln in (done.stderr + done.stdout).splitlines() if ln.strip()]
+            errs = [ln for ln in lines if "Error" in ln or "ERROR" in ln] or lines[-1:]
+            raise RuntimeError(f"onnx2tf exited {done.returncode}: {' '.join(errs[-2:])[:300]} (log: {ctx.out_dir / 'onnx2tf.log'})")
+        target = ctx.out_dir / "model.tflite"
+        target.write_bytes(produced[0].read_bytes())
+        return Artifact("tflite", str(target), {"converter": "onnx2tf (own venv)", "static_batch": 1,
+                                                "input_names": ctx.signature.names})

@@ -1,0 +1,45 @@
+"""PyTorch -> .tflite with litert-torch (Google's PyTorch-to-LiteRT converter, via torch.export).
+
+It converts the very nn.Module the reference ran when the sweep has it in memory. A dynamic batch is asked for first;
+when torch.export or the converter refuses it, the .tflite is exported for batch 1, and LiteRT then reports other
+batch sizes as unsupported-shape rows instead of silently measuring something else.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from edgepick.artifact import Artifact
+from edgepick.convert.base import ConvertContext, Converter
+from edgepick.runtimes.torch_eager import load_torch_module
+
+
+class TorchToLitert(Converter):
+    name = "torch-to-litert"
+    sources = ("torch-factory", "torch-exported", "torch-pickle")
+    target = "tflite"
+    import_name = "litert_torch"
+    distribution = "litert-torch"
+    extra = "litert-torch"
+
+    def convert(self, artifact: Artifact, ctx: ConvertContext) -> Artifact:
+        import litert_torch
+        import torch
+
+        logging.getLogger("litert_torch").setLevel(logging.ERROR)
+        module = ctx.module if ctx.module is not None else load_torch_module(artifact)
+        sig = ctx.signature
+        example = tuple(torch.from_numpy(a) for a in sig.example_inputs(batch=2).values())
+        out = ctx.out_dir / "model.tflite"
+        static_batch = None
+        try:
+            batch = torch.export.Dim("batch", min=1, max=4096)
+            dynamic = tuple({0: batch} if t.batch_dynamic else {} for t in sig.inputs)
+            edge_model = litert_torch.convert(module.eval(), example, dynamic_shapes=dynamic)
+        except Exception:  # a graph with a baked-in batch (view(1, -1), ...): a static batch-1 model is still useful
+            example = tuple(torch.from_numpy(a) for a in sig.example_inputs(batch=1).values())
+            edge_model = litert_torch.convert(module.eval(), example)
+            static_batch = 1
+        edge_model.export(str(out))
+        return Artifact("tflite", str(out), {"converter": "litert-torch", "static_batch": static_batch,
+                                             "input_names": sig.names})

@@ -1,0 +1,133 @@
+"""TensorFlow-family model inputs: .keras files, SavedModel directories and .tflite files.
+
+model.py dispatches here by suffix (or by a directory holding saved_model.pb); measure/reference.py asks
+`reference_outputs_tf` for the reference: TensorFlow itself for Keras/SavedModel input, LiteRT for .tflite input.
+Each framework is imported inside the function that needs it, so `import edgepick` stays light.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+from edgepick.artifact import Artifact, file_sha256
+from edgepick.errors import UserError
+from edgepick.signature import Signature, TensorSpec
+
+TF_FORMATS = ("keras", "tf-savedmodel", "tflite")
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0][:200] if text else type(e).__name__
+
+
+def _spec(tensor_name: str, shape, dtype) -> TensorSpec:
+    dims = [int(d) if d is not None and int(d) > 0 else None for d in shape]
+    return TensorSpec(tensor_name, dims, np.dtype(dtype).name, batch_dynamic=bool(dims) and dims[0] is None)
+
+
+def from_keras(path: Path, trust: bool = False):
+    from edgepick.model import ModelSpec
+
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    try:
+        import keras
+    except ImportError as e:
+        raise UserError(f"{path} is a Keras model; install Keras and TensorFlow: pip install 'edgepick[tensorflow]'") from e
+    artifact = Artifact("keras", str(path.absolute()), {"trusted": trust})
+    try:
+        model = keras.saving.load_model(str(path), compile=False, safe_mode=not trust)
+    except ValueError as e:
+        if "safe_mode" in str(e) or "lambda" in str(e).lower():
+            raise UserError(f"{path} holds a Lambda layer whose Python code Keras refuses to load in safe mode; "
+                            "pass --trust-pickle if you trust its source") from e
+        raise UserError(f"{path} is not a loadable .keras model ({_first_line(e)}); re-save it with model.save()") from e
+    except Exception as e:
+        raise UserError(f"{path} is not a loadable .keras model ({type(e).__name__}: {_first_line(e)}); "
+                        "re-save it with model.save()") from e
+    inputs = [_spec(t.name, t.shape, keras.backend.standardize_dtype(t.dtype)) for t in model.inputs]
+    artifact.meta["input_names"] = [t.name for t in inputs]
+    artifact.meta["weights_bytes"] = int(sum(np.prod(v.shape) * np.dtype(v.dtype).itemsize for v in model.weights))
+    return ModelSpec(path.stem, artifact, Signature(inputs), file_sha256(path))
+
+
+def is_savedmodel(path: Path) -> bool:
+    return path.is_dir() and ((path / "saved_model.pb").exists() or (path / "saved_model.pbtxt").exists())
+
+
+def _tree_hash(root: Path) -> str:
+    h = hashlib.sha256()
+    for f in sorted(p for p in root.rglob("*") if p.is_file()):
+        h.update(str(f.relative_to(root)).encode())
+        h.update(file_sha256(f).encode())
+    return h.hexdigest()
+
+
+def from_savedmodel(path: Path):
+    from edgepick.model import ModelSpec
+
+    try:
+        import tensorflow as tf
+    except ImportError as e:
+        raise UserError(f"{path} is a TensorFlow SavedModel; install TensorFlow: pip install 'edgepick[tensorflow]'") from e
+    try:
+        loaded = tf.saved_model.load(str(path))
+    except Exception as e:
+        raise UserError(f"{path} is not a loadable SavedModel ({type(e).__name__}: {_first_line(e)})") from e
+    if "serving_default" not in loaded.signatures:
+        raise UserError(f"{path} has no serving_default signature (it has: {', '.join(loaded.signatures) or 'none'}); "
+                        "export it with model.export() or tf.saved_model.save(..., signatures=...)")
+    kwargs = loaded.signatures["serving_default"].structured_input_signature[1]
+    inputs = [_spec(name, kwargs[name].shape.as_list(), kwargs[name].dtype.as_numpy_dtype) for name in sorted(kwargs)]
+    artifact = Artifact("tf-savedmodel", str(path.absolute()), {"input_names": [t.name for t in inputs]})
+    size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    artifact.meta["extra_files"] = []
+    artifact.meta["weights_bytes"] = size
+    return ModelSpec(path.name, artifact, Signature(inputs), _tree_hash(path))
+
+
+def from_tflite(path: Path):
+    from edgepick.model import ModelSpec
+
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError as e:
+        raise UserError(f"{path} is a LiteRT/TFLite model; install LiteRT: pip install 'edgepick[litert]'") from e
+    try:
+        details = Interpreter(model_path=str(path)).get_input_details()
+    except Exception as e:
+        raise UserError(f"{path} is not a valid .tflite model ({_first_line(e)}); re-convert it") from e
+    inputs = [_spec(d["name"], [s if s >= 0 else None for s in d["shape_signature"]], d["dtype"]) for d in details]
+    artifact = Artifact("tflite", str(path.absolute()), {"input_names": [t.name for t in inputs]})
+    return ModelSpec(path.stem, artifact, Signature(inputs), file_sha256(path))
+
+
+def _chunks(inputs: dict[str, np.ndarray], size: int):
+    n = len(next(iter(inputs.values())))
+    for start in range(0, n, size):
+        yield {k: v[start:start + size] for k, v in inputs.items()}
+
+
+def reference_outputs_tf(spec, inputs: dict[str, np.ndarray], threads: int, chunk: int) -> tuple[str, list[np.ndarray]]:
+    """TensorFlow for Keras/SavedModel input, LiteRT for .tflite input; in-process, like the other references."""
+    if spec.artifact.format == "tflite":
+        from ai_edge_litert import __version__ as litert_version
+
+        from edgepick.runtimes.litert import LiteRt
+
+        session = LiteRt().load(spec.artifact, threads)
+        label = f"LiteRT {litert_version} Interpreter FP32 (in-process)"
+    else:
+        import tensorflow as tf
+
+        from edgepick.runtimes.tensorflow import TfSession, set_tf_threads, tf_callable
+
+        set_tf_threads(threads, strict=False)  # the model was read already: TF may be initialised, harmless here
+        session = TfSession(*tf_callable(spec.artifact))
+        label = f"TensorFlow {tf.__version__} FP32 (in-process)"
+    outs = [session.to_numpy(session.run(session.prepare(part))) for part in _chunks(inputs, chunk)]
+    return label, [np.concatenate([o[i] for o in outs]) for i in range(len(outs[0]))]

@@ -1,0 +1,114 @@
+"""Apache MXNet 1.9.1, in its own venv (numpy 1.23.5), fed through the ONNX import bridge.
+
+`edgepick env create mxnet` builds the venv; the launcher starts this runtime's worker with that venv's python, and
+the worker protocol is the usual one. The artifact is ONNX: load() imports it with mxnet.contrib.onnx.import_model
+into a Symbol + params (that import is part of the recorded load time) and binds an inference-only Module per input
+shape. MXNet's importer predates ONNX IR 4 and expects every initializer to be listed as a graph input, as old
+exporters wrote it, so the bridge adds those entries first. Ops or opsets the importer lacks fail the load with
+MXNet's own message.
+
+Threads: MXNet's OpenMP/MKL-DNN pools are sized at import from OMP_NUM_THREADS, so the launcher sets it (worker_env);
+MXNet's engine dispatches asynchronously, so run() waits for the outputs before the timer stops.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from edgepick import envs
+from edgepick.artifact import Artifact
+from edgepick.runtimes.base import Runtime, Session
+
+
+def onnx_for_mxnet(path: str, out_dir: str) -> tuple[str, list[str]]:
+    """Write a copy whose initializers are also graph inputs; return (its path, the real data input names)."""
+    import onnx
+    from onnx import helper
+
+    model = onnx.load(path)
+    initializers = {t.name for t in model.graph.initializer}
+    listed = {i.name for i in model.graph.input}
+    for t in model.graph.initializer:
+        if t.name not in listed:
+            model.graph.input.append(helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))
+    fixed = str(Path(out_dir) / "for-mxnet.onnx")
+    onnx.save(model, fixed)
+    return fixed, [i.name for i in model.graph.input if i.name not in initializers]
+
+
+class _MxSession(Session):
+    def __init__(self, symbol, arg_params, aux_params, data_names):
+        self.symbol, self.arg_params, self.aux_params = symbol, arg_params, aux_params
+        self.data_names = data_names
+        self.module = None
+        self.bound_shapes = None
+
+    def prepare(self, inputs):
+        # Binding allocates for one input shape: done here, outside the timer, and again only if the shape changes.
+        import mxnet as mx
+
+        names = self.data_names if all(n in inputs for n in self.data_names) else list(inputs)
+        shapes = [(n, tuple(inputs[n].shape)) for n in names]
+        if shapes != self.bound_shapes:
+            module = mx.mod.Module(symbol=self.symbol, data_names=names, label_names=None, context=mx.cpu())
+            module.bind(for_training=False, data_shapes=shapes)
+            module.set_params(self.arg_params, self.aux_params, allow_missing=True, allow_extra=True)
+            self.module, self.bound_shapes = module, shapes
+        return mx.io.DataBatch([mx.nd.array(np.ascontiguousarray(inputs[n]), dtype=inputs[n].dtype) for n in names])
+
+    def run(self, prepared):
+        self.module.forward(prepared, is_train=False)
+        outputs = self.module.get_outputs()
+        for o in outputs:
+            o.wait_to_read()
+        return outputs
+
+    def to_numpy(self, outputs):
+        return [o.asnumpy() for o in outputs]
+
+
+class MxNet(Runtime):
+    name = "mxnet"
+    formats = ("onnx",)
+    import_name = "mxnet"
+    distribution = "mxnet"
+    extra = "mxnet"
+    env = "mxnet"  # runs in envs.ENVS["mxnet"], never in the main environment
+    thread_setting = "OMP_NUM_THREADS=N and MXNET_CPU_WORKER_NTHREADS=1, set before the worker starts"
+    description = "Apache MXNet 1.9.1 (own venv, numpy 1.23.5), ONNX imported with mxnet.contrib.onnx, Module API"
+
+    @classmethod
+    def is_available(cls) -> bool:
+        return envs.is_ready(cls.env)
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        return envs.unavailable_reason(cls.env)
+
+    @classmethod
+    def install_hint(cls) -> str:
+        return f"edgepick env create {cls.env}"
+
+    @classmethod
+    def version(cls) -> str | None:
+        record = envs.marker(cls.env)
+        return "1.9.1 (own venv)" if record else None
+
+    @staticmethod
+    def worker_env(threads: int) -> dict[str, str]:
+        return {"OMP_NUM_THREADS": str(threads), "MXNET_CPU_WORKER_NTHREADS": "1", "MXNET_ENGINE_TYPE": "ThreadedEnginePerDevice"}
+
+    def import_framework(self) -> None:
+        import mxnet  # noqa: F401
+        from mxnet.contrib import onnx  # noqa: F401
+
+    def load(self, artifact: Artifact, threads: int) -> Session:
+        from mxnet.contrib import onnx as onnx_mxnet
+
+        with tempfile.TemporaryDirectory() as tmp:
+            fixed, data_names = onnx_for_mxnet(artifact.path, tmp)
+            symbol, arg_params, aux_params = onnx_mxnet.import_model(fixed)
+        return _MxSession(symbol, arg_params, aux_params, data_names)
