@@ -26,7 +26,7 @@ TIMING = TimingPolicy(warmup_count=10, warmup_s=0.3, min_samples=100, min_durati
 def loadgen_section() -> list[str]:
     out = ["## LoadGen: digits-cnn on onnxruntime (1 thread)", ""]
     for scenario in (LoadGenSettings("SingleStream", min_duration_s=10, min_queries=1024),
-                     LoadGenSettings("Server", min_duration_s=10, min_queries=1024, find_peak=True)):
+                     LoadGenSettings("Server", min_duration_s=5, min_queries=1024, find_peak=True)):
         run = execute(Request(model="digits-cnn", runtimes=["onnxruntime"], threads=[1], timing=TIMING,
                               scenario=scenario.to_dict(), force=True))
         res = run.rows[0].get("loadgen") or {}
@@ -34,6 +34,9 @@ def loadgen_section() -> list[str]:
         for note in res.get("notes", []):
             out.append(f"  - LoadGen: {note}")
         out.append(f"  - compliance: {'; '.join(res.get('compliance', {}).get('why_not', []))}")
+        if res.get("capacity_qps"):
+            out.append(f"  - capacity from a short LoadGen Offline run: {res['capacity_qps']:.0f} QPS; "
+                       f"p99 bound {res['settings']['latency_bound_ms']:.3g} ms")
         for probe in (res.get("peak_search") or {}).get("probes", []):
             out.append(f"  - probe {probe['target_qps']:.0f} QPS: p99 {probe['p99_ms']:.3f} ms, "
                        f"meets bound {probe['meets_p99_bound']}, {probe['validity']}")

@@ -39,7 +39,7 @@ def test_yaml_profile(tmp_path):
     ("cores: 2\nram: 1GB\n", "unknown key"),
     ("cores: 2\nthreads: [1, 0]\n", "'threads'"),
     ("cores: 2\nlatency_scale: -1\n", "latency_scale"),
-    ("cores: 2\nplatform: arm\n", "os-arch"),
+    ("cores: 2\nplatform: 7\n", "os-arch"),
     ("- 1\n- 2\n", "mapping"),
     ("cores: [\n", "not valid YAML"),
 ])
@@ -97,3 +97,22 @@ def test_the_same_model_fits_without_the_cap(home, tiny_onnx, fast):
     assert row["status"] == "ok", row
     assert row["memory_cap"]["mechanism"] == "rss-watchdog"
     assert 20 < row["peak_rss_mb"] < 400  # the worker's own peak, not its parent's (VmHWM, not ru_maxrss)
+
+
+def test_device_platform_filters_through_the_capability_matrix(home, tiny_onnx, fast):
+    req = Request(model="x")
+    apply_to_request(load_device("phone-class"), req, threads_given=False, memory_given=False)
+    assert req.platform == "android-arm64"
+    run = edgepick.pick(str(tiny_onnx), runtimes=["onnxruntime", "openvino"], threads=1, timing=fast, device="phone-class")
+    by = {r["key"]: r for r in run.rows}
+    assert by["openvino/fp32/t1/b1"]["reason_class"] == "platform"
+    assert run.reasons["openvino/fp32/t1/b1"].startswith("failed (platform): dropped for --platform android-arm64: os android")
+    assert run.picked["key"] == "onnxruntime/fp32/t1/b1"
+    assert by["onnxruntime/fp32/t1/b1"]["memory_cap"]["limit_mb"] == 2048
+
+
+def test_yaml_platform_uses_the_matrix_names(tmp_path):
+    path = tmp_path / "b.yaml"
+    path.write_text("cores: 1\nplatform: plan9-vax\n")
+    with pytest.raises(UserError, match="unknown --platform"):
+        load_device(str(path))

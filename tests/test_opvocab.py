@@ -52,3 +52,37 @@ def test_top_families_sums_and_ranks():
     assert [t["family"] for t in top] == ["conv", "other"]
     assert top[0]["ms"] == 5.0
     assert top[0]["share"] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
+def test_runtime_profiles_map_onto_the_vocabulary(runtime, tiny_onnx, tmp_path):
+    """A real per-op profile of the tiny Conv-ReLU-Linear model: its conv and gemm land in their families."""
+    import numpy as np
+
+    from edgepick.artifact import Artifact
+    from edgepick.measure.profile import profile_ops
+    from edgepick.registry import RUNTIMES
+
+    rt = RUNTIMES.get(runtime)
+    if not rt.is_available():
+        pytest.skip(f"{runtime} is not installed")
+    artifact = Artifact("onnx", str(tiny_onnx))
+    if runtime == "openvino":
+        import openvino as ov
+
+        ov.save_model(ov.convert_model(str(tiny_onnx)), str(tmp_path / "tiny.xml"))
+        artifact = Artifact("openvino-ir", str(tmp_path / "tiny.xml"))
+    session = rt().load(artifact, threads=1)
+    raw = {"input": np.ones((1, 1, 8, 8), np.float32)}
+    prof = profile_ops(runtime, artifact, 1, session, raw, runs=3, work_dir=tmp_path)
+    assert prof["available"] and prof["total_ms"] > 0
+    families = {f["family"] for f in prof["families"]}
+    assert "conv" in families and "matmul/gemm" in families
+    assert abs(sum(f["share"] for f in prof["families"]) - 1.0) < 1e-6
+
+
+def test_runtime_without_a_profiler_says_so():
+    from edgepick.measure.profile import profile_ops
+
+    prof = profile_ops("litert", None, 1, None, {}, 1, None)
+    assert prof["available"] is False and "no per-op timings" in prof["why"]

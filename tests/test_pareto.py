@@ -99,12 +99,6 @@ def test_latency_scale_is_shown_as_an_estimate():
     assert sel.picked["key"] == "int8/int8/t1/b1"
 
 
-def test_platform_verdicts_reject_with_the_matrix_reason():
-    verdicts = {"ov": "ov does not deploy to android-arm64: no Android build (capability matrix)"}
-    sel = select(ROWS, device={"name": "phone", "platform": "android-arm64"}, platform_verdicts=verdicts)
-    assert sel.reasons["ov/fp32/t1/b1"].startswith("ov does not deploy to android-arm64")
-
-
 @pytest.mark.parametrize("ci, tied", [([5.9, 6.2], True), ([9.9, 10.1], False)])
 def test_statistical_tie_is_said(ci, tied):
     rows = [row("a/fp32/t1/b1", 6.0, ci=[5.9, 6.1]), row("b/fp32/t1/b1", 6.1 if tied else 10.0, ci=ci)]

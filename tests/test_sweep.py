@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 
+from tests.helpers import FAST_ARGS, cli
+
 import edgepick
 from edgepick.result import CANDIDATE_FIELDS
 from edgepick.store.db import Store
-from tests.helpers import FAST_ARGS, cli
 
 
 def test_onnx_on_ort_and_openvino_with_threads_and_batches(home, tiny_onnx, fast):

@@ -6,9 +6,9 @@ import shutil
 from pathlib import Path
 
 import torch
+from tests.helpers import FAST_ARGS, cli
 
 import edgepick
-from tests.helpers import FAST_ARGS, cli
 
 
 def _tiny():

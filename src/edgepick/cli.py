@@ -36,7 +36,8 @@ def run(
     threads: str | None = typer.Option(None, help="Threads per runtime, or a sweep: 1,2 (default: min(2, cores))."),
     batch: str = typer.Option("1", help="Batch sizes, e.g. 1,8."),
     input_shape: str | None = typer.Option(None, help="1x3x224x224, or name=shape pairs: ids=1x128,mask=1x128."),
-    data: str | None = typer.Option(None, help="An .npz with x (and labels y), or module:callable -> (x, y)."),
+    data: str | None = typer.Option(None, help="An .npz with x (and labels y), a folder of class sub-folders of images, "
+                                    "or module:callable -> (x, y)."),
     data_limit: int = typer.Option(512, help="Use at most this many eval samples."),
     memory_limit: str | None = typer.Option(None, help="Memory cap per worker, e.g. 512MB."),
     memory_mechanism: str = typer.Option("auto", help="auto | cgroup-v2 | rss-watchdog | rlimit-as."),
@@ -53,7 +54,7 @@ def run(
     budget: str | None = typer.Option(None, help='Constraints, e.g. "p90<=15ms,mem<=300MB,size<=10MB,acc_drop<=1%,throughput>=100/s".'),
     optimize: str | None = typer.Option(None, help="latency | throughput | memory | size | accuracy, or weights latency=0.7,size=0.3."),
     device: str | None = typer.Option(None, help="A device profile: pi-class, phone-class, or a YAML file (cores, memory, ...)."),
-    platform: str | None = typer.Option(None, help="Keep only runtimes that deploy on <os>-<arch>, e.g. android-arm64; the rest become 'platform' rows saying why."),
+    platform: str | None = typer.Option(None, help="Keep runtimes that deploy on <os>-<arch>, e.g. android-arm64; others become 'platform' rows."),
     scenario: str | None = typer.Option(None, help="MLPerf LoadGen scenario: SingleStream | MultiStream | Server | Offline."),
     target_qps: float | None = typer.Option(None, help="Server: Poisson arrival rate (default: half of 1/p50)."),
     latency_bound_ms: float | None = typer.Option(None, help="Server: p99 latency bound (default: max(5 x the steady-state p50, 2 ms))."),
@@ -98,7 +99,8 @@ def run(
     from edgepick.cli_select import apply_selection_options
 
     apply_selection_options(request, budget, optimize, device, threads_given=bool(threads), memory_given=bool(memory_limit))
-    request.platform = platform
+    if platform:  # an explicit --platform wins over a --device profile's platform
+        request.platform = platform
     from edgepick.cli_rigor import apply_rigor_options
 
     apply_rigor_options(request, scenario, target_qps, latency_bound_ms, find_peak_qps, lg_min_duration, lg_min_queries,

@@ -43,7 +43,7 @@ def print_compression(result) -> None:
     fp32 = {(r["runtime"], r["threads"], r["batch"]): r for r in result.rows
             if not r.get("compression") and r["status"] == "ok" and r.get("latency_ms")}
     table = Table(header_style="bold")
-    for col in ("candidate", "metric", "drop", "within", "p50 ms", "vs FP32", "size MB", "note"):
+    for col in ("candidate", "metric", "drop", "within", "p50 ms", "vs FP32", "size MB", "MACs", "note"):
         table.add_column(col)
     for r in result.rows:
         m = r.get("metric") or {}
@@ -60,7 +60,8 @@ def print_compression(result) -> None:
         if comp.get("kept"):
             note = "kept by the pruning loop (largest passing ratio)"
         table.add_row(r["key"], f"{m['score']:.4f}" if m.get("score") is not None else "-", drop_text, within,
-                      f"{p50:.4f}" if p50 else "-", speed, f"{r['size_mb']:.3f}" if r.get("size_mb") else "-", note[:110])
+                      f"{p50:.4f}" if p50 else "-", speed, f"{r['size_mb']:.3f}" if r.get("size_mb") else "-", _macs(comp),
+                      note[:110])
     console.print(table)
     flagged = [r for r in result.rows if ((r.get("compression") or {}).get("int8_flag") or {}).get("likely_slower")]
     for r in flagged:
@@ -68,6 +69,14 @@ def print_compression(result) -> None:
         console.print(f"INT8 flag on {r['key']}: likely slower ({'; '.join(f['why'])}) -> {f.get('outcome', 'not measured')}")
     console.print(f"fastest within tolerance: {summary.get('fastest_within_tolerance') or 'none'} "
                   f"({summary['configs_tried']} compressed configurations measured, all kept above)")
+
+
+def _macs(comp: dict) -> str:
+    """MACs per sample where the pass counted them (pruning steps, distilled students)."""
+    for it in comp.get("iterations") or []:
+        if f"prune-{it['ratio']:.2f}" == comp.get("step"):
+            return f"{it['macs'] / 1e6:.3f}M"
+    return f"{comp['student_macs'] / 1e6:.3f}M" if comp.get("student_macs") else "-"
 
 
 def list_compressors() -> None:

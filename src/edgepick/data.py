@@ -56,6 +56,10 @@ def read_data_arg(data: str | tuple | None, sig: Signature, limit: int) -> tuple
         if x is None or (isinstance(x, dict) and not x):
             raise UserError(f"{data} has no 'x' array (nor arrays named after the inputs {sig.names})")
         source = str(path)
+    elif Path(str(data)).is_dir():  # an ImageFolder layout: <root>/<class>/<image>
+        from edgepick.imagefolder import read_image_folder
+
+        return read_image_folder(Path(str(data)), sig, limit)
     elif ":" in str(data):
         module_name, _, attr = str(data).partition(":")
         try:
@@ -64,7 +68,8 @@ def read_data_arg(data: str | tuple | None, sig: Signature, limit: int) -> tuple
             raise UserError(f"cannot import data callable '{data}': {e}") from e
         source = str(data)
     else:
-        raise UserError(f"--data {data}: give an .npz file with x (and y) or a module:callable returning (x, y)")
+        raise UserError(f"--data {data}: give an .npz file with x (and y), a folder of class sub-folders of images, "
+                        "or a module:callable returning (x, y)")
     if not isinstance(x, dict):
         if len(sig.inputs) > 1:
             raise UserError(f"the model has {len(sig.inputs)} inputs; the data must hold one array per input name")

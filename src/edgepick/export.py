@@ -173,12 +173,12 @@ def _copy_artifact(row: dict, out: Path, inputs: dict[str, np.ndarray]) -> str:
 
 
 def _save_exported(factory: str, out: Path, inputs: dict[str, np.ndarray]) -> str:
+    import os
+
     import torch
 
     from edgepick.artifact import Artifact
     from edgepick.runtimes.torch_eager import load_torch_module
-
-    import os
 
     try:  # a user factory is imported the way the sweep did: relative to the working directory
         module = load_torch_module(Artifact("torch-factory", factory, {"sys_path": os.getcwd()}))

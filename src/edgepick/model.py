@@ -62,6 +62,10 @@ def load_model(source: Any, trust_pickle: bool = False, work_dir: Path | None = 
         return _from_exported(path)
     if suffix in PICKLE_SUFFIXES:
         return _from_pickle(path, trust_pickle)
+    if suffix in (".prototxt", ".cfg"):  # Caffe / Darknet: the weights file sits beside it (opencv_models.py)
+        from edgepick.opencv_models import from_two_files
+
+        return from_two_files(path, "caffe" if suffix == ".prototxt" else "darknet")
     if suffix in (".keras", ".tflite"):  # TensorFlow-family inputs: model_tf.py
         from edgepick import model_tf
 

@@ -45,9 +45,18 @@ class Run:
             "data": self.context.get("data") or self.request.get("data_source"),
             "fingerprint": self.fingerprint,
             "pick": self.picked["key"] if self.picked else None,
-            "selection": self.request.get("selection"),  # budget, objective, device: how the pick was chosen
+            "selection": self._selection(),  # budget, objective, device; feasible set, Pareto front, verdict
             "candidates": [_public(r, self.reasons.get(r["key"])) for r in self.rows],
         }
+
+
+    def _selection(self) -> dict:
+        from edgepick.select.explain import select_with
+
+        settings = self.request.get("selection") or {}
+        derived = select_with(self.rows, settings, self.request.get("reference_accuracy")).to_dict()
+        derived.pop("reasons")  # already in each candidate's not_picked_because
+        return {**derived, "device": settings.get("device")}
 
 
 def _public(row: dict, not_picked_because: str | None) -> dict:

@@ -16,6 +16,7 @@ import numpy as np
 from edgepick import __version__, errors, paths
 from edgepick.compress import hooks as compress_hooks
 from edgepick.convert.chain import convert_along
+from edgepick.convert.stepcheck import blame, check_steps
 from edgepick.data import eval_data
 from edgepick.fingerprint import fingerprint
 from edgepick.measure import rigor
@@ -198,6 +199,7 @@ def _measure_candidate(cand: Candidate, request, spec, data, reference, inputs_p
                 conversions[path_key] = compress_hooks.convert(cand, spec, artifacts_root)
             else:
                 conversions[path_key] = convert_along(cand.path, spec.artifact, spec.signature, artifacts_root, spec.module)
+                check_steps(cand.path, conversions[path_key][1], artifacts_root, data.inputs, reference, request.tolerance)
         except errors.CandidateFailure as failure:
             conversions[path_key] = failure
     converted = conversions[path_key]
@@ -232,7 +234,7 @@ def _measure_candidate(cand: Candidate, request, spec, data, reference, inputs_p
     if eq["agrees"]:
         row["status"] = "ok"
     else:
-        row["status"], row["reason_class"], row["reason"] = "disagrees", errors.DISAGREES, eq["why"]
+        row["status"], row["reason_class"], row["reason"] = "disagrees", errors.DISAGREES, eq["why"] + blame(steps)
     return row
 
 

@@ -30,7 +30,8 @@ class Pnnx(Converter):
         if done.returncode != 0 or not param.exists():
             tail = [ln for ln in (done.stderr + done.stdout).splitlines() if ln.strip()][-3:]
             raise RuntimeError(f"pnnx exited with {done.returncode}: {' | '.join(tail)[:300]}")
-        unsupported = [ln.split()[0] for ln in param.read_text().splitlines()[2:] if ln.split() and ln.split()[0].startswith(("pnnx.", "F.", "torch.", "Tensor."))]
+        layer_types = [ln.split()[0] for ln in param.read_text().splitlines()[2:] if ln.split()]
+        unsupported = [t for t in layer_types if t.startswith(("pnnx.", "F.", "torch.", "Tensor."))]
         if unsupported:
             raise RuntimeError(f"pnnx left ops ncnn cannot run: {', '.join(sorted(set(unsupported)))}")
         return Artifact("ncnn", str(param), {"weights": str(weights), "extra_files": [str(weights)],

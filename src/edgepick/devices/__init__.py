@@ -2,7 +2,8 @@
 
 A profile names cores (CPU affinity), threads, a memory cap (enforced per worker: cgroup v2 `memory.max` when
 writable, else an RSS watchdog; `rlimit-as` on request), a storage cap (checked against the artifact size), a
-platform (OS-architecture, which filters runtimes through the capability matrix) and an optional latency scale
+platform (OS-architecture; it becomes the request's `platform`, which the planner checks against the capability
+matrix, edgepick.capabilities, so runtimes that cannot ship there become 'platform' rows) and an optional latency scale
 factor. The factor is a guess at how much slower the target is than this machine, so every latency derived from
 it is labelled an ESTIMATE.
 """
@@ -93,8 +94,12 @@ def _from_yaml(data: dict, spec: str) -> DeviceProfile:
     if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float)) or scale <= 0):
         raise UserError(f"{spec}: 'latency_scale' must be a positive number (target latency / this machine's)")
     platform = data.get("platform")
-    if platform is not None and (not isinstance(platform, str) or "-" not in platform):
-        raise UserError(f"{spec}: 'platform' is os-arch, e.g. linux-arm64, android-arm64, linux-x86_64")
+    if platform is not None:
+        from edgepick.capabilities import parse_platform
+
+        if not isinstance(platform, str):
+            raise UserError(f"{spec}: 'platform' is os-arch, e.g. linux-arm64, android-arm64, linux-x86-64")
+        parse_platform(platform)  # the capability matrix's own names; a typo is a UserError naming them
     mechanism = data.get("memory_mechanism", "auto")
     if mechanism not in _MECHANISMS:
         raise UserError(f"{spec}: 'memory_mechanism' must be one of {', '.join(_MECHANISMS)}")
@@ -126,4 +131,6 @@ def apply_to_request(device: DeviceProfile, request, threads_given: bool, memory
     if not memory_given and device.memory_cap_bytes:
         request.memory_limit = device.memory_cap_bytes
         request.memory_mechanism = device.memory_mechanism
+    if device.platform and getattr(request, "platform", None) is None:
+        request.platform = device.platform  # the planner's capability-matrix filter turns others into 'platform' rows
     request.device = device.to_dict()

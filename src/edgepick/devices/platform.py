@@ -1,7 +1,7 @@
-"""Which runtimes deploy to a device's platform: the hook into the capability matrix (edgepick.capabilities).
+"""The capability matrix as the report shows it, from edgepick.capabilities (which keeps the data and its sources).
 
-The matrix itself is kept (with sources) by edgepick.capabilities; this module only asks it. When that module is
-absent or cannot answer, no runtime is filtered out and the selection says so, rather than guessing a matrix here.
+Filtering by platform happens in the planner (`Request.platform`, set from a device profile's `platform`); this
+module only renders the matrix and says whether it is there.
 """
 
 from __future__ import annotations
@@ -16,32 +16,31 @@ def _matrix():
         return None
 
 
-def platform_verdicts(platform: str, runtimes: list[str]) -> dict[str, str | None] | None:
-    """{runtime: None if it deploys to `platform`, else the reason it does not}; None when no matrix is available."""
-    caps = _matrix()
-    if caps is None:
-        return None
-    ask = getattr(caps, "platform_verdicts", None) or getattr(caps, "deploys_to", None)
-    if ask is None:
-        return None
-    verdicts = {}
-    for name in runtimes:
-        got = ask(name, platform)
-        # Accept either a reason (None/"" = deploys) or (deploys: bool, reason/source: str).
-        if isinstance(got, tuple):
-            deploys, why = got[0], got[1] if len(got) > 1 else ""
-            verdicts[name] = None if deploys else f"{name} does not deploy to {platform}: {why} (capability matrix)"
-        else:
-            verdicts[name] = f"{name} does not deploy to {platform}: {got} (capability matrix)" if got else None
-    return verdicts
-
-
 def matrix_available() -> bool:
     return _matrix() is not None
 
 
-def matrix_table() -> tuple[list[str], list[list[str]]] | None:
-    """(header, rows) for reports, when the capability module offers a table."""
+def _cell(value) -> str:
+    if isinstance(value, dict):  # {name: True/False/None}: list what is supported, then what is undocumented
+        yes = [k for k, v in value.items() if v is True]
+        unknown = [k for k, v in value.items() if v is None]
+        return ", ".join(yes) + (f" (undocumented: {', '.join(unknown)})" if unknown else "")
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    return "" if value is None else str(value)
+
+
+def matrix_table(runtimes: list[str] | None = None) -> tuple[list[str], list[list[str]]] | None:
+    """(header, rows) for the runtimes of a run, each cell as text and the sources in the last column."""
     caps = _matrix()
-    table = getattr(caps, "matrix_table", None) if caps else None
-    return table() if table else None
+    if caps is None:
+        return None
+    kinds = list(caps.CELL_KINDS)
+    rows = []
+    for entry in caps.table(runtimes):
+        if entry.get("missing"):
+            rows.append([entry["runtime"]] + ["not in the matrix"] + [""] * len(kinds))
+            continue
+        sources = sorted(set(entry["sources"].values()))
+        rows.append([entry["runtime"]] + [_cell(entry[k]) for k in kinds] + [" ".join(sources)])
+    return ["runtime", *kinds, "sources"], rows

@@ -3,9 +3,10 @@
 - onnxruntime: SessionOptions.enable_profiling (a second session, so profiling never slows the timed one);
   'Node' events of the JSON trace, op type and input shapes from their args.
 - openvino: a second compiled model with PERF_COUNT, InferRequest.profiling_info (real_time of executed nodes).
-- torch-eager: torch.profiler on the loaded module, self CPU time per aten op (self time, so nested ops are not
-  counted twice), with input shapes to tell depthwise convolutions apart.
-- LiteRT: its Python Interpreter has no per-op profiler; op profiling is reported as unavailable for it.
+- torch-eager / torchscript / torch-compile: torch.profiler around the loaded session, self CPU time per aten op
+  (self time, so nested ops are not counted twice), with input shapes to tell depthwise convolutions apart.
+- LiteRT: neither its Python Interpreter nor the shipped litert-benchmark reports per-op timings; op profiling is
+  reported as unavailable for it, with that reason.
 
 Each op record: {name, op_type, family, ms (mean per inference), calls}. Profiled timings include the profiler's
 own overhead; they are for shares (which family dominates), not for the headline latency.
@@ -20,10 +21,14 @@ from edgepick.measure.opvocab import family, is_depthwise, top_families
 
 
 def profile_ops(runtime_name: str, artifact, threads: int, session, raw_inputs: dict, runs: int, work_dir: Path) -> dict:
-    profilers = {"onnxruntime": _ort, "openvino": _openvino, "torch-eager": _torch}
+    # torchscript and torch-compile sessions run torch ops in this process too, so the torch profiler sees them
+    profilers = {"onnxruntime": _ort, "openvino": _openvino, "torch-eager": _torch, "torchscript": _torch,
+                 "torch-compile": _torch}
     fn = profilers.get(runtime_name)
     if fn is None:
-        why = ("LiteRT's Python Interpreter exposes no per-op profiler" if "litert" in runtime_name
+        why = ("LiteRT exposes no per-op timings here: neither its Python Interpreter nor litert-benchmark has an op "
+               "profiler (TFLite's C++ benchmark_model --enable_op_profiling is not shipped in ai-edge-litert)"
+               if "litert" in runtime_name
                else f"no op profiler wired for runtime '{runtime_name}'")
         return {"available": False, "why": why}
     ops, tool = fn(artifact, threads, session, raw_inputs, max(1, runs), work_dir)

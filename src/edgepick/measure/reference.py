@@ -32,6 +32,12 @@ def reference_outputs(spec, inputs: dict[str, np.ndarray], threads: int) -> tupl
                 got = (got,) if isinstance(got, torch.Tensor) else tuple(got.values() if isinstance(got, dict) else got)
                 outs.append([g.detach().numpy() for g in got])
         label = f"PyTorch {torch.__version__} eager FP32 (in-process)"
+    elif spec.artifact.format in ("caffe", "darknet"):  # only OpenCV DNN reads these: it is its own reference
+        from edgepick.runtimes.opencv_dnn import OpenCvDnn
+
+        session = OpenCvDnn().load(spec.artifact, threads)
+        outs = [session.to_numpy(session.run(session.prepare(part))) for part in _chunks(inputs, chunk)]
+        label = f"OpenCV DNN {OpenCvDnn.version()} ({spec.artifact.format} is read by no other runtime here; in-process)"
     else:
         from edgepick.runtimes.onnxruntime import OnnxRuntime
 

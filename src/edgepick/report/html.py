@@ -55,11 +55,18 @@ def build_html(run) -> str:
     if line:
         cls = ' class="estimate"' if "ESTIMATE" in line else ""
         parts.append(f"<p{cls}>{_e(line)}</p>")
-    note = platform_note(sel)
+    note = platform_note(sel, run)
     if note:
         parts.append(f"<p class=\"estimate\">{_e(note)}</p>")
-    parts += ["<h2>Charts</h2>", charts, "<h2>Every candidate</h2>", _candidates(run, sel),
-              "<h2>Environment fingerprint</h2>", _fingerprint(run), "<h2>Capability matrix</h2>", _capabilities(),
+    from edgepick.report.rigor import rigor_lines  # LoadGen verdicts, top op families, roofline, energy, noise
+
+    rigor = rigor_lines(run.rows, top=5, ops=True)
+    parts += ["<h2>Charts</h2>", charts, "<h2>Every candidate</h2>", _candidates(run, sel)]
+    if rigor:
+        parts += ["<h2>Measurement rigor: where the time goes, % of peak, energy, noise</h2>",
+                  f"<pre>{_e(chr(10).join(rigor))}</pre>"]
+    parts += ["<h2>Environment fingerprint</h2>", _fingerprint(run), "<h2>Capability matrix</h2>",
+              _capabilities(sorted({r["runtime"] for r in run.rows})),
               "<h2>Request</h2>", "<details><summary>the stored request (JSON)</summary>",
               f"<pre>{_e(json.dumps(run.request, indent=1, default=str))}</pre></details>",
               f"<p>Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by edgepick; self-contained, no network.</p>"]
@@ -77,19 +84,19 @@ def _summary(run, sel) -> str:
     p = sel.picked
     lat = p["latency_ms"]
     body = (f"<b>Pick: {_e(p['key'])}</b>: p50 {lat['p50']:.3f} ms, p90 {lat['p90']:.3f} ms, p99 {lat['p99']:.3f} ms, "
-            f"peak RSS {p.get('peak_rss_mb') or 0:.0f} MB, size {p.get('size_mb') or 0:.2f} MB. {_e(sel.verdict)}.")
+            f"peak RSS {p.get('peak_rss_mb') or 0:.0f} MB, size {p.get('size_mb') or 0:.2f} MB: {_e(sel.verdict)}.")
     extra = (f"<p>Feasible: {_e(', '.join(sel.feasible))}. Pareto front (latency, accuracy, memory, size): "
              f"{_e(', '.join(sel.front))}.</p>")
     return f'<p>{head}</p><div class="verdict">{body}</div>{extra}'
 
 
 def _candidates(run, sel) -> str:
-    header = [name for name, _ in COLUMNS] + ["verdict", "why not picked", "note"]
+    header = ["candidate"] + [name for name, _ in COLUMNS] + ["verdict", "why not picked", "note"]
     rows, classes = [], []
     for r in run.rows:
         picked = sel.picked is not None and r["key"] == sel.picked["key"]
         verdict = "PICK" if picked else ("feasible" if r["key"] in sel.feasible else "rejected")
-        rows.append([fn(r) for _, fn in COLUMNS] + [verdict, sel.reasons.get(r["key"], ""), _note(r)])
+        rows.append([r["key"]] + [fn(r) for _, fn in COLUMNS] + [verdict, sel.reasons.get(r["key"], ""), _note(r)])
         classes.append("pick" if picked else r["status"])
     ref = run.request.get("reference") or run.context.get("reference")
     acc = run.request.get("reference_accuracy")
@@ -105,10 +112,10 @@ def _fingerprint(run) -> str:
     return _table(["item", "value"], rows)
 
 
-def _capabilities() -> str:
+def _capabilities(runtimes: list[str]) -> str:
     from edgepick.devices.platform import matrix_table
 
-    table = matrix_table()
+    table = matrix_table(runtimes)
     if table is None:
         return ("<p>Not available: the capability matrix module (edgepick.capabilities) is not installed in this "
                 "edgepick, so platforms are not shown here.</p>")

@@ -19,6 +19,10 @@ def to_markdown(run) -> str:
     extra = rigor_lines(run.rows)
     if extra:
         lines += ["", "```", *extra, "```"]
-    if run.picked:
+    if any((run.request.get("selection") or {}).values()):  # budget / objective / device: say how it was chosen
+        from edgepick.report.selection import markdown_lines
+
+        lines += ["", *markdown_lines(run)]
+    elif run.picked:
         lines += ["", f"Pick: **{run.picked['key']}**, the fastest p50 among candidates that agree with the reference."]
     return "\n".join(lines) + "\n"

@@ -62,7 +62,9 @@ def latency_vs_accuracy(run, sel):
     x_title = f"{metric} latency per call (ms)" + (f" — ESTIMATE for {sel.device['name']} (measured x {scale:g})"
                                                    if scale else "")
     y_title = "top-1 accuracy (%)" if use_acc else "top-1 agreement with the reference (%) (no labelled data)"
-    return _layout(fig, "Latency against accuracy", xaxis_title=x_title, yaxis_title=y_title)
+    # Log latency: one noisy row (a p90 of 90 ms beside 0.02 ms) must not squash every other point into a corner.
+    return _layout(fig, "Latency against accuracy", xaxis_title=x_title + " (log scale)", yaxis_title=y_title,
+                   xaxis_type="log")
 
 
 def _accuracy_floor(budget, ref: float | None):
@@ -128,19 +130,22 @@ def scaling(run):
                                                         "throughput vs batch size"))
     if rows:
         smallest = min(r["batch"] for r in rows)
-        for (rt, prec) in sorted({(r["runtime"], r["precision"]) for r in rows}):
+        palette = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf")
+        for i, (rt, prec) in enumerate(sorted({(r["runtime"], r["precision"]) for r in rows})):
+            color = {"color": palette[i % len(palette)]}
             mine = sorted((r for r in rows if (r["runtime"], r["precision"]) == (rt, prec) and r["batch"] == smallest),
                           key=lambda r: r["threads"])
             if mine:
                 fig.add_trace(go.Scatter(x=[r["threads"] for r in mine], y=[r["latency_ms"]["p50"] for r in mine],
-                                         mode="lines+markers", name=f"{rt} {prec}", legendgroup=rt), row=1, col=1)
+                                         mode="lines+markers", name=f"{rt} {prec}", legendgroup=rt, line=color,
+                                         marker=color), row=1, col=1)
             for t in sorted({r["threads"] for r in rows}):
                 by_batch = sorted((r for r in rows if (r["runtime"], r["precision"], r["threads"]) == (rt, prec, t)),
                                   key=lambda r: r["batch"])
                 if by_batch:
                     fig.add_trace(go.Scatter(x=[r["batch"] for r in by_batch], y=[r["throughput_per_s"] for r in by_batch],
                                              mode="lines+markers", name=f"{rt} {prec} t{t}", legendgroup=rt,
-                                             showlegend=False), row=1, col=2)
+                                             showlegend=False, line=color, marker=color), row=1, col=2)
     fig.update_xaxes(title_text="threads", dtick=1, row=1, col=1)
     fig.update_xaxes(title_text="batch size", type="log", row=1, col=2)
     fig.update_yaxes(title_text="ms", row=1, col=1)

@@ -20,7 +20,7 @@ def roofline_text(row: dict) -> str | None:
         text += f" ({rf['pct_of_roofline']:.0f}% of the roofline bound {rf['attainable_gflops']:.1f})"
     if rf.get("memory_bound_families"):
         text += f"; memory-bound families: {', '.join(rf['memory_bound_families'])}"
-    text += f" [{rf['graph_macs_per_item'] / 1e6:.2f} M MACs/item, 1 MAC = 2 FLOPs]"
+    text += f" [{rf['graph_macs_per_item']:.3g} MACs/item, 1 MAC = 2 FLOPs]"
     return text + (f" (peak {rf['peak_warning']})" if rf.get("peak_warning") else "")
 
 

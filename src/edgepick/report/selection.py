@@ -31,13 +31,18 @@ def device_line(device: dict | None) -> str | None:
     return f"device {device['name']}: " + ", ".join(parts)
 
 
-def platform_note(sel: Selection) -> str | None:
+def platform_note(sel: Selection, run) -> str | None:
     from edgepick.devices.platform import matrix_available
 
-    if sel.device and sel.device.get("platform") and not matrix_available():
-        return (f"platform {sel.device['platform']} was not checked: the capability matrix (edgepick.capabilities) "
+    platform = run.request.get("platform") or (sel.device or {}).get("platform")
+    if not platform:
+        return None
+    if not matrix_available():
+        return (f"platform {platform} was not checked: the capability matrix (edgepick.capabilities) "
                 "is not available, so no runtime was filtered out by platform")
-    return None
+    dropped = sorted({r["runtime"] for r in run.rows if r.get("reason_class") == "platform"})
+    return (f"platform {platform}: runtimes checked against the capability matrix; "
+            + (f"dropped: {', '.join(dropped)}" if dropped else "every runtime in this run deploys there"))
 
 
 def print_selection(run, console: Console) -> None:
@@ -49,7 +54,7 @@ def print_selection(run, console: Console) -> None:
     line = device_line(settings.get("device"))
     if line:
         console.print("  " + line + (f"; memory cap enforced by {', '.join(mechanisms)}" if mechanisms else ""))
-    note = platform_note(sel)
+    note = platform_note(sel, run)
     if note:
         console.print(f"  [yellow]{note}[/]")
     console.print(f"  feasible: {', '.join(sel.feasible) or 'none'}")
@@ -68,3 +73,15 @@ def print_selection(run, console: Console) -> None:
         table.add_row(key, why)
     if sel.reasons:
         console.print(table)
+
+
+def markdown_lines(run) -> list[str]:
+    sel = selection_of(run)
+    out = [f"Budget `{sel.budget or '(none)'}`, optimize `{sel.objective}`."]
+    line = device_line((run.request.get("selection") or {}).get("device"))
+    if line:
+        out.append(f"{line}.")
+    out.append(f"Pick: **{sel.picked['key']}**, {sel.verdict}." if sel.picked else f"No pick: {sel.verdict}.")
+    out += ["", "| rejected | why |", "|---|---|"]
+    out += [f"| {key} | {why.replace('|', chr(92) + '|')} |" for key, why in sel.reasons.items()]
+    return out

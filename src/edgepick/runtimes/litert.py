@@ -9,6 +9,7 @@ the builtin kernels and the XNNPACK delegate it creates.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 
 import numpy as np
@@ -45,6 +46,10 @@ class _LiteRtSession(Session):
     def _index_of(self, names: list[str]) -> list[int]:
         """Feed by name when the .tflite kept the names, else by position (converters rename inputs)."""
         by_name = {d["name"]: d["index"] for d in self.inputs}
+        if all(n in by_name for n in names):
+            return [by_name[n] for n in names]
+        # TF's converter names a SavedModel input "serving_default_<name>:0"
+        by_name = {re.sub(r"^serving_default_|:\d+$", "", d["name"]): d["index"] for d in self.inputs}
         if all(n in by_name for n in names):
             return [by_name[n] for n in names]
         if len(names) != len(self.inputs):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgepick import errors
 from edgepick.artifact import Artifact
 from edgepick.runtimes.base import Runtime, Session
 
@@ -35,10 +36,12 @@ def read_net(artifact: Artifact):
 
     if artifact.format == "onnx":
         return cv2.dnn.readNetFromONNX(artifact.path)
-    if artifact.format == "caffe":
-        return cv2.dnn.readNetFromCaffe(artifact.path, artifact.meta["weights"])
-    if artifact.format == "darknet":
-        return cv2.dnn.readNetFromDarknet(artifact.path, artifact.meta["weights"])
+    reader = {"caffe": "readNetFromCaffe", "darknet": "readNetFromDarknet"}.get(artifact.format)
+    if reader and not hasattr(cv2.dnn, reader):  # OpenCV 5 removed the Caffe and Darknet importers
+        raise errors.CandidateFailure(errors.NOT_INSTALLED, f"OpenCV {cv2.__version__} has no {reader}: "
+                                      "pip install 'opencv-python-headless>=4.10,<5'")
+    if reader:
+        return getattr(cv2.dnn, reader)(artifact.path, artifact.meta["weights"])
     raise ValueError(f"OpenCV DNN cannot read {artifact.format}")
 
 

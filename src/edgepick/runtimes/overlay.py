@@ -54,7 +54,7 @@ def env_for(runtime: str) -> dict:
     return env
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def probe_import(module: str, runtime: str) -> str | None:
     """Import `module` in a fresh interpreter (with the overlay when present): None if it works, else the error line."""
     code = f"import {module}"

@@ -39,8 +39,8 @@ class Selection:
 
 
 def select(rows: list[dict], budget: Budget | None = None, objective: dict[str, float] | None = None,
-           device: dict | None = None, reference_accuracy: float | None = None,
-           platform_verdicts: dict[str, str | None] | None = None) -> Selection:
+           device: dict | None = None, reference_accuracy: float | None = None) -> Selection:
+    """Rows the capability matrix ruled out for the platform arrive already failed ('platform' rows, planner.py)."""
     budget = budget or Budget()
     objective = objective or {"latency": 1.0}
     sel = Selection(None, {}, budget=budget.text, objective=objective_text(objective), device=device,
@@ -50,16 +50,9 @@ def select(rows: list[dict], budget: Budget | None = None, objective: dict[str, 
     for r in rows:
         if r["status"] != "ok":
             sel.reasons[r["key"]] = not_ok(r)
-    deployable = []
-    for r in ok:
-        why = (platform_verdicts or {}).get(r["runtime"])
-        if why:
-            sel.reasons[r["key"]] = why
-        else:
-            deployable.append(r)
+    deployable = ok
     if not deployable:
-        sel.verdict = ("no candidate ran and agreed with the reference" if not ok else
-                       f"no runtime that ran here deploys to {(device or {}).get('platform')}")
+        sel.verdict = "no candidate ran and agreed with the reference"
         return sel
     # Latency compares like with like (one batch size); a throughput objective lets every batch size compete.
     smallest = min(r["batch"] for r in deployable)
@@ -202,11 +195,5 @@ def settings_of(request) -> dict:
 
 def select_with(rows: list[dict], settings: dict | None, reference_accuracy: float | None) -> Selection:
     settings = settings or {}
-    device = settings.get("device")
-    verdicts = None
-    if device and device.get("platform"):
-        from edgepick.devices.platform import platform_verdicts
-
-        verdicts = platform_verdicts(device["platform"], sorted({r["runtime"] for r in rows}))
-    return select(rows, parse_budget(settings.get("budget")), parse_objective(settings.get("optimize")), device,
-                  reference_accuracy, verdicts)
+    return select(rows, parse_budget(settings.get("budget")), parse_objective(settings.get("optimize")),
+                  settings.get("device"), reference_accuracy)

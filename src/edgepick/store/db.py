@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 from datetime import datetime, timezone
+from pathlib import Path
 
 from sqlalchemy import create_engine, event, select
 from sqlalchemy.exc import ArgumentError, OperationalError
