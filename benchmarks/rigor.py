@@ -55,22 +55,37 @@ def ops_section() -> list[str]:
     return out
 
 
-def agreement_section() -> list[str]:
-    runs = [execute(Request(model="digits-cnn", runtimes=["onnxruntime", "openvino"], threads=[1], timing=TIMING,
-                            force=True, noise_retry=False)) for _ in range(2)]
-    out = ["## Run-to-run agreement: digits-cnn, two runs of the same sweep", "",
-           "| candidate | run 1 p50 [95% CI] ms | run 2 p50 [95% CI] ms | each median inside the other's CI |",
-           "|---|---|---|---|"]
-    second = {r["key"]: r for r in runs[1].rows}
-    for a in runs[0].rows:
-        b = second.get(a["key"])
-        if a["status"] != "ok" or not b or b["status"] != "ok":
-            continue
-        la, lb = a["latency_ms"], b["latency_ms"]
-        inside = la["p50_ci95"][0] <= lb["p50"] <= la["p50_ci95"][1] and lb["p50_ci95"][0] <= la["p50"] <= lb["p50_ci95"][1]
-        out.append(f"| {a['key']} | {la['p50']:.4f} [{la['p50_ci95'][0]:.4f}, {la['p50_ci95'][1]:.4f}] | "
-                   f"{lb['p50']:.4f} [{lb['p50_ci95'][0]:.4f}, {lb['p50_ci95'][1]:.4f}] | {'yes' if inside else 'NO'} |")
+def agreement_section(models=("digits-cnn", "mobilenetv2-like")) -> list[str]:
+    out = ["## Run-to-run agreement: two runs of the same sweep (1 thread, no noise re-run)", "",
+           "Two CIs per median: order statistics of all samples (assumes independent samples) and batch medians "
+           "(20 consecutive chunks: covers drift within a run; latency.batch_median_ci).", "",
+           "| model | candidate | run 1 p50 [CI] [batch CI] ms | run 2 p50 [CI] [batch CI] ms | difference | "
+           "inside each other's CI | inside each other's batch CI |", "|---|---|---|---|---|---|---|"]
+    for model in models:
+        runs = [execute(Request(model=model, runtimes=["onnxruntime", "openvino"], threads=[1], timing=TIMING,
+                                force=True, noise_retry=False)) for _ in range(2)]
+        second = {r["key"]: r for r in runs[1].rows}
+        for a in runs[0].rows:
+            b = second.get(a["key"])
+            if a["status"] != "ok" or not b or b["status"] != "ok":
+                continue
+            la, lb = a["latency_ms"], b["latency_ms"]
+            diff = 100 * (lb["p50"] - la["p50"]) / la["p50"]
+            verdicts = [_inside(la, lb, ci) for ci in ("p50_ci95", "p50_ci95_batches")]
+            out.append(f"| {model} | {a['key']} | {_cis(la)} | {_cis(lb)} | {diff:+.1f}% | {' | '.join(verdicts)} |")
     return out
+
+
+def _cis(lat: dict) -> str:
+    b = lat.get("p50_ci95_batches") or [float("nan")] * 2
+    return f"{lat['p50']:.4f} [{lat['p50_ci95'][0]:.4f}, {lat['p50_ci95'][1]:.4f}] [{b[0]:.4f}, {b[1]:.4f}]"
+
+
+def _inside(la: dict, lb: dict, ci: str) -> str:
+    if not la.get(ci) or not lb.get(ci):
+        return "-"
+    ok = la[ci][0] <= lb["p50"] <= la[ci][1] and lb[ci][0] <= la["p50"] <= lb[ci][1]
+    return "yes" if ok else "NO"
 
 
 def main(argv: list[str]) -> int:

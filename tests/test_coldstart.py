@@ -62,3 +62,48 @@ def test_interleaved_verdict_sign_test():
     mixed = noise.interleaved_verdict(a, [0.9, 1.2, 0.9, 1.2, 1.1])
     assert mixed["verdict"] == "tied" and mixed["b_wins"] == 2
     assert noise.interleaved_verdict(a[:3], [x * 0.8 for x in a[:3]])["verdict"] == "tied"  # 3 rounds cannot decide
+
+
+def test_batch_median_ci_widens_under_drift():
+    import numpy as np
+
+    from edgepick.measure.latency import batch_median_ci, summarize
+
+    rng = np.random.default_rng(0)
+    drifting = (1e6 * (1 + 0.05 * rng.standard_normal(2000)) + np.linspace(0, 2e5, 2000)).astype(int)
+    s = summarize(list(drifting))
+    lo, hi = s["p50_ci95"]
+    blo, bhi = s["p50_ci95_batches"]
+    assert blo < lo and bhi > hi  # the drift-aware interval is wider
+    assert blo <= s["p50"] <= bhi
+    assert batch_median_ci(np.ones(30)) is None  # too few samples for 20 batches
+
+
+def test_ties_use_the_drift_aware_interval_when_both_rows_have_it():
+    a = _row(1.0, 0.99, 1.01, key="a")
+    b = _row(1.05, 1.04, 1.06, key="b")
+    assert not noise.ci_overlap(a, b)
+    a["latency_ms"]["p50_ci95_batches"], b["latency_ms"]["p50_ci95_batches"] = [0.95, 1.06], [1.0, 1.1]
+    assert noise.ci_overlap(a, b)
+
+
+@pytest.mark.slow
+def test_interleaved_windows_settle_a_forced_tie(tiny_onnx, home, fast):
+    """Two real candidates, made to look tied, are re-measured A B A B; the verdict lands in the row and the tie note."""
+    pytest.importorskip("onnxruntime")
+    from edgepick.measure import rigor
+    from edgepick.select.pick import pick
+    from edgepick.sweep import Request, execute
+
+    request = Request(model=str(tiny_onnx), runtimes=["onnxruntime"], threads=[1], batches=[1, 2], timing=fast,
+                      interleave=2)
+    run = execute(request)
+    a, b = run.rows
+    b["batch"] = a["batch"]  # compare the two as if they were rivals at the same batch
+    b["latency_ms"]["p50_ci95"] = a["latency_ms"]["p50_ci95"]
+    b["latency_ms"]["p50_ci95_batches"] = a["latency_ms"].get("p50_ci95_batches")
+    run_dir = home / "runs" / run.run_id
+    verdicts = rigor.interleave_close([a, b], a, run_dir, run_dir / "eval_inputs.npz", request)
+    assert len(verdicts) == 1 and verdicts[0]["rounds"] == 2
+    assert b["interleaved"]["verdict"] == "tied"  # two rounds can never decide a sign test
+    assert "interleaved A-B over 2 rounds" in pick([a, b])[1][b["key"]]

@@ -189,3 +189,41 @@ def test_distillation_without_training_data_says_what_to_pass(tmp_path):
 
     with pytest.raises(ValueError, match="--train-data"):
         Distill().apply(_factory(), None, _ctx(tmp_path, {}))
+
+
+@pytest.mark.slow  # litert-torch conversion takes seconds
+def test_litert_full_integer_runs_in_the_litert_runtime(tmp_path):
+    pytest.importorskip("litert_torch")
+    pytest.importorskip("ai_edge_quantizer")
+    from edgepick.compress.litert_int8 import LitertFullInteger
+    from edgepick.convert.base import ConvertContext
+    from edgepick.convert.torch_to_litert import TorchToLitert
+    from edgepick.runtimes.litert import LiteRt
+
+    (tmp_path / "conv").mkdir()
+    flt = TorchToLitert().convert(_factory(), ConvertContext(_sig(), tmp_path / "conv"))
+    ctx = _ctx(tmp_path, {}, _torch_reference)
+    out = LitertFullInteger().apply(flt, _calib(), ctx)
+    assert ctx.record["input_dtype"] == "int8"
+    x, y = separable(32, seed=6)
+    session = LiteRt().load(out, 1)
+    got = np.concatenate([session.to_numpy(session.run(session.prepare({"input": x[i:i + 1]})))[0] for i in range(32)])
+    ref = _torch_reference(x)[0]
+    assert got.dtype == np.float32 and (got.argmax(1) == ref.argmax(1)).mean() >= 0.9
+
+
+@pytest.mark.slow  # torch.export twice plus calibration
+def test_pt2e_x86_inductor_int8(tmp_path):
+    pytest.importorskip("torchao")
+    import torch
+
+    from edgepick.compress.pt2e import Pt2eX86Inductor
+
+    ctx = _ctx(tmp_path, {}, _torch_reference)
+    out = Pt2eX86Inductor().apply(_factory(), _calib(), ctx)
+    program = torch.export.load(out.path)
+    text = str(program.graph)
+    assert "quantize_per_tensor" in text or "quantize_per_channel" in text
+    x, _ = separable(32, seed=7)
+    got = program.module()(torch.from_numpy(x)).detach().numpy()
+    assert (got.argmax(1) == _torch_reference(x)[0].argmax(1)).mean() >= 0.9

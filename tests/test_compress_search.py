@@ -133,3 +133,15 @@ def test_image_folder_data(tmp_path):
     x, y, source = read_data_arg(str(tmp_path), sig, 100)
     assert x["input"].shape == (6, 1, 8, 8) and list(y) == [0, 0, 0, 1, 1, 1]
     assert x["input"][0].max() == pytest.approx(40 / 255, abs=1e-6) and "cat" in source
+
+
+@pytest.mark.parametrize("args,needle", [(["--compress", "int4-magic"], "unknown compression"),
+                                         (["--max-acc-drop", "1%"], "add --compress"),
+                                         (["--compress", "int8-dynamic", "--max-acc-drop", "0.01"], "ambiguous"),
+                                         (["--compress", "int8-dynamic", "--metric", "top1"], "needs labels")])
+def test_cli_compress_mistakes_are_one_line(home, tiny_onnx, args, needle):
+    from tests.helpers import cli
+
+    proc = cli("run", str(tiny_onnx), "--runtimes", "onnxruntime", *args)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert needle in proc.stderr, proc.stderr

@@ -55,6 +55,7 @@ def test_export_and_rerun(home, tiny_onnx, fast, tmp_path, runtime):
     assert run.picked["key"] in readme and f"| p50 ms | {p50:.3f} |" in readme
 
 
+@pytest.mark.slow  # torch is imported in five processes (~25 s here); the ONNX cases above cover `make test`
 def test_export_a_torch_factory_as_a_standalone_program(home, fast, tmp_path):
     (home.parent / "tinyfactory.py").write_text(textwrap.dedent("""
         import torch

@@ -77,7 +77,7 @@ def test_nothing_feasible_names_the_binding_clause_and_what_the_nearest_needs():
     assert sel.binding == ["p90<=5ms"]
     assert sel.clause_counts == {"p90<=5ms": 0, "mem<=500MB": 4}
     assert sel.nearest["key"] == "int8/int8/t1/b1"
-    assert sel.nearest["needs"] == ["cut p90 from 7 ms to 5 ms (40% less)"]
+    assert sel.nearest["needs"] == ["cut p90 from 7 ms to 5 ms (29% less)"]
     assert sel.verdict.startswith("nothing is feasible: p90<=5ms (met by 0 of 5) binds; nearest is int8/int8/t1/b1")
 
 

@@ -77,3 +77,32 @@ def test_row_efficiency_is_flops_over_p50_against_the_measured_peak(hand_graph):
     int8 = row_efficiency(dict(row, precision="int8"), cost, peak)
     assert int8["peak"] == 400.0 and int8["peak_kind"].startswith("int8")
     assert row_efficiency(dict(row, status="failed"), cost, peak) is None
+
+
+def test_micro_benchmarks_measure_positive_rates():
+    pytest.importorskip("onnxruntime")
+    from edgepick.measure.peak import copy_bandwidth, gemm_rate
+
+    assert gemm_rate(1, int8=False, n=128, seconds=0.05) > 0.1  # GFLOP/s: any CPU does far more
+    assert gemm_rate(1, int8=True, n=128, seconds=0.05) > 0.1
+    assert copy_bandwidth(mb=8, seconds=0.05) > 0.1
+
+
+def test_peak_is_cached_per_machine_and_threads(home, tmp_path, monkeypatch):
+    from edgepick.measure import peak as peak_mod
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
+    calls = []
+
+    def fake_measure(threads, seconds=1.0):  # the micro-benchmark itself is tested above; here only the cache
+        calls.append(threads)
+        return {"threads": threads, "fp32_gflops": 10.0 * threads, "int8_gops": 40.0, "bandwidth_gbps": 5.0}
+
+    monkeypatch.setattr(peak_mod, "measure_peak", fake_measure)
+    first = peak_mod.peak(2)
+    again = peak_mod.peak(2)
+    assert first["cached"] is False and again["cached"] is True and calls == [2]
+    peak_mod.peak(1)
+    assert calls == [2, 1]
+    assert (home / "peak" / f"{peak_mod.machine_key()}.json").exists()
+    assert (tmp_path / "user-cache" / "edgepick" / "peak" / f"{peak_mod.machine_key()}.json").exists()

@@ -54,7 +54,7 @@ def run(
     budget: str | None = typer.Option(None, help='Constraints, e.g. "p90<=15ms,mem<=300MB,size<=10MB,acc_drop<=1%,throughput>=100/s".'),
     optimize: str | None = typer.Option(None, help="latency | throughput | memory | size | accuracy, or weights latency=0.7,size=0.3."),
     device: str | None = typer.Option(None, help="A device profile: pi-class, phone-class, or a YAML file (cores, memory, ...)."),
-    platform: str | None = typer.Option(None, help="Keep runtimes that deploy on <os>-<arch>, e.g. android-arm64; others become 'platform' rows."),
+    platform: str | None = typer.Option(None, help="Keep runtimes that deploy on <os>-<arch>, e.g. android-arm64; others: platform rows"),
     scenario: str | None = typer.Option(None, help="MLPerf LoadGen scenario: SingleStream | MultiStream | Server | Offline."),
     target_qps: float | None = typer.Option(None, help="Server: Poisson arrival rate (default: half of 1/p50)."),
     latency_bound_ms: float | None = typer.Option(None, help="Server: p99 latency bound (default: max(5 x the steady-state p50, 2 ms))."),
@@ -64,14 +64,14 @@ def run(
     profile_ops: int = typer.Option(0, help="Per-op profile over this many inferences per candidate (0: off); see `show --ops`."),
     cold_start: int = typer.Option(0, help="Cold starts (import, load, first inference) in this many fresh processes (0: off)."),
     interleave: int = typer.Option(0, help="A B A B windows between the pick and candidates statistically tied with it (0: off)."),
-    noise_retry: bool = typer.Option(True, "--noise-retry/--no-noise-retry", help="Re-measure a noisy row once, longer."),
+    noise_retry: bool = typer.Option(True, "--noise-retry/--no-noise-retry", help="Re-measure a row with CV > 10% once, longer."),
     compress: str | None = typer.Option(None, help="Compressed candidates too: int8-dynamic,int8-static,fp16,prune,sparsity,"
                                         "distill,simplify (see `edgepick compressors`)."),
     max_acc_drop: str | None = typer.Option(None, help="Compressed rows must stay within this drop: 1% (relative, default) or 0.01abs."),
     metric: str | None = typer.Option(None, help="top1 | top5 | cosine | mse | module:function (default top1 with labels, else cosine)."),
     calib: str | None = typer.Option(None, help="Calibration data (like --data); default a fixed-seed subset of the eval data."),
     calib_size: int = typer.Option(128, help="Calibration samples."),
-    train_data: str | None = typer.Option(None, help="Training data for pruning fine-tuning and distillation (.npz x/y or module:function)."),
+    train_data: str | None = typer.Option(None, help="Training data for pruning fine-tuning and distillation (.npz x/y, module:function)."),
 ) -> None:
     """Convert, verify and measure MODEL on every runtime; print the table and the pick."""
     from edgepick.measure.latency import TimingPolicy
@@ -88,7 +88,7 @@ def run(
         memory_limit=parse_size(memory_limit) if memory_limit else None,
         memory_mechanism=memory_mechanism,
         timeout_s=timeout,
-        cores=parse_int_list(cores.replace(" ", ""), "--cores") if cores else None,
+        cores=parse_int_list(cores.replace(" ", ""), "--cores", minimum=0) if cores else None,  # CPU ids start at 0
         timing=TimingPolicy(warmup_count=warmup, min_samples=min_samples, min_duration_s=min_duration),
         trust_pickle=trust_pickle,
         force=force,

@@ -32,7 +32,7 @@ def print_ops(run, console, top: int = 5) -> None:
 
     console.print(f"[bold]run {run.run_id} · {run.model_name}: where the time goes[/]")
     for line in rigor_lines(run.rows, top=top, ops=True):
-        console.print(line, highlight=False, soft_wrap=True)
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def peak_cmd(threads: str = "1,2", refresh: bool = False) -> None:

@@ -222,7 +222,7 @@ def _readme(run, row: dict, artifact_name: str) -> str:
              f"runtime {row['runtime']}, {row['precision']}, {row['threads']} thread(s), batch {row['batch']}.", "",
              "## Measured figures", "", "| metric | value |", "|---|---|"]
     for name, fn in COLUMNS:
-        lines.append(f"| {name} | {fn(row)} |")
+        lines.append(f"| {name.replace('|', chr(92) + '|')} | {fn(row).replace('|', chr(92) + '|')} |")
     eq = row.get("equivalence") or {}
     lines += [f"| cosine vs reference | {eq.get('cosine')} |", f"| top-1 agreement | {eq.get('top1_agreement')} |", "",
               f"Measured on {fp.get('cpu_model')} ({fp.get('usable_cores')} usable cores, {fp.get('os')}), "

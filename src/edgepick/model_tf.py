@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -33,11 +34,15 @@ def _spec(tensor_name: str, shape, dtype) -> TensorSpec:
 def from_keras(path: Path, trust: bool = False):
     from edgepick.model import ModelSpec
 
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    if "keras" not in sys.modules:  # the reference is TensorFlow's, whatever the user's default backend
+        os.environ["KERAS_BACKEND"] = "tensorflow"
     try:
         import keras
     except ImportError as e:
         raise UserError(f"{path} is a Keras model; install Keras and TensorFlow: pip install 'edgepick[tensorflow]'") from e
+    if keras.backend.backend() != "tensorflow":
+        raise UserError(f"keras was already imported with the {keras.backend.backend()} backend; edgepick computes a Keras "
+                        "model's reference with TensorFlow: run it in a process started with KERAS_BACKEND=tensorflow")
     artifact = Artifact("keras", str(path.absolute()), {"trusted": trust})
     try:
         model = keras.saving.load_model(str(path), compile=False, safe_mode=not trust)

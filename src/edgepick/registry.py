@@ -92,6 +92,8 @@ COMPRESSORS = Registry(
         "int8-dynamic": "edgepick.compress.int8_dynamic:OrtInt8Dynamic",
         "int8-static": "edgepick.compress.int8_static:OrtInt8Static",
         "int8-static-nncf": "edgepick.compress.nncf_openvino:NncfQuantize",
+        "int8-static-litert": "edgepick.compress.litert_int8:LitertFullInteger",
+        "int8-static-pt2e": "edgepick.compress.pt2e:Pt2eX86Inductor",
         "prune": "edgepick.compress.prune:StructuredPrune",
         "sparsity": "edgepick.compress.sparsity:MagnitudeSparsity",
         "distill": "edgepick.compress.distill:Distill",

@@ -11,6 +11,7 @@ CANDIDATE_FIELDS = ("key", "runtime", "precision", "threads", "batch", "status",
                     "latency_ms", "load_s", "import_s", "compile_s", "first_inference_ms", "throughput_per_s", "peak_rss_mb",
                     "rss_above_baseline_mb", "size_mb", "equivalence", "accuracy", "conversion", "cores",
                     "memory_cap", "artifact",
+                    "runtime_details",  # what the runtime verified at load, e.g. LiteRT's XNNPACK delegate (issue 3)
                     # measurement rigor (issue 6): present when measured; energy says "measured" or "estimate" in its kind
                     "energy", "roofline", "noise", "loadgen", "op_profile", "cold_start", "interleaved",
                     # compression (issue 4): the pass, its options, calibration set, flags; the metric and its drop
@@ -81,4 +82,5 @@ def run_from_db(run_row) -> Run:
     chosen, reasons = pick(rows, req.get("selection"), req.get("reference_accuracy"))
     return Run(run_row.id, run_row.model_name, run_row.model_hash, req, run_row.fingerprint, rows,
                chosen, reasons, {"data": req.get("data_source"), "reference": req.get("reference"),
-                                 "reference_accuracy": req.get("reference_accuracy")})
+                                 "reference_accuracy": req.get("reference_accuracy"),
+                                 **({"compression": req["compression"]} if req.get("compression") else {})})

@@ -176,7 +176,8 @@ def execute(request: Request, progress: Progress | None = None) -> Run:
             store.save_candidate(run.id, _db_fields(row))
     chosen, reasons = pick(rows, settings_of(request), ref_accuracy)
     store.finish_run(run.id, chosen["key"] if chosen else None, {"selection": settings_of(request),
-                                                                  "reference": ref_label, "reference_accuracy": ref_accuracy})
+                                                                  "reference": ref_label, "reference_accuracy": ref_accuracy,
+                                                                  **({"compression": compress_summary} if compress else {})})
     return Run(run.id, spec.name, spec.content_hash, store.get_run(run.id).request, run.fingerprint, rows,
                chosen, reasons, {"reference": ref_label, "reference_accuracy": ref_accuracy, "data": data.source,
                                  **({"compression": compress_summary} if compress_summary else {})})

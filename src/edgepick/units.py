@@ -10,13 +10,14 @@ _SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(B|KB|MB|GB|KIB|MIB|GIB)\s*$", 
 _FACTOR = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30}
 
 
-def parse_int_list(text: str, option: str) -> list[int]:
+def parse_int_list(text: str, option: str, minimum: int = 1) -> list[int]:
     try:
         values = [int(p) for p in text.split(",") if p.strip()]
     except ValueError:
         values = []
-    if not values or any(v < 1 for v in values):
-        raise UserError(f"bad {option} '{text}': give positive integers separated by commas, e.g. {option} 1,2")
+    if not values or any(v < minimum for v in values):
+        kind = "positive integers" if minimum == 1 else f"integers >= {minimum}"
+        raise UserError(f"bad {option} '{text}': give {kind} separated by commas, e.g. {option} 1,2")
     return list(dict.fromkeys(values))
 
 

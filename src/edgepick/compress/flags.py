@@ -1,8 +1,9 @@
 """Before measuring: is INT8 likely to be slower than FP32 here? After measuring: was that right?
 
 The reasons are the ones users hit (onnxruntime #20052, #12854): without VNNI/AMX the CPU multiplies INT8 through
-AVX2 sequences (vpmaddubsw + vpmaddwd) that gain little over FP32 FMA once quantize/dequantize is paid; and ORT's
-dynamic quantization turns convolutions into ConvInteger, which has no fast kernel on CPU.
+AVX2 sequences (vpmaddubsw + vpmaddwd) that gain little over FP32 FMA once quantize/dequantize is paid; ORT's
+dynamic quantization turns convolutions into ConvInteger, which has no fast kernel on CPU; and in a very small model
+the per-layer quantize/dequantize overhead is as large as the arithmetic saved.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from edgepick.fingerprint import _cpu
 
 _INT8_ISA = ("avx512_vnni", "avx512vnni", "avx_vnni", "amx_int8")
+SMALL_MODEL_BYTES = 512 * 1024
 
 
 def int8_flag(compressor: str, runtime: str, artifact) -> dict:
@@ -23,6 +25,10 @@ def int8_flag(compressor: str, runtime: str, artifact) -> dict:
         counts = op_counts(artifact.path)
         if counts["ConvInteger"] > counts["MatMulInteger"] + counts["DynamicQuantizeMatMul"]:
             reasons.append(f"dynamic quantization of a conv-heavy graph ({counts['ConvInteger']} ConvInteger ops)")
+    size = artifact.size_bytes() if artifact is not None else None
+    if size is not None and size < SMALL_MODEL_BYTES:
+        reasons.append(f"a small model ({size / 1024:.0f} KB quantized): at batch 1 the quantize/dequantize steps and "
+                       "INT8 kernel dispatch cost about as much as the FP32 arithmetic they replace")
     isa = "VNNI present" if any(f in flags for f in _INT8_ISA) else "no VNNI/AMX"
     return {"likely_slower": bool(reasons), "why": reasons, "isa": isa}
 
@@ -43,5 +49,6 @@ def verdicts(rows: list[dict]) -> None:
         slower = ratio > 1.0
         flag["speedup_vs_fp32"] = 1 / ratio
         flag["flag_right"] = slower == flag["likely_slower"]
-        flag["outcome"] = (f"{'slower' if slower else 'faster'} than FP32 ({1 / ratio:.2f}x speed-up): flag was "
-                           f"{'right' if flag['flag_right'] else 'wrong'}")
+        said = "flagged likely slower" if flag["likely_slower"] else "not flagged"
+        flag["outcome"] = (f"{said}; measured {'slower' if slower else 'faster'} than FP32 ({1 / ratio:.2f}x "
+                           f"speed-up): the flag was {'right' if flag['flag_right'] else 'wrong'}")

@@ -8,9 +8,11 @@ the same isolated worker at the same timer boundary; accuracy is scored on that 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shutil
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,7 +132,9 @@ def produce(name: str, label: str, options: dict, cs: CompressSetup) -> tuple[Ar
                           cs.metric, cs.tolerance, cs.train, cs.threads)
     t0 = time.perf_counter()
     try:
-        artifact = cls().apply(source, cs.calibration, ctx)
+        # Quantizers print progress to stdout (ORT's calibrators do); stdout is for --json, so send it to stderr.
+        with contextlib.redirect_stdout(sys.stderr):
+            artifact = cls().apply(source, cs.calibration, ctx)
     except Exception as e:
         text = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
         raise errors.CandidateFailure(errors.CONVERSION_ERROR, f"compression {label} failed: {type(e).__name__}: {text}") from e
@@ -195,6 +199,9 @@ def candidates_for(name: str, label: str, options: dict, runtimes: list[str], th
                     rec.pop("iteration_artifacts", None)
                     if cls.precision == "int8" and failure is None:
                         rec["int8_flag"] = int8_flag(name, rt_name, vart)
+                        if rec["int8_flag"]["likely_slower"] and t == threads[0] and b == batches[0]:
+                            notify("int8-flag", {"key": f"{rt_name}/{vlabel} is likely slower than FP32 on this CPU",
+                                                 "why": "; ".join(rec["int8_flag"]["why"])})
                     out.append(Candidate(rt_name, cls.precision, t, b, post, blocked, compression=vlabel,
                                          start=vart.to_dict() if vart else None,
                                          cache_dir=str(_variant_dir(vart, vlabel)) if vart else None,

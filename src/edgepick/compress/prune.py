@@ -30,7 +30,7 @@ class StructuredPrune(Compressor):
     distribution = "torch-pruning"
     extra = "compress"
     options = {"target": "the largest channel ratio to try (default 0.5)", "step": "ratio step (default 0.1)",
-               "epochs": "fine-tuning epochs per step when training data is given (default 3)"}
+               "epochs": "fine-tuning epochs per step when training data is given (default 5)"}
     description = "torch-pruning DependencyGraph + MagnitudePruner (L2), channels physically removed, in a loop"
 
     @classmethod
@@ -45,7 +45,7 @@ class StructuredPrune(Compressor):
     def apply(self, artifact: Artifact, calibration, ctx: CompressContext) -> Artifact:
         original = torch_util.load_module(artifact)
         target, step = float(ctx.options.get("target", 0.5)), float(ctx.options.get("step", 0.1))
-        epochs = int(ctx.options.get("epochs", 3))
+        epochs = int(ctx.options.get("epochs", 5))
         ref_score = ctx.metric.score(ctx.reference, ctx.eval_labels, ctx.reference)
         macs0, params0 = torch_util.macs_params(original, ctx)
         iterations = [{"ratio": 0.0, "score": torch_util.score(original, ctx), "drop": 0.0, "passed": True,
@@ -84,7 +84,8 @@ class StructuredPrune(Compressor):
         torch_util.prune_channels(model, ctx, ratio)
         if ctx.train:
             x, y = ctx.train
-            torch_util.train(model, x, y, epochs=epochs, teacher=original if y is None else None)
+            # Fine-tune from the unpruned model's soft outputs (plus labels when given): recovers more than labels alone.
+            torch_util.train(model, x, y, epochs=epochs, teacher=original)
         s = torch_util.score(model, ctx)
         macs, params = torch_util.macs_params(model, ctx)
         return model, {"ratio": ratio, "score": s, "drop": ctx.tolerance.drop(ref_score, s),

@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import tempfile
 from pathlib import Path
 
@@ -76,7 +78,8 @@ def follow_up(rows: list[dict], cs, threads: list[int], batches: list[int], noti
         method, per_channel = opts.get("method", "minmax"), bool(opts.get("per_channel", True))
         notify("compressing", {"key": f"{label}: per-node sensitivity"})
         try:
-            ranked = sensitivity(fp32_onnx(cs), cs, method, per_channel)
+            with contextlib.redirect_stdout(sys.stderr):  # ORT's calibrators print; stdout is for --json
+                ranked = sensitivity(fp32_onnx(cs), cs, method, per_channel)
         except Exception as e:  # recorded on the row that asked for it; the sweep goes on
             row["compression"]["revert"] = f"sensitivity analysis failed: {type(e).__name__}: {e}"
             continue

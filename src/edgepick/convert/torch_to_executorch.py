@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import warnings
+
 from edgepick.artifact import Artifact
 from edgepick.convert.base import ConvertContext, Converter
 from edgepick.runtimes.torch_eager import load_torch_module
@@ -16,6 +18,11 @@ class TorchToExecuTorch(Converter):
     extra = "executorch"
 
     def convert(self, artifact: Artifact, ctx: ConvertContext) -> Artifact:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pytree/export deprecation chatter from torch and torchao, not about this model
+            return self._convert(artifact, ctx)
+
+    def _convert(self, artifact: Artifact, ctx: ConvertContext) -> Artifact:
         import torch
         from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
         from executorch.exir import to_edge_transform_and_lower

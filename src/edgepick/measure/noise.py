@@ -59,9 +59,16 @@ def assess(row: dict, before: dict | None, after: dict | None) -> list[str]:
     return warnings
 
 
+def ci_of(a: dict, b: dict) -> tuple[list[float], list[float]]:
+    """The two rows' median CIs, drift-aware (batch medians, latency.batch_median_ci) when both have one."""
+    la, lb = a["latency_ms"], b["latency_ms"]
+    if la.get("p50_ci95_batches") and lb.get("p50_ci95_batches"):
+        return la["p50_ci95_batches"], lb["p50_ci95_batches"]
+    return la["p50_ci95"], lb["p50_ci95"]
+
+
 def ci_overlap(a: dict, b: dict) -> bool:
-    lo, hi = a["latency_ms"]["p50_ci95"]
-    blo, bhi = b["latency_ms"]["p50_ci95"]
+    (lo, hi), (blo, bhi) = ci_of(a, b)
     return lo <= bhi and blo <= hi
 
 

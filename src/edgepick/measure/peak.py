@@ -1,5 +1,6 @@
 """The machine's measured peak: FP32 GFLOP/s and INT8 GOP/s (ORT MatMul / MatMulInteger at N threads) and memory
-bandwidth (a large numpy copy). Cached per machine fingerprint and thread count under $EDGEPICK_HOME/peak/.
+bandwidth (a large numpy copy). Cached per machine fingerprint and thread count under $EDGEPICK_HOME/peak/ and
+~/.cache/edgepick/peak/ (the peak belongs to the machine, so a fresh EDGEPICK_HOME reuses it).
 
 Why ORT kernels: they are the MLAS GEMMs the runtimes themselves use, honour `intra_op_num_threads` exactly (numpy's
 BLAS picks its thread count at import time), and MatMulInteger reaches the VNNI/AMX int8 paths where the CPU has them.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from pathlib import Path
 
@@ -30,8 +32,11 @@ def machine_key() -> str:
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _cache_file() -> Path:
-    return paths.home() / "peak" / f"{machine_key()}.json"
+def _cache_files() -> list[Path]:
+    """$EDGEPICK_HOME/peak first, then the per-user cache: the peak is the machine's, so every home can share it."""
+    name = f"{machine_key()}.json"
+    user = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "edgepick" / "peak" / name
+    return [paths.home() / "peak" / name, user]
 
 
 def _matmul_model(int8: bool, n: int):
@@ -108,16 +113,36 @@ def measure_peak(threads: int, seconds: float = 1.0) -> dict:
 
 def peak(threads: int, refresh: bool = False) -> dict:
     """The cached peak for this machine at `threads`, measuring it (a few seconds) the first time."""
-    path = _cache_file()
-    cache = json.loads(path.read_text()) if path.exists() else {}
     key = str(threads)
-    if refresh or key not in cache:
-        cache[key] = measure_peak(threads)
+    files = _cache_files()
+    if not refresh:
+        for path in files:
+            found = _read(path).get(key)
+            if found:
+                for other in files:
+                    if other != path and key not in _read(other):
+                        _write(other, key, found)
+                return dict(found, cached=True)
+    record = measure_peak(threads)
+    for path in files:
+        _write(path, key, record)
+    return dict(record, cached=False)
+
+
+def _read(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _write(path: Path, key: str, record: dict) -> None:
+    try:
+        cache = _read(path)
+        cache[key] = record
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps(cache, indent=2))
         tmp.replace(path)
-        cache[key]["cached"] = False
-    else:
-        cache[key]["cached"] = True
-    return cache[key]
+    except OSError:  # a read-only user cache must not fail a sweep
+        pass

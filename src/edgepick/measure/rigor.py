@@ -40,8 +40,10 @@ def run_measured(job: dict, work_dir: Path, request) -> dict:
     after = noise.machine_load()
     warnings = noise.assess(result, before, after) if result.get("status") == "ok" else []
     info = {"load_before": before, "load_after": after, "warnings": warnings, "extended": False}
-    # a high CV is what a longer steady state can fix; a busy machine or a clock change is only warned about
-    if any(w.startswith("CV") for w in warnings) and getattr(request, "noise_retry", True) and result.get("status") == "ok":
+    # a high CV is what a longer steady state can fix; a busy machine or a clock change is only warned about.
+    # A steady state under 0.5 s is a deliberate quick look (tests, smoke runs): warn, do not re-measure.
+    retry = getattr(request, "noise_retry", True) and request.timing.min_duration_s >= 0.5
+    if retry and any(w.startswith("CV") for w in warnings) and result.get("status") == "ok":
         longer = replace(request.timing, min_duration_s=2 * request.timing.min_duration_s,
                          min_samples=2 * request.timing.min_samples,
                          max_duration_s=max(request.timing.max_duration_s, 4 * request.timing.min_duration_s))
@@ -73,36 +75,42 @@ def copy_into_row(row: dict, result: dict, job: dict) -> None:
 def _onnx_for(spec, rows: list[dict], artifacts_root: Path) -> str | None:
     if spec.artifact.format == "onnx":
         return spec.artifact.path
-    for row in rows:
-        art = row.get("artifact") or {}
-        if art.get("format") == "onnx":
-            return art["path"]
-    from edgepick.convert.chain import convert_along
-    from edgepick.formats import shortest_path
+    # the model's ONNX export, cached by this or an earlier sweep; never export just for the roofline (it can take
+    # longer than the sweep itself)
+    import json
 
-    path = shortest_path(spec.artifact.format, ("onnx",))
-    if path is None:
-        return None
-    try:
-        return convert_along(path, spec.artifact, spec.signature, artifacts_root, spec.module)[0].path
-    except Exception:
-        return None
+    for record in sorted(artifacts_root.glob("*/artifact.json")):
+        art = json.loads(record.read_text()).get("artifact", {})
+        if art.get("format") == "onnx" and Path(art.get("path", "")).exists():
+            return art["path"]
+    return None
+
+
+def _graph_for(row: dict, base: str | None) -> str | None:
+    """A row whose own artifact is ONNX (e.g. a pruned or quantized one) is counted on its own graph."""
+    art = row.get("artifact") or {}
+    return art["path"] if art.get("format") == "onnx" and art.get("path") else base
 
 
 def annotate_roofline(rows: list[dict], spec, artifacts_root: Path) -> dict | None:
-    """Add row['roofline'] (achieved GFLOP/s, % of measured peak) to every ok row; return the graph's cost summary."""
+    """Add row['roofline'] (achieved GFLOP/s, % of measured peak) to every ok row; return the graphs' costs and peaks."""
     from edgepick.measure.peak import peak
     from edgepick.measure.roofline import graph_cost, row_efficiency
 
-    onnx_path = _onnx_for(spec, rows, artifacts_root)
-    if onnx_path is None:
-        return None
-    cost = graph_cost(onnx_path)
-    summary = {k: v for k, v in cost.items() if k != "nodes"}
-    peaks = {}
+    base = _onnx_for(spec, rows, artifacts_root)
+    costs: dict[str, dict] = {}
+    peaks: dict[int, dict] = {}
     for row in rows:
         if row.get("status") != "ok":
             continue
+        onnx_path = _graph_for(row, base)
+        if onnx_path is None:
+            row["roofline"] = {"unavailable": "no ONNX graph of this model yet to count MACs in; a sweep that "
+                                              "includes onnxruntime or openvino exports one"}
+            continue
+        if onnx_path not in costs:
+            costs[onnx_path] = graph_cost(onnx_path)
+        cost = costs[onnx_path]
         t = row["threads"]
         peaks[t] = peaks.get(t) or peak(t)
         eff = row_efficiency(row, cost, peaks[t])
@@ -110,8 +118,7 @@ def annotate_roofline(rows: list[dict], spec, artifacts_root: Path) -> dict | No
             row["roofline"] = eff | {"graph_macs_per_item": cost["macs"], "graph_bytes_per_item": cost["bytes"],
                                      "convention": cost["convention"], "peak_method": peaks[t]["method"],
                                      "peak_warning": peaks[t].get("busy_warning")}
-    summary["peaks"] = peaks
-    return summary
+    return {"graphs": {path: {k: v for k, v in c.items() if k != "nodes"} for path, c in costs.items()}, "peaks": peaks}
 
 
 def interleave_close(rows: list[dict], best: dict | None, run_dir: Path, inputs_path: Path, request) -> list[dict]:
@@ -143,13 +150,14 @@ def interleave_close(rows: list[dict], best: dict | None, run_dir: Path, inputs_
 def after_sweep(rows: list[dict], spec, artifacts_root: Path, run_dir: Path, inputs_path: Path, request,
                 pick_best) -> list[dict]:
     """Roofline on every ok row, then interleaved windows for rows tied with the pick. Returns the rows it changed."""
-    changed = []
     try:
-        summary = annotate_roofline(rows, spec, artifacts_root)
-    except ImportError as e:  # onnx/onnxruntime absent: no graph to count, no peak to measure
-        summary = {"error": f"roofline needs onnx and onnxruntime: {e}"}
-    if summary is not None:
-        changed = [r for r in rows if r.get("roofline")]
+        annotate_roofline(rows, spec, artifacts_root)
+    except Exception as e:  # onnx/onnxruntime absent, or a graph shape inference cannot read: the rows stay measured
+        why = f"roofline needs onnx and onnxruntime: {e}" if isinstance(e, ImportError) else f"{type(e).__name__}: {e}"
+        for row in rows:
+            if row.get("status") == "ok" and not row.get("roofline"):
+                row["roofline"] = {"unavailable": why[:300]}
+    changed = [r for r in rows if r.get("roofline")]
     if getattr(request, "interleave", 0):
         for verdict in interleave_close(rows, pick_best(rows), run_dir, inputs_path, request):
             changed.extend(r for r in rows if r["key"] == verdict["b"] and r not in changed)

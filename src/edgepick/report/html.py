@@ -18,10 +18,12 @@ body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1300px; 
 h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #ddd; }
 table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }
 td, th { border: 1px solid #ddd; padding: 3px 7px; text-align: left; vertical-align: top; }
+.cands td:nth-child(3) { min-width: 22em; }
 th { background: #f4f4f4; } tr.pick td { background: #fde8e8; font-weight: bold; }
 tr.failed td { color: #a00; } tr.disagrees td { color: #a60; }
 .verdict { font-size: 1.1em; padding: 0.7em 1em; background: #eef6ee; border-left: 4px solid #2ca02c; }
 .none { background: #fbeaea; border-left-color: #d62728; }
+pre { white-space: pre-wrap; overflow-wrap: anywhere; } .wide { overflow-x: auto; }
 .estimate { color: #a60; font-weight: bold; } .chart { margin: 1em 0; } code { background: #f4f4f4; }
 """
 
@@ -30,12 +32,12 @@ def _e(value) -> str:
     return html.escape("" if value is None else str(value))
 
 
-def _table(header: list[str], rows: list[list], classes: list[str] | None = None) -> str:
-    out = ["<table><tr>" + "".join(f"<th>{_e(h)}</th>" for h in header) + "</tr>"]
+def _table(header: list[str], rows: list[list], classes: list[str] | None = None, css: str = "") -> str:
+    out = [f'<div class="wide {css}"><table><tr>' + "".join(f"<th>{_e(h)}</th>" for h in header) + "</tr>"]
     for i, row in enumerate(rows):
         cls = f' class="{classes[i]}"' if classes and classes[i] else ""
         out.append(f"<tr{cls}>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>")
-    return "\n".join(out) + "</table>"
+    return "\n".join(out) + "</table></div>"
 
 
 def build_html(run) -> str:
@@ -77,6 +79,8 @@ def build_html(run) -> str:
 
 
 def _summary(run, sel) -> str:
+    from edgepick.report.selection import pick_estimate
+
     head = f"budget <code>{_e(sel.budget or '(none)')}</code>, optimize <code>{_e(sel.objective)}</code>"
     if sel.picked is None:
         body = f"<b>No pick.</b> {_e(sel.verdict)}"
@@ -84,24 +88,25 @@ def _summary(run, sel) -> str:
     p = sel.picked
     lat = p["latency_ms"]
     body = (f"<b>Pick: {_e(p['key'])}</b>: p50 {lat['p50']:.3f} ms, p90 {lat['p90']:.3f} ms, p99 {lat['p99']:.3f} ms, "
-            f"peak RSS {p.get('peak_rss_mb') or 0:.0f} MB, size {p.get('size_mb') or 0:.2f} MB: {_e(sel.verdict)}.")
+            f"peak RSS {p.get('peak_rss_mb') or 0:.0f} MB, size {p.get('size_mb') or 0:.2f} MB"
+            f"<span class=\"estimate\">{_e(pick_estimate(sel))}</span>: {_e(sel.verdict)}.")
     extra = (f"<p>Feasible: {_e(', '.join(sel.feasible))}. Pareto front (latency, accuracy, memory, size): "
              f"{_e(', '.join(sel.front))}.</p>")
     return f'<p>{head}</p><div class="verdict">{body}</div>{extra}'
 
 
 def _candidates(run, sel) -> str:
-    header = ["candidate"] + [name for name, _ in COLUMNS] + ["verdict", "why not picked", "note"]
+    header = ["candidate", "verdict", "why not picked"] + [name for name, _ in COLUMNS] + ["note"]
     rows, classes = [], []
     for r in run.rows:
         picked = sel.picked is not None and r["key"] == sel.picked["key"]
         verdict = "PICK" if picked else ("feasible" if r["key"] in sel.feasible else "rejected")
-        rows.append([r["key"]] + [fn(r) for _, fn in COLUMNS] + [verdict, sel.reasons.get(r["key"], ""), _note(r)])
+        rows.append([r["key"], verdict, sel.reasons.get(r["key"], "")] + [fn(r) for _, fn in COLUMNS] + [_note(r)])
         classes.append("pick" if picked else r["status"])
     ref = run.request.get("reference") or run.context.get("reference")
     acc = run.request.get("reference_accuracy")
     ref_line = f"<p>Reference: {_e(ref)}" + (f", accuracy {acc * 100:.2f}%" if acc is not None else "") + "</p>"
-    return _table(header, rows, classes) + (ref_line if ref else "")
+    return _table(header, rows, classes, css="cands") + (ref_line if ref else "")
 
 
 def _fingerprint(run) -> str:

@@ -25,6 +25,8 @@ def sweep_with_progress(request, quiet: bool = False):
             bar.update(task, description=f"measuring {info['key']}")
         elif kind in ("measured", "reused"):
             bar.advance(task)
+        elif kind in ("compressing", "int8-flag") and not quiet:  # compression runs before the bar starts
+            bar.console.print(f"{kind}: {info['key']}" + (f" ({info['why']})" if info.get("why") else ""))
 
     try:
         result = execute(request, on_event)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from edgepick.select.explain import Selection, select_with
@@ -29,6 +30,16 @@ def device_line(device: dict | None) -> str | None:
     if device.get("latency_scale"):
         parts.append(f"latency x {device['latency_scale']:g} (an ESTIMATE of the target's speed, not a measurement)")
     return f"device {device['name']}: " + ", ".join(parts)
+
+
+def pick_estimate(sel: Selection) -> str:
+    """The pick's latency scaled to the device, labelled as the estimate it is ('' without a scale factor)."""
+    scale = (sel.device or {}).get("latency_scale")
+    if not scale or sel.picked is None:
+        return ""
+    lat = sel.picked["latency_ms"]
+    return (f" [ESTIMATE on {sel.device['name']}: p50 {lat['p50'] * scale:.3g} ms, p90 {lat['p90'] * scale:.3g} ms "
+            f"= measured here x {scale:g}]")
 
 
 def platform_note(sel: Selection, run) -> str | None:
@@ -60,17 +71,18 @@ def print_selection(run, console: Console) -> None:
     console.print(f"  feasible: {', '.join(sel.feasible) or 'none'}")
     console.print(f"  Pareto front (latency, accuracy, memory, size): {', '.join(sel.front or sel.front_all) or '-'}")
     if sel.picked is None:
-        console.print(f"[bold red]no pick:[/] {sel.verdict}")
+        console.print(f"[bold red]no pick:[/] {escape(sel.verdict)}")
     else:
         p = sel.picked
         lat = p["latency_ms"]
         console.print(f"[bold]pick:[/] {p['key']}: p50 {lat['p50']:.3f} ms, p90 {lat['p90']:.3f} ms, "
-                      f"peak RSS {p.get('peak_rss_mb') or 0:.0f} MB, size {p.get('size_mb') or 0:.2f} MB: {sel.verdict}")
+                      f"peak RSS {p.get('peak_rss_mb') or 0:.0f} MB, size {p.get('size_mb') or 0:.2f} MB"
+                      f"{escape(pick_estimate(sel))}: {escape(sel.verdict)}")
     table = Table(title="rejected", title_justify="left", header_style="bold", show_edge=False)
     table.add_column("candidate", no_wrap=True)
     table.add_column("why not")
     for key, why in sel.reasons.items():
-        table.add_row(key, why)
+        table.add_row(key, escape(why))
     if sel.reasons:
         console.print(table)
 

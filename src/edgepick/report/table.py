@@ -36,7 +36,7 @@ def print_run(run, console: Console | None = None) -> None:
     from edgepick.report.rigor import rigor_lines
 
     for line in rigor_lines(run.rows):
-        console.print(line, highlight=False, soft_wrap=True)
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
     if ctx.get("reference"):
         acc = ctx.get("reference_accuracy")
         console.print(f"reference: {ctx['reference']}" + (f", accuracy {acc * 100:.2f}%" if acc is not None else "")

@@ -40,6 +40,12 @@ class Runtime:
     precisions: ClassVar[tuple[str, ...]] = ("fp32",)
     thread_setting: ClassVar[str]  # the runtime's own knob that --threads sets, shown in `edgepick runtimes`
     description: ClassVar[str] = ""
+    env: ClassVar[str | None] = None  # a venv of envs.py whose python runs this runtime's worker (None: this python)
+
+    @staticmethod
+    def worker_env(threads: int) -> dict[str, str]:
+        """Environment variables the worker process must start with (thread counts a framework reads at import)."""
+        return {}
 
     @classmethod
     def is_available(cls) -> bool:

@@ -71,8 +71,9 @@ class _LiteRtSession(Session):
                 raise errors.CandidateFailure(errors.UNSUPPORTED_SHAPE, f"the .tflite has a fixed input shape "
                                               f"{sorted(current.values())}; cannot resize to {[tuple(s) for _, s in changed]}: "
                                               f"{str(e).splitlines()[0][:160]}") from e
+        dtypes = {d["index"]: d for d in self.inputs}
         for name, index in zip(names, indices):
-            self.interpreter.set_tensor(index, np.ascontiguousarray(inputs[name]))
+            self.interpreter.set_tensor(index, _quantized(np.ascontiguousarray(inputs[name]), dtypes[index]))
         return None
 
     def run(self, prepared):
@@ -80,7 +81,25 @@ class _LiteRtSession(Session):
         return None
 
     def to_numpy(self, outputs):
-        return [np.array(self.interpreter.get_tensor(d["index"])) for d in self.outputs]
+        return [_dequantized(np.array(self.interpreter.get_tensor(d["index"])), d) for d in self.outputs]
+
+
+def _quantized(value: np.ndarray, detail: dict) -> np.ndarray:
+    """Float data into a full-integer model's INT8/UINT8 input, with the model's own scale and zero point
+    (compress/litert_int8.py makes such models); anything else is passed as it is."""
+    scale, zero = detail.get("quantization", (0.0, 0))
+    kind = np.dtype(detail["dtype"])
+    if kind in (np.int8, np.uint8) and np.issubdtype(value.dtype, np.floating) and scale:
+        info = np.iinfo(kind)
+        return np.clip(np.round(value / scale) + zero, info.min, info.max).astype(kind)
+    return value
+
+
+def _dequantized(value: np.ndarray, detail: dict) -> np.ndarray:
+    scale, zero = detail.get("quantization", (0.0, 0))
+    if value.dtype in (np.int8, np.uint8) and scale:
+        return ((value.astype(np.float32) - zero) * scale).astype(np.float32)
+    return value
 
 
 class LiteRt(Runtime):

@@ -18,13 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
-from edgepick import envs
+from edgepick import envs, errors
 from edgepick.artifact import Artifact
 from edgepick.runtimes.base import Runtime, Session
 
 
-def onnx_for_mxnet(path: str, out_dir: str) -> tuple[str, list[str]]:
-    """Write a copy whose initializers are also graph inputs; return (its path, the real data input names)."""
+def onnx_for_mxnet(path: str, out_dir: str) -> tuple[str, list[str], int | None]:
+    """Write a copy whose initializers are also graph inputs; return (its path, the data input names, the opset)."""
     import onnx
     from onnx import helper
 
@@ -36,7 +36,8 @@ def onnx_for_mxnet(path: str, out_dir: str) -> tuple[str, list[str]]:
             model.graph.input.append(helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))
     fixed = str(Path(out_dir) / "for-mxnet.onnx")
     onnx.save(model, fixed)
-    return fixed, [i.name for i in model.graph.input if i.name not in initializers]
+    opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=None)
+    return fixed, [i.name for i in model.graph.input if i.name not in initializers], opset
 
 
 class _MxSession(Session):
@@ -109,6 +110,11 @@ class MxNet(Runtime):
         from mxnet.contrib import onnx as onnx_mxnet
 
         with tempfile.TemporaryDirectory() as tmp:
-            fixed, data_names = onnx_for_mxnet(artifact.path, tmp)
-            symbol, arg_params, aux_params = onnx_mxnet.import_model(fixed)
+            fixed, data_names, opset = onnx_for_mxnet(artifact.path, tmp)
+            try:
+                symbol, arg_params, aux_params = onnx_mxnet.import_model(fixed)
+            except Exception as e:  # the importer predates today's exporters' op forms: say which graph it refused
+                first = str(e).strip().splitlines()[0][:240] if str(e).strip() else type(e).__name__
+                raise errors.CandidateFailure(errors.LOAD_ERROR, f"mxnet.contrib.onnx could not import this ONNX graph "
+                                              f"(opset {opset}): {type(e).__name__}: {first}") from e
         return _MxSession(symbol, arg_params, aux_params, data_names)

@@ -37,6 +37,11 @@ class TorchCompile(Runtime):
             return "torch.compile's inductor backend needs a C++ compiler on PATH (g++ or clang++); install one, e.g. apt-get install g++"
         return reason
 
+    def import_framework(self) -> None:
+        """torch plus the compiler stack (dynamo, inductor), so their import time is not counted as loading the model."""
+        import torch._dynamo  # noqa: F401
+        import torch._inductor.compile_fx  # noqa: F401
+
     def load(self, artifact: Artifact, threads: int) -> Session:
         import torch
 

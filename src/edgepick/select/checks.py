@@ -33,8 +33,13 @@ class Violation:
         name = re.split(r"<=|>=", self.clause)[0]
         label = _LABELS.get(name, name)
         return (f"{verb} {label} from {_fmt(self.value, self.unit, self.decimal)} to "
-                f"{_fmt(self.limit, self.unit, self.decimal)} ({abs(self.excess) * 100:.0f}% "
+                f"{_fmt(self.limit, self.unit, self.decimal)} ({self.change * 100:.0f}% "
                 f"{'more' if self.higher_is_better else 'less'})")
+
+    @property
+    def change(self) -> float:
+        """The change the row needs, relative to where it is now (0.33 = a third less)."""
+        return abs(self.limit - self.value) / abs(self.value) if self.value else 1.0
 
 
 _LABELS = {"mem": "peak memory", "size": "artifact size", "acc_drop": "accuracy drop", "acc": "accuracy",

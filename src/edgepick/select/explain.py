@@ -169,8 +169,9 @@ def _explain_infeasible(sel: Selection, competing: list[dict], violations: dict[
 
 
 def tie(row: dict, best: dict) -> str:
-    lo, hi = row["latency_ms"]["p50_ci95"]
-    blo, bhi = best["latency_ms"]["p50_ci95"]
+    from edgepick.measure.noise import ci_of
+
+    (lo, hi), (blo, bhi) = ci_of(row, best)
     text = "; the 95% intervals of the medians overlap: statistically tied" if lo <= bhi and blo <= hi else ""
     inter = row.get("interleaved") or {}  # A B A B windows (measure/noise.py) settle a tie better than two CIs
     if inter.get("rounds") and inter.get("a") == best.get("key"):
