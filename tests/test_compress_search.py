@@ -145,3 +145,15 @@ def test_cli_compress_mistakes_are_one_line(home, tiny_onnx, args, needle):
     proc = cli("run", str(tiny_onnx), "--runtimes", "onnxruntime", *args)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert needle in proc.stderr, proc.stderr
+
+
+def test_two_compressors_with_one_label_do_not_share_a_cache(tmp_path):
+    from edgepick.compress.plan import _cache_dir
+
+    x = {"input": np.zeros((4, 2), np.float32)}
+    calib = calibration_set(None, x, "eval", None, size=4)
+    tol = parse_drop("1%")
+    names = [name for name, label, _ in expand(["fp16"]) if label == "fp16"]
+    assert set(names) == {"fp16-onnx", "fp16-openvino"}
+    dirs = {_cache_dir(tmp_path, n, "fp16", {}, calib, tol, "top1") for n in names}
+    assert len(dirs) == 2

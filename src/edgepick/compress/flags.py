@@ -23,8 +23,8 @@ def int8_flag(compressor: str, runtime: str, artifact) -> dict:
         from edgepick.compress.onnx_util import op_counts
 
         counts = op_counts(artifact.path)
-        if counts["ConvInteger"] > counts["MatMulInteger"] + counts["DynamicQuantizeMatMul"]:
-            reasons.append(f"dynamic quantization of a conv-heavy graph ({counts['ConvInteger']} ConvInteger ops)")
+        if counts["ConvInteger"]:  # ORT has no fast ConvInteger kernel on CPU (onnxruntime #12854, #20052)
+            reasons.append(f"dynamic quantization of convolutions ({counts['ConvInteger']} ConvInteger ops)")
     size = artifact.size_bytes() if artifact is not None else None
     if size is not None and size < SMALL_MODEL_BYTES:
         reasons.append(f"a small model ({size / 1024:.0f} KB quantized): at batch 1 the quantize/dequantize steps and "

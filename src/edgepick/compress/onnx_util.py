@@ -16,12 +16,6 @@ def op_counts(path: str) -> Counter:
     return Counter(n.op_type for n in model.graph.node)
 
 
-def conv_heavy(path: str) -> bool:
-    """More convolutions than matrix products: dynamic quantization then becomes ConvInteger, slow on ORT CPU."""
-    counts = op_counts(path)
-    return counts["Conv"] > counts["MatMul"] + counts["Gemm"]
-
-
 def reader(calibration, input_names: list[str]):
     """An ORT CalibrationDataReader over the calibration set, one sample per call."""
     from onnxruntime.quantization import CalibrationDataReader

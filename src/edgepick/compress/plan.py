@@ -103,9 +103,11 @@ def setup(request, spec, data, reference, artifacts_root: Path) -> CompressSetup
                          max(request.threads))
 
 
-def _cache_dir(root: Path, label: str, options: dict, calib: CalibrationSet, tol: DropTolerance, metric: str) -> Path:
+def _cache_dir(root: Path, name: str, label: str, options: dict, calib: CalibrationSet, tol: DropTolerance,
+               metric: str) -> Path:
+    """One directory per compressor, configuration and calibration set (two compressors may share a label: fp16)."""
     key = json.dumps({"o": options, "c": calib.sha256, "t": tol.to_dict(), "m": metric}, sort_keys=True, default=str)
-    return root / "compress" / f"{label}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+    return root / "compress" / f"{name}--{label}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
 
 
 def produce(name: str, label: str, options: dict, cs: CompressSetup) -> tuple[Artifact, list[dict], dict]:
@@ -119,7 +121,7 @@ def produce(name: str, label: str, options: dict, cs: CompressSetup) -> tuple[Ar
         raise errors.CandidateFailure(errors.CONVERSION_ERROR, f"{name} reads {'/'.join(cls.input_formats)}; no conversion "
                                       f"path from {spec.artifact.format}")
     source, steps = convert_along(pre, spec.artifact, spec.signature, cs.artifacts_root)
-    out_dir = _cache_dir(cs.artifacts_root, label, options, cs.calibration, cs.tolerance, cs.metric.name)
+    out_dir = _cache_dir(cs.artifacts_root, name, label, options, cs.calibration, cs.tolerance, cs.metric.name)
     record_file = out_dir / "compressed.json"
     if record_file.exists():
         saved = json.loads(record_file.read_text())

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -32,7 +34,9 @@ def convert_along(path: list[str], source: Artifact, signature, cache_root: Path
         step_dir.mkdir(parents=True)
         t0 = time.perf_counter()
         try:
-            artifact = conv().convert(artifact, ConvertContext(signature, step_dir, module if i == 0 else None))
+            # stdout belongs to `run --json`; converters that print progress (litert-torch does) go to stderr.
+            with contextlib.redirect_stdout(sys.stderr):
+                artifact = conv().convert(artifact, ConvertContext(signature, step_dir, module if i == 0 else None))
         except Exception as e:
             text = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
             raise errors.CandidateFailure(errors.CONVERSION_ERROR, f"{name} failed: {type(e).__name__}: {text}") from e
