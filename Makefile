@@ -1,8 +1,8 @@
 # Every target creates .venv if missing and installs what it needs, so a fresh clone needs nothing else.
+# torch==2.13.0 is pinned in pyproject (the CPU wheel); an unpinned torch would pull GBs of CUDA packages.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
 
 .PHONY: demo test test-all bench lint clean browser
 
@@ -10,17 +10,30 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-# torch==2.13.0 is pinned in pyproject (the CPU wheel); an unpinned torch would pull GBs of CUDA packages.
-$(STAMP): $(BIN)/python pyproject.toml
+# `dev`: the core runtimes, the light extras and the test tools. `all`: every runtime edgepick can reach here.
+$(VENV)/.installed-dev: $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
-	touch $(STAMP)
+	touch $@
 
-demo: $(STAMP)
+$(VENV)/.installed-all: $(VENV)/.installed-dev
+	$(BIN)/pip install -q -e '.[all,dev]'
+	touch $@
+
+# The demo sweeps every runtime, so it installs them all; a runtime that still cannot run here shows as a row saying why.
+demo: $(VENV)/.installed-all
 	$(BIN)/edgepick demo
 
-test: $(STAMP) browser
+test: $(VENV)/.installed-dev browser
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -q
+
+test-all: $(VENV)/.installed-all browser
+	$(BIN)/python -m pytest -q -m ''
+
+bench: $(VENV)/.installed-all
+	$(BIN)/python benchmarks/fidelity.py
+	$(BIN)/python benchmarks/rigor.py
+	$(BIN)/python benchmarks/compression.py
 
 # The HTML report is checked in headless Chromium (tests/test_report_html.py); as root, install it when missing.
 browser:
@@ -28,13 +41,7 @@ browser:
 		(apt-get install -y -q chromium || (apt-get update -q && apt-get install -y -q chromium)); } || \
 		echo "chromium is missing and we are not root: install it (apt-get install chromium) or set EDGEPICK_SKIP_BROWSER=1"
 
-test-all: $(STAMP) browser
-	$(BIN)/python -m pytest -q -m ''
-
-bench: $(STAMP)
-	$(BIN)/python benchmarks/fidelity.py
-
-lint: $(STAMP)
+lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests benchmarks
 
 clean:
