@@ -10,21 +10,23 @@ from edgepick.sweep import Request, execute
 
 
 @pytest.mark.slow  # spawns a worker per candidate
-def test_int8_static_over_tolerance_reverts_sensitive_nodes_until_it_passes(home, fast, tiny_onnx, tmp_path):
+@pytest.mark.parametrize("label", ["int8-static-minmax", "int8-dynamic"])
+def test_int8_over_tolerance_reverts_sensitive_nodes_until_it_passes(home, fast, tiny_onnx, tmp_path, label):
     pytest.importorskip("onnxruntime")
     x = np.random.default_rng(0).normal(size=(48, 1, 8, 8)).astype(np.float32)
     np.savez(tmp_path / "d.npz", x=x)
     run = execute(Request(model=str(tiny_onnx), runtimes=["onnxruntime"], threads=[1], data=str(tmp_path / "d.npz"),
-                          timing=fast, compressions=["int8-static-minmax"], metric="mse",
+                          timing=fast, compressions=[label], metric="mse",
                           max_acc_drop="0.00000001abs"))  # no quantization error allowed: forces the revert loop
     rows = {r["key"]: r for r in run.rows}
-    first = rows["onnxruntime/int8-static-minmax/t1/b1"]
+    first = rows[f"onnxruntime/{label}/t1/b1"]
     assert first["status"] == "disagrees" and "absolute" in first["reason"]
-    assert first["compression"]["calibration"]["size"] == 48 and first["compression"]["calibration"]["seed"] == 0
+    if label.startswith("int8-static"):
+        assert first["compression"]["calibration"]["size"] == 48 and first["compression"]["calibration"]["seed"] == 0
     ranked = first["compression"]["sensitivity"]
     assert len(ranked) == 2 and ranked[0]["score_if_float"] >= ranked[1]["score_if_float"]
-    reverted = [k for k in rows if "-float" in k]
-    assert reverted[0] == "onnxruntime/int8-static-minmax-float1/t1/b1"
+    reverted = [k for k in rows if k.startswith(f"onnxruntime/{label}-float")]
+    assert reverted[0] == f"onnxruntime/{label}-float1/t1/b1"
     k = int(reverted[-1].split("-float")[1].split("/")[0])
     assert rows[reverted[-1]]["compression"]["nodes_excluded"] == [d["node"] for d in ranked[:k]]
     assert rows[reverted[-1]]["status"] == "ok"  # the loop stops at the first k that passes

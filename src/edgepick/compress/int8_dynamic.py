@@ -6,6 +6,15 @@ from edgepick.artifact import Artifact
 from edgepick.compress.base import CompressContext, Compressor
 
 
+def quantize_dyn(src: str, out: str, per_channel: bool, exclude: list[str]) -> None:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    # quantize_dynamic rewrites a Gemm as MatMul + Add named "<gemm>_MatMul" before quantizing, so a Gemm kept in
+    # float must be excluded under that name too.
+    names = list(exclude) + [f"{n}_MatMul" for n in exclude]
+    quantize_dynamic(src, out, weight_type=QuantType.QInt8, per_channel=per_channel, nodes_to_exclude=names)
+
+
 class OrtInt8Dynamic(Compressor):
     name = "int8-dynamic"
     family = "int8-dynamic"
@@ -27,11 +36,9 @@ class OrtInt8Dynamic(Compressor):
         return both if label == cls.family else [c for c in both if c[0] == label]
 
     def apply(self, artifact: Artifact, calibration, ctx: CompressContext) -> Artifact:
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-
         out = ctx.out_dir / "model.int8-dynamic.onnx"
-        quantize_dynamic(artifact.path, str(out), weight_type=QuantType.QInt8,
-                         per_channel=bool(ctx.options.get("per_channel", False)),
-                         nodes_to_exclude=list(ctx.options.get("nodes_to_exclude", [])))
-        ctx.record["weight_type"] = "int8"
+        quantize_dyn(artifact.path, str(out), bool(ctx.options.get("per_channel", False)),
+                     list(ctx.options.get("nodes_to_exclude", [])))
+        ctx.record.update(weight_type="int8", per_channel=bool(ctx.options.get("per_channel", False)),
+                          nodes_excluded=list(ctx.options.get("nodes_to_exclude", [])))
         return Artifact("onnx", str(out), {"quantized": "dynamic"})

@@ -2,7 +2,7 @@
 
 - `judge`: a compressed row's verdict is its metric drop against the FP32 reference, within --max-acc-drop
   (relative or absolute), not FP32 bit-closeness; the equivalence figures are still recorded.
-- `follow_up`: when an ORT static-INT8 configuration drops too much, rank its quantized nodes by sensitivity
+- `follow_up`: when an ORT INT8 configuration (static or dynamic) drops too much, rank its quantized nodes by sensitivity
   (the metric recovered when only that node stays float, scored in-process on the eval data) and re-quantize with
   the top 1, 2, 4, ... nodes excluded, each a measured candidate, until one passes. NNCF's accuracy control does
   the same for OpenVINO inside `nncf.quantize_with_accuracy_control`.
@@ -19,7 +19,8 @@ from pathlib import Path
 
 from edgepick import errors
 
-MAX_SENSITIVITY_NODES = 24
+MAX_SENSITIVITY_NODES = 24  # leave-one-out costs one quantization + one eval pass per node
+REVERTIBLE = ("int8-static", "int8-dynamic")  # the ORT passes that take nodes_to_exclude
 
 
 def judge(row: dict, outputs, cs) -> None:
@@ -46,9 +47,19 @@ def fastest_within(rows: list[dict]) -> dict | None:
     return min((r for r in ok if r["batch"] == smallest), key=lambda r: r["latency_ms"]["p50"])
 
 
-def sensitivity(fp32_path: str, cs, method: str, per_channel: bool) -> list[dict]:
+def _quantize_excluding(compressor: str, src: str, out: str, cs, opts: dict, exclude: list[str]) -> None:
+    if compressor == "int8-dynamic":
+        from edgepick.compress.int8_dynamic import quantize_dyn
+
+        quantize_dyn(src, out, bool(opts.get("per_channel", False)), exclude)
+    else:
+        from edgepick.compress.int8_static import quantize_qdq
+
+        quantize_qdq(src, out, cs.calibration, opts.get("method", "minmax"), bool(opts.get("per_channel", True)), exclude)
+
+
+def sensitivity(fp32_path: str, cs, compressor: str, opts: dict) -> list[dict]:
     """Per quantizable node: the metric when only that node stays float (higher = more sensitive)."""
-    from edgepick.compress.int8_static import quantize_qdq
     from edgepick.compress.onnx_util import quantizable_nodes, run_onnx
 
     nodes = quantizable_nodes(fp32_path)[:MAX_SENSITIVITY_NODES]
@@ -56,7 +67,7 @@ def sensitivity(fp32_path: str, cs, method: str, per_channel: bool) -> list[dict
     with tempfile.TemporaryDirectory() as tmp:
         for node in nodes:
             out = str(Path(tmp) / "q.onnx")
-            quantize_qdq(fp32_path, out, cs.calibration, method, per_channel, [node])
+            _quantize_excluding(compressor, fp32_path, out, cs, opts, [node])
             got = run_onnx(out, cs.data.inputs, cs.threads)
             ranked.append({"node": node, "score_if_float": cs.metric.score(got, cs.data.labels, cs.reference)})
     ranked.sort(key=lambda d: -d["score_if_float"])
@@ -70,16 +81,17 @@ def follow_up(rows: list[dict], cs, threads: list[int], batches: list[int], noti
     failing = {}
     for r in rows:
         label = (r.get("compression") or {}).get("label", "")
-        if (r["runtime"] == "onnxruntime" and label.startswith("int8-static-") and "nncf" not in label
-                and r["status"] == "disagrees" and "float" not in label):
+        compressor = (r.get("compression") or {}).get("compressor")
+        if (r["runtime"] == "onnxruntime" and compressor in REVERTIBLE and r["status"] == "disagrees"
+                and "-float" not in label):
             failing.setdefault(label, r)
     for label, row in failing.items():
         opts = row["compression"].get("options", {})
-        method, per_channel = opts.get("method", "minmax"), bool(opts.get("per_channel", True))
+        compressor = row["compression"]["compressor"]
         notify("compressing", {"key": f"{label}: per-node sensitivity"})
         try:
             with contextlib.redirect_stdout(sys.stderr):  # ORT's calibrators print; stdout is for --json
-                ranked = sensitivity(fp32_onnx(cs), cs, method, per_channel)
+                ranked = sensitivity(fp32_onnx(cs), cs, compressor, opts)
         except Exception as e:  # recorded on the row that asked for it; the sweep goes on
             row["compression"]["revert"] = f"sensitivity analysis failed: {type(e).__name__}: {e}"
             continue
@@ -88,7 +100,7 @@ def follow_up(rows: list[dict], cs, threads: list[int], batches: list[int], noti
         while k <= len(ranked):
             exclude = [d["node"] for d in ranked[:k]]
             sub = f"{label}-float{k}"
-            produced = candidates_for("int8-static", sub, dict(opts, nodes_to_exclude=exclude), ["onnxruntime"],
+            produced = candidates_for(compressor, sub, dict(opts, nodes_to_exclude=exclude), ["onnxruntime"],
                                       threads, batches, cs, notify)
             passed = False
             for cand in produced:
