@@ -121,10 +121,7 @@ def measure(job: dict) -> dict:
     if _has_nan(eval_outputs):
         raise errors.CandidateFailure(errors.NAN_OUTPUTS, "NaN or Inf in the outputs on the eval inputs")
     np.savez(job["outputs"], *eval_outputs)
-    session.close()
-    result["phase"] = "done"
-    result["peak_rss_mb"] = _peak_rss_mb()
-    return result
+    return _finish(result, session)
 
 
 def _finish(result: dict, session) -> dict:

@@ -12,7 +12,7 @@ import shutil
 from edgepick import errors
 from edgepick.artifact import Artifact
 from edgepick.runtimes.base import Runtime, Session
-from edgepick.runtimes.torch_eager import TorchEager, _TorchSession, load_torch_module
+from edgepick.runtimes.torch_eager import TorchEager, _TorchSession, load_torch_module, set_torch_threads
 
 
 class _CompiledSession(_TorchSession):
@@ -45,11 +45,7 @@ class TorchCompile(Runtime):
     def load(self, artifact: Artifact, threads: int) -> Session:
         import torch
 
-        torch.set_num_threads(threads)
-        try:
-            torch.set_num_interop_threads(1)
-        except RuntimeError:
-            pass
+        set_torch_threads(threads)
         module = load_torch_module(artifact)
         try:
             # dynamic=False: one static graph per batch size, like every other fixed-shape runtime here.

@@ -33,6 +33,17 @@ def load_torch_module(artifact: Artifact):
     return module
 
 
+def set_torch_threads(threads: int) -> None:
+    """The --threads knob for every PyTorch-family runtime: intra-op threads as asked, inter-op 1."""
+    import torch
+
+    torch.set_num_threads(threads)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:  # can only be set once per process; harmless on a second load
+        pass
+
+
 class _TorchSession(Session):
     def __init__(self, module, input_names):
         self.module = module
@@ -70,11 +81,5 @@ class TorchEager(Runtime):
     description = "PyTorch eager, FP32 (an ExportedProgram runs its graph module op by op)"
 
     def load(self, artifact: Artifact, threads: int) -> Session:
-        import torch
-
-        torch.set_num_threads(threads)
-        try:
-            torch.set_num_interop_threads(1)
-        except RuntimeError:  # can only be set once per process; harmless on a second load
-            pass
+        set_torch_threads(threads)
         return _TorchSession(load_torch_module(artifact), artifact.meta.get("input_names"))

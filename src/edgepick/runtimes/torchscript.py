@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from edgepick.artifact import Artifact
 from edgepick.runtimes.base import Runtime, Session
-from edgepick.runtimes.torch_eager import _TorchSession
+from edgepick.runtimes.torch_eager import _TorchSession, set_torch_threads
 
 
 class TorchScript(Runtime):
@@ -19,11 +19,7 @@ class TorchScript(Runtime):
     def load(self, artifact: Artifact, threads: int) -> Session:
         import torch
 
-        torch.set_num_threads(threads)
-        try:
-            torch.set_num_interop_threads(1)
-        except RuntimeError:
-            pass
+        set_torch_threads(threads)
         module = torch.jit.load(artifact.path, map_location="cpu")
         module.eval()
         return _TorchSession(module, artifact.meta.get("input_names"))
