@@ -101,3 +101,18 @@ def test_pick_is_the_fastest_agreeing_row_at_the_smallest_batch():
     assert "2.00x slower" in reasons["a"] and "disagrees" in reasons["c"] and "crash" in reasons["d"]
     assert "throughput" in reasons["e"]
     assert pick([_row("d", "failed", None)])[0] is None
+
+
+def test_usable_path_routes_around_a_missing_converter(monkeypatch):
+    from edgepick.formats import shortest_path, usable_path
+    from edgepick.registry import CONVERTERS
+
+    missing = CONVERTERS.get("onnx-to-openvino")
+    monkeypatch.setattr(missing, "is_available", classmethod(lambda cls: False))
+    assert shortest_path("onnx", ("openvino-ir",), installed_only=True) is None
+    assert usable_path("onnx", ("openvino-ir",)) == ["onnx-to-openvino"]  # none usable: the row names what to install
+
+    for name, usable in (("torch-to-litert", False), ("torch-to-onnx", True), ("onnx2tf", True)):
+        monkeypatch.setattr(CONVERTERS.get(name), "is_available", classmethod(lambda cls, ok=usable: ok))
+    assert shortest_path("torch-factory", ("tflite",)) == ["torch-to-litert"]
+    assert usable_path("torch-factory", ("tflite",)) == ["torch-to-onnx", "onnx2tf"]

@@ -25,21 +25,30 @@ FORMATS = {
 }
 
 
-def edges() -> list[tuple[str, str, str]]:
-    """(source, target, converter name) for every registered converter."""
+def edges(installed_only: bool = False) -> list[tuple[str, str, str]]:
+    """(source, target, converter name) for every registered converter (or only those usable here)."""
     out = []
     for name, conv in CONVERTERS.all().items():
+        if installed_only and not conv.is_available():
+            continue
         for src in conv.sources:
             out.append((src, conv.target, name))
     return out
 
 
-def shortest_path(source: str, targets: tuple[str, ...]) -> list[str] | None:
+def usable_path(source: str, targets: tuple[str, ...]) -> list[str] | None:
+    """The shortest path through converters installed here; else the shortest overall, whose row then names the
+    converter to install. (torch -> LiteRT goes through ONNX and onnx2tf when litert-torch is missing.)"""
+    path = shortest_path(source, targets, installed_only=True)
+    return path if path is not None else shortest_path(source, targets)
+
+
+def shortest_path(source: str, targets: tuple[str, ...], installed_only: bool = False) -> list[str] | None:
     """Converter names leading from `source` to the nearest of `targets`; [] if source is already one; None if none."""
     if source in targets:
         return []
     graph: dict[str, list[tuple[str, str]]] = {}
-    for src, dst, name in edges():
+    for src, dst, name in edges(installed_only):
         graph.setdefault(src, []).append((dst, name))
     seen = {source}
     queue: deque[tuple[str, list[str]]] = deque([(source, [])])

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 
 from edgepick import errors
 from edgepick.errors import UserError
-from edgepick.formats import shortest_path
+from edgepick.formats import usable_path
 from edgepick.registry import RUNTIMES
 
 
@@ -49,7 +49,7 @@ def plan(source_format: str, runtimes: list[str], threads: list[int], batches: l
     out = []
     for name in runtimes:
         rt = RUNTIMES.get(name)
-        path = shortest_path(source_format, rt.formats)
+        path = usable_path(source_format, rt.formats)
         for precision in rt.precisions:
             for t in threads:
                 for b in batches:

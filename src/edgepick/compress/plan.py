@@ -24,7 +24,7 @@ from edgepick.compress.calib import CalibrationSet, calibration_set
 from edgepick.compress.metrics import DropTolerance, Metric, parse_drop, resolve_metric
 from edgepick.convert.chain import convert_along
 from edgepick.errors import UserError
-from edgepick.formats import shortest_path
+from edgepick.formats import usable_path
 from edgepick.planner import Candidate
 from edgepick.registry import COMPRESSORS, RUNTIMES
 
@@ -116,7 +116,7 @@ def produce(name: str, label: str, options: dict, cs: CompressSetup) -> tuple[Ar
     spec = cs.spec
     if not cls.is_available():
         raise errors.CandidateFailure(errors.NOT_INSTALLED, f"compressor {name} needs {cls.distribution}: {cls.install_hint()}")
-    pre = shortest_path(spec.artifact.format, cls.input_formats)
+    pre = usable_path(spec.artifact.format, cls.input_formats)
     if pre is None:
         raise errors.CandidateFailure(errors.CONVERSION_ERROR, f"{name} reads {'/'.join(cls.input_formats)}; no conversion "
                                       f"path from {spec.artifact.format}")
@@ -185,7 +185,7 @@ def candidates_for(name: str, label: str, options: dict, runtimes: list[str], th
     for vlabel, vart, vrecord in variants:
         for rt_name in targets:
             rt = RUNTIMES.get(rt_name)
-            post = shortest_path(cls.output_format, rt.formats) if failure is None else []
+            post = usable_path(cls.output_format, rt.formats) if failure is None else []
             for t in threads:
                 for b in batches:
                     blocked = None
@@ -213,7 +213,7 @@ def candidates_for(name: str, label: str, options: dict, runtimes: list[str], th
 
 def fp32_onnx(cs: CompressSetup) -> str:
     """The model as FP32 ONNX (converted and cached like any candidate's), for in-process sensitivity scoring."""
-    path = shortest_path(cs.spec.artifact.format, ("onnx",))
+    path = usable_path(cs.spec.artifact.format, ("onnx",))
     if path is None:
         raise ValueError(f"no conversion path from {cs.spec.artifact.format} to onnx")
     artifact, _ = convert_along(path, cs.spec.artifact, cs.spec.signature, cs.artifacts_root)
