@@ -227,6 +227,7 @@ def doctor_cmd(fix: bool = typer.Option(False, "--fix", help="Create the depende
 @app.command("runtimes")
 def list_runtimes() -> None:
     """The runtimes edgepick knows, whether each is installed here, and how to install the rest."""
+    from rich.markup import escape
     from rich.table import Table
 
     from edgepick.registry import RUNTIMES
@@ -237,7 +238,7 @@ def list_runtimes() -> None:
     for name, rt in RUNTIMES.all().items():
         ok = rt.is_available()
         table.add_row(name, "yes" if ok else "no", rt.version() or "-", ", ".join(rt.formats), rt.thread_setting,
-                      "" if ok else rt.install_hint())
+                      "" if ok else escape(rt.install_hint()))
     wide_console().print(table)
 
 

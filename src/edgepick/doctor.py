@@ -66,6 +66,7 @@ def markdown_matrix() -> str:
 
 
 def print_formats(console) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     conv_ok = {c["name"]: c["usable"] for c in converter_status()}
@@ -80,7 +81,7 @@ def print_formats(console) -> None:
     for col in ("from", "to", "converter", "installed"):
         table.add_column(col)
     for src, dst, name in edges():
-        table.add_row(src, dst, name, "yes" if conv_ok[name] else f"no: {CONVERTERS.get(name).install_hint()}")
+        table.add_row(src, dst, name, "yes" if conv_ok[name] else escape(f"no: {CONVERTERS.get(name).install_hint()}"))
     console.print(table)
     inputs, runtimes, cells = reach_matrix()
     usable = {r["name"]: r["usable"] for r in runtime_status()}
@@ -104,6 +105,7 @@ def print_formats(console) -> None:
 
 def print_doctor(console, fix: bool = False) -> int:
     """Print what is usable; with fix, create the dependency overlays that make a runtime usable. Returns #unusable."""
+    from rich.markup import escape
     from rich.table import Table
 
     if fix:
@@ -115,7 +117,7 @@ def print_doctor(console, fix: bool = False) -> int:
     for r in runtime_status():
         bad += not r["usable"]
         table.add_row(r["name"], "yes" if r["usable"] else "[red]no[/]", r["version"] or "-", ", ".join(r["formats"]),
-                      "" if r["usable"] else f"{r['why_not']}")
+                      "" if r["usable"] else escape(r["why_not"]))
     console.print(table)
     table = Table(title="converters", header_style="bold")
     for col in ("converter", "usable", "edge", "install with"):
@@ -123,7 +125,7 @@ def print_doctor(console, fix: bool = False) -> int:
     for c in converter_status():
         bad += not c["usable"]
         table.add_row(c["name"], "yes" if c["usable"] else "[red]no[/]", f"{'/'.join(c['sources'])} -> {c['target']}",
-                      c["install"] or "")
+                      escape(c["install"] or ""))
     console.print(table)
     compiler = shutil.which("g++") or shutil.which("c++") or shutil.which("clang++")
     console.print(f"C++ compiler (torch.compile inductor): {compiler or 'none on PATH: apt-get install g++'}")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import sys
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from edgepick.report.columns import COLUMNS, _note
 
@@ -31,7 +33,8 @@ def print_run(run, console: Console | None = None) -> None:
         cells = [fn(row) for _, fn in COLUMNS]
         if picked:
             cells[0] = f"★ {cells[0]}"
-        table.add_row(*cells, _note(row), style=_STYLE.get(row["status"]))
+        # Text cells: reasons quote install hints like edgepick[litert-torch], which markup would swallow.
+        table.add_row(*(Text(c) for c in cells), Text(_note(row)), style=_STYLE.get(row["status"]))
     console.print(table)
     from edgepick.report.rigor import rigor_lines
 
@@ -40,7 +43,7 @@ def print_run(run, console: Console | None = None) -> None:
     if ctx.get("reference"):
         acc = ctx.get("reference_accuracy")
         console.print(f"reference: {ctx['reference']}" + (f", accuracy {acc * 100:.2f}%" if acc is not None else "")
-                      + f"; eval data: {ctx.get('data')}")
+                      + f"; eval data: {ctx.get('data')}", markup=False)
     print_pick(run, console)
 
 
@@ -56,8 +59,8 @@ def print_pick(run, console: Console) -> None:
     p = run.picked
     lat = p["latency_ms"]
     lo, hi = lat["p50_ci95"]
-    console.print(f"[bold]pick:[/] {p['runtime']} ({p['precision']}, {p['threads']} threads, batch {p['batch']}): "
+    console.print(f"[bold]pick:[/] {escape(p['runtime'])} ({p['precision']}, {p['threads']} threads, batch {p['batch']}): "
                   f"p50 {lat['p50']:.3f} ms (95% CI {lo:.3f}–{hi:.3f}), p99 {lat['p99']:.3f} ms: the fastest median "
                   "among candidates that agree with the reference")
     for key, why in run.reasons.items():
-        console.print(f"  not {key}: {why}")
+        console.print(f"  not {key}: {why}", markup=False, highlight=False)
