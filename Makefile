@@ -19,8 +19,10 @@ $(VENV)/.installed-all: $(VENV)/.installed-dev
 	$(BIN)/pip install -q -e '.[all,dev]'
 	touch $@
 
-# The demo sweeps every runtime, so it installs them all; a runtime that still cannot run here shows as a row saying why.
+# The demo sweeps every runtime, so it installs them all, and MXNet's own venv (cached per user; ~1 min the first time).
+# A runtime that still cannot run here shows as a row saying why, so a failed env build does not stop the demo.
 demo: $(VENV)/.installed-all
+	-$(BIN)/edgepick env create mxnet
 	$(BIN)/edgepick demo
 
 test: $(VENV)/.installed-dev browser
