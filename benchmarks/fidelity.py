@@ -78,6 +78,17 @@ def benchmark_app_p50(ir: str) -> float:
     return float(re.search(r"Median:\s+([0-9.]+)\s*ms", out).group(1))
 
 
+def litert_benchmark_p50(tflite: str, runs: int) -> float:
+    """`litert-benchmark --num_threads 2` (ships in ai-edge-litert) on the same .tflite, pinned to the same cores."""
+    tool = shutil.which("litert-benchmark") or str(Path(sys.executable).with_name("litert-benchmark"))
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "result.json"
+        subprocess.run(["taskset", "-c", ",".join(map(str, cores())), tool, "--model", tflite, "--use_cpu",
+                        "--num_threads", str(THREADS), "--num_runs", str(runs), "--warmup_runs", str(max(10, runs // 20)),
+                        "--result_json", str(out)], capture_output=True, text=True, check=True)
+        return float(json.loads(out.read_text())["latency"]["median_ms"])
+
+
 def bare_ort_p50(model: Path) -> float:
     code = BARE_ORT.format(cores=cores(), threads=THREADS, path=str(model), seconds=SECONDS)
     return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
@@ -105,6 +116,13 @@ def main() -> None:
         "openvino": (lambda: edgepick_p50(model, home, "openvino")[0], lambda: benchmark_app_p50(ir)),
         "onnxruntime": (lambda: edgepick_p50(model, home, "onnxruntime")[0], lambda: bare_ort_p50(model)),
     }
+    try:  # LiteRT: the .tflite edgepick makes from the same network (litert-torch, or ONNX -> onnx2tf)
+        lite_p50, tflite = edgepick_p50("mobilenetv2-like", home, "litert")
+        runs = max(50, int(SECONDS * 1000 / lite_p50))
+        pairs["litert"] = (lambda: edgepick_p50("mobilenetv2-like", home, "litert")[0],
+                           lambda: litert_benchmark_p50(tflite, runs))
+    except SystemExit as why:
+        print(f"LiteRT pair skipped: {why}", flush=True)
     rounds = []
     # The VM drifts by tens of percent over minutes, so each pair is measured back to back, in alternating order
     # (A B, then B A), and the verdict is the median of the per-round ratios.
@@ -128,9 +146,11 @@ def main() -> None:
     out = HERE / "results"
     out.mkdir(exist_ok=True)
     (out / f"fidelity-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(result, indent=2))
-    ov, ort = summary["openvino"], summary["onnxruntime"]
+    labels = {"openvino": "OpenVINO vs benchmark_app", "onnxruntime": "ONNX Runtime vs bare session.run loop",
+              "litert": "LiteRT vs litert-benchmark --num_threads 2"}
     print("| pair | edgepick p50 ms | reference p50 ms | ratio (median of rounds) | ratio range |\n|---|---|---|---|---|")
-    for label, s in (("OpenVINO vs benchmark_app", ov), ("ONNX Runtime vs bare session.run loop", ort)):
+    for name, s in summary.items():
+        label = labels[name]
         print(f"| {label} | {s['edgepick_p50_ms']:.3f} | {s['reference_p50_ms']:.3f} | {s['ratio_median']:.3f} | "
               f"{s['ratio_range'][0]:.3f}-{s['ratio_range'][1]:.3f} |")
     print(f"harness overhead per call (timed no-op): {result['timed_loop_noop_p50_us']:.2f} us")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import zipfile
 from dataclasses import dataclass
@@ -28,6 +29,15 @@ class EvalData:
     def save(self, path: Path) -> None:
         arrays = {f"in:{k}": v for k, v in self.inputs.items()}
         np.savez(path, **arrays)
+
+
+def arrays_sha256(arrays: dict[str, np.ndarray]) -> str:
+    """Content hash of named arrays: what identifies eval inputs or a calibration set."""
+    h = hashlib.sha256()
+    for k in sorted(arrays):
+        h.update(k.encode())
+        h.update(np.ascontiguousarray(arrays[k]).tobytes())
+    return h.hexdigest()
 
 
 def load_inputs_npz(path: Path) -> dict[str, np.ndarray]:

@@ -17,7 +17,7 @@ from edgepick import __version__, errors, paths
 from edgepick.compress import hooks as compress_hooks
 from edgepick.convert.chain import convert_along
 from edgepick.convert.stepcheck import blame, check_steps
-from edgepick.data import eval_data
+from edgepick.data import arrays_sha256, eval_data
 from edgepick.fingerprint import fingerprint
 from edgepick.measure import rigor
 from edgepick.measure.equivalence import Tolerance, accuracy_top1, compare
@@ -100,14 +100,6 @@ def _request_key(request: Request, spec, runtimes: list[str], inputs_digest: str
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest(), described
 
 
-def _digest(arrays: dict[str, np.ndarray]) -> str:
-    h = hashlib.sha256()
-    for k in sorted(arrays):
-        h.update(k.encode())
-        h.update(np.ascontiguousarray(arrays[k]).tobytes())
-    return h.hexdigest()
-
-
 def execute(request: Request, progress: Progress | None = None) -> Run:
     notify = progress or (lambda kind, info: None)
     for value in [*request.threads, *request.batches]:
@@ -130,7 +122,7 @@ def execute(request: Request, progress: Progress | None = None) -> Run:
         export_module(spec, artifacts_root)
 
     store = Store(request.db_url or paths.default_db_url())
-    key, described = _request_key(request, spec, runtimes, _digest(data.inputs))
+    key, described = _request_key(request, spec, runtimes, arrays_sha256(data.inputs))
     run = None if request.force else store.find_resumable(key)
     done = {c.key: row_from_db(c) for c in run.candidates} if run else {}
     if run is None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 import numpy as np
+
+from edgepick.data import arrays_sha256, check_against_signature, read_data_arg
 
 DEFAULT_CALIB_SIZE = 128
 CALIB_SEED = 0
@@ -31,14 +32,6 @@ class CalibrationSet:
             yield {k: v[start:start + batch] for k, v in self.inputs.items()}
 
 
-def _digest(arrays: dict[str, np.ndarray]) -> str:
-    h = hashlib.sha256()
-    for k in sorted(arrays):
-        h.update(k.encode())
-        h.update(np.ascontiguousarray(arrays[k]).tobytes())
-    return h.hexdigest()
-
-
 def calibration_set(calib_arg, eval_inputs: dict[str, np.ndarray], eval_source: str, signature,
                     size: int = DEFAULT_CALIB_SIZE) -> CalibrationSet:
     """--calib data when given (same forms as --data), else a fixed-seed subset of the eval data.
@@ -46,13 +39,11 @@ def calibration_set(calib_arg, eval_inputs: dict[str, np.ndarray], eval_source: 
     The default reuses eval samples, which flatters accuracy a little; the row says so through `source`.
     """
     if calib_arg is not None:
-        from edgepick.data import check_against_signature, read_data_arg
-
         x, _, source = read_data_arg(calib_arg, signature, size)
         check_against_signature(x, signature, source)
-        return CalibrationSet(x, source, None, _digest(x))
+        return CalibrationSet(x, source, None, arrays_sha256(x))
     n = len(next(iter(eval_inputs.values())))
     take = min(size, n)
     idx = np.sort(np.random.default_rng(CALIB_SEED).choice(n, size=take, replace=False))
     x = {k: np.ascontiguousarray(v[idx]) for k, v in eval_inputs.items()}
-    return CalibrationSet(x, f"subset of the eval data ({eval_source})", CALIB_SEED, _digest(x))
+    return CalibrationSet(x, f"subset of the eval data ({eval_source})", CALIB_SEED, arrays_sha256(x))
