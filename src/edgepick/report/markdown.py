@@ -8,7 +8,7 @@ from edgepick.report.columns import COLUMNS, _note
 def to_markdown(run) -> str:
     head = [name for name, _ in COLUMNS] + ["note"]
     lines = [f"### edgepick run {run.run_id}: {run.model_name}", "",
-             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+             "| " + " | ".join(h.replace("|", "\\|") for h in head) + " |", "|" + "---|" * len(head)]
     for row in run.rows:
         cells = [fn(row) for _, fn in COLUMNS] + [_note(row)]
         if run.picked is not None and row["key"] == run.picked["key"]:
