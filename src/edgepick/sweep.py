@@ -156,6 +156,8 @@ def execute(request: Request, progress: Progress | None = None) -> Run:
         notify("measuring", {"key": cand.key})
         row = _measure_candidate(cand, request, spec, data, reference, inputs_path, run_dir, artifacts_root, conversions,
                                  compress)
+        if row.get("reason"):  # runtimes' own messages may span lines; a reason is one line in every output
+            row["reason"] = " ".join(row["reason"].split())
         store.save_candidate(run.id, _db_fields(row))
         rows.append(row)
         notify("measured", {"key": cand.key, "status": row["status"]})
