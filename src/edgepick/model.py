@@ -13,6 +13,7 @@ from typing import Any
 
 from edgepick.artifact import Artifact, file_sha256
 from edgepick.errors import UserError
+from edgepick.runtimes.torch_eager import example_tensors
 from edgepick.signature import Signature, TensorSpec
 from edgepick.zoo import ZOO
 
@@ -138,7 +139,7 @@ def export_module(spec: ModelSpec, out_dir: Path) -> None:
 
     path = out_dir / "model.pt2"
     if not path.exists():
-        example = tuple(torch.from_numpy(a) for a in spec.signature.example_inputs(batch=2).values())
+        example = example_tensors(spec.signature, 2)
         batch = torch.export.Dim("batch", min=1, max=4096)
         dyn = tuple({0: batch} for _ in example)
         try:

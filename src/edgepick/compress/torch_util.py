@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from edgepick.artifact import Artifact
+from edgepick.runtimes.torch_eager import example_tensors
 
 
 def load_module(artifact: Artifact):
@@ -40,9 +41,7 @@ def score(module, ctx) -> float:
 
 
 def example(ctx, batch: int = 2):
-    import torch
-
-    return tuple(torch.from_numpy(a) for a in ctx.signature.example_inputs(batch=batch).values())
+    return example_tensors(ctx.signature, batch)
 
 
 def macs_params(module, ctx) -> tuple[int, int]:

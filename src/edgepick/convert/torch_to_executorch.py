@@ -4,7 +4,7 @@ import warnings
 
 from edgepick.artifact import Artifact
 from edgepick.convert.base import ConvertContext, Converter
-from edgepick.runtimes.torch_eager import load_torch_module
+from edgepick.runtimes.torch_eager import example_tensors, module_to_convert
 
 
 class TorchToExecuTorch(Converter):
@@ -27,16 +27,16 @@ class TorchToExecuTorch(Converter):
         from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
         from executorch.exir import to_edge_transform_and_lower
 
-        module = ctx.module if ctx.module is not None else load_torch_module(artifact)
+        module = module_to_convert(artifact, ctx.module)
         sig = ctx.signature
-        example = tuple(torch.from_numpy(a) for a in sig.example_inputs(batch=2).values())
+        example = example_tensors(sig, 2)
         static_batch = None
         try:  # XNNPACK takes dynamic shapes with an upper bound; keep the batch free when the model allows it
             batch = torch.export.Dim("batch", min=1, max=1024)
             dyn = tuple({0: batch} if t.batch_dynamic else {} for t in sig.inputs)
             program = torch.export.export(module, example, dynamic_shapes=dyn)
         except Exception:
-            example = tuple(torch.from_numpy(a) for a in sig.example_inputs(batch=1).values())
+            example = example_tensors(sig, 1)
             program = torch.export.export(module, example)
             static_batch = 1
         lowered = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()]).to_executorch()

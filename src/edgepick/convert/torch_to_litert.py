@@ -11,7 +11,7 @@ import logging
 
 from edgepick.artifact import Artifact
 from edgepick.convert.base import ConvertContext, Converter
-from edgepick.runtimes.torch_eager import load_torch_module
+from edgepick.runtimes.torch_eager import example_tensors, module_to_convert
 
 
 class TorchToLitert(Converter):
@@ -27,9 +27,9 @@ class TorchToLitert(Converter):
         import torch
 
         logging.getLogger("litert_torch").setLevel(logging.ERROR)
-        module = ctx.module if ctx.module is not None else load_torch_module(artifact)
+        module = module_to_convert(artifact, ctx.module)
         sig = ctx.signature
-        example = tuple(torch.from_numpy(a) for a in sig.example_inputs(batch=2).values())
+        example = example_tensors(sig, 2)
         out = ctx.out_dir / "model.tflite"
         static_batch = None
         try:
@@ -37,7 +37,7 @@ class TorchToLitert(Converter):
             dynamic = tuple({0: batch} if t.batch_dynamic else {} for t in sig.inputs)
             edge_model = litert_torch.convert(module.eval(), example, dynamic_shapes=dynamic)
         except Exception:  # a graph with a baked-in batch (view(1, -1), ...): a static batch-1 model is still useful
-            example = tuple(torch.from_numpy(a) for a in sig.example_inputs(batch=1).values())
+            example = example_tensors(sig, 1)
             edge_model = litert_torch.convert(module.eval(), example)
             static_batch = 1
         edge_model.export(str(out))

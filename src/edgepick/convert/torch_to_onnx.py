@@ -5,7 +5,7 @@ import warnings
 
 from edgepick.artifact import Artifact
 from edgepick.convert.base import ConvertContext, Converter
-from edgepick.runtimes.torch_eager import load_torch_module
+from edgepick.runtimes.torch_eager import example_tensors, module_to_convert
 
 
 class TorchToOnnx(Converter):
@@ -21,9 +21,9 @@ class TorchToOnnx(Converter):
 
         # The exporter logs a warning per missing torchvision op; they say nothing about this model.
         logging.getLogger("torch.onnx").setLevel(logging.ERROR)
-        module = ctx.module if ctx.module is not None else load_torch_module(artifact)
+        module = module_to_convert(artifact, ctx.module)
         sig = ctx.signature
-        example = tuple(torch.from_numpy(a) for a in sig.example_inputs(batch=1).values())
+        example = example_tensors(sig, 1)
         out = ctx.out_dir / "model.onnx"
         # A dynamic batch dimension lets one ONNX file serve every --batch size.
         dynamic = tuple({0: torch.export.Dim("batch", min=1, max=4096)} if t.batch_dynamic else {} for t in sig.inputs)

@@ -4,7 +4,7 @@ import warnings
 
 from edgepick.artifact import Artifact
 from edgepick.convert.base import ConvertContext, Converter
-from edgepick.runtimes.torch_eager import load_torch_module
+from edgepick.runtimes.torch_eager import example_tensors, module_to_convert
 
 
 class TorchToTorchScript(Converter):
@@ -20,8 +20,8 @@ class TorchToTorchScript(Converter):
     def convert(self, artifact: Artifact, ctx: ConvertContext) -> Artifact:
         import torch
 
-        module = ctx.module if ctx.module is not None else load_torch_module(artifact)
-        example = tuple(torch.from_numpy(a) for a in ctx.signature.example_inputs(batch=1).values())
+        module = module_to_convert(artifact, ctx.module)
+        example = example_tensors(ctx.signature, 1)
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # TracerWarnings are checked for real below, by running the trace
             traced = torch.jit.trace(module.eval(), example, check_trace=True)

@@ -33,6 +33,18 @@ def load_torch_module(artifact: Artifact):
     return module
 
 
+def example_tensors(signature, batch: int) -> tuple:
+    """The signature's deterministic example inputs as torch tensors, in input order (for export and tracing)."""
+    import torch
+
+    return tuple(torch.from_numpy(a) for a in signature.example_inputs(batch=batch).values())
+
+
+def module_to_convert(artifact: Artifact, in_memory=None):
+    """The exact nn.Module the reference ran when the sweep holds it, else one rebuilt from the artifact."""
+    return in_memory if in_memory is not None else load_torch_module(artifact)
+
+
 def set_torch_threads(threads: int) -> None:
     """The --threads knob for every PyTorch-family runtime: intra-op threads as asked, inter-op 1."""
     import torch

@@ -85,6 +85,11 @@ def latency_of(row: dict, metric: str, scale: float | None) -> tuple[float | Non
     return measured, f"{metric} {_fmt(measured, 'ms')}"
 
 
+# Budget clauses in megabytes: clause -> (row field, text when unmeasured, label of the measured value).
+_MEGABYTE_CLAUSES = {"mem": ("peak_rss_mb", "peak memory not measured", "peak memory"),
+                     "size": ("size_mb", "size unknown", "artifact")}
+
+
 def check(row: dict, budget: Budget, device: dict | None, reference_accuracy: float | None) -> list[Violation]:
     scale = (device or {}).get("latency_scale")
     out: list[Violation] = []
@@ -93,17 +98,12 @@ def check(row: dict, budget: Budget, device: dict | None, reference_accuracy: fl
             value, said = latency_of(row, c.metric, scale)
             if value is None or value > c.value:
                 out.append(Violation(c.text, f"{said} > {c.value:g} ms budget", value, c.value, False, "ms"))
-        elif c.metric == "mem":
-            value = row.get("peak_rss_mb")
+        elif c.metric in _MEGABYTE_CLAUSES:
+            field, missing, label = _MEGABYTE_CLAUSES[c.metric]
+            value = row.get(field)
             if value is None or value > c.value:
                 dec = _decimal(c.text)
-                said = "peak memory not measured" if value is None else f"peak memory {human_mb(value, dec)}"
-                out.append(Violation(c.text, f"{said} > {_limit_text(c.text)} budget", value, c.value, False, "MiB", dec))
-        elif c.metric == "size":
-            value = row.get("size_mb")
-            if value is None or value > c.value:
-                dec = _decimal(c.text)
-                said = "size unknown" if value is None else f"artifact {human_mb(value, dec)}"
+                said = missing if value is None else f"{label} {human_mb(value, dec)}"
                 out.append(Violation(c.text, f"{said} > {_limit_text(c.text)} budget", value, c.value, False, "MiB", dec))
         elif c.metric == "acc_drop":
             value, said = _acc_drop(row, reference_accuracy)
