@@ -19,6 +19,9 @@ from edgepick.measure.opvocab import FAMILIES, family, is_depthwise, normalize, 
     ("LayerNormalization", "norm"), ("BatchNormalization", "norm"), ("MVN", "norm"), ("aten::native_layer_norm", "norm"),
     ("Relu", "activation"), ("Clip", "activation"), ("aten::hardtanh_", "activation"), ("Gelu", "activation"),
     ("Softmax", "activation"),
+    ("Convolution (NHWC, F32) IGEMM", "conv"), ("Convolution (NHWC, F32) DWConv", "depthwise conv"),
+    ("Fully Connected (NC, F32) GEMM", "matmul/gemm"), ("CONV_2D", "conv"), ("FULLY_CONNECTED", "matmul/gemm"),
+    ("Softmax (NC, F32)", "activation"), ("Mean (ND) Reduce2", "other"), ("Static Reshape (NC)", "other"),
     ("MaxPool", "other"), ("Reshape", "other"), ("Eltwise", "other"), ("aten::add", "other"), ("Reorder", "other"),
 ])
 def test_family_of_runtime_op_names(op_type, expected):
@@ -84,5 +87,5 @@ def test_runtime_profiles_map_onto_the_vocabulary(runtime, tiny_onnx, tmp_path):
 def test_runtime_without_a_profiler_says_so():
     from edgepick.measure.profile import profile_ops
 
-    prof = profile_ops("litert", None, 1, None, {}, 1, None)
-    assert prof["available"] is False and "no per-op timings" in prof["why"]
+    prof = profile_ops("tvm", None, 1, None, {}, 1, None)
+    assert prof["available"] is False and "no op profiler wired for runtime 'tvm'" in prof["why"]

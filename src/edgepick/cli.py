@@ -64,7 +64,10 @@ def run(
     profile_ops: int = typer.Option(0, help="Per-op profile over this many inferences per candidate (0: off); see `show --ops`."),
     cold_start: int = typer.Option(0, help="Cold starts (import, load, first inference) in this many fresh processes (0: off)."),
     interleave: int = typer.Option(0, help="A B A B windows between the pick and candidates statistically tied with it (0: off)."),
-    noise_retry: bool = typer.Option(True, "--noise-retry/--no-noise-retry", help="Re-measure a row with CV > 10% once, longer."),
+    repeats: int = typer.Option(1, help="Measure every ok candidate in this many fresh processes, in rounds; >1 gives a "
+                                "CI of the median that holds from run to run (between-process t-interval)."),
+    noise_retry: bool = typer.Option(True, "--noise-retry/--no-noise-retry",
+                                     help="Re-measure a row once, longer, when its median is unsteady (robust CV > 10%)."),
     compress: str | None = typer.Option(None, help="Compressed candidates too: int8-dynamic,int8-static,fp16,prune,sparsity,"
                                         "distill,simplify (see `edgepick compressors`)."),
     max_acc_drop: str | None = typer.Option(None, help="Compressed rows must stay within this drop: 1% (relative, default) or 0.01abs."),
@@ -104,7 +107,7 @@ def run(
     from edgepick.cli_rigor import apply_rigor_options
 
     apply_rigor_options(request, scenario, target_qps, latency_bound_ms, find_peak_qps, lg_min_duration, lg_min_queries,
-                        profile_ops, cold_start, interleave, noise_retry)
+                        profile_ops, cold_start, interleave, noise_retry, repeats)
     from edgepick.cli_compress import apply_compress_options
 
     apply_compress_options(request, compress, max_acc_drop, metric, calib, calib_size, train_data)

@@ -1,4 +1,4 @@
-"""CLI pieces for measurement rigor: `run --scenario/--profile-ops/--cold-start/--interleave` and `show --ops`."""
+"""CLI pieces for measurement rigor: `run --scenario/--profile-ops/--cold-start/--interleave/--repeats`, `show --ops`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from edgepick.errors import UserError
 
 def apply_rigor_options(request, scenario: str | None, target_qps: float | None, latency_bound_ms: float | None,
                         find_peak_qps: bool, lg_min_duration: float, lg_min_queries: int, profile_ops: int,
-                        cold_start: int, interleave: int, noise_retry: bool) -> None:
+                        cold_start: int, interleave: int, noise_retry: bool, repeats: int = 1) -> None:
     """Validate the options (one clear line on a mistake) and set them on the sweep Request."""
     from edgepick.measure.loadgen import LoadGenSettings
 
@@ -22,8 +22,10 @@ def apply_rigor_options(request, scenario: str | None, target_qps: float | None,
     for name, value in (("--profile-ops", profile_ops), ("--cold-start", cold_start), ("--interleave", interleave)):
         if value < 0:
             raise UserError(f"{name} takes a count >= 0 (0 turns it off)")
+    if repeats < 1:
+        raise UserError("--repeats takes a count >= 1 (1: one process per candidate)")
     request.profile_runs, request.cold_start, request.interleave = profile_ops, cold_start, interleave
-    request.noise_retry = noise_retry
+    request.noise_retry, request.repeats = noise_retry, repeats
 
 
 def print_ops(run, console, top: int = 5) -> None:

@@ -60,6 +60,7 @@ class Request:
     cold_start: int = 0  # fresh-process cold starts per candidate (measure/coldstart.py); 0 = off
     noise_retry: bool = True  # re-measure a noisy row once with a longer steady state (measure/noise.py)
     interleave: int = 0  # A B A B rounds between the pick and candidates tied with it; 0 = off
+    repeats: int = 1  # fresh-process windows per ok candidate; >1 gives a between-process CI (measure/repeats.py)
     compressions: list[str] | None = None  # e.g. ["int8-dynamic", "int8-static", "fp16", "prune"] (compress/plan.py)
     max_acc_drop: str | None = None  # "1%" relative (the default) or "0.01abs"; compressed rows must stay within it
     metric: str | None = None  # top1 | top5 | cosine | mse | module:function (default top1 with labels, else cosine)
@@ -162,7 +163,7 @@ def execute(request: Request, progress: Progress | None = None) -> Run:
         rows.append(row)
         notify("measured", {"key": cand.key, "status": row["status"]})
     for row in rigor.after_sweep(rows, spec, artifacts_root, run_dir, inputs_path, request,
-                                 lambda rs: pick(rs, settings_of(request), ref_accuracy)[0]):
+                                 lambda rs: pick(rs, settings_of(request), ref_accuracy)[0], notify):
         store.save_candidate(run.id, _db_fields(row))
     compress_summary = compress_hooks.finish(rows, compress) if compress else None
     for row in rows if compress else ():

@@ -26,7 +26,8 @@ _EXACT = {
     "fullyconnected": "matmul/gemm", "fully_connected": "matmul/gemm", "batch_matmul": "matmul/gemm", "mm": "matmul/gemm",
     "addmm": "matmul/gemm", "bmm": "matmul/gemm", "linear": "matmul/gemm", "baddbmm": "matmul/gemm",
     "einsum": "matmul/gemm", "quantized::linear": "matmul/gemm", "quantized::linear_dynamic": "matmul/gemm",
-    "innerproduct": "matmul/gemm",
+    "innerproduct": "matmul/gemm", "fully connected": "matmul/gemm", "batch matrix multiply": "matmul/gemm",
+    "deconvolution": "conv", "transpose_conv": "conv", "batch_matmul_v2": "matmul/gemm",
     # attention
     "attention": "attention", "multiheadattention": "attention", "groupqueryattention": "attention",
     "scaleddotproductattention": "attention", "scaled_dot_product_attention": "attention",
@@ -48,6 +49,7 @@ _EXACT = {
     "leaky_relu": "activation", "prelu": "activation", "elu": "activation", "mish": "activation",
     "softmax": "activation", "_softmax": "activation", "logsoftmax": "activation", "log_softmax": "activation",
     "_log_softmax": "activation", "softplus": "activation", "logistic": "activation", "erf": "activation",
+    "leaky relu": "activation", "hard_swish": "activation",
 }
 
 
@@ -63,8 +65,16 @@ def normalize(op_type: str) -> str:
 
 
 def family(op_type: str, depthwise: bool = False) -> str:
-    """The family of one runtime op type. `depthwise` turns a convolution into 'depthwise conv'."""
-    fam = _EXACT.get(normalize(op_type), "other")
+    """The family of one runtime op type. `depthwise` turns a convolution into 'depthwise conv'.
+
+    XNNPACK (LiteRT's CPU delegate) names its nodes "<operator> (<layout>, <type>) <micro-kernel>", e.g.
+    "Convolution (NHWC, F32) DWConv": the operator decides the family, a DWConv micro-kernel makes it depthwise.
+    """
+    name = normalize(op_type)
+    if "(" in name:
+        depthwise = depthwise or "dwconv" in name.rsplit(")", 1)[-1]
+        name = name.split("(", 1)[0].strip()
+    fam = _EXACT.get(name, "other")
     if fam == "conv" and depthwise:
         return "depthwise conv"
     return fam

@@ -28,22 +28,24 @@ def job_extras(request) -> dict:
 def key_settings(request) -> dict | None:
     """What of these settings changes the measurements, for the resumable-run key (None when all are off)."""
     described = {"scenario": getattr(request, "scenario", None), "profile_runs": getattr(request, "profile_runs", 0),
-                 "cold_start": getattr(request, "cold_start", 0), "interleave": getattr(request, "interleave", 0)}
+                 "cold_start": getattr(request, "cold_start", 0), "interleave": getattr(request, "interleave", 0),
+                 "repeats": getattr(request, "repeats", 1) if getattr(request, "repeats", 1) > 1 else 0}
     return described if any(described.values()) else None
 
 
 def run_measured(job: dict, work_dir: Path, request) -> dict:
-    """run_worker with the machine's load recorded before and after; a high-CV row is re-measured once, longer."""
+    """run_worker with the machine's load recorded before and after; an unsteady row (robust CV > 10%, noise.py) is
+    re-measured once, longer."""
     job = dict(job, **job_extras(request))
     before = noise.machine_load()
     result = run_worker(job, work_dir, request.timeout_s, request.memory_limit, request.memory_mechanism)
     after = noise.machine_load()
     warnings = noise.assess(result, before, after) if result.get("status") == "ok" else []
     info = {"load_before": before, "load_after": after, "warnings": warnings, "extended": False}
-    # a high CV is what a longer steady state can fix; a busy machine or a clock change is only warned about.
+    # an unsteady median is what a longer steady state can fix; a busy machine or a clock change is only warned about.
     # A steady state under 0.5 s is a deliberate quick look (tests, smoke runs): warn, do not re-measure.
     retry = getattr(request, "noise_retry", True) and request.timing.min_duration_s >= 0.5
-    if retry and any(w.startswith("CV") for w in warnings) and result.get("status") == "ok":
+    if retry and any(w.startswith(noise.UNSTEADY) for w in warnings) and result.get("status") == "ok":
         longer = replace(request.timing, min_duration_s=2 * request.timing.min_duration_s,
                          min_samples=2 * request.timing.min_samples,
                          max_duration_s=max(request.timing.max_duration_s, 4 * request.timing.min_duration_s))
@@ -52,7 +54,7 @@ def run_measured(job: dict, work_dir: Path, request) -> dict:
         after2 = noise.machine_load()
         if retry.get("status") == "ok":
             retry_warnings = noise.assess(retry, after, after2)
-            info.update(extended=True, first_cv=result["latency_ms"]["cv"], load_after=after2,
+            info.update(extended=True, first_robust_cv=result["latency_ms"].get("robust_cv"), load_after=after2,
                         warnings=retry_warnings)
             result = retry
     result["noise"] = info
@@ -148,8 +150,12 @@ def interleave_close(rows: list[dict], best: dict | None, run_dir: Path, inputs_
 
 
 def after_sweep(rows: list[dict], spec, artifacts_root: Path, run_dir: Path, inputs_path: Path, request,
-                pick_best) -> list[dict]:
-    """Roofline on every ok row, then interleaved windows for rows tied with the pick. Returns the rows it changed."""
+                pick_best, notify=None) -> list[dict]:
+    """Repeated fresh-process windows (--repeats), roofline on every ok row, then interleaved windows for rows tied
+    with the pick. Returns the rows it changed."""
+    from edgepick.measure.repeats import repeat_windows
+
+    repeated = repeat_windows(rows, run_dir, inputs_path, request, notify)
     try:
         annotate_roofline(rows, spec, artifacts_root)
     except Exception as e:  # onnx/onnxruntime absent, or a graph shape inference cannot read: the rows stay measured
@@ -157,7 +163,7 @@ def after_sweep(rows: list[dict], spec, artifacts_root: Path, run_dir: Path, inp
         for row in rows:
             if row.get("status") == "ok" and not row.get("roofline"):
                 row["roofline"] = {"unavailable": why[:300]}
-    changed = [r for r in rows if r.get("roofline")]
+    changed = [r for r in rows if r.get("roofline") or r in repeated]
     if getattr(request, "interleave", 0):
         for verdict in interleave_close(rows, pick_best(rows), run_dir, inputs_path, request):
             changed.extend(r for r in rows if r["key"] == verdict["b"] and r not in changed)

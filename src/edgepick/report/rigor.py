@@ -48,10 +48,30 @@ def noise_text(row: dict) -> str | None:
         return None
     parts = []
     if info.get("extended"):
-        parts.append(f"re-measured with a longer steady state (first CV {info['first_cv'] * 100:.0f}%)")
+        first = info.get("first_robust_cv")
+        parts.append("re-measured with a longer steady state"
+                     + (f" (first robust CV {first * 100:.0f}%)" if first is not None else ""))
     if info.get("warnings"):
         parts.append("noisy: " + "; ".join(info["warnings"]))
     return ", ".join(parts) or None
+
+
+def median_ci_text(row: dict) -> str | None:
+    """The median's 95% CI and where it comes from; with --repeats, every process's median too."""
+    from edgepick.measure.repeats import best_ci
+
+    lat = row.get("latency_ms")
+    if not lat:
+        return None
+    (lo, hi), how = best_ci(lat)
+    text = f"p50 {lat['p50']:.4g} ms, 95% CI {lo:.4g}-{hi:.4g} ({how})"
+    procs = lat.get("processes")
+    if procs:
+        text += (f"; per-process p50 {', '.join(f'{m:.4g}' for m in procs['p50_ms'])} ms, "
+                 f"spread {procs['spread_pct']:.1f}%")
+    for failure in row.get("repeat_failures") or []:
+        text += f"; {failure}"
+    return text
 
 
 def interleave_text(row: dict) -> str | None:
@@ -68,7 +88,7 @@ def row_lines(row: dict, top: int = 5, ops: bool = False) -> list[str]:
         res = row["loadgen"]
         lines.append(f"LoadGen {res['error']}" if res.get("error") else "LoadGen " + lg.describe(res))
     lines += ops_text(row, top, ops)
-    for text in (roofline_text(row), noise_text(row), interleave_text(row)):
+    for text in (median_ci_text(row), roofline_text(row), noise_text(row), interleave_text(row)):
         if text:
             lines.append(text)
     if row.get("energy"):

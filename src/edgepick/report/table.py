@@ -58,9 +58,11 @@ def print_pick(run, console: Console) -> None:
         return
     p = run.picked
     lat = p["latency_ms"]
-    lo, hi = lat["p50_ci95"]
+    from edgepick.measure.repeats import best_ci
+
+    (lo, hi), how = best_ci(lat)
     console.print(f"[bold]pick:[/] {escape(p['runtime'])} ({p['precision']}, {p['threads']} threads, batch {p['batch']}): "
-                  f"p50 {lat['p50']:.3f} ms (95% CI {lo:.3f}–{hi:.3f}), p99 {lat['p99']:.3f} ms: the fastest median "
+                  f"p50 {lat['p50']:.3f} ms (95% CI {lo:.3f}–{hi:.3f}, {escape(how)}), p99 {lat['p99']:.3f} ms: the fastest median "
                   "among candidates that agree with the reference")
     for key, why in run.reasons.items():
         console.print(f"  not {key}: {why}", markup=False, highlight=False)
