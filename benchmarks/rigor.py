@@ -4,6 +4,7 @@ agreement. Prints Markdown; each section can be run alone.
     .venv/bin/python benchmarks/rigor.py loadgen      # digits-cnn on ORT: SingleStream and Server (+ peak QPS search)
     .venv/bin/python benchmarks/rigor.py ops          # mobilenetv2-like: top-5 op families per runtime, % of peak
     .venv/bin/python benchmarks/rigor.py agreement    # two runs of the same sweep (--repeats 5): medians inside each other's CI
+                                                      # (env RIGOR_REPEATS=10, RIGOR_MODELS=mobilenetv2-like)
     .venv/bin/python benchmarks/rigor.py              # all three
 
 Uses a throw-away EDGEPICK_HOME unless one is set. Short LoadGen settings: every verdict says it is not compliant.
@@ -26,6 +27,7 @@ TIMING = TimingPolicy(warmup_count=10, warmup_s=0.3, min_samples=100, min_durati
 def loadgen_section() -> list[str]:
     out = ["## LoadGen: digits-cnn on onnxruntime (1 thread)", ""]
     for scenario in (LoadGenSettings("SingleStream", min_duration_s=10, min_queries=1024),
+                     LoadGenSettings("Server", min_duration_s=10, min_queries=1024, target_qps=10_000),
                      LoadGenSettings("Server", min_duration_s=5, min_queries=1024, find_peak=True)):
         run = execute(Request(model="digits-cnn", runtimes=["onnxruntime"], threads=[1], timing=TIMING,
                               scenario=scenario.to_dict(), force=True))
@@ -60,6 +62,7 @@ def agreement_section(models=("digits-cnn", "mobilenetv2-like"), runtimes=("onnx
     """Two runs of the same sweep, each with --repeats R (env RIGOR_REPEATS, default 5): is each run's median inside
     the other run's between-process CI? The one-process intervals are shown too, to show why they are not enough."""
     r = int(os.environ.get("RIGOR_REPEATS", "5"))
+    models = tuple(os.environ["RIGOR_MODELS"].split(",")) if os.environ.get("RIGOR_MODELS") else models
     out = [f"## Run-to-run agreement: two runs of the same sweep, 1 thread, {r} fresh processes per candidate", "",
            "CIs of the median: between processes (t-interval over the per-process medians, measure/repeats.py; the "
            "one edgepick uses), and, for comparison, the first process's own order-statistic and batch-median CIs.", "",

@@ -89,3 +89,18 @@ def test_runtime_without_a_profiler_says_so():
 
     prof = profile_ops("tvm", None, 1, None, {}, 1, None)
     assert prof["available"] is False and "no op profiler wired for runtime 'tvm'" in prof["why"]
+
+
+def test_xnnpack_gemm_nodes_that_are_pointwise_convolutions_count_as_conv():
+    from edgepick.measure.profile import align_xnnpack
+
+    records = [("delegate0:0", "Convolution (NHWC, F32) IGEMM", 1.0), ("delegate0:1", "Convolution (NHWC, F32) DWConv", 2.0),
+               ("delegate0:2", "Fully Connected (NC, F32) GEMM", 3.0), ("delegate0:3", "Add (ND)", 0.5),
+               ("delegate0:4", "Mean (ND) Reduce2", 0.1), ("delegate0:5", "Fully Connected (NC, F32) GEMM", 0.7)]
+    graph = ["CONV_2D", "DEPTHWISE_CONV_2D", "CONV_2D", "ADD", "MEAN", "FULLY_CONNECTED"]
+    out = align_xnnpack(records, graph)
+    assert [family(t) for _, t, _ in out] == ["conv", "depthwise conv", "conv", "other", "other", "matmul/gemm"]
+    assert "1x1 CONV_2D run as Fully Connected" in out[2][0] and out[5] == records[5]
+    # counts that do not match, or a pair that cannot be the same op: left exactly as the profiler said
+    assert align_xnnpack(records, graph[:-1]) == records
+    assert align_xnnpack(records, ["CONV_2D", "CONV_2D", "CONV_2D", "FULLY_CONNECTED"]) == records

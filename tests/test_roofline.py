@@ -96,7 +96,8 @@ def test_peak_is_cached_per_machine_and_threads(home, tmp_path, monkeypatch):
 
     def fake_measure(threads, seconds=1.0):  # the micro-benchmark itself is tested above; here only the cache
         calls.append(threads)
-        return {"threads": threads, "fp32_gflops": 10.0 * threads, "int8_gops": 40.0, "bandwidth_gbps": 5.0}
+        return {"threads": threads, "fp32_gflops": 10.0 * threads, "int8_gops": 40.0, "bandwidth_gbps": 5.0,
+                "load_before": {"cpu_busy_pct": 1.0}, "busy_warning": None}
 
     monkeypatch.setattr(peak_mod, "measure_peak", fake_measure)
     first = peak_mod.peak(2)
@@ -106,3 +107,20 @@ def test_peak_is_cached_per_machine_and_threads(home, tmp_path, monkeypatch):
     assert calls == [2, 1]
     assert (home / "peak" / f"{peak_mod.machine_key()}.json").exists()
     assert (tmp_path / "user-cache" / "edgepick" / "peak" / f"{peak_mod.machine_key()}.json").exists()
+
+
+def test_a_busy_peak_is_measured_again_and_a_rate_never_drops(home, tmp_path, monkeypatch):
+    from edgepick.measure import peak as peak_mod
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
+    results = iter([
+        {"fp32_gflops": 50.0, "int8_gops": 400.0, "bandwidth_gbps": 20.0, "load_before": {}, "busy_warning": "busy"},
+        {"fp32_gflops": 90.0, "int8_gops": 300.0, "bandwidth_gbps": 21.0, "load_before": {}, "busy_warning": None},
+    ])
+    monkeypatch.setattr(peak_mod, "measure_peak", lambda threads, seconds=1.0: dict(next(results), threads=threads))
+    busy = peak_mod.peak(1)
+    assert busy["fp32_gflops"] == 50.0 and not peak_mod.trusted(busy)
+    quiet = peak_mod.peak(1)  # the busy record is not trusted: measured again
+    assert quiet["cached"] is False and quiet["fp32_gflops"] == 90.0
+    assert quiet["int8_gops"] == 400.0 and "int8_gops" in quiet["kept_from_earlier"]  # the higher earlier rate stays
+    assert peak_mod.peak(1)["cached"] is True

@@ -111,22 +111,41 @@ def measure_peak(threads: int, seconds: float = 1.0) -> dict:
     }
 
 
+def trusted(record: dict) -> bool:
+    """A cached peak is reused only if it was measured on a quiet machine: a busy one understates it (records from
+    before the load was recorded carry no `load_before` and are measured again too)."""
+    return bool(record) and "load_before" in record and not record.get("busy_warning")
+
+
 def peak(threads: int, refresh: bool = False) -> dict:
-    """The cached peak for this machine at `threads`, measuring it (a few seconds) the first time."""
+    """The cached peak for this machine at `threads`, measuring it (a few seconds) the first time, after a busy
+    measurement, or on `refresh`. A new measurement never lowers a rate: the peak is the best this machine reached."""
     key = str(threads)
     files = _cache_files()
-    if not refresh:
+    cached = {}
+    for path in files:
+        found = _read(path).get(key)
+        if found and (not cached or found.get("fp32_gflops", 0) > cached.get("fp32_gflops", 0)):
+            cached = found
+    if cached and trusted(cached) and not refresh:
         for path in files:
-            found = _read(path).get(key)
-            if found:
-                for other in files:
-                    if other != path and key not in _read(other):
-                        _write(other, key, found)
-                return dict(found, cached=True)
-    record = measure_peak(threads)
+            if _read(path).get(key) != cached:
+                _write(path, key, cached)
+        return dict(cached, cached=True)
+    record = best_of(cached, measure_peak(threads))
     for path in files:
         _write(path, key, record)
     return dict(record, cached=False)
+
+
+def best_of(old: dict, new: dict) -> dict:
+    """The new record, with each rate raised to the old one where that was higher (and the old date kept for it)."""
+    out = dict(new)
+    for rate in ("fp32_gflops", "int8_gops", "bandwidth_gbps"):
+        if (old.get(rate) or 0) > (new.get(rate) or 0):
+            out[rate] = old[rate]
+            out.setdefault("kept_from_earlier", {})[rate] = old.get("measured_at")
+    return out
 
 
 def _read(path: Path) -> dict:

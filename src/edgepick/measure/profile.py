@@ -142,7 +142,45 @@ def _litert(artifact, threads, session, raw_inputs, runs, work_dir):
     order = [d["index"] for d in session.inputs]
     by_index = dict(zip(session._index_of(list(raw_inputs)), raw_inputs.values()))
     records, tool = profile_tflite(artifact.path, threads, [by_index[i] for i in order], runs)
+    try:
+        graph_ops = [op["op_name"] for op in session.interpreter._get_ops_details()]
+    except Exception:  # a private helper of the Interpreter: without it the XNNPACK names stay as they are
+        graph_ops = []
+    records = align_xnnpack(records, graph_ops)
     ops = _merge([(name, op_type, False, ms) for name, op_type, ms in records], runs)
     for op in ops:  # each record is already one node's total over all runs
         op["calls"] = runs
     return ops, tool
+
+
+_TFLITE_HEAVY = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV")
+
+
+def _compatible(tflite_op: str, xnn_type: str) -> bool:
+    low = xnn_type.lower()
+    if xnn_type in _TFLITE_HEAVY:  # a builtin (not delegated) kernel keeps the graph's own name
+        return xnn_type == tflite_op
+    return {"CONV_2D": low.startswith(("convolution", "fully connected")) and "dwconv" not in low,
+            "DEPTHWISE_CONV_2D": "dwconv" in low, "FULLY_CONNECTED": low.startswith("fully connected"),
+            "TRANSPOSE_CONV": low.startswith("deconvolution")}[tflite_op]
+
+
+def align_xnnpack(records: list[tuple[str, str, float]], graph_ops: list[str]) -> list[tuple[str, str, float]]:
+    """XNNPACK runs a 1x1 CONV_2D as a "Fully Connected" GEMM; name such nodes by the graph op they execute.
+
+    Without this a MobileNet's pointwise convolutions (most of its time) land in matmul/gemm on LiteRT and in conv on
+    every other runtime. XNNPACK keeps the graph's order, so the i-th convolution-or-GEMM node is the i-th CONV_2D /
+    DEPTHWISE_CONV_2D / FULLY_CONNECTED / TRANSPOSE_CONV op of the .tflite. The mapping is used only when the counts
+    match and every pair is compatible; otherwise the records are returned unchanged.
+    """
+    graph = [op for op in graph_ops if op in _TFLITE_HEAVY]
+    heavy = [i for i, (_, t, _) in enumerate(records)
+             if t in _TFLITE_HEAVY or t.lower().startswith(("convolution", "fully connected", "deconvolution"))]
+    if not graph or len(graph) != len(heavy) or not all(_compatible(g, records[i][1]) for g, i in zip(graph, heavy)):
+        return records
+    out = list(records)
+    for op, i in zip(graph, heavy):
+        name, xnn_type, ms = out[i]
+        if op == "CONV_2D" and xnn_type.lower().startswith("fully connected"):
+            out[i] = (f"{name} [1x1 CONV_2D run as {xnn_type}]", "CONV_2D", ms)
+    return out

@@ -116,6 +116,11 @@ def annotate_roofline(rows: list[dict], spec, artifacts_root: Path) -> dict | No
         t = row["threads"]
         peaks[t] = peaks.get(t) or peak(t)
         eff = row_efficiency(row, cost, peaks[t])
+        if eff and eff["pct_of_peak"] and eff["pct_of_peak"] > 100 and not peaks[t].get("remeasured"):
+            # a runtime beat the micro-benchmark: the cached peak is understated (e.g. taken while the machine was
+            # busier than it looked). Measure it again, once, and keep the higher figures.
+            peaks[t] = dict(peak(t, refresh=True), remeasured=True)
+            eff = row_efficiency(row, cost, peaks[t])
         if eff:
             row["roofline"] = eff | {"graph_macs_per_item": cost["macs"], "graph_bytes_per_item": cost["bytes"],
                                      "convention": cost["convention"], "peak_method": peaks[t]["method"],
