@@ -53,8 +53,12 @@ def noise_text(row: dict) -> str | None:
         first = info.get("first_robust_cv")
         parts.append("re-measured with a longer steady state"
                      + (f" (first robust CV {first * 100:.0f}%)" if first is not None else ""))
-    if info.get("warnings"):
-        parts.append("noisy: " + "; ".join(info["warnings"]))
+    warnings = info.get("warnings") or []
+    tail = [w for w in warnings if w.startswith("CV ")]  # a heavy tail with a steady median (noise.assess)
+    if len(tail) < len(warnings):
+        parts.append("noisy: " + "; ".join(w for w in warnings if w not in tail))
+    if tail:
+        parts.append("tail: " + "; ".join(tail))
     return ", ".join(parts) or None
 
 

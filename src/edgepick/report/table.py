@@ -62,7 +62,7 @@ def print_pick(run, console: Console) -> None:
 
     (lo, hi), how = best_ci(lat)
     console.print(f"[bold]pick:[/] {escape(p['runtime'])} ({p['precision']}, {p['threads']} threads, batch {p['batch']}): "
-                  f"p50 {lat['p50']:.3f} ms (95% CI {lo:.3f}–{hi:.3f}, {escape(how)}), p99 {lat['p99']:.3f} ms: the fastest median "
+                  f"p50 {lat['p50']:.4g} ms (95% CI {lo:.4g}–{hi:.4g}, {escape(how)}), p99 {lat['p99']:.3f} ms: the fastest median "
                   "among candidates that agree with the reference")
     for key, why in run.reasons.items():
         console.print(f"  not {key}: {why}", markup=False, highlight=False)
