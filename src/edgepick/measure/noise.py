@@ -21,6 +21,7 @@ CV_THRESHOLD = 0.10  # a CV above 10% means the median is much less certain than
 BUSY_THRESHOLD = 25.0  # % of the whole machine busy with other processes while no worker is running
 FREQ_CHANGE = 0.05  # a 5% clock change between before and after
 UNSTEADY = "robust CV"  # the warning that triggers a longer re-measure (rigor.run_measured)
+TAIL = "CV "  # the warning for a heavy tail with a steady median: reported, never re-measured (report/rigor.py)
 
 
 def machine_load(sample_s: float = 0.2) -> dict:
@@ -61,7 +62,7 @@ def assess(row: dict, before: dict | None, after: dict | None) -> list[str]:
     elif cv is not None and cv > CV_THRESHOLD:
         tail = f"p99 = {lat['p99'] / lat['p50']:.1f}x p50" if lat.get("p50") and lat.get("p99") else "long tail"
         robust_text = f", robust CV {robust * 100:.1f}%" if robust is not None else ""
-        warnings.append(f"CV {cv * 100:.0f}% > {CV_THRESHOLD * 100:.0f}% from the tail ({tail}{robust_text}): "
+        warnings.append(f"{TAIL}{cv * 100:.0f}% > {CV_THRESHOLD * 100:.0f}% from the tail ({tail}{robust_text}): "
                         "the median is steady, p99 is not")
     for when, load in (("before", before), ("after", after)):
         if load and load.get("cpu_busy_pct", 0) > BUSY_THRESHOLD:

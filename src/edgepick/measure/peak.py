@@ -121,19 +121,15 @@ def peak(threads: int, refresh: bool = False) -> dict:
     """The cached peak for this machine at `threads`, measuring it (a few seconds) the first time, after a busy
     measurement, or on `refresh`. A new measurement never lowers a rate: the peak is the best this machine reached."""
     key = str(threads)
-    files = _cache_files()
-    cached = {}
-    for path in files:
-        found = _read(path).get(key)
-        if found and (not cached or found.get("fp32_gflops", 0) > cached.get("fp32_gflops", 0)):
-            cached = found
+    found = {path: _read(path).get(key) for path in _cache_files()}
+    cached = max((r for r in found.values() if r), key=lambda r: r.get("fp32_gflops", 0), default={})
     if cached and trusted(cached) and not refresh:
-        for path in files:
-            if _read(path).get(key) != cached:
+        for path, record in found.items():
+            if record != cached:
                 _write(path, key, cached)
         return dict(cached, cached=True)
     record = best_of(cached, measure_peak(threads))
-    for path in files:
+    for path in found:
         _write(path, key, record)
     return dict(record, cached=False)
 

@@ -68,9 +68,11 @@ def best_ci(lat: dict) -> tuple[list[float], str]:
     return lat["p50_ci95"], "order statistics of one process"
 
 
-def window_job(row: dict, inputs_path: Path, timing) -> dict:
-    """A timing-only job for a fresh worker on the row's artifact (no eval pass, no extras)."""
-    return dict(row["worker_job"], inputs=str(inputs_path), timing=timing.to_dict(), skip_eval=True)
+def run_window(row: dict, inputs_path: Path, timing, work_dir: Path, request) -> dict:
+    """One timing-only window of the row's artifact in a fresh worker (no eval pass, no extras): what both the
+    repeats here and the interleaved A B A B comparison (rigor.interleave_close) measure."""
+    job = dict(row["worker_job"], inputs=str(inputs_path), timing=timing.to_dict(), skip_eval=True)
+    return run_worker(job, work_dir, request.timeout_s, request.memory_limit, request.memory_mechanism)
 
 
 def repeat_windows(rows: list[dict], run_dir: Path, inputs_path: Path, request, notify=None) -> list[dict]:
@@ -88,8 +90,7 @@ def repeat_windows(rows: list[dict], run_dir: Path, inputs_path: Path, request, 
         for row in todo:
             if notify:
                 notify("measuring", {"key": f"{row['key']} (process {i + 1}/{repeats})"})
-            res = run_worker(window_job(row, inputs_path, timing), run_dir / "repeats" / f"{row['key'].replace('/', '_')}-{i}",
-                             request.timeout_s, request.memory_limit, request.memory_mechanism)
+            res = run_window(row, inputs_path, timing, run_dir / "repeats" / f"{row['key'].replace('/', '_')}-{i}", request)
             if res.get("status") == "ok":
                 got[row["key"]].append(res["latency_ms"])
             else:  # a window that fails after the first succeeded is itself a finding: keep it in the row

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from edgepick.launch.subprocess import run_worker
 from edgepick.measure import noise
+from edgepick.measure.repeats import repeat_windows, run_window
 
 ROW_KEYS = ("energy", "loadgen", "op_profile", "cold_start", "noise")
 
@@ -141,9 +142,8 @@ def interleave_close(rows: list[dict], best: dict | None, run_dir: Path, inputs_
         medians: dict[str, list[float]] = {best["key"]: [], other["key"]: []}
         for i in range(rounds):
             for row in (best, other):
-                job = dict(row["worker_job"], inputs=str(inputs_path), timing=window.to_dict(), skip_eval=True)
-                res = run_worker(job, run_dir / "interleave" / f"{row['key'].replace('/', '_')}-{i}", request.timeout_s,
-                                 request.memory_limit, request.memory_mechanism)
+                res = run_window(row, inputs_path, window, run_dir / "interleave" / f"{row['key'].replace('/', '_')}-{i}",
+                                 request)
                 if res.get("status") == "ok":
                     medians[row["key"]].append(res["latency_ms"]["p50"])
         verdict = noise.interleaved_verdict(medians[best["key"]], medians[other["key"]])
@@ -158,8 +158,6 @@ def after_sweep(rows: list[dict], spec, artifacts_root: Path, run_dir: Path, inp
                 pick_best, notify=None) -> list[dict]:
     """Repeated fresh-process windows (--repeats), roofline on every ok row, then interleaved windows for rows tied
     with the pick. Returns the rows it changed."""
-    from edgepick.measure.repeats import repeat_windows
-
     repeated = repeat_windows(rows, run_dir, inputs_path, request, notify)
     try:
         annotate_roofline(rows, spec, artifacts_root)

@@ -6,7 +6,7 @@ wording (e.g. the word "estimate" on an energy estimate) is decided in one place
 
 from __future__ import annotations
 
-from edgepick.measure import coldstart, energy
+from edgepick.measure import coldstart, energy, noise
 from edgepick.measure import loadgen as lg
 
 
@@ -54,7 +54,7 @@ def noise_text(row: dict) -> str | None:
         parts.append("re-measured with a longer steady state"
                      + (f" (first robust CV {first * 100:.0f}%)" if first is not None else ""))
     warnings = info.get("warnings") or []
-    tail = [w for w in warnings if w.startswith("CV ")]  # a heavy tail with a steady median (noise.assess)
+    tail = [w for w in warnings if w.startswith(noise.TAIL)]  # a heavy tail with a steady median
     if len(tail) < len(warnings):
         parts.append("noisy: " + "; ".join(w for w in warnings if w not in tail))
     if tail:
