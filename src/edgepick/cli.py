@@ -75,6 +75,14 @@ def run(
     calib: str | None = typer.Option(None, help="Calibration data (like --data); default a fixed-seed subset of the eval data."),
     calib_size: int = typer.Option(128, help="Calibration samples."),
     train_data: str | None = typer.Option(None, help="Training data for pruning fine-tuning and distillation (.npz x/y, module:function)."),
+    preprocess: str | None = typer.Option(None, help="Time the whole frame: a preprocess per frame, resize-normalize or module:function."),
+    postprocess: str | None = typer.Option(None, help="...and a postprocess: softmax-topk or module:function (run in the worker only)."),
+    fps: float | None = typer.Option(None, help="Frames arrive on this clock; report deadline misses, dropped frames, p99/max, jitter."),
+    deadline: str | None = typer.Option(None, help="Per-frame deadline, e.g. 33ms (default 1/fps; alone it sets fps = 1/deadline)."),
+    frames: int = typer.Option(300, help="Frames in the frame loop (on the clock, or back to back)."),
+    reuse_frame: bool = typer.Option(False, "--reuse-frame", help="Feed one frame every call (default: a ring of distinct frames)."),
+    background_load: int = typer.Option(0, help="Run a CPU + memory-bandwidth load on N cores around each candidate."),
+    sustain: str | None = typer.Option(None, help="Run the frame loop this long (e.g. 10m): latency over time, drift, clocks, thermals."),
 ) -> None:
     """Convert, verify and measure MODEL on every runtime; print the table and the pick."""
     from edgepick.measure.latency import TimingPolicy
@@ -111,6 +119,9 @@ def run(
     from edgepick.cli_compress import apply_compress_options
 
     apply_compress_options(request, compress, max_acc_drop, metric, calib, calib_size, train_data)
+    from edgepick.cli_realtime import apply_realtime_options
+
+    apply_realtime_options(request, preprocess, postprocess, fps, deadline, frames, reuse_frame, background_load, sustain)
     if memory_mechanism not in ("auto", "cgroup-v2", "rss-watchdog", "rlimit-as"):
         raise UserError(f"bad --memory-mechanism '{memory_mechanism}': auto, cgroup-v2, rss-watchdog or rlimit-as")
     _sweep_and_print(request, as_json, markdown)

@@ -15,7 +15,9 @@ CANDIDATE_FIELDS = ("key", "runtime", "precision", "threads", "batch", "status",
                     # measurement rigor (issue 6): present when measured; energy says "measured" or "estimate" in its kind
                     "energy", "roofline", "noise", "loadgen", "op_profile", "cold_start", "interleaved",
                     # compression (issue 4): the pass, its options, calibration set, flags; the metric and its drop
-                    "compression", "metric")
+                    "compression", "metric",
+                    # real time (issue 15): the frame loop's stages, deadlines at --fps, background load; null unless asked
+                    "realtime")
 
 
 @dataclass

@@ -67,6 +67,7 @@ class Request:
     calib: Any = None  # calibration data (same forms as data); default a fixed-seed subset of the eval data
     calib_size: int = 128
     train_data: Any = None  # for pruning's fine-tuning and distillation; zoo models bring their own train split
+    realtime: dict | None = None  # RealtimeSettings.to_dict() (measure/frameloop.py): frame loop, deadlines, load
 
 
 Progress = Callable[[str, dict], None]
@@ -98,6 +99,8 @@ def _request_key(request: Request, spec, runtimes: list[str], inputs_digest: str
         described["rigor"] = rigor.key_settings(request)
     if request.compressions:
         described["compress"] = compress_hooks.key_settings(request)
+    if request.realtime:
+        described["realtime"] = request.realtime
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest(), described
 
 
@@ -209,7 +212,13 @@ def _measure_candidate(cand: Candidate, request, spec, data, reference, inputs_p
     row["size_mb"] = size / 2**20 if size is not None else None
     job = {"runtime": cand.runtime, "artifact": artifact.to_dict(), "threads": cand.threads, "batch": cand.batch,
            "cores": row["cores"], "inputs": str(inputs_path), "timing": request.timing.to_dict()}
-    result = rigor.run_measured(job, run_dir / cand.key.replace("/", "_"), request)
+    if request.realtime:  # the frame loop runs in the worker; the background load (if any) around the whole worker
+        job["realtime"] = dict(request.realtime, data_source=data.source)
+    from edgepick.measure.background import measured_under_load
+
+    result = measured_under_load(request.realtime, row["cores"],
+                                 lambda: rigor.run_measured(job, run_dir / cand.key.replace("/", "_"), request))
+    row["realtime"] = result.get("realtime")
     rigor.copy_into_row(row, result, job)
     for name in ("import_s", "load_s", "compile_s", "first_inference_ms", "latency_ms", "throughput_per_s", "peak_rss_mb",
                  "baseline_rss_mb", "warmup_calls", "memory_cap", "worker_wall_s", "latency_samples_ms", "runtime_details"):

@@ -108,6 +108,10 @@ def measure(job: dict) -> dict:
         from edgepick.measure.extras import after_steady_state
 
         after_steady_state(job, result, runtime.name, artifact, session, samples, batch, _batch_of)
+    if job.get("realtime"):  # the whole frame loop, back to back or on a camera clock (measure/frameloop.py)
+        from edgepick.measure.frameloop import frame_loop_phase
+
+        frame_loop_phase(job, result, session, samples, batch, _batch_of)
     if job.get("skip_eval"):  # interleaved comparison windows only need the timings
         return _finish(result, session)
 
