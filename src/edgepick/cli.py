@@ -209,6 +209,11 @@ from edgepick.cli_rigor import peak_cmd  # noqa: E402  (measurement rigor: bodie
 
 app.command("peak")(peak_cmd)
 
+from edgepick.cli_serve import loadtest_cmd, serve_cmd  # noqa: E402  (real time, issue 15: bodies in cli_serve.py)
+
+app.command("serve")(serve_cmd)
+app.command("loadtest")(loadtest_cmd)
+
 from edgepick.env_commands import env_app  # noqa: E402  (per-runtime venvs: bodies live in env_commands.py)
 
 app.add_typer(env_app, name="env")
