@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 
 import numpy as np
@@ -124,19 +125,23 @@ def test_background_load_on_the_workers_core_slows_it_and_is_recorded(session, s
     assert len(cores) == 2 and (shared == [] if len(usable) > 2 else usable[0] in cores)
     before = os.sched_getaffinity(0)
     os.sched_setaffinity(0, [usable[0]])
-    try:
-        quiet = _cpu_frames_wall_s(session, samples)
-        load = BackgroundLoad(1, usable)  # no free core: the load shares the measured core, as recorded below
-        load.start()
-        try:
-            loaded = _cpu_frames_wall_s(session, samples)
-        finally:
-            info = load.stop()
+    quiet, loaded = [], []
+    load = BackgroundLoad(1, usable)  # no free core: the load shares the measured core, as recorded below
+    load.start()
+    try:  # alternate windows (the load paused with SIGSTOP, then running) so the machine's other load evens out
+        for _ in range(4):
+            os.kill(load.procs[0].pid, signal.SIGSTOP)
+            quiet.append(_cpu_frames_wall_s(session, samples))
+            os.kill(load.procs[0].pid, signal.SIGCONT)
+            loaded.append(_cpu_frames_wall_s(session, samples))
     finally:
+        os.kill(load.procs[0].pid, signal.SIGCONT)
+        info = load.stop()
         os.sched_setaffinity(0, before)
     assert info["pinned_to"] == [usable[0]] and info["shared_with_worker"] == [usable[0]]
     assert info["passes_per_s"][0] > 0 and "np.copyto" in info["kind"]
-    assert loaded > 1.3 * quiet, (quiet, loaded)
+    # alone with it on a core the frames get about half the CPU (2x); other processes there dilute that
+    assert sum(loaded) > 1.1 * sum(quiet), (quiet, loaded)
 
 
 def test_budget_miss_needs_a_frame_rate_and_a_percentage(home):

@@ -181,7 +181,7 @@ def test_binds_loopback_by_default(server):
 
 
 def test_micro_batching_merges_concurrent_requests(swept):
-    proc, port = _start(swept, "--max-batch", "8", "--max-wait-ms", "200")
+    proc, port = _start(swept, "--max-batch", "8", "--max-wait-ms", "500")
     try:
         barrier, results = threading.Barrier(8), {}
         xs = [np.full((1, 1, 8, 8), i, np.float32) for i in range(8)]
