@@ -177,3 +177,17 @@ def test_cli_frame_loop_in_the_worker_with_load_budget_and_json(tiny_onnx, home,
     assert run["pick"] is None and "deadline-miss rate" in cand["not_picked_because"]
     shown = cli("show", run["run_id"], env={"COLUMNS": "250"})
     assert "miss %" in shown.stdout and "realtime @ 500 FPS" in shown.stdout and "background load" in shown.stdout
+
+
+def test_durations_and_settings_from_the_command_line():
+    from edgepick.cli_realtime import parse_duration_s, realtime_settings
+    from edgepick.errors import UserError
+
+    assert parse_duration_s("10m", "--sustain") == 600 and parse_duration_s("33ms", "--deadline") == pytest.approx(0.033)
+    for bad in ("10", "0s", "fast", "-3s"):
+        with pytest.raises(UserError):
+            parse_duration_s(bad, "--sustain")
+    assert realtime_settings(None, None, None, None, 300, False, 0, None) is None  # nothing asked: realtime stays null
+    rt = realtime_settings(None, "softmax-topk", None, "20ms", 300, False, 1, None)
+    assert rt["fps"] == pytest.approx(50) and rt["deadline_ms"] == pytest.approx(20) and rt["sys_path"] is None
+    assert RealtimeSettings(**rt).expected_s() == pytest.approx(6.0)
