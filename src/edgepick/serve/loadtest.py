@@ -200,7 +200,7 @@ def in_process_figures(run, key: str) -> dict | None:
     if not lat:
         return None
     figures = {"run": run.run_id, "key": key, "p50_ms": lat["p50"], "p99_ms": lat["p99"],
-               "source": "steady state (Session.run on prepared inputs, in the isolated worker)"}
+               "source": "steady state: Session.run on prepared inputs, in the isolated worker"}
     peak = ((row.get("loadgen") or {}).get("peak_search") or {})
     if peak.get("peak_qps") is not None:
         figures["peak_qps"], figures["peak_bound_ms"] = peak["peak_qps"], peak["latency_bound_ms"]
@@ -216,7 +216,7 @@ def describe(res: dict) -> list[str]:
              f"p99 {lat.get('p99', float('nan')):.3f} ms; {ss['validity']}"]
     ip, oh = res.get("in_process"), res.get("overhead_ms")
     if ip and oh:
-        lines.append(f"in-process ({ip['source']}): p50 {ip['p50_ms']:.3f} ms, p99 {ip['p99_ms']:.3f} ms -> served "
+        lines.append(f"in-process {ip['source']}: p50 {ip['p50_ms']:.3f} ms, p99 {ip['p99_ms']:.3f} ms -> served "
                      f"overhead +{oh.get('p50', 0):.3f} ms at p50, +{oh.get('p99', 0):.3f} ms at p99")
     else:
         lines.append("in-process: the server's run is not in this store (--db), so no overhead is computed")
