@@ -191,3 +191,14 @@ def test_durations_and_settings_from_the_command_line():
     rt = realtime_settings(None, "softmax-topk", None, "20ms", 300, False, 1, None)
     assert rt["fps"] == pytest.approx(50) and rt["deadline_ms"] == pytest.approx(20) and rt["sys_path"] is None
     assert RealtimeSettings(**rt).expected_s() == pytest.approx(6.0)
+
+
+def test_drift_compares_quarters_not_single_windows():
+    from edgepick.measure.frameloop import drift
+
+    steady = [{"frames": 30, "p50_ms": 2.0 + 0.05 * (i % 3)} for i in range(19)] + [{"frames": 30, "p50_ms": 2.6}]
+    assert drift(steady)["flag"] is False  # 20 windows, only the last one noisy
+    rising = [{"frames": 30, "p50_ms": 2.0 + 0.1 * i} for i in range(8)]  # 2.0 -> 2.7: throttling-like
+    assert drift(rising)["flag"] is True and "+" in drift(rising)["why"]
+    clock = [{"frames": 30, "p50_ms": 2.0, "cpu_mhz": 3000 - 100 * i} for i in range(8)]
+    assert drift(clock)["flag"] is True and "MHz" in drift(clock)["why"]

@@ -208,16 +208,21 @@ def timeline(rec: _Frames, settings: RealtimeSettings, window_s: float) -> list[
 
 
 def drift(windows: list[dict]) -> dict:
-    """Compare the first and last full windows: a p50 rise over 10% (or a clock drop over 5%) is flagged."""
+    """Compare the first and last quarter of the windows (median of their p50s, so one noisy window cannot flag it):
+    a rise over 10%, or a clock drop over 5%, is flagged."""
     full = [w for w in windows if w["frames"] and w["p50_ms"] is not None]
     if len(full) < 2:
         return {"flag": False, "why": "fewer than two windows with frames"}
-    first, last = full[0], full[-1]
-    change = last["p50_ms"] / first["p50_ms"] - 1
-    flag, parts = change > DRIFT, [f"p50 {first['p50_ms']:.3g} -> {last['p50_ms']:.3g} ms ({change * 100:+.0f}%)"]
-    if first.get("cpu_mhz") and last.get("cpu_mhz"):
-        clock_change = last["cpu_mhz"] / first["cpu_mhz"] - 1
-        parts.append(f"clock {first['cpu_mhz']:.0f} -> {last['cpu_mhz']:.0f} MHz ({clock_change * 100:+.0f}%)")
+    quarter = max(1, len(full) // 4)
+    head, tail = full[:quarter], full[-quarter:]
+    first, last = float(np.median([w["p50_ms"] for w in head])), float(np.median([w["p50_ms"] for w in tail]))
+    change = last / first - 1
+    flag = change > DRIFT
+    parts = [f"p50 {first:.3g} -> {last:.3g} ms ({change * 100:+.0f}%, first vs last {quarter} of {len(full)} windows)"]
+    clocks = [w.get("cpu_mhz") for w in (head[0], tail[-1])]
+    if all(clocks):
+        clock_change = clocks[1] / clocks[0] - 1
+        parts.append(f"clock {clocks[0]:.0f} -> {clocks[1]:.0f} MHz ({clock_change * 100:+.0f}%)")
         flag = flag or clock_change < -0.05
     return {"flag": bool(flag), "p50_change": change, "why": ", ".join(parts)}
 
