@@ -75,6 +75,8 @@ def run(
     calib: str | None = typer.Option(None, help="Calibration data (like --data); default a fixed-seed subset of the eval data."),
     calib_size: int = typer.Option(128, help="Calibration samples."),
     train_data: str | None = typer.Option(None, help="Training data for pruning fine-tuning and distillation (.npz x/y, module:function)."),
+    precision: str | None = typer.Option(None, help="fp32,bf16,fp16 or auto (default: FP32 plus the reduced precisions this "
+                                         "CPU computes natively); BF16/FP16 rows are judged on --max-acc-drop."),
 ) -> None:
     """Convert, verify and measure MODEL on every runtime; print the table and the pick."""
     from edgepick.measure.latency import TimingPolicy
@@ -108,6 +110,9 @@ def run(
 
     apply_rigor_options(request, scenario, target_qps, latency_bound_ms, find_peak_qps, lg_min_duration, lg_min_queries,
                         profile_ops, cold_start, interleave, noise_retry, repeats)
+    from edgepick.precision import parse_precisions
+
+    request.precisions = parse_precisions(precision)
     from edgepick.cli_compress import apply_compress_options
 
     apply_compress_options(request, compress, max_acc_drop, metric, calib, calib_size, train_data)

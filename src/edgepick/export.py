@@ -87,7 +87,8 @@ _LOADERS = {
 
     core = ov.Core()
     compiled = core.compile_model(core.read_model(str(HERE / "{artifact}")), "CPU",
-                                  {{props.inference_num_threads: THREADS, props.num_streams: 1}})
+                                  {{props.inference_num_threads: THREADS, props.num_streams: 1,
+                                   props.hint.inference_precision: "{ov_precision}"}})  # the precision measured
     request = compiled.create_infer_request()
 
     def run(inputs):
@@ -112,6 +113,14 @@ _LOADERS = {
 }
 
 
+def _ov_precision(row: dict) -> str:
+    """OpenVINO's inference precision the row was measured with (its CPU default may be BF16: never left implicit)."""
+    used = (row.get("runtime_details") or {}).get("precision_used")
+    if used in ("f32", "bf16", "f16"):
+        return used
+    return {"bf16": "bf16", "fp16": "f16"}.get(row.get("precision"), "f32")
+
+
 def export_candidate(run, key: str | None, out: Path) -> dict:
     row = _choose(run, key)
     if row["runtime"] not in _LOADERS:
@@ -123,7 +132,8 @@ def export_candidate(run, key: str | None, out: Path) -> dict:
     inputs = _example_inputs(run, row["batch"])
     np.savez(out / "example_input.npz", **inputs)
     artifact_name = _copy_artifact(row, out, inputs)
-    loader = _LOADERS[row["runtime"]].format(artifact=artifact_name, input_names=repr(list(inputs)))
+    loader = _LOADERS[row["runtime"]].format(artifact=artifact_name, input_names=repr(list(inputs)),
+                                             ov_precision=_ov_precision(row))
     (out / "infer.py").write_text(_COMMON.format(key=row["key"], threads=row["threads"]) + loader +
                                   '\n\nif __name__ == "__main__":\n    main()\n')
     (out / "requirements.txt").write_text(_requirements(run, row))

@@ -25,6 +25,9 @@ from edgepick.measure.latency import TimingPolicy
 from edgepick.measure.reference import reference_outputs
 from edgepick.model import export_module, load_model
 from edgepick.planner import Candidate, drop_for_platform, plan, resolve_runtimes
+from edgepick.precision import REDUCED as REDUCED_PRECISIONS
+from edgepick.precision import judge as judge_precision
+from edgepick.precision import parse_precisions
 from edgepick.result import Run, row_from_db
 from edgepick.select.budget import parse_budget, parse_objective
 from edgepick.select.explain import settings_of
@@ -67,6 +70,7 @@ class Request:
     calib: Any = None  # calibration data (same forms as data); default a fixed-seed subset of the eval data
     calib_size: int = 128
     train_data: Any = None  # for pruning's fine-tuning and distillation; zoo models bring their own train split
+    precisions: Any = None  # "fp32,bf16" or a list; None: FP32 plus the reduced precisions this CPU has natively
 
 
 Progress = Callable[[str, dict], None]
@@ -98,6 +102,8 @@ def _request_key(request: Request, spec, runtimes: list[str], inputs_digest: str
         described["rigor"] = rigor.key_settings(request)
     if request.compressions:
         described["compress"] = compress_hooks.key_settings(request)
+    if request.precisions:
+        described["precisions"] = parse_precisions(request.precisions)
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest(), described
 
 
@@ -107,6 +113,7 @@ def execute(request: Request, progress: Progress | None = None) -> Run:
         if value < 1:
             raise errors.UserError("--threads and --batch take positive integers, e.g. --threads 1,2 --batch 1,8")
     parse_budget(request.budget), parse_objective(request.optimize)  # a malformed budget stops the run before any work
+    parse_precisions(request.precisions)
     if request.platform:
         from edgepick.capabilities import parse_platform
 
@@ -137,7 +144,8 @@ def execute(request: Request, progress: Progress | None = None) -> Run:
     ref_label, reference = reference_outputs(spec, data.inputs, max(request.threads))
     ref_accuracy = accuracy_top1(reference[0], data.labels) if data.labels is not None else None
 
-    candidates = plan(spec.artifact.format, runtimes, request.threads, request.batches, spec.signature)
+    candidates = plan(spec.artifact.format, runtimes, request.threads, request.batches, spec.signature,
+                      parse_precisions(request.precisions))
     if request.platform:
         drop_for_platform(candidates, request.platform)
     compress = None  # the compression axis (compress/hooks.py): compressed artifacts as more candidates
@@ -185,6 +193,8 @@ def _measure_candidate(cand: Candidate, request, spec, data, reference, inputs_p
            "cores": _cores_for(request, cand.threads)}
     if cand.compression:
         row["compression"] = cand.record
+    if cand.precision_support:
+        row["precision_support"] = cand.precision_support
     if cand.blocked:
         row["reason_class"], row["reason"] = cand.blocked
         return row
@@ -209,6 +219,8 @@ def _measure_candidate(cand: Candidate, request, spec, data, reference, inputs_p
     row["size_mb"] = size / 2**20 if size is not None else None
     job = {"runtime": cand.runtime, "artifact": artifact.to_dict(), "threads": cand.threads, "batch": cand.batch,
            "cores": row["cores"], "inputs": str(inputs_path), "timing": request.timing.to_dict()}
+    if not cand.compression:  # the precision the runtime is asked to compute in (a compressed artifact carries its own)
+        job["precision"] = cand.precision
     result = rigor.run_measured(job, run_dir / cand.key.replace("/", "_"), request)
     rigor.copy_into_row(row, result, job)
     for name in ("import_s", "load_s", "compile_s", "first_inference_ms", "latency_ms", "throughput_per_s", "peak_rss_mb",
@@ -227,6 +239,9 @@ def _measure_candidate(cand: Candidate, request, spec, data, reference, inputs_p
         row["accuracy"] = accuracy_top1(outputs[0], data.labels)
     if compress is not None and compress_hooks.decide(row, cand, outputs, compress):
         return row  # a compressed row passes or fails on the accuracy drop, not on FP32 closeness
+    if cand.precision in REDUCED_PRECISIONS and not cand.compression:
+        judge_precision(row, outputs, reference, data.labels, request)
+        return row  # so does a BF16/FP16 row (precision.py)
     if eq["agrees"]:
         row["status"] = "ok"
     else:
