@@ -3,8 +3,12 @@
 On mobilenetv2-like exported to ONNX, with 2 threads, in one run, for ROUNDS interleaved rounds:
   - edgepick's OpenVINO p50  vs  `benchmark_app -hint none -api sync -nstreams 1 -nthreads 2` (same IR file)
   - edgepick's ONNX Runtime p50  vs  a bare `session.run` loop in a fresh process pinned to the same cores
+  - (issue 10) on the same network exported with dynamic batch, height and width, measured at 1x3x320x320:
+    edgepick's OpenVINO FP32 p50  vs  `benchmark_app -m model.onnx -shape [1,3,320,320] -infer_precision f32 ...`
+    (edgepick must compile for the measured shape and pin FP32, as benchmark_app does with those flags)
 and the per-call harness overhead (edgepick's timed loop around a no-op call, and its Session wrapper).
 Target ratios 0.97-1.03; overhead < 20 us. Run with `make bench`; results land in benchmarks/results/.
+FIDELITY_PAIRS=openvino-dynamic (comma-separated pair names) measures only those pairs.
 """
 
 from __future__ import annotations
@@ -55,24 +59,41 @@ def export_model(work: Path) -> Path:
     return path
 
 
-def edgepick_p50(model: Path, home: Path, runtime: str) -> tuple[float, str]:
-    """(p50 ms, artifact path) of one fresh edgepick measurement of `runtime`."""
+DYNAMIC_SHAPE = [1, 3, 320, 320]
+
+
+def export_dynamic_model(work: Path) -> Path:
+    """mobilenetv2-like with dynamic batch, height and width (like detectors and OCR nets ship)."""
+    import torch
+
+    from edgepick.zoo.mobilenet import build
+
+    path = work / "mobilenetv2-like-dynamic-hw.onnx"
+    torch.onnx.export(build(), (torch.randn(1, 3, 224, 224),), str(path), input_names=["images"], dynamo=False,
+                      dynamic_axes={"images": {0: "batch", 2: "height", 3: "width"}})
+    return path
+
+
+def edgepick_p50(model: Path, home: Path, runtime: str, **options) -> tuple[float, str]:
+    """(p50 ms, artifact path) of one fresh edgepick measurement of `runtime` (FP32 rows only)."""
     import edgepick
     from edgepick.measure.latency import TimingPolicy
 
     os.environ["EDGEPICK_HOME"] = str(home)
     run = edgepick.pick(str(model), runtimes=[runtime], threads=THREADS, force=True, noise_retry=False,
-                        timing=TimingPolicy(warmup_s=1.0, min_duration_s=SECONDS, max_duration_s=SECONDS * 3))
+                        timing=TimingPolicy(warmup_s=1.0, min_duration_s=SECONDS, max_duration_s=SECONDS * 3),
+                        precisions=["fp32"], **options)
     row = run.rows[0]
     if row["status"] != "ok":
         sys.exit(f"edgepick {runtime} failed: {row['reason']}")
     return row["latency_ms"]["p50"], row["artifact"]["path"]
 
 
-def benchmark_app_p50(ir: str) -> float:
+def benchmark_app_p50(ir: str, *extra: str) -> float:
+    """benchmark_app at FP32 (-infer_precision f32: its CPU default is BF16 on BF16-capable CPUs), plus `extra`."""
     tool = shutil.which("benchmark_app") or str(Path(sys.executable).with_name("benchmark_app"))
     cmd = [tool, "-m", ir, "-d", "CPU", "-hint", "none", "-api", "sync", "-nstreams", "1", "-nthreads", str(THREADS),
-           "-t", str(int(SECONDS)), "-pin", "YES"]
+           "-t", str(int(SECONDS)), "-pin", "YES", "-infer_precision", "f32", *extra]
     out = subprocess.run(["taskset", "-c", ",".join(map(str, cores())), *cmd], capture_output=True, text=True,
                          check=True).stdout
     return float(re.search(r"Median:\s+([0-9.]+)\s*ms", out).group(1))
@@ -107,35 +128,51 @@ def harness_overhead_us() -> dict[str, float]:
     return {"timed_loop_noop_p50_us": float(np.median(loop)) / 1e3}
 
 
+def build_pairs(work: Path, home: Path, wanted: set[str] | None) -> dict:
+    """{pair name: (edgepick's p50, the reference tool's p50)} as callables; `wanted` None means every pair."""
+    pairs = {}
+    if wanted is None or wanted & {"openvino", "onnxruntime"}:
+        model = export_model(work)
+        _, ir = edgepick_p50(model, home, "openvino")  # converts once; later rounds reuse the cached IR
+        pairs["openvino"] = (lambda: edgepick_p50(model, home, "openvino")[0], lambda: benchmark_app_p50(ir))
+        pairs["onnxruntime"] = (lambda: edgepick_p50(model, home, "onnxruntime")[0], lambda: bare_ort_p50(model))
+    if wanted is None or "openvino-dynamic" in wanted:
+        dynamic = export_dynamic_model(work)
+        shape = "x".join(map(str, DYNAMIC_SHAPE))
+        edgepick_p50(dynamic, home, "openvino", input_shape=shape)  # convert once
+        pairs["openvino-dynamic"] = (
+            lambda: edgepick_p50(dynamic, home, "openvino", input_shape=shape)[0],
+            lambda: benchmark_app_p50(str(dynamic), "-shape", "[" + ",".join(map(str, DYNAMIC_SHAPE)) + "]"))
+    if wanted is None or "litert" in wanted:
+        try:  # LiteRT: the .tflite edgepick makes from the same network (litert-torch, or ONNX -> onnx2tf)
+            lite_p50, tflite = edgepick_p50("mobilenetv2-like", home, "litert")
+            runs = max(50, int(SECONDS * 1000 / lite_p50))
+            pairs["litert"] = (lambda: edgepick_p50("mobilenetv2-like", home, "litert")[0],
+                               lambda: litert_benchmark_p50(tflite, runs))
+        except SystemExit as why:
+            print(f"LiteRT pair skipped: {why}", flush=True)
+    return {k: v for k, v in pairs.items() if wanted is None or k in wanted}
+
+
 def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="edgepick-fidelity-"))
-    model = export_model(work)
     home = work / "home"
-    _, ir = edgepick_p50(model, home, "openvino")  # converts once; later rounds reuse the cached IR
-    pairs = {
-        "openvino": (lambda: edgepick_p50(model, home, "openvino")[0], lambda: benchmark_app_p50(ir)),
-        "onnxruntime": (lambda: edgepick_p50(model, home, "onnxruntime")[0], lambda: bare_ort_p50(model)),
-    }
-    try:  # LiteRT: the .tflite edgepick makes from the same network (litert-torch, or ONNX -> onnx2tf)
-        lite_p50, tflite = edgepick_p50("mobilenetv2-like", home, "litert")
-        runs = max(50, int(SECONDS * 1000 / lite_p50))
-        pairs["litert"] = (lambda: edgepick_p50("mobilenetv2-like", home, "litert")[0],
-                           lambda: litert_benchmark_p50(tflite, runs))
-    except SystemExit as why:
-        print(f"LiteRT pair skipped: {why}", flush=True)
+    wanted = {p.strip() for p in os.environ["FIDELITY_PAIRS"].split(",")} if os.environ.get("FIDELITY_PAIRS") else None
+    pairs = build_pairs(work, home, wanted)
     rounds = []
     # The VM drifts by tens of percent over minutes, so each pair is measured back to back, in alternating order
     # (A B, then B A), and the verdict is the median of the per-round ratios.
     for i in range(ROUNDS):
-        r = {}
+        r = {"loadavg_1m": os.getloadavg()[0]}  # the machine may be shared: the load beside every round
         for name, (ours, theirs) in pairs.items():
             first, second = (ours, theirs) if i % 2 == 0 else (theirs, ours)
             a, b = first(), second()
             ep, ref = (a, b) if i % 2 == 0 else (b, a)
             r[name] = {"edgepick_p50_ms": ep, "reference_p50_ms": ref, "ratio": ep / ref}
         rounds.append(r)
-        print(f"round {i + 1}: " + ", ".join(f"{k} {v['edgepick_p50_ms']:.3f}/{v['reference_p50_ms']:.3f} ms "
-                                              f"({v['ratio']:.3f})" for k, v in r.items()), flush=True)
+        print(f"round {i + 1} (load {r['loadavg_1m']:.2f}): " + ", ".join(
+            f"{k} {v['edgepick_p50_ms']:.3f}/{v['reference_p50_ms']:.3f} ms ({v['ratio']:.3f})"
+            for k, v in r.items() if k in pairs), flush=True)
     summary = {name: {"ratio_median": statistics.median(r[name]["ratio"] for r in rounds),
                       "edgepick_p50_ms": statistics.median(r[name]["edgepick_p50_ms"] for r in rounds),
                       "reference_p50_ms": statistics.median(r[name]["reference_p50_ms"] for r in rounds),
@@ -147,7 +184,8 @@ def main() -> None:
     out.mkdir(exist_ok=True)
     (out / f"fidelity-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(result, indent=2))
     labels = {"openvino": "OpenVINO vs benchmark_app", "onnxruntime": "ONNX Runtime vs bare session.run loop",
-              "litert": "LiteRT vs litert-benchmark --num_threads 2"}
+              "litert": "LiteRT vs litert-benchmark --num_threads 2",
+              "openvino-dynamic": "OpenVINO, dynamic-HxW ONNX at 1x3x320x320, vs benchmark_app -shape -infer_precision f32"}
     print("| pair | edgepick p50 ms | reference p50 ms | ratio (median of rounds) | ratio range |\n|---|---|---|---|---|")
     for name, s in summary.items():
         label = labels[name]
