@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -20,7 +21,7 @@ from edgepick.convert.stepcheck import blame, check_steps
 from edgepick.data import arrays_sha256, eval_data
 from edgepick.fingerprint import fingerprint
 from edgepick.measure import rigor
-from edgepick.measure.equivalence import Tolerance, accuracy_top1, compare
+from edgepick.measure.equivalence import Tolerance, accuracy_top1, compare, for_quantized_source
 from edgepick.measure.latency import TimingPolicy
 from edgepick.measure.reference import reference_outputs
 from edgepick.model import export_module, load_model
@@ -142,6 +143,9 @@ def execute(request: Request, progress: Progress | None = None) -> Run:
     inputs_path = run_dir / "eval_inputs.npz"
     data.save(inputs_path)
     ref_label, reference = reference_outputs(spec, data.inputs, max(request.threads))
+    source_tolerance = for_quantized_source(spec.artifact, request.tolerance, reference)
+    if source_tolerance is not request.tolerance:  # an INT8 source is judged in steps of its output scale
+        request = dataclasses.replace(request, tolerance=source_tolerance)
     ref_accuracy = accuracy_top1(reference[0], data.labels) if data.labels is not None else None
 
     candidates = plan(spec.artifact.format, runtimes, request.threads, request.batches, spec.signature,
@@ -235,6 +239,8 @@ def _measure_candidate(cand: Candidate, request, spec, data, reference, inputs_p
         outputs = [f[k] for k in f.files]
     eq = compare(reference, outputs, request.tolerance)
     row["equivalence"] = {k: eq.get(k) for k in ("max_abs_err", "max_rel_err", "cosine", "top1_agreement")}
+    if request.tolerance.source:
+        row["equivalence"]["tolerance"] = request.tolerance.source
     if data.labels is not None:
         row["accuracy"] = accuracy_top1(outputs[0], data.labels)
     if compress is not None and compress_hooks.decide(row, cand, outputs, compress):
