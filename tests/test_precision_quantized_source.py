@@ -69,3 +69,35 @@ def test_a_qdq_model_converted_to_openvino_is_judged_in_steps_of_its_scale(home,
         assert row["equivalence"]["tolerance"].startswith("int8 source: 3 steps of the output scale")
         assert row["equivalence"]["max_abs_err"] <= QUANT_STEPS * scale + 1e-4
     assert rows["onnxruntime"]["runtime_details"]["precision_used"] == "int8+f32"
+
+
+@pytest.mark.slow  # TensorFlow's converter with a representative dataset: ~20 s here
+def test_a_full_int8_tflite_is_judged_in_steps_of_its_output_scale(home, tmp_path, fast):
+    tf = pytest.importorskip("tensorflow")
+    pytest.importorskip("ai_edge_litert")
+    keras = pytest.importorskip("keras")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3, activation="relu"),
+                              keras.layers.Flatten(), keras.layers.Dense(10)])
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    rng = np.random.default_rng(0)
+    converter.representative_dataset = lambda: ([rng.standard_normal((1, 8, 8, 1)).astype(np.float32)] for _ in range(32))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = converter.inference_output_type = tf.int8
+    path = tmp_path / "tiny-int8.tflite"
+    path.write_bytes(converter.convert())
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    scale = Interpreter(model_path=str(path)).get_output_details()[0]["quantization"][0]
+    assert scale > 0 and output_scales(Artifact("tflite", str(path))) == [pytest.approx(scale)]
+    run = edgepick.pick(str(path), runtimes=["litert", "onnxruntime", "openvino"], threads=1, timing=fast,
+                        precisions=["fp32"])
+    for row in run.rows:
+        if row["status"] == "ok" or row["reason_class"] == "disagrees":  # rows that ran are judged on the int8 grid
+            assert row["equivalence"]["tolerance"].startswith("int8 source"), row
+        if row["reason_class"] == "disagrees":
+            assert "top-1 agreement" in row["reason"]
+    litert = next(r for r in run.rows if r["runtime"] == "litert")
+    assert litert["status"] == "ok" and litert["runtime_details"]["precision_used"] == "int8+f32"
