@@ -115,3 +115,17 @@ def test_torch_eager_bf16_runs_under_autocast(home, fast):
     assert bf16["runtime_details"]["output_dtypes"] == ["torch.bfloat16"]  # autocast really ran the Linear in BF16
     assert 0 < bf16["equivalence"]["max_abs_err"] < 0.1  # BF16 rounding: not FP32-close, not wrong
     assert bf16["metric"]["passed"] is (bf16["status"] == "ok")
+
+
+@pytest.mark.slow  # every installed runtime, each in its own worker (TVM compiles, TF and JAX import): minutes
+def test_every_runtime_reports_f32_for_fp32_rows(home, fast):
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(),
+                                 torch.nn.Linear(4 * 8 * 8, 10)).eval()
+    run = edgepick.pick(module, input_shape="1x3x8x8", threads=1, timing=fast, precisions=["fp32"])
+    ran = [r for r in run.rows if r.get("runtime_details")]
+    assert len(ran) >= 2, [(r["key"], r["reason"]) for r in run.rows]
+    for row in ran:
+        assert row["runtime_details"]["precision_used"] == "f32", (row["key"], row["runtime_details"])
+        assert row["status"] == "ok", (row["key"], row["reason"])

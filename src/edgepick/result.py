@@ -15,7 +15,9 @@ CANDIDATE_FIELDS = ("key", "runtime", "precision", "threads", "batch", "status",
                     # measurement rigor (issue 6): present when measured; energy says "measured" or "estimate" in its kind
                     "energy", "roofline", "noise", "loadgen", "op_profile", "cold_start", "interleaved",
                     # compression (issue 4): the pass, its options, calibration set, flags; the metric and its drop
-                    "compression", "metric")
+                    "compression", "metric",
+                    # precision (issue 10): a BF16/FP16 row's support here (native, or predicted slower)
+                    "precision_support")
 
 
 @dataclass
