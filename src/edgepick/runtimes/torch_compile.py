@@ -52,6 +52,7 @@ class TorchCompile(Runtime):
         # No fast-math in the generated C++: FP32 rows must compute IEEE FP32 (both are today's defaults, pinned).
         inductor.cpp.enable_unsafe_math_opt_flag = False
         inductor.cpp.enable_floating_point_contract_flag = "off"
+        details["shape_mode"] = "static (dynamic=False: compiled for the shapes of the first call)"
         details["precision_source"] += (f"; inductor cpp.enable_unsafe_math_opt_flag={inductor.cpp.enable_unsafe_math_opt_flag}"
                                         f", fp_contract={inductor.cpp.enable_floating_point_contract_flag}")
         module = load_torch_module(artifact)
