@@ -74,8 +74,9 @@ def export_dynamic_model(work: Path) -> Path:
     return path
 
 
-def edgepick_p50(model: Path, home: Path, runtime: str, **options) -> tuple[float, str]:
-    """(p50 ms, artifact path) of one fresh edgepick measurement of `runtime` (FP32 rows only)."""
+def edgepick_p50(model: Path, home: Path, runtime: str, with_min: bool = False, **options) -> tuple:
+    """(p50 ms, artifact path) of one fresh edgepick measurement of `runtime` (FP32 rows only); with_min: the first
+    element is (p50, min) instead."""
     import edgepick
     from edgepick.measure.latency import TimingPolicy
 
@@ -86,17 +87,19 @@ def edgepick_p50(model: Path, home: Path, runtime: str, **options) -> tuple[floa
     row = run.rows[0]
     if row["status"] != "ok":
         sys.exit(f"edgepick {runtime} failed: {row['reason']}")
-    return row["latency_ms"]["p50"], row["artifact"]["path"]
+    lat = row["latency_ms"]
+    return ((lat["p50"], lat["min"]) if with_min else lat["p50"]), row["artifact"]["path"]
 
 
-def benchmark_app_p50(ir: str, *extra: str) -> float:
+def benchmark_app_p50(ir: str, *extra: str, with_min: bool = False):
     """benchmark_app at FP32 (-infer_precision f32: its CPU default is BF16 on BF16-capable CPUs), plus `extra`."""
     tool = shutil.which("benchmark_app") or str(Path(sys.executable).with_name("benchmark_app"))
     cmd = [tool, "-m", ir, "-d", "CPU", "-hint", "none", "-api", "sync", "-nstreams", "1", "-nthreads", str(THREADS),
            "-t", str(int(SECONDS)), "-pin", "YES", "-infer_precision", "f32", *extra]
     out = subprocess.run(["taskset", "-c", ",".join(map(str, cores())), *cmd], capture_output=True, text=True,
                          check=True).stdout
-    return float(re.search(r"Median:\s+([0-9.]+)\s*ms", out).group(1))
+    median = float(re.search(r"Median:\s+([0-9.]+)\s*ms", out).group(1))
+    return (median, float(re.search(r"Min:\s+([0-9.]+)\s*ms", out).group(1))) if with_min else median
 
 
 def litert_benchmark_p50(tflite: str, runs: int) -> float:
@@ -140,9 +143,11 @@ def build_pairs(work: Path, home: Path, wanted: set[str] | None) -> dict:
         dynamic = export_dynamic_model(work)
         shape = "x".join(map(str, DYNAMIC_SHAPE))
         edgepick_p50(dynamic, home, "openvino", input_shape=shape)  # convert once
+        # (p50, min) each: on a shared machine the minimum is the least disturbed figure, shown beside the medians
         pairs["openvino-dynamic"] = (
-            lambda: edgepick_p50(dynamic, home, "openvino", input_shape=shape)[0],
-            lambda: benchmark_app_p50(str(dynamic), "-shape", "[" + ",".join(map(str, DYNAMIC_SHAPE)) + "]"))
+            lambda: edgepick_p50(dynamic, home, "openvino", with_min=True, input_shape=shape)[0],
+            lambda: benchmark_app_p50(str(dynamic), "-shape", "[" + ",".join(map(str, DYNAMIC_SHAPE)) + "]",
+                                      with_min=True))
     if wanted is None or "litert" in wanted:
         try:  # LiteRT: the .tflite edgepick makes from the same network (litert-torch, or ONNX -> onnx2tf)
             lite_p50, tflite = edgepick_p50("mobilenetv2-like", home, "litert")
@@ -168,15 +173,18 @@ def main() -> None:
             first, second = (ours, theirs) if i % 2 == 0 else (theirs, ours)
             a, b = first(), second()
             ep, ref = (a, b) if i % 2 == 0 else (b, a)
-            r[name] = {"edgepick_p50_ms": ep, "reference_p50_ms": ref, "ratio": ep / ref}
+            r[name] = _round_entry(ep, ref)
         rounds.append(r)
         print(f"round {i + 1} (load {r['loadavg_1m']:.2f}): " + ", ".join(
             f"{k} {v['edgepick_p50_ms']:.3f}/{v['reference_p50_ms']:.3f} ms ({v['ratio']:.3f})"
+            + (f", min {v['edgepick_min_ms']:.3f}/{v['reference_min_ms']:.3f} ({v['min_ratio']:.3f})" if "min_ratio" in v else "")
             for k, v in r.items() if k in pairs), flush=True)
     summary = {name: {"ratio_median": statistics.median(r[name]["ratio"] for r in rounds),
                       "edgepick_p50_ms": statistics.median(r[name]["edgepick_p50_ms"] for r in rounds),
                       "reference_p50_ms": statistics.median(r[name]["reference_p50_ms"] for r in rounds),
-                      "ratio_range": [min(r[name]["ratio"] for r in rounds), max(r[name]["ratio"] for r in rounds)]}
+                      "ratio_range": [min(r[name]["ratio"] for r in rounds), max(r[name]["ratio"] for r in rounds)],
+                      **({"min_ratio_median": statistics.median(r[name]["min_ratio"] for r in rounds)}
+                         if "min_ratio" in rounds[0][name] else {})}
                for name in pairs}
     result = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": _machine(),
               "seconds_per_measurement": SECONDS, "rounds": rounds, "summary": summary, **harness_overhead_us()}
@@ -191,8 +199,18 @@ def main() -> None:
         label = labels[name]
         print(f"| {label} | {s['edgepick_p50_ms']:.3f} | {s['reference_p50_ms']:.3f} | {s['ratio_median']:.3f} | "
               f"{s['ratio_range'][0]:.3f}-{s['ratio_range'][1]:.3f} |")
+        if "min_ratio_median" in s:
+            print(f"  {name}: ratio of the minima, median of rounds: {s['min_ratio_median']:.3f}")
     print(f"harness overhead per call (timed no-op): {result['timed_loop_noop_p50_us']:.2f} us")
     shutil.rmtree(work, ignore_errors=True)
+
+
+def _round_entry(ours, theirs) -> dict:
+    """One pair's figures in one round: p50s and their ratio, plus minima and theirs when both sides gave (p50, min)."""
+    if isinstance(ours, tuple) and isinstance(theirs, tuple):
+        return {"edgepick_p50_ms": ours[0], "reference_p50_ms": theirs[0], "ratio": ours[0] / theirs[0],
+                "edgepick_min_ms": ours[1], "reference_min_ms": theirs[1], "min_ratio": ours[1] / theirs[1]}
+    return {"edgepick_p50_ms": ours, "reference_p50_ms": theirs, "ratio": ours / theirs}
 
 
 def _machine() -> str:

@@ -8,6 +8,8 @@ Every FP32 row must report f32 on every CPU (OpenVINO's CPU default is BF16 wher
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 import edgepick
@@ -90,12 +92,19 @@ def test_openvino_rows_report_the_precision_they_ran_in_on_this_cpu(home, tiny_o
 def test_an_emulated_bf16_row_is_labelled_and_judged_on_the_metric(home, tiny_onnx, fast):
     """Asked for explicitly, BF16 runs on any CPU: labelled 'predicted slower' where not native, judged on the drop."""
     pytest.importorskip("openvino")
-    run = edgepick.pick(str(tiny_onnx), runtimes=["openvino"], threads=1, timing=fast, precisions="fp32,bf16")
+    run = edgepick.pick(str(tiny_onnx), runtimes=["openvino"], threads=1, timing=fast, precisions="fp32,bf16",
+                        repeats=2)
     bf16 = next(r for r in run.rows if r["precision"] == "bf16")
+    repeat = json.loads((home / "runs" / run.run_id / "repeats" / "openvino_bf16_t1_b1-1" / "result.json").read_text())
+    assert repeat["runtime_details"]["precision_used"] == bf16["runtime_details"]["precision_used"]  # kept in repeats
     assert bf16["precision_support"]["native"] is native("bf16", host_isa_flags())
     if not bf16["precision_support"]["native"]:
         assert bf16["precision_support"]["note"].startswith("predicted slower here")
     assert bf16["metric"]["tolerance"] and bf16["metric"]["passed"] is (bf16["status"] == "ok")
+    fp32 = next(r for r in run.rows if r["precision"] == "fp32")
+    ratio = bf16["latency_ms"]["p50"] / fp32["latency_ms"]["p50"]
+    assert bf16["precision_support"]["measured"].startswith(f"p50 {ratio:.2f}x the FP32 row's: "
+                                                            f"{'slower' if ratio > 1 else 'faster'}")
     assert bf16["runtime_details"]["precision_used"] in ("bf16", "f32")  # a CPU plugin without BF16 may fall back
     if native("bf16", host_isa_flags()):
         assert bf16["runtime_details"]["precision_used"] == "bf16"

@@ -94,3 +94,23 @@ def judge(row: dict, outputs, reference, labels, request) -> None:
                             data=SimpleNamespace(labels=labels), reference=reference,
                             reference_score=metric.score(reference, labels, reference))
     judge_drop(row, outputs, setup)
+
+
+def outcomes(rows: list[dict]) -> list[dict]:
+    """After the sweep: each measured BF16/FP16 row's p50 against its FP32 twin (same runtime, threads, batch), so
+    the offer's prediction (native: faster; emulated: slower) is checked by the measurement. Returns the rows changed."""
+    p50 = {(r["runtime"], r["threads"], r["batch"]): r["latency_ms"]["p50"] for r in rows
+           if r.get("precision") == FP32 and not r.get("compression") and (r.get("latency_ms") or {}).get("p50")}
+    changed = []
+    for row in rows:
+        support = row.get("precision_support")
+        fp32 = p50.get((row["runtime"], row["threads"], row["batch"]))
+        if not support or not fp32 or not (row.get("latency_ms") or {}).get("p50"):
+            continue
+        ratio = row["latency_ms"]["p50"] / fp32
+        predicted_slower = not support["native"]
+        held = (ratio > 1) == predicted_slower
+        support["measured"] = (f"p50 {ratio:.2f}x the FP32 row's: {'slower' if ratio > 1 else 'faster'}, "
+                               f"{'as predicted' if held else 'not as predicted'}")
+        changed.append(row)
+    return changed

@@ -28,6 +28,7 @@ from edgepick.model import export_module, load_model
 from edgepick.planner import Candidate, drop_for_platform, plan, resolve_runtimes
 from edgepick.precision import REDUCED as REDUCED_PRECISIONS
 from edgepick.precision import judge as judge_precision
+from edgepick.precision import outcomes as precision_outcomes
 from edgepick.precision import parse_precisions
 from edgepick.result import Run, row_from_db
 from edgepick.select.budget import parse_budget, parse_objective
@@ -181,6 +182,8 @@ def execute(request: Request, progress: Progress | None = None) -> Run:
     for row in rows if compress else ():
         if (row.get("compression") or {}).get("int8_flag"):  # the flag's outcome is known only now
             store.save_candidate(run.id, _db_fields(row))
+    for row in precision_outcomes(rows):  # BF16/FP16 rows: the measured speed against their FP32 twin
+        store.save_candidate(run.id, _db_fields(row))
     chosen, reasons = pick(rows, settings_of(request), ref_accuracy)
     store.finish_run(run.id, chosen["key"] if chosen else None, {"selection": settings_of(request),
                                                                   "reference": ref_label, "reference_accuracy": ref_accuracy,
@@ -223,8 +226,8 @@ def _measure_candidate(cand: Candidate, request, spec, data, reference, inputs_p
     row["size_mb"] = size / 2**20 if size is not None else None
     job = {"runtime": cand.runtime, "artifact": artifact.to_dict(), "threads": cand.threads, "batch": cand.batch,
            "cores": row["cores"], "inputs": str(inputs_path), "timing": request.timing.to_dict()}
-    if not cand.compression:  # the precision the runtime is asked to compute in (a compressed artifact carries its own)
-        job["precision"] = cand.precision
+    if not cand.compression:  # the precision the runtime computes in (a compressed artifact carries its own); in the
+        job["artifact"]["meta"]["run_precision"] = cand.precision  # artifact, so repeats and interleaved windows keep it
     result = rigor.run_measured(job, run_dir / cand.key.replace("/", "_"), request)
     rigor.copy_into_row(row, result, job)
     for name in ("import_s", "load_s", "compile_s", "first_inference_ms", "latency_ms", "throughput_per_s", "peak_rss_mb",
