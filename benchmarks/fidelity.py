@@ -48,6 +48,39 @@ while time.perf_counter() < end:
 print(np.median(t) / 1e6)
 """
 
+# What compiling for the measured shape is worth: the dynamic-HxW model compiled as read (what edgepick did before
+# issue 10) and reshaped to the measured shape, in one process, alternating short windows so load affects both alike.
+STATIC_VS_DYNAMIC = r"""
+import os, time, numpy as np, openvino as ov, openvino.properties as p
+os.sched_setaffinity(0, {cores})
+core = ov.Core()
+cfg = {{p.inference_num_threads: {threads}, p.num_streams: 1, p.hint.inference_precision: "f32"}}
+x = np.random.default_rng(1).standard_normal({shape}).astype(np.float32)
+reqs = {{}}
+for kind in ("dynamic", "static"):
+    m = core.read_model({path!r})
+    if kind == "static":
+        m.reshape({shape})
+    reqs[kind] = core.compile_model(m, "CPU", cfg).create_infer_request()
+    reqs[kind].set_tensor(m.inputs[0].get_any_name(), ov.Tensor(x))
+    for _ in range(10): reqs[kind].infer()
+t = {{"dynamic": [], "static": []}}
+for _ in range({windows}):
+    for kind in ("dynamic", "static"):
+        end = time.perf_counter() + 0.5
+        while time.perf_counter() < end:
+            a = time.perf_counter_ns(); reqs[kind].infer(); t[kind].append(time.perf_counter_ns() - a)
+print(np.median(t["dynamic"]) / 1e6, np.median(t["static"]) / 1e6)
+"""
+
+
+def static_vs_dynamic(model: Path, windows: int = 20) -> dict:
+    code = STATIC_VS_DYNAMIC.format(cores=cores(), threads=THREADS, path=str(model), shape=DYNAMIC_SHAPE, windows=windows)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    dynamic, static = float(out[0]), float(out[1])
+    return {"dynamic_p50_ms": dynamic, "static_p50_ms": static, "dynamic_over_static": dynamic / static,
+            "loadavg_1m": os.getloadavg()[0]}
+
 
 def export_model(work: Path) -> Path:
     import torch
@@ -131,7 +164,7 @@ def harness_overhead_us() -> dict[str, float]:
     return {"timed_loop_noop_p50_us": float(np.median(loop)) / 1e3}
 
 
-def build_pairs(work: Path, home: Path, wanted: set[str] | None) -> dict:
+def build_pairs(work: Path, home: Path, wanted: set[str] | None, extras: dict) -> dict:
     """{pair name: (edgepick's p50, the reference tool's p50)} as callables; `wanted` None means every pair."""
     pairs = {}
     if wanted is None or wanted & {"openvino", "onnxruntime"}:
@@ -143,6 +176,12 @@ def build_pairs(work: Path, home: Path, wanted: set[str] | None) -> dict:
         dynamic = export_dynamic_model(work)
         shape = "x".join(map(str, DYNAMIC_SHAPE))
         edgepick_p50(dynamic, home, "openvino", input_shape=shape)  # convert once
+        extras["static_vs_dynamic"] = static_vs_dynamic(dynamic)
+        print(f"OpenVINO on the dynamic-HxW model, one process, alternating windows: as read (dynamic) "
+              f"{extras['static_vs_dynamic']['dynamic_p50_ms']:.3f} ms, reshaped (static) "
+              f"{extras['static_vs_dynamic']['static_p50_ms']:.3f} ms, ratio "
+              f"{extras['static_vs_dynamic']['dynamic_over_static']:.3f} (load {extras['static_vs_dynamic']['loadavg_1m']:.2f})",
+              flush=True)
         # (p50, min) each: on a shared machine the minimum is the least disturbed figure, shown beside the medians
         pairs["openvino-dynamic"] = (
             lambda: edgepick_p50(dynamic, home, "openvino", with_min=True, input_shape=shape)[0],
@@ -163,7 +202,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="edgepick-fidelity-"))
     home = work / "home"
     wanted = {p.strip() for p in os.environ["FIDELITY_PAIRS"].split(",")} if os.environ.get("FIDELITY_PAIRS") else None
-    pairs = build_pairs(work, home, wanted)
+    extras: dict = {}  # figures measured once, outside the rounds
+    pairs = build_pairs(work, home, wanted, extras)
     rounds = []
     # The VM drifts by tens of percent over minutes, so each pair is measured back to back, in alternating order
     # (A B, then B A), and the verdict is the median of the per-round ratios.
@@ -187,7 +227,8 @@ def main() -> None:
                          if "min_ratio" in rounds[0][name] else {})}
                for name in pairs}
     result = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": _machine(),
-              "seconds_per_measurement": SECONDS, "rounds": rounds, "summary": summary, **harness_overhead_us()}
+              "seconds_per_measurement": SECONDS, "rounds": rounds, "summary": summary, **extras,
+              **harness_overhead_us()}
     out = HERE / "results"
     out.mkdir(exist_ok=True)
     (out / f"fidelity-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(result, indent=2))
