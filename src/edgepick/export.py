@@ -104,10 +104,11 @@ _LOADERS = {
     names = {input_names}
 
     def run(inputs):
-        with torch.inference_mode():
+        # BF16 rows were measured under torch.autocast; FP32 rows with it off
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled={torch_bf16}):
             out = module(*(torch.from_numpy(np.ascontiguousarray(inputs[n])) for n in names))
         out = (out,) if isinstance(out, torch.Tensor) else tuple(out)
-        return [o.detach().numpy() for o in out]
+        return [(o.float() if o.dtype == torch.bfloat16 else o).detach().numpy() for o in out]
     return run
 ''',
 }
@@ -133,7 +134,7 @@ def export_candidate(run, key: str | None, out: Path) -> dict:
     np.savez(out / "example_input.npz", **inputs)
     artifact_name = _copy_artifact(row, out, inputs)
     loader = _LOADERS[row["runtime"]].format(artifact=artifact_name, input_names=repr(list(inputs)),
-                                             ov_precision=_ov_precision(row))
+                                             ov_precision=_ov_precision(row), torch_bf16=row.get("precision") == "bf16")
     (out / "infer.py").write_text(_COMMON.format(key=row["key"], threads=row["threads"]) + loader +
                                   '\n\nif __name__ == "__main__":\n    main()\n')
     (out / "requirements.txt").write_text(_requirements(run, row))
