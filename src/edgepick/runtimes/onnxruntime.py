@@ -87,8 +87,12 @@ class OnnxRuntime(Runtime):
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         for key, value in PRECISION_CONFIG.items():
             opts.add_session_config_entry(key, value)
-        dims, precision = graph_facts(artifact.path)
-        overrides, mode = free_dimension_overrides(dims, measured_shapes(artifact))
+        try:
+            dims, precision = graph_facts(artifact.path)
+        except ImportError:  # without the onnx package the graph cannot be read here: shapes stay as declared
+            dims, precision = None, "f32 (graph dtypes not inspected: onnx is not installed)"
+        overrides, mode = free_dimension_overrides(dims or {}, measured_shapes(artifact))
+        mode = mode if dims is not None else "as declared (onnx not installed to read the graph)"
         for dim_name, value in overrides.items():
             opts.add_free_dimension_override_by_name(dim_name, value)
         session = ort.InferenceSession(artifact.path, sess_options=opts, providers=["CPUExecutionProvider"])
