@@ -107,9 +107,8 @@ def export_dynamic_model(work: Path) -> Path:
     return path
 
 
-def edgepick_p50(model: Path, home: Path, runtime: str, with_min: bool = False, **options) -> tuple:
-    """(p50 ms, artifact path) of one fresh edgepick measurement of `runtime` (FP32 rows only); with_min: the first
-    element is (p50, min) instead."""
+def edgepick_row(model: Path, home: Path, runtime: str, **options) -> dict:
+    """The row of one fresh edgepick measurement of `runtime` (FP32 rows only)."""
     import edgepick
     from edgepick.measure.latency import TimingPolicy
 
@@ -120,17 +119,45 @@ def edgepick_p50(model: Path, home: Path, runtime: str, with_min: bool = False, 
     row = run.rows[0]
     if row["status"] != "ok":
         sys.exit(f"edgepick {runtime} failed: {row['reason']}")
+    return row
+
+
+def edgepick_p50(model: Path, home: Path, runtime: str, with_min: bool = False, **options) -> tuple:
+    """(p50 ms, artifact path) of one fresh edgepick measurement of `runtime`; with_min: the first element is
+    (p50, min) instead."""
+    row = edgepick_row(model, home, runtime, **options)
     lat = row["latency_ms"]
     return ((lat["p50"], lat["min"]) if with_min else lat["p50"]), row["artifact"]["path"]
 
 
-def benchmark_app_p50(ir: str, *extra: str, with_min: bool = False):
+def benchmark_app_output(ir: str, *extra: str, seconds: float = SECONDS) -> str:
     """benchmark_app at FP32 (-infer_precision f32: its CPU default is BF16 on BF16-capable CPUs), plus `extra`."""
     tool = shutil.which("benchmark_app") or str(Path(sys.executable).with_name("benchmark_app"))
     cmd = [tool, "-m", ir, "-d", "CPU", "-hint", "none", "-api", "sync", "-nstreams", "1", "-nthreads", str(THREADS),
-           "-t", str(int(SECONDS)), "-pin", "YES", "-infer_precision", "f32", *extra]
-    out = subprocess.run(["taskset", "-c", ",".join(map(str, cores())), *cmd], capture_output=True, text=True,
-                         check=True).stdout
+           "-t", str(max(1, int(seconds))), "-pin", "YES", "-infer_precision", "f32", *extra]
+    return subprocess.run(["taskset", "-c", ",".join(map(str, cores())), *cmd], capture_output=True, text=True,
+                          check=True).stdout
+
+
+def settings_match(model: Path, home: Path, shape: list[int]) -> dict:
+    """Load-independent half of the check: the compiled model edgepick measures has the same properties and input
+    shape as the one benchmark_app measures (its "Model:" and "Model inputs:" lines)."""
+    from edgepick.runtimes.openvino import COMPARED_PROPERTIES
+
+    out = benchmark_app_output(str(model), "-shape", "[" + ",".join(map(str, shape)) + "]", seconds=1)
+    theirs = {k: v.strip() for k, v in re.findall(r"\[ INFO \]\s+([A-Z_]+): (.*)", out) if k in COMPARED_PROPERTIES}
+    their_shape = re.search(r"Model inputs:\s*\n.*/ (\[[0-9,]+\])\s*$", out, re.M)
+    details = edgepick_row(model, home, "openvino", input_shape="x".join(map(str, shape)))["runtime_details"]
+    ours = details["properties"]
+    differences = {k: (ours.get(k), theirs.get(k)) for k in COMPARED_PROPERTIES if ours.get(k) != theirs.get(k)}
+    our_shape = next(iter(details["compiled_shapes"].values()))
+    return {"matches": not differences and their_shape is not None and our_shape == their_shape.group(1),
+            "differences": differences, "edgepick_compiled_shape": our_shape,
+            "benchmark_app_shape": their_shape.group(1) if their_shape else None, "properties": ours}
+
+
+def benchmark_app_p50(ir: str, *extra: str, with_min: bool = False):
+    out = benchmark_app_output(ir, *extra)
     median = float(re.search(r"Median:\s+([0-9.]+)\s*ms", out).group(1))
     return (median, float(re.search(r"Min:\s+([0-9.]+)\s*ms", out).group(1))) if with_min else median
 
@@ -176,6 +203,8 @@ def build_pairs(work: Path, home: Path, wanted: set[str] | None, extras: dict) -
         dynamic = export_dynamic_model(work)
         shape = "x".join(map(str, DYNAMIC_SHAPE))
         edgepick_p50(dynamic, home, "openvino", input_shape=shape)  # convert once
+        extras["settings_vs_benchmark_app"] = settings_match(dynamic, home, DYNAMIC_SHAPE)
+        print(f"settings edgepick vs benchmark_app: {extras['settings_vs_benchmark_app']}", flush=True)
         extras["static_vs_dynamic"] = static_vs_dynamic(dynamic)
         print(f"OpenVINO on the dynamic-HxW model, one process, alternating windows: as read (dynamic) "
               f"{extras['static_vs_dynamic']['dynamic_p50_ms']:.3f} ms, reshaped (static) "

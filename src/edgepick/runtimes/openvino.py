@@ -13,6 +13,10 @@ import numpy as np
 from edgepick.artifact import Artifact
 from edgepick.runtimes.base import Runtime, Session, measured_shapes, run_precision, shapes_by_name
 
+# Compiled-model properties recorded per row (the ones benchmark_app's "-hint none -nstreams 1 -nthreads N" sets).
+COMPARED_PROPERTIES = ("NUM_STREAMS", "INFERENCE_NUM_THREADS", "INFERENCE_PRECISION_HINT", "PERFORMANCE_HINT",
+                       "EXECUTION_MODE_HINT", "ENABLE_CPU_PINNING", "ENABLE_HYPER_THREADING", "SCHEDULING_CORE_TYPE")
+
 # The row's precision -> OpenVINO's element type name for INFERENCE_PRECISION_HINT.
 OV_PRECISION = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
 
@@ -62,7 +66,9 @@ def compiled_details(compiled, shape_mode: str) -> dict:
             "precision_source": "compiled_model.get_property(INFERENCE_PRECISION_HINT)",
             "execution_mode": str(compiled.get_property(props.hint.execution_mode)),
             "compiled_shapes": {inp.get_any_name(): str(inp.get_partial_shape()) for inp in compiled.inputs},
-            "shape_mode": shape_mode}
+            "shape_mode": shape_mode,
+            # as benchmark_app prints them, so a run can be checked against it setting by setting
+            "properties": {name: str(compiled.get_property(name)) for name in COMPARED_PROPERTIES}}
 
 
 class OpenVino(Runtime):
