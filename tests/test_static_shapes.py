@@ -46,3 +46,30 @@ def test_shape_helpers_match_by_name_then_position():
     assert free_dimension_overrides(dims, {"x": [4, 3, 5, 8]}) == ({"batch": 4}, "dynamic")
     assert free_dimension_overrides({"x": ["n", 3]}, {"x": [4, 3]}) == ({"n": 4}, "static")
     assert free_dimension_overrides({"x": ["n", 3]}, {}) == ({}, "dynamic")
+
+
+def test_openvino_compiles_what_benchmark_app_compiles(home, dynamic_hw_onnx, fast):
+    """Setting by setting (load-independent): the compiled model edgepick times has the properties and input shape
+    of the one `benchmark_app -shape ... -hint none -nstreams 1 -nthreads 1 -infer_precision f32` times."""
+    import re
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pytest.importorskip("openvino")
+    from edgepick.runtimes.openvino import COMPARED_PROPERTIES
+
+    tool = shutil.which("benchmark_app") or str(Path(sys.executable).with_name("benchmark_app"))
+    if not Path(tool).exists():
+        pytest.skip("benchmark_app (ships with the openvino wheel) is not on PATH")
+    out = subprocess.run([tool, "-m", str(dynamic_hw_onnx), "-d", "CPU", "-shape", "[1,3,40,48]", "-hint", "none",
+                          "-api", "sync", "-nstreams", "1", "-nthreads", "1", "-infer_precision", "f32", "-t", "1"],
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    theirs = {k: v.strip() for k, v in re.findall(r"\[ INFO \]\s+([A-Z_]+): (.*)", out) if k in COMPARED_PROPERTIES}
+    run = edgepick.pick(str(dynamic_hw_onnx), input_shape="1x3x40x48", runtimes=["openvino"], threads=1, timing=fast,
+                        precisions=["fp32"])
+    details = run.rows[0]["runtime_details"]
+    assert details["properties"] == theirs
+    assert re.search(r"Model inputs:\s*\n.*/ \[1,3,40,48\]\s*$", out, re.M) and details["compiled_shapes"] == {
+        "images": "[1,3,40,48]"}
