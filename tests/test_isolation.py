@@ -21,6 +21,7 @@ def misbehaving(home):
 
 
 def _rows(spec, fast, **kw):
+    kw.setdefault("precisions", ["fp32"])  # one row per runtime on every CPU (no BF16 rows where native)
     run = edgepick.pick(spec, runtimes=["torch-eager", "onnxruntime"], timing=fast, **kw)
     return {r["runtime"]: r for r in run.rows}
 

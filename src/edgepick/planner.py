@@ -70,6 +70,8 @@ def plan(source_format: str, runtimes: list[str], threads: list[int], batches: l
                     elif not signature.supports_batch(b):
                         fixed = {i.name: i.shape[0] for i in signature.inputs if not i.batch_dynamic}
                         blocked = (errors.UNSUPPORTED_SHAPE, f"batch {b}: the model's batch dimension is fixed ({fixed})")
+                    if blocked and precision != prec.FP32:
+                        continue  # the runtime's FP32 row already says why; one row per reason
                     support = offered.to_dict() if precision != prec.FP32 else None
                     out.append(Candidate(name, precision, t, b, path, blocked, precision_support=support))
     return out
