@@ -138,3 +138,16 @@ def test_every_runtime_reports_f32_for_fp32_rows(home, fast):
     for row in ran:
         assert row["runtime_details"]["precision_used"] == "f32", (row["key"], row["runtime_details"])
         assert row["status"] == "ok", (row["key"], row["reason"])
+
+
+def test_cli_precision_option(home, tiny_onnx):
+    from tests.helpers import FAST_ARGS, cli
+
+    bad = cli("run", str(tiny_onnx), "--runtimes", "openvino", "--precision", "fp32,int4")
+    assert bad.returncode == 2 and "unknown precision 'int4'" in bad.stderr and "Traceback" not in bad.stderr
+    proc = cli("run", str(tiny_onnx), "--runtimes", "openvino", "--precision", "bf16", "--max-acc-drop", "5%",
+               "--threads", "1", "--json", *FAST_ARGS)
+    assert proc.returncode == 0, proc.stderr
+    (row,) = json.loads(proc.stdout)["candidates"]
+    assert row["key"] == "openvino/bf16/t1/b1" and row["precision_support"]["native"] is native("bf16", host_isa_flags())
+    assert row["metric"]["tolerance"] == "5% relative"  # --max-acc-drop judges BF16 rows without --compress

@@ -19,7 +19,7 @@ def apply_compress_options(request, compress: str | None, max_acc_drop: str | No
             return
         if any(v is not None for v in (max_acc_drop, metric, calib, train_data)):
             raise UserError("--max-acc-drop/--metric/--calib/--train-data apply to compressed candidates: add --compress, "
-                            "e.g. --compress int8-static,fp16")
+                            "e.g. --compress int8-static,fp16 (--max-acc-drop/--metric also judge --precision bf16 rows)")
         return
     expand(request.compressions)  # an unknown name stops here, before any work
     parse_drop(max_acc_drop)
