@@ -83,6 +83,8 @@ def run(
     reuse_frame: bool = typer.Option(False, "--reuse-frame", help="Feed one frame every call (default: a ring of distinct frames)."),
     background_load: int = typer.Option(0, help="Run a CPU + memory-bandwidth load on N cores around each candidate."),
     sustain: str | None = typer.Option(None, help="Run the frame loop this long (e.g. 10m): latency over time, drift, clocks, thermals."),
+    precision: str | None = typer.Option(None, help="fp32,bf16,fp16 or auto (default: FP32 plus the reduced precisions this "
+                                         "CPU computes natively); BF16/FP16 rows are judged on --max-acc-drop."),
 ) -> None:
     """Convert, verify and measure MODEL on every runtime; print the table and the pick."""
     from edgepick.measure.latency import TimingPolicy
@@ -116,6 +118,9 @@ def run(
 
     apply_rigor_options(request, scenario, target_qps, latency_bound_ms, find_peak_qps, lg_min_duration, lg_min_queries,
                         profile_ops, cold_start, interleave, noise_retry, repeats)
+    from edgepick.precision import parse_precisions
+
+    request.precisions = parse_precisions(precision)
     from edgepick.cli_compress import apply_compress_options
 
     apply_compress_options(request, compress, max_acc_drop, metric, calib, calib_size, train_data)

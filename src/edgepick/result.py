@@ -17,7 +17,9 @@ CANDIDATE_FIELDS = ("key", "runtime", "precision", "threads", "batch", "status",
                     # compression (issue 4): the pass, its options, calibration set, flags; the metric and its drop
                     "compression", "metric",
                     # real time (issue 15): the frame loop's stages, deadlines at --fps, background load; null unless asked
-                    "realtime")
+                    "realtime",
+                    # precision (issue 10): a BF16/FP16 row's support here (native, or predicted slower)
+                    "precision_support")
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -20,11 +21,15 @@ from edgepick.convert.stepcheck import blame, check_steps
 from edgepick.data import arrays_sha256, eval_data
 from edgepick.fingerprint import fingerprint
 from edgepick.measure import rigor
-from edgepick.measure.equivalence import Tolerance, accuracy_top1, compare
+from edgepick.measure.equivalence import Tolerance, accuracy_top1, compare, for_quantized_source
 from edgepick.measure.latency import TimingPolicy
 from edgepick.measure.reference import reference_outputs
 from edgepick.model import export_module, load_model
 from edgepick.planner import Candidate, drop_for_platform, plan, resolve_runtimes
+from edgepick.precision import REDUCED as REDUCED_PRECISIONS
+from edgepick.precision import judge as judge_precision
+from edgepick.precision import outcomes as precision_outcomes
+from edgepick.precision import parse_precisions
 from edgepick.result import Run, row_from_db
 from edgepick.select.budget import parse_budget, parse_objective
 from edgepick.select.explain import settings_of
@@ -68,6 +73,7 @@ class Request:
     calib_size: int = 128
     train_data: Any = None  # for pruning's fine-tuning and distillation; zoo models bring their own train split
     realtime: dict | None = None  # RealtimeSettings.to_dict() (measure/frameloop.py): frame loop, deadlines, load
+    precisions: Any = None  # "fp32,bf16" or a list; None: FP32 plus the reduced precisions this CPU has natively
 
 
 Progress = Callable[[str, dict], None]
@@ -101,6 +107,8 @@ def _request_key(request: Request, spec, runtimes: list[str], inputs_digest: str
         described["compress"] = compress_hooks.key_settings(request)
     if request.realtime:
         described["realtime"] = request.realtime
+    if request.precisions:
+        described["precisions"] = parse_precisions(request.precisions)
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest(), described
 
 
@@ -110,6 +118,7 @@ def execute(request: Request, progress: Progress | None = None) -> Run:
         if value < 1:
             raise errors.UserError("--threads and --batch take positive integers, e.g. --threads 1,2 --batch 1,8")
     parse_budget(request.budget), parse_objective(request.optimize)  # a malformed budget stops the run before any work
+    parse_precisions(request.precisions)
     if request.platform:
         from edgepick.capabilities import parse_platform
 
@@ -138,9 +147,13 @@ def execute(request: Request, progress: Progress | None = None) -> Run:
     inputs_path = run_dir / "eval_inputs.npz"
     data.save(inputs_path)
     ref_label, reference = reference_outputs(spec, data.inputs, max(request.threads))
+    source_tolerance = for_quantized_source(spec.artifact, request.tolerance, reference)
+    if source_tolerance is not request.tolerance:  # an INT8 source is judged in steps of its output scale
+        request = dataclasses.replace(request, tolerance=source_tolerance)
     ref_accuracy = accuracy_top1(reference[0], data.labels) if data.labels is not None else None
 
-    candidates = plan(spec.artifact.format, runtimes, request.threads, request.batches, spec.signature)
+    candidates = plan(spec.artifact.format, runtimes, request.threads, request.batches, spec.signature,
+                      parse_precisions(request.precisions))
     if request.platform:
         drop_for_platform(candidates, request.platform)
     compress = None  # the compression axis (compress/hooks.py): compressed artifacts as more candidates
@@ -172,6 +185,8 @@ def execute(request: Request, progress: Progress | None = None) -> Run:
     for row in rows if compress else ():
         if (row.get("compression") or {}).get("int8_flag"):  # the flag's outcome is known only now
             store.save_candidate(run.id, _db_fields(row))
+    for row in precision_outcomes(rows):  # BF16/FP16 rows: the measured speed against their FP32 twin
+        store.save_candidate(run.id, _db_fields(row))
     chosen, reasons = pick(rows, settings_of(request), ref_accuracy)
     store.finish_run(run.id, chosen["key"] if chosen else None, {"selection": settings_of(request),
                                                                   "reference": ref_label, "reference_accuracy": ref_accuracy,
@@ -188,6 +203,8 @@ def _measure_candidate(cand: Candidate, request, spec, data, reference, inputs_p
            "cores": _cores_for(request, cand.threads)}
     if cand.compression:
         row["compression"] = cand.record
+    if cand.precision_support:
+        row["precision_support"] = cand.precision_support
     if cand.blocked:
         row["reason_class"], row["reason"] = cand.blocked
         return row
@@ -212,6 +229,8 @@ def _measure_candidate(cand: Candidate, request, spec, data, reference, inputs_p
     row["size_mb"] = size / 2**20 if size is not None else None
     job = {"runtime": cand.runtime, "artifact": artifact.to_dict(), "threads": cand.threads, "batch": cand.batch,
            "cores": row["cores"], "inputs": str(inputs_path), "timing": request.timing.to_dict()}
+    if not cand.compression:  # the precision the runtime computes in (a compressed artifact carries its own); in the
+        job["artifact"]["meta"]["run_precision"] = cand.precision  # artifact, so repeats and interleaved windows keep it
     if request.realtime:  # the frame loop runs in the worker; the background load (if any) around the whole worker
         job["realtime"] = dict(request.realtime, data_source=data.source)
     from edgepick.measure.background import measured_under_load
@@ -232,10 +251,15 @@ def _measure_candidate(cand: Candidate, request, spec, data, reference, inputs_p
         outputs = [f[k] for k in f.files]
     eq = compare(reference, outputs, request.tolerance)
     row["equivalence"] = {k: eq.get(k) for k in ("max_abs_err", "max_rel_err", "cosine", "top1_agreement")}
+    if request.tolerance.source:
+        row["equivalence"]["tolerance"] = request.tolerance.source
     if data.labels is not None:
         row["accuracy"] = accuracy_top1(outputs[0], data.labels)
     if compress is not None and compress_hooks.decide(row, cand, outputs, compress):
         return row  # a compressed row passes or fails on the accuracy drop, not on FP32 closeness
+    if cand.precision in REDUCED_PRECISIONS and not cand.compression:
+        judge_precision(row, outputs, reference, data.labels, request)
+        return row  # so does a BF16/FP16 row (precision.py)
     if eq["agrees"]:
         row["status"] = "ok"
     else:

@@ -73,6 +73,9 @@ def measure(job: dict) -> dict:
     result["import_s"] = time.perf_counter() - t0
 
     result["phase"] = "load"
+    # What the runtime is asked to compile for: the precision of the row, and the exact shapes it will be fed.
+    artifact.meta.setdefault("run_precision", "fp32")  # sweep.py sets the row's; FP32 for jobs made elsewhere
+    artifact.meta.setdefault("measured_shapes", {k: list(v.shape) for k, v in _batch_of(samples, 0, batch).items()})
     t0 = time.perf_counter()
     session = runtime.load(artifact, threads)
     result["load_s"] = time.perf_counter() - t0

@@ -46,6 +46,9 @@ class _MxSession(Session):
         self.data_names = data_names
         self.module = None
         self.bound_shapes = None
+        self.details = {"precision_used": "f32", "precision_source": "Module bound with the imported float32 params "
+                        "(MXNet has no reduced-precision switch on; AMP not used)",
+                        "shape_mode": "static (the Module is bound to each input shape before it runs)"}
 
     def prepare(self, inputs):
         # Binding allocates for one input shape: done here, outside the timer, and again only if the shape changes.

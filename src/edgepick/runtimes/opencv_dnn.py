@@ -10,7 +10,8 @@ from edgepick.runtimes.base import Runtime, Session
 
 
 class _CvSession(Session):
-    def __init__(self, net, input_names):
+    def __init__(self, net, input_names, details=None):
+        self.details = details
         self.net = net
         self.input_names = input_names
         self.output_names = list(net.getUnconnectedOutLayersNames())
@@ -62,4 +63,8 @@ class OpenCvDnn(Runtime):
         net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
         net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
         names = artifact.meta.get("input_names")
-        return _CvSession(net, names)
+        # DNN_TARGET_CPU computes in FP32 (DNN_TARGET_CPU_FP16 would be the reduced one); the target is set, not
+        # queryable, so the row records the setting it was given.
+        details = {"precision_used": "f32", "precision_source": "backend DNN_BACKEND_OPENCV, target DNN_TARGET_CPU "
+                   "(FP32; DNN_TARGET_CPU_FP16 not used)", "shape_mode": "dynamic (shapes inferred per setInput)"}
+        return _CvSession(net, names, details)
