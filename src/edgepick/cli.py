@@ -75,6 +75,8 @@ def run(
     calib: str | None = typer.Option(None, help="Calibration data (like --data); default a fixed-seed subset of the eval data."),
     calib_size: int = typer.Option(128, help="Calibration samples."),
     train_data: str | None = typer.Option(None, help="Training data for pruning fine-tuning and distillation (.npz x/y, module:function)."),
+    input_value: list[str] | None = typer.Option(None, "--input-value", help="A fixed value for an input, repeatable: "
+                                                 "--input-value sr=16000 (used in synthetic data and where --data leaves it out)."),
 ) -> None:
     """Convert, verify and measure MODEL on every runtime; print the table and the pick."""
     from edgepick.measure.latency import TimingPolicy
@@ -99,6 +101,7 @@ def run(
     )
     if threads:
         request.threads = parse_int_list(threads, "--threads")
+    request.input_values = list(input_value) if input_value else None
     from edgepick.cli_select import apply_selection_options
 
     apply_selection_options(request, budget, optimize, device, threads_given=bool(threads), memory_given=bool(memory_limit))

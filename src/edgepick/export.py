@@ -91,7 +91,7 @@ _LOADERS = {
     request = compiled.create_infer_request()
 
     def run(inputs):
-        request.infer({{k: np.ascontiguousarray(v) for k, v in inputs.items()}})
+        request.infer({{k: np.asarray(v, order="C") for k, v in inputs.items()}})
         return [np.array(request.get_output_tensor(i).data) for i in range(len(compiled.outputs))]
     return run
 ''',
@@ -104,7 +104,7 @@ _LOADERS = {
 
     def run(inputs):
         with torch.inference_mode():
-            out = module(*(torch.from_numpy(np.ascontiguousarray(inputs[n])) for n in names))
+            out = module(*(torch.from_numpy(np.asarray(inputs[n], order="C")) for n in names))
         out = (out,) if isinstance(out, torch.Tensor) else tuple(out)
         return [o.detach().numpy() for o in out]
     return run
@@ -147,13 +147,13 @@ def _choose(run, key: str | None) -> dict:
 
 
 def _example_inputs(run, batch: int) -> dict[str, np.ndarray]:
-    from edgepick.data import load_inputs_npz
+    from edgepick.data import head, load_inputs_npz
 
     path = paths.home() / "runs" / run.run_id / "eval_inputs.npz"
     if not path.exists():
         raise UserError(f"the eval inputs of run {run.run_id} are gone ({path}); run the sweep again to export")
     samples = load_inputs_npz(path)
-    return {k: np.ascontiguousarray(v[:batch]) for k, v in samples.items()}
+    return head(samples, batch, samples.whole_feeds)
 
 
 def _copy_artifact(row: dict, out: Path, inputs: dict[str, np.ndarray]) -> str:

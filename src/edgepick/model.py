@@ -20,6 +20,8 @@ from edgepick.zoo import ZOO
 _FACTORY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 _ONNX_DTYPES = {1: "float32", 2: "uint8", 3: "int8", 6: "int32", 7: "int64", 9: "bool", 10: "float16", 11: "float64"}
 PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".bin")
+TORCHSCRIPT_SUFFIXES = (".jit", ".ts", ".torchscript")  # .pt/.pth may hold either: the zip's entries decide
+KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 
 
 @dataclass
@@ -61,18 +63,25 @@ def load_model(source: Any, trust_pickle: bool = False, work_dir: Path | None = 
         return _from_onnx(path)
     if suffix == ".pt2":
         return _from_exported(path)
-    if suffix in PICKLE_SUFFIXES:
+    if suffix in PICKLE_SUFFIXES + TORCHSCRIPT_SUFFIXES:
+        from edgepick.model_torchscript import from_torchscript, is_torchscript_archive
+
+        if is_torchscript_archive(path):
+            return from_torchscript(path, trust_pickle)
+        if suffix in TORCHSCRIPT_SUFFIXES:
+            raise UserError(f"{text} is not a TorchScript archive (a torch.jit.save zip with code/ and constants.pkl); "
+                            "re-save the module with torch.jit.save(torch.jit.script(m) or torch.jit.trace(m, x), path)")
         return _from_pickle(path, trust_pickle)
     if suffix in (".prototxt", ".cfg"):  # Caffe / Darknet: the weights file sits beside it (opencv_models.py)
         from edgepick.opencv_models import from_two_files
 
         return from_two_files(path, "caffe" if suffix == ".prototxt" else "darknet")
-    if suffix in (".keras", ".tflite"):  # TensorFlow-family inputs: model_tf.py
+    if suffix in KERAS_SUFFIXES + (".tflite",):  # TensorFlow-family inputs: model_tf.py (.h5/.hdf5: legacy Keras)
         from edgepick import model_tf
 
-        return model_tf.from_keras(path, trust_pickle) if suffix == ".keras" else model_tf.from_tflite(path)
-    raise UserError(f"{text}: unrecognised model format '{suffix or 'no suffix'}'; edgepick reads .onnx, .pt2, .keras, "
-                    ".tflite, SavedModel dirs, "
+        return model_tf.from_keras(path, trust_pickle) if suffix in KERAS_SUFFIXES else model_tf.from_tflite(path)
+    raise UserError(f"{text}: unrecognised model format '{suffix or 'no suffix'}'; edgepick reads .onnx, .pt2, "
+                    "TorchScript (.pt/.jit/.ts), .keras/.h5, .tflite, SavedModel dirs, "
                     f"module:callable factories and zoo names ({', '.join(ZOO)})")
 
 
@@ -143,6 +152,8 @@ def export_module(spec: ModelSpec, out_dir: Path) -> None:
         batch = torch.export.Dim("batch", min=1, max=4096)
         dyn = tuple({0: batch} for _ in example)
         try:
+            if spec.signature.whole_feeds:  # no batch axis (a scalar input, a recurrent state): static shapes
+                raise ValueError("no batch axis")
             program = torch.export.export(spec.module, example, dynamic_shapes=dyn)
         except Exception:
             program = torch.export.export(spec.module, example)

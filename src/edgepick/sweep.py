@@ -29,7 +29,7 @@ from edgepick.result import Run, row_from_db
 from edgepick.select.budget import parse_budget, parse_objective
 from edgepick.select.explain import settings_of
 from edgepick.select.pick import pick
-from edgepick.signature import apply_shapes, parse_input_shapes, require_resolved
+from edgepick.signature import apply_shapes, parse_input_shapes, parse_input_values, require_resolved
 from edgepick.store.db import Store
 
 
@@ -67,6 +67,7 @@ class Request:
     calib: Any = None  # calibration data (same forms as data); default a fixed-seed subset of the eval data
     calib_size: int = 128
     train_data: Any = None  # for pruning's fine-tuning and distillation; zoo models bring their own train split
+    input_values: Any = None  # fixed input values: {"sr": 16000}, "sr=16000" or ["sr=16000", ...] (signature.py)
 
 
 Progress = Callable[[str, dict], None]
@@ -114,6 +115,7 @@ def execute(request: Request, progress: Progress | None = None) -> Run:
     home = paths.home()
     spec = load_model(request.model, trust_pickle=request.trust_pickle)
     apply_shapes(spec.signature, parse_input_shapes(request.input_shape))
+    parse_input_values(request.input_values, spec.signature)
     data = eval_data(spec.data_factory, spec.signature, request.data, request.data_limit)
     require_resolved(spec.signature)
     runtimes = resolve_runtimes(request.runtimes)

@@ -13,11 +13,15 @@ from pathlib import Path
 import numpy as np
 
 from edgepick.artifact import Artifact
+from edgepick.data import Feeds, join_outputs, parts
 
 MAX_SAMPLES = 32  # enough to catch a broken step; cheap even for 224x224 inputs
 
 
 def _run_intermediate(artifact: Artifact, inputs: dict[str, np.ndarray]) -> list[np.ndarray] | None:
+    # A model without a batch axis (data.py: whole_feeds) runs its input sets one call each, outputs stacked.
+    whole = getattr(inputs, "whole_feeds", False)
+    calls = list(parts(inputs, whole, len(next(iter(inputs.values())))))
     if artifact.format == "onnx":
         from edgepick.runtimes.onnxruntime import OnnxRuntime
 
@@ -25,15 +29,17 @@ def _run_intermediate(artifact: Artifact, inputs: dict[str, np.ndarray]) -> list
             return None
         session = OnnxRuntime().load(artifact, 1)
         names = [i.name for i in session.session.get_inputs()]
-        return session.to_numpy(session.run({n: inputs[k] for n, k in zip(names, inputs)}))
+        return join_outputs([session.to_numpy(session.run({n: c[k] for n, k in zip(names, c)})) for c in calls], whole)
     if artifact.format == "torchscript":
         import torch
 
         module = torch.jit.load(artifact.path, map_location="cpu")
+        outs = []
         with torch.inference_mode():
-            got = module(*(torch.from_numpy(np.ascontiguousarray(v)) for v in inputs.values()))
-        got = (got,) if isinstance(got, torch.Tensor) else tuple(got)
-        return [g.numpy() for g in got]
+            for c in calls:
+                got = module(*(torch.from_numpy(np.asarray(v, order="C")) for v in c.values()))
+                outs.append([g.numpy() for g in ((got,) if isinstance(got, torch.Tensor) else tuple(got))])
+        return join_outputs(outs, whole)
     return None
 
 
@@ -43,7 +49,8 @@ def check_steps(path: list[str], steps: list[dict], cache_root: Path, inputs: di
     from edgepick.measure.equivalence import compare
 
     n = min(MAX_SAMPLES, len(next(iter(inputs.values()))))
-    part = {k: np.ascontiguousarray(v[:n]) for k, v in inputs.items()}
+    part = Feeds({k: np.asarray(v[:n], order="C") for k, v in inputs.items()})
+    part.whole_feeds = getattr(inputs, "whole_feeds", False)
     ref = [r[:n] for r in reference]
     for i, step in enumerate(steps[:-1]):
         record = cache_root / "+".join(path[: i + 1]) / "artifact.json"

@@ -65,7 +65,7 @@ class _TorchSession(Session):
         import torch
 
         names = self.input_names or list(inputs)
-        return tuple(torch.from_numpy(np.ascontiguousarray(inputs[n])) for n in names)
+        return tuple(torch.from_numpy(np.asarray(inputs[n], order="C")) for n in names)
 
     def run(self, prepared):
         import torch
