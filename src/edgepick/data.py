@@ -105,7 +105,8 @@ def read_data_arg(data: str | tuple | None, sig: Signature, limit: int) -> tuple
         except (zipfile.BadZipFile, ValueError, OSError) as e:
             raise UserError(f"{data} is not a readable .npz file ({e}); save it with numpy.savez(x=..., y=...)") from e
         y = arrays.pop("y", None)
-        x = arrays.pop("x", None) if "x" in arrays else {k: v for k, v in arrays.items() if k in sig.names}
+        named = {k: v for k, v in arrays.items() if k in sig.names}  # an input may itself be called "x"
+        x = named if len(named) > 1 or "x" not in arrays else arrays.pop("x")
         if x is None or (isinstance(x, dict) and not x):
             raise UserError(f"{data} has no 'x' array (nor arrays named after the inputs {sig.names})")
         source = str(path)

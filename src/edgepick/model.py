@@ -198,9 +198,21 @@ def _from_onnx(path: Path) -> ModelSpec:
         if dtype is None:
             raise UserError(f"input '{inp.name}' of {path} has an ONNX element type ({ttype.elem_type}) edgepick cannot feed")
         inputs.append(TensorSpec(inp.name, shape, dtype, batch_dynamic=bool(shape) and shape[0] is None))
+    for t in inputs:
+        t.high = _indexed_rows(proto, t.name) if t.dtype in ("int32", "int64") else None
     extra = [str(path.parent / e.value) for t in proto.graph.initializer for e in t.external_data if e.key == "location"]
     artifact = Artifact("onnx", str(path.absolute()), {"extra_files": sorted(set(extra))})
     return ModelSpec(path.stem, artifact, Signature(inputs), file_sha256(path))
+
+
+def _indexed_rows(proto, name: str) -> int | None:
+    """Rows of the smallest table an integer input indexes directly (Gather on an initializer: token ids into an
+    embedding), so synthetic ids stay in range; None when it indexes none."""
+    tables = {i.name: i.dims[0] for i in proto.graph.initializer if i.dims}
+    rows = [tables[n.input[0]] for n in proto.graph.node
+            if n.op_type == "Gather" and len(n.input) > 1 and n.input[1] == name and n.input[0] in tables
+            and not any(a.name == "axis" and a.i != 0 for a in n.attribute)]
+    return min(rows) if rows else None
 
 
 def _from_exported(path: Path) -> ModelSpec:
@@ -210,11 +222,13 @@ def _from_exported(path: Path) -> ModelSpec:
         program = torch.export.load(str(path))
     except Exception as e:
         raise UserError(f"{path} is not a loadable torch.export program ({type(e).__name__}); re-save it with torch.export.save") from e
-    shapes = [list(n.meta["val"].shape) for n in program.graph.nodes
-              if n.op == "placeholder" and n.name in program.graph_signature.user_inputs]
+    vals = [n.meta["val"] for n in program.graph.nodes
+            if n.op == "placeholder" and n.name in program.graph_signature.user_inputs]
+    shapes = [list(v.shape) for v in vals]
+    dtypes = [str(v.dtype).removeprefix("torch.") for v in vals]  # int64 token ids stay int64
     names = [f"input_{i}" if len(shapes) > 1 else "input" for i in range(len(shapes))]
-    inputs = [TensorSpec(n, [int(d) if str(d).isdigit() else None for d in s], "float32",
-                         batch_dynamic=bool(s) and not str(s[0]).isdigit()) for n, s in zip(names, shapes)]
+    inputs = [TensorSpec(n, [int(d) if str(d).isdigit() else None for d in s], dt,
+                         batch_dynamic=bool(s) and not str(s[0]).isdigit()) for n, s, dt in zip(names, shapes, dtypes)]
     module = program.module()
     artifact = Artifact("torch-exported", str(path.absolute()), {"input_names": names})
     return ModelSpec(path.stem, artifact, Signature(inputs), file_sha256(path), module=module)

@@ -19,6 +19,7 @@ class TensorSpec:
     dtype: str = "float32"
     batch_dynamic: bool = False  # the first dimension may change (from the model, or assumed for torch input)
     value: float | int | bool | None = None  # one fixed value for every element (--input-value), e.g. a sample rate
+    high: int | None = None  # synthetic integers stay below this (the rows of the embedding table the input indexes)
 
     @property
     def resolved(self) -> bool:
@@ -125,7 +126,7 @@ def synthetic_array(t: TensorSpec, shape: tuple, rng: np.random.Generator) -> np
         return np.zeros(shape, dtype=dtype)
     if "position" in name and shape:
         return np.broadcast_to(np.arange(shape[-1]), shape).astype(dtype)
-    return rng.integers(0, _ID_RANGE, size=shape).astype(dtype)
+    return rng.integers(0, min(_ID_RANGE, t.high or _ID_RANGE), size=shape).astype(dtype)
 
 
 def _padding_mask(shape: tuple, rng: np.random.Generator) -> np.ndarray:

@@ -118,6 +118,8 @@ def execute(request: Request, progress: Progress | None = None) -> Run:
     parse_input_values(request.input_values, spec.signature)
     data = eval_data(spec.data_factory, spec.signature, request.data, request.data_limit)
     require_resolved(spec.signature)
+    if spec.is_torch:  # a module's inputs are named by --input-shape: the workers feed them in that order
+        spec.artifact.meta["input_names"] = spec.signature.names
     runtimes = resolve_runtimes(request.runtimes)
     artifacts_root = home / "artifacts" / spec.content_hash[:16]
     artifacts_root.mkdir(parents=True, exist_ok=True)
