@@ -74,7 +74,12 @@ def encoder_onnx(tmp_path):
 
 
 def _rows(stdout: str) -> dict:
-    return {(r["runtime"], r["batch"]): r for r in json.loads(stdout)["candidates"]}
+    return {(r["runtime"], r["batch"]): r for r in json.loads(stdout)["candidates"] if r["precision"] == "fp32"}
+
+
+def _fp32(rows: list[dict]) -> list[dict]:
+    """The FP32 rows (a BF16-capable CPU adds BF16 rows, judged on their own terms)."""
+    return [r for r in rows if r["precision"] == "fp32"]
 
 
 def test_recurrent_model_with_a_scalar_sample_rate_runs_end_to_end(home, vad_onnx):
@@ -112,7 +117,7 @@ def test_the_fixed_value_reaches_the_model(tmp_path, vad_onnx):
 def test_token_ids_and_mask_with_a_dynamic_sequence(home, encoder_onnx, fast):
     run = edgepick.pick(str(encoder_onnx), input_shape="input_ids=1x16,attention_mask=1x16",
                         runtimes=["onnxruntime", "openvino"], batches=[1, 2], timing=fast)
-    assert all(r["status"] == "ok" for r in run.rows), [(r["key"], r["reason"]) for r in run.rows]
+    assert all(r["status"] == "ok" for r in _fp32(run.rows)), [(r["key"], r["reason"]) for r in run.rows]
     sig = run.request["signature"]["inputs"]
     assert [(t["name"], t["dtype"], t["high"]) for t in sig] == [("input_ids", "int64", 50), ("attention_mask", "int64", None)]
 
@@ -135,7 +140,7 @@ def test_whole_inputs_from_data_with_a_fixed_value(home, vad_onnx, fast):
     np.savez(home.parent / "audio.npz", x=rng.standard_normal((5, 1, 10, 8)).astype(np.float32),
              state=np.zeros((5, 2, 1, 16), np.float32))
     run = edgepick.pick(str(vad_onnx), data="audio.npz", input_values="sr=16000", runtimes=["onnxruntime"], timing=fast)
-    assert run.rows[0]["status"] == "ok", run.rows[0]["reason"]
+    assert _fp32(run.rows)[0]["status"] == "ok", run.rows[0]["reason"]
     assert run.request["eval_samples"] == 5
     np.savez(home.parent / "flat.npz", x=rng.standard_normal((5, 10, 8)).astype(np.float32),
              state=np.zeros((5, 2, 1, 16), np.float32))
@@ -153,7 +158,7 @@ def test_bad_input_values_are_one_line(home, vad_onnx, given, message):
 def test_torch_module_with_a_scalar_input_and_state(home, fast):
     run = edgepick.pick(_Vad(), input_shape="x=1x10x8,state=2x1x16,sr=scalar:int64", input_values={"sr": 16000},
                         runtimes=["torch-eager", "onnxruntime"], timing=fast)
-    assert all(r["status"] == "ok" for r in run.rows), [(r["key"], r["reason"]) for r in run.rows]
+    assert all(r["status"] == "ok" for r in _fp32(run.rows)), [(r["key"], r["reason"]) for r in run.rows]
 
 
 def test_inputs_of_different_ranks_keep_a_shared_batch_axis():
