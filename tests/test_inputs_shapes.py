@@ -18,8 +18,15 @@ import edgepick
 from edgepick.data import eval_data, load_inputs_npz
 from edgepick.errors import UserError
 from edgepick.model import load_model
-from edgepick.signature import (Signature, TensorSpec, apply_shapes, parse_input_shapes, parse_input_values,
-                                require_resolved, synthetic_array)
+from edgepick.signature import (
+    Signature,
+    TensorSpec,
+    apply_shapes,
+    parse_input_shapes,
+    parse_input_values,
+    require_resolved,
+    synthetic_array,
+)
 
 
 class _Vad(torch.nn.Module):
