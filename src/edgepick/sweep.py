@@ -118,6 +118,9 @@ def execute(request: Request, progress: Progress | None = None) -> Run:
     parse_input_values(request.input_values, spec.signature)
     data = eval_data(spec.data_factory, spec.signature, request.data, request.data_limit)
     require_resolved(spec.signature)
+    if request.compressions and spec.signature.whole_feeds:  # calibration and search batch the eval samples
+        raise errors.UserError("--compress needs a model with a batch axis; this one has none (a scalar input, or "
+                               "inputs whose leading dims differ) and is fed one whole input set per call")
     if spec.is_torch:  # a module's inputs are named by --input-shape: the workers feed them in that order
         spec.artifact.meta["input_names"] = spec.signature.names
     runtimes = resolve_runtimes(request.runtimes)
