@@ -220,3 +220,25 @@ def test_shape_text_takes_scalars_and_dtypes():
     assert sig.inputs[0].value is True
     with pytest.raises(UserError, match="input 'x'"):
         require_resolved(Signature([TensorSpec("x", [None, None, 8], "float32", True)]))
+
+
+class _Unbatched(torch.nn.Module):
+    """A GRU over one unbatched sequence x [T, F]: its first dim is time, not a batch."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.gru = torch.nn.GRU(8, 16)
+
+    def forward(self, x):
+        return self.gru(x)[0][-1]
+
+
+def test_no_batch_axis_feeds_a_sequence_whole(home, tmp_path, fast):
+    path = _export(_Unbatched(), (torch.randn(20, 8),), tmp_path / "seq.onnx", ["x"], {"x": {0: "time"}})
+    run = edgepick.pick(str(path), input_shape="x=20x8", no_batch_axis=True, runtimes=["onnxruntime"], batches=[1, 2],
+                        timing=fast)
+    rows = {r["batch"]: r for r in _fp32(run.rows)}
+    assert rows[1]["status"] == "ok", rows[1]["reason"]
+    assert rows[2]["reason_class"] == "unsupported-shape" and "--no-batch-axis" in rows[2]["reason"]
+    assert run.request["signature"]["inputs"][0]["shape"] == [20, 8]

@@ -71,7 +71,7 @@ class Signature:
                 return None
             scalar = [t.name for t in self.inputs if not t.shape]
             why = (f"input {scalar[0]!r} is a scalar" if scalar else "its inputs share no batch dimension (" + ", ".join(
-                f"{t.name} {_fmt(t.shape)}" for t in self.inputs) + ")")
+                f"{t.name} {_fmt(t.shape)}" for t in self.inputs) + ")" if len(self.inputs) > 1 else "--no-batch-axis")
             return f"batch {batch}: the model has no batch dimension ({why}); it is measured one input set per call, batch 1"
         if all(t.batch_dynamic or (t.shape and t.shape[0] == batch) for t in self.inputs):
             return None

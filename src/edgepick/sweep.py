@@ -68,6 +68,7 @@ class Request:
     calib_size: int = 128
     train_data: Any = None  # for pruning's fine-tuning and distillation; zoo models bring their own train split
     input_values: Any = None  # fixed input values: {"sr": 16000}, "sr=16000" or ["sr=16000", ...] (signature.py)
+    no_batch_axis: bool = False  # the first dims are not a batch (x [T, F]): one whole input set per call, batch 1
 
 
 Progress = Callable[[str, dict], None]
@@ -116,6 +117,7 @@ def execute(request: Request, progress: Progress | None = None) -> Run:
     spec = load_model(request.model, trust_pickle=request.trust_pickle)
     apply_shapes(spec.signature, parse_input_shapes(request.input_shape))
     parse_input_values(request.input_values, spec.signature)
+    spec.signature.whole = spec.signature.whole or request.no_batch_axis
     data = eval_data(spec.data_factory, spec.signature, request.data, request.data_limit)
     require_resolved(spec.signature)
     if request.compressions and spec.signature.whole_feeds:  # calibration and search batch the eval samples
