@@ -162,10 +162,14 @@ def test_bad_input_values_are_one_line(home, vad_onnx, given, message):
     assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
 
 
+@pytest.mark.slow  # torch.export, ONNX export, OpenVINO conversion and three workers
 def test_torch_module_with_a_scalar_input_and_state(home, fast):
     run = edgepick.pick(_Vad(), input_shape="x=1x10x8,state=2x1x16,sr=scalar:int64", input_values={"sr": 16000},
-                        runtimes=["torch-eager", "onnxruntime"], timing=fast)
-    assert all(r["status"] == "ok" for r in _fp32(run.rows)), [(r["key"], r["reason"]) for r in run.rows]
+                        runtimes=["torch-eager", "onnxruntime", "openvino"], timing=fast)
+    rows = {r["runtime"]: r for r in _fp32(run.rows)}
+    assert rows["torch-eager"]["status"] == rows["onnxruntime"]["status"] == "ok", [r["reason"] for r in run.rows]
+    onnx_step = rows["openvino"]["conversion"][0]  # the intermediate ONNX, checked one whole input set per call
+    assert onnx_step["converter"] == "torch-to-onnx" and onnx_step["equivalence"]["agrees"], onnx_step
 
 
 def test_inputs_of_different_ranks_keep_a_shared_batch_axis():

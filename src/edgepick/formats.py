@@ -13,7 +13,7 @@ FORMATS = {
     "torch-pickle": "a pickled nn.Module (.pt/.pth), only with --trust-pickle",
     "onnx": "ONNX (.onnx)",
     "openvino-ir": "OpenVINO IR (.xml + .bin)",
-    "torchscript": "TorchScript (torch.jit.save archive: edgepick's traced+frozen artifact, or a user's .pt/.jit/.ts: --trust-pickle)",
+    "torchscript": "TorchScript (torch.jit.trace + freeze, saved by torch.jit.save; edgepick's own artifact)",
     "executorch-pte": "ExecuTorch program (.pte), XNNPACK-delegated",
     "ncnn": "ncnn (.param + .bin), written by pnnx",
     "tvm-relax": "Apache TVM Relax module compiled for the host CPU (.so)",

@@ -13,15 +13,13 @@ from pathlib import Path
 import numpy as np
 
 from edgepick.artifact import Artifact
-from edgepick.data import Feeds, join_outputs, parts
+from edgepick.data import join_outputs, parts
 
 MAX_SAMPLES = 32  # enough to catch a broken step; cheap even for 224x224 inputs
+MAX_WHOLE_SAMPLES = 8  # a model without a batch axis runs one call (and one load) per sample
 
 
 def _run_intermediate(artifact: Artifact, inputs: dict[str, np.ndarray]) -> list[np.ndarray] | None:
-    # A model without a batch axis (data.py: whole_feeds) runs its input sets one call each, outputs stacked.
-    whole = getattr(inputs, "whole_feeds", False)
-    calls = list(parts(inputs, whole, len(next(iter(inputs.values())))))
     if artifact.format == "onnx":
         from edgepick.runtimes.onnxruntime import OnnxRuntime
 
@@ -29,18 +27,22 @@ def _run_intermediate(artifact: Artifact, inputs: dict[str, np.ndarray]) -> list
             return None
         session = OnnxRuntime().load(artifact, 1)
         names = [i.name for i in session.session.get_inputs()]
-        return join_outputs([session.to_numpy(session.run({n: c[k] for n, k in zip(names, c)})) for c in calls], whole)
+        return session.to_numpy(session.run({n: inputs[k] for n, k in zip(names, inputs)}))
     if artifact.format == "torchscript":
         import torch
 
         module = torch.jit.load(artifact.path, map_location="cpu")
-        outs = []
         with torch.inference_mode():
-            for c in calls:
-                got = module(*(torch.from_numpy(np.asarray(v, order="C")) for v in c.values()))
-                outs.append([g.numpy() for g in ((got,) if isinstance(got, torch.Tensor) else tuple(got))])
-        return join_outputs(outs, whole)
+            got = module(*(torch.from_numpy(np.ascontiguousarray(v)) for v in inputs.values()))
+        got = (got,) if isinstance(got, torch.Tensor) else tuple(got)
+        return [g.numpy() for g in got]
     return None
+
+
+def _run_whole(artifact: Artifact, inputs: dict[str, np.ndarray]) -> list[np.ndarray] | None:
+    """No batch axis (data.py: whole_feeds): each stored sample is a whole input set, run alone; outputs stacked."""
+    per_call = [_run_intermediate(artifact, feed) for feed in parts(inputs, True, 1)]
+    return None if per_call[0] is None else join_outputs(per_call, True)
 
 
 def check_steps(path: list[str], steps: list[dict], cache_root: Path, inputs: dict[str, np.ndarray],
@@ -48,9 +50,9 @@ def check_steps(path: list[str], steps: list[dict], cache_root: Path, inputs: di
     """Add an "equivalence" entry to each intermediate step record (in place)."""
     from edgepick.measure.equivalence import compare
 
-    n = min(MAX_SAMPLES, len(next(iter(inputs.values()))))
-    part = Feeds({k: np.asarray(v[:n], order="C") for k, v in inputs.items()})
-    part.whole_feeds = getattr(inputs, "whole_feeds", False)
+    whole = getattr(inputs, "whole_feeds", False)
+    n = min(MAX_WHOLE_SAMPLES if whole else MAX_SAMPLES, len(next(iter(inputs.values()))))
+    part = {k: np.ascontiguousarray(v[:n]) for k, v in inputs.items()}
     ref = [r[:n] for r in reference]
     for i, step in enumerate(steps[:-1]):
         record = cache_root / "+".join(path[: i + 1]) / "artifact.json"
@@ -58,7 +60,7 @@ def check_steps(path: list[str], steps: list[dict], cache_root: Path, inputs: di
             continue
         artifact = Artifact.from_dict(json.loads(record.read_text())["artifact"])
         try:
-            outputs = _run_intermediate(artifact, part)
+            outputs = _run_whole(artifact, part) if whole else _run_intermediate(artifact, part)
         except Exception as e:  # the step's artifact does not even run: that is the answer
             step["equivalence"] = {"checked": True, "agrees": False, "why": f"{type(e).__name__}: {str(e)[:200]}"}
             continue
