@@ -246,3 +246,17 @@ def test_no_batch_axis_feeds_a_sequence_whole(home, tmp_path, fast):
     assert rows[1]["status"] == "ok", rows[1]["reason"]
     assert rows[2]["reason_class"] == "unsupported-shape" and "--no-batch-axis" in rows[2]["reason"]
     assert run.request["signature"]["inputs"][0]["shape"] == [20, 8]
+
+
+def test_one_data_array_feeds_the_one_input_left_open():
+    from edgepick.data import read_data_arg
+
+    sig = Signature([TensorSpec("audio", [1, 512], "float32"), TensorSpec("sr", [], "int64")])
+    audio = np.zeros((3, 1, 512), np.float32)
+    with pytest.raises(UserError, match="one array per input name"):
+        read_data_arg((audio, None), sig, 10)
+    parse_input_values("sr=8000", sig)
+    x, _, _ = read_data_arg((audio, None), sig, 10)
+    assert list(x) == ["audio"]
+    data = eval_data(None, sig, (audio, None), 10)
+    assert data.whole_feeds and (data.inputs["sr"] == 8000).all() and data.inputs["sr"].shape == (3,)

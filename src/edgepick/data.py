@@ -124,11 +124,14 @@ def read_data_arg(data: str | tuple | None, sig: Signature, limit: int) -> tuple
     else:
         raise UserError(f"--data {data}: give an .npz file with x (and y), a folder of class sub-folders of images, "
                         "or a module:callable returning (x, y)")
+    free = [t.name for t in sig.inputs if t.value is None]  # inputs --input-value does not fix
+    if not isinstance(x, dict) and len(sig.inputs) > 1 and len(free) == 1:
+        x = {free[0]: x}  # one array for the one input left open: x beside a fixed sample rate
+
     if not isinstance(x, dict):
-        free = [t for t in sig.inputs if t.value is None]  # inputs --input-value does not fix
-        if len(free) > 1 or not free:
+        if len(sig.inputs) > 1:
             raise UserError(f"the model has {len(sig.inputs)} inputs; the data must hold one array per input name")
-        x = {free[0].name: x}
+        x = {sig.inputs[0].name: x}
     x = {k: np.asarray(v)[:limit] for k, v in x.items()}
     if y is not None:
         y = np.asarray(y)[:limit]
