@@ -91,7 +91,7 @@ _LOADERS = {
     request = compiled.create_infer_request()
 
     def run(inputs):
-        request.infer({{k: np.asarray(v, order="C") for k, v in inputs.items()}})
+        request.infer({{k: np.ascontiguousarray(v) for k, v in inputs.items()}})
         return [np.array(request.get_output_tensor(i).data) for i in range(len(compiled.outputs))]
     return run
 ''',
@@ -104,7 +104,7 @@ _LOADERS = {
 
     def run(inputs):
         with torch.inference_mode():
-            out = module(*(torch.from_numpy(np.asarray(inputs[n], order="C")) for n in names))
+            out = module(*(torch.from_numpy(np.ascontiguousarray(inputs[n])) for n in names))
         out = (out,) if isinstance(out, torch.Tensor) else tuple(out)
         return [o.detach().numpy() for o in out]
     return run
