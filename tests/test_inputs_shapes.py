@@ -185,7 +185,13 @@ def test_which_models_are_fed_whole():
 
     assert sig(("x", [1, 10], False), ("sr", [], False)).whole_feeds  # a scalar
     assert sig(("x", [1, 10, 8], False), ("state", [2, 1, 16], False)).whole_feeds  # leading dims differ
-    assert sig(("x", [1, 10], True), ("state", [2, 1, 16], False)).whole_feeds  # a dynamic beside a fixed one
+    assert sig(("x", [1, 10], True), ("state", [2, 1, 16], False)).whole_feeds  # a dynamic 1 beside a fixed 2
+    assert not sig(("ids", [1, 128], True), ("mask", [1, 128], False)).whole_feeds  # a dynamic 1 beside a fixed 1
+    settled = sig(("x", [1, 10], True), ("state", [2, 1, 16], False)).settle()
+    assert not any(t.batch_dynamic for t in settled.inputs) and Signature.from_dict(settled.to_dict()).whole_feeds
+    forced = sig(("x", [20, 8], True))
+    forced.whole = True  # --no-batch-axis
+    assert Signature.from_dict(forced.settle().to_dict()).whole_feeds
     assert not sig(("x", [1, 3, 8, 8], False), ("y", [1, 4], False)).whole_feeds  # one fixed batch of 1
     blocked = sig(("x", [1, 10, 8], False), ("state", [2, 1, 16], False)).batch_blocker(4)
     assert "no batch dimension" in blocked and "state 2x1x16" in blocked

@@ -23,6 +23,11 @@ class EvalData:
     source: str  # where the samples came from, recorded with the run
     whole_feeds: bool = False  # each of the N samples is one complete set of inputs, fed as is, one call each
 
+    def __post_init__(self):  # inputs read back from an .npz (load_inputs_npz) say it themselves
+        self.whole_feeds = self.whole_feeds or getattr(self.inputs, "whole_feeds", False)
+        if self.whole_feeds and not getattr(self.inputs, "whole_feeds", False):
+            self.inputs = _feeds(self.inputs, True)
+
     @property
     def count(self) -> int:
         return len(next(iter(self.inputs.values())))

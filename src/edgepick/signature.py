@@ -37,21 +37,23 @@ class Signature:
         return [t.name for t in self.inputs]
 
     def to_dict(self) -> dict:
-        return {"inputs": [asdict(t) for t in self.inputs]} | ({"whole_feeds": True} if self.whole else {})
+        return ({"inputs": [asdict(t) for t in self.inputs]} | ({"whole_feeds": True} if self.whole else {})
+                | ({"declared_names": self.declared_names} if self.declared_names and not self.inputs else {}))
 
     @classmethod
     def from_dict(cls, d: dict) -> Signature:
-        return cls([TensorSpec(**t) for t in d["inputs"]])
+        return cls([TensorSpec(**t) for t in d["inputs"]], whole=bool(d.get("whole_feeds")),
+                   declared_names=list(d.get("declared_names") or []))
 
     @property
     def whole_feeds(self) -> bool:
-        """True when the inputs share no leading batch axis: a 0-d input (a sample rate), leading dims that differ
-        (x [1, T, F] beside a recurrent state [2, 1, H]), or a dynamic leading dim beside fixed ones. Such a model is
-        fed whole: each stored sample is one complete set of inputs, one call each, and batch is 1."""
+        """True when the inputs share no leading batch axis: a 0-d input (a sample rate), or leading dims that differ
+        (x [1, T, F] beside a recurrent state [2, 1, H]; a dynamic leading dim counts as the 1 it is resolved to).
+        Such a model is fed whole: each stored sample is one complete set of inputs, one call each, and batch is 1.
+        Read from the shapes alone, so the answer survives settle() clearing batch_dynamic and a to_dict() round trip."""
         if self.whole or any(not t.shape for t in self.inputs):
             return True
-        fixed = {t.shape[0] for t in self.inputs if not t.batch_dynamic}
-        return len(fixed) > 1 or (bool(fixed) and any(t.batch_dynamic for t in self.inputs))
+        return len({1 if t.shape[0] is None else t.shape[0] for t in self.inputs}) > 1
 
     def settle(self) -> Signature:
         """Once the shapes are known: a model without a batch axis keeps none (converters then export static shapes)."""
