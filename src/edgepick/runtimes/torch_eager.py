@@ -26,6 +26,10 @@ def load_torch_module(artifact: Artifact):
         if not artifact.meta.get("trusted"):
             raise PermissionError("refusing to unpickle an untrusted file")
         module = torch.load(artifact.path, weights_only=False, map_location="cpu")
+    elif artifact.format == "torchscript":  # a user's archive runs its code at load: only when trusted (model_torchscript)
+        if not artifact.meta.get("trusted"):
+            raise PermissionError("refusing to load an untrusted TorchScript archive")
+        module = torch.jit.load(artifact.path, map_location="cpu")
     else:
         raise ValueError(f"not a torch artifact: {artifact.format}")
     if artifact.format != "torch-exported":  # an exported graph is already in inference form; it refuses .eval()
