@@ -29,7 +29,7 @@ class TensorSpec:
 @dataclass
 class Signature:
     inputs: list[TensorSpec] = field(default_factory=list)
-    whole: bool = False  # settled by settle(): the model has no batch axis, whatever batch_dynamic said before
+    whole: bool = False  # no batch axis, for good: set by settle() or --no-batch-axis, whatever batch_dynamic says
     declared_names: list[str] = field(default_factory=list)  # input names known before shapes (TorchScript forward)
 
     @property
@@ -71,14 +71,20 @@ class Signature:
         if self.whole_feeds:
             if batch == 1:
                 return None
-            scalar = [t.name for t in self.inputs if not t.shape]
-            why = (f"input {scalar[0]!r} is a scalar" if scalar else "its inputs share no batch dimension (" + ", ".join(
-                f"{t.name} {_fmt(t.shape)}" for t in self.inputs) + ")" if len(self.inputs) > 1 else "--no-batch-axis")
-            return f"batch {batch}: the model has no batch dimension ({why}); it is measured one input set per call, batch 1"
+            return (f"batch {batch}: the model has no batch dimension ({self._why_no_batch()}); it is measured one "
+                    "input set per call, batch 1")
         if all(t.batch_dynamic or (t.shape and t.shape[0] == batch) for t in self.inputs):
             return None
         fixed = {t.name: t.shape[0] for t in self.inputs if not t.batch_dynamic}
         return f"batch {batch}: the model's batch dimension is fixed ({fixed})"
+
+    def _why_no_batch(self) -> str:
+        scalar = [t.name for t in self.inputs if not t.shape]
+        if scalar:
+            return f"input {scalar[0]!r} is a scalar"
+        if len(self.inputs) > 1:
+            return "its inputs share no batch dimension (" + ", ".join(f"{t.name} {_fmt(t.shape)}" for t in self.inputs) + ")"
+        return "--no-batch-axis"
 
     def shapes_for_batch(self, batch: int) -> dict[str, tuple]:
         out = {}
