@@ -17,6 +17,9 @@ def reference_outputs(spec, inputs: dict[str, np.ndarray], threads: int) -> tupl
         return _reference_outputs(spec, inputs, threads)
     except UserError:
         raise
+    except ImportError as e:  # the framework the reference needs is missing: not the model's fault
+        raise UserError(f"computing the reference for {spec.artifact.format} input needs {e.name or e}; install it "
+                        "(see `edgepick doctor`)") from e
     except Exception as e:  # the model as given cannot run on these inputs: nothing can be compared with it
         text = " ".join(str(e).split())[:300] or type(e).__name__
         fixed = [t.name for t in spec.signature.inputs if t.value is not None]
