@@ -85,6 +85,10 @@ def run(
     sustain: str | None = typer.Option(None, help="Run the frame loop this long (e.g. 10m): latency over time, drift, clocks, thermals."),
     precision: str | None = typer.Option(None, help="fp32,bf16,fp16 or auto (default: FP32 plus the reduced precisions this "
                                          "CPU computes natively); BF16/FP16 rows are judged on --max-acc-drop."),
+    input_value: list[str] | None = typer.Option(None, "--input-value", help="A fixed value for an input, repeatable: "
+                                                 "--input-value sr=16000 (used in synthetic data and where --data leaves it out)."),
+    no_batch_axis: bool = typer.Option(False, "--no-batch-axis", help="The model's first dims are not a batch (e.g. x "
+                                       "[T, F]): feed each sample as the whole input, batch 1."),
 ) -> None:
     """Convert, verify and measure MODEL on every runtime; print the table and the pick."""
     from edgepick.measure.latency import TimingPolicy
@@ -109,6 +113,8 @@ def run(
     )
     if threads:
         request.threads = parse_int_list(threads, "--threads")
+    request.input_values = list(input_value) if input_value else None
+    request.no_batch_axis = no_batch_axis
     from edgepick.cli_select import apply_selection_options
 
     apply_selection_options(request, budget, optimize, device, threads_given=bool(threads), memory_given=bool(memory_limit))

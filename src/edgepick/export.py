@@ -158,13 +158,13 @@ def _choose(run, key: str | None) -> dict:
 
 
 def _example_inputs(run, batch: int) -> dict[str, np.ndarray]:
-    from edgepick.data import load_inputs_npz
+    from edgepick.data import head, load_inputs_npz
 
     path = paths.home() / "runs" / run.run_id / "eval_inputs.npz"
     if not path.exists():
         raise UserError(f"the eval inputs of run {run.run_id} are gone ({path}); run the sweep again to export")
     samples = load_inputs_npz(path)
-    return {k: np.ascontiguousarray(v[:batch]) for k, v in samples.items()}
+    return head(samples, batch, samples.whole_feeds)
 
 
 def _copy_artifact(row: dict, out: Path, inputs: dict[str, np.ndarray]) -> str:

@@ -19,7 +19,7 @@ FORMATS = {
     "tvm-relax": "Apache TVM Relax module compiled for the host CPU (.so)",
     "caffe": "Caffe (.prototxt + .caffemodel beside it), input only",
     "darknet": "Darknet (.cfg + .weights beside it), input only",
-    "keras": "Keras 3 model (.keras), loaded in safe mode",
+    "keras": "Keras model (.keras, or legacy HDF5 .h5/.hdf5), loaded in safe mode",
     "tf-savedmodel": "TensorFlow SavedModel (a directory with saved_model.pb), serving_default signature",
     "tflite": "LiteRT / TensorFlow Lite flatbuffer (.tflite)",
 }

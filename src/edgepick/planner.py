@@ -68,8 +68,7 @@ def plan(source_format: str, runtimes: list[str], threads: list[int], batches: l
                     elif path is None:
                         blocked = (errors.CONVERSION_ERROR, f"no conversion path from {source_format} to {'/'.join(rt.formats)}")
                     elif not signature.supports_batch(b):
-                        fixed = {i.name: i.shape[0] for i in signature.inputs if not i.batch_dynamic}
-                        blocked = (errors.UNSUPPORTED_SHAPE, f"batch {b}: the model's batch dimension is fixed ({fixed})")
+                        blocked = (errors.UNSUPPORTED_SHAPE, signature.batch_blocker(b))
                     if blocked and precision != prec.FP32:
                         continue  # the runtime's FP32 row already says why; one row per reason
                     support = offered.to_dict() if precision != prec.FP32 else None

@@ -34,7 +34,7 @@ from edgepick.result import Run, row_from_db
 from edgepick.select.budget import parse_budget, parse_objective
 from edgepick.select.explain import settings_of
 from edgepick.select.pick import pick
-from edgepick.signature import apply_shapes, parse_input_shapes, require_resolved
+from edgepick.signature import apply_shapes, parse_input_shapes, parse_input_values, require_resolved
 from edgepick.store.db import Store
 
 
@@ -74,6 +74,8 @@ class Request:
     train_data: Any = None  # for pruning's fine-tuning and distillation; zoo models bring their own train split
     realtime: dict | None = None  # RealtimeSettings.to_dict() (measure/frameloop.py): frame loop, deadlines, load
     precisions: Any = None  # "fp32,bf16" or a list; None: FP32 plus the reduced precisions this CPU has natively
+    input_values: Any = None  # fixed input values: {"sr": 16000}, "sr=16000" or ["sr=16000", ...] (signature.py)
+    no_batch_axis: bool = False  # the first dims are not a batch (x [T, F]): one whole input set per call, batch 1
 
 
 Progress = Callable[[str, dict], None]
@@ -126,8 +128,15 @@ def execute(request: Request, progress: Progress | None = None) -> Run:
     home = paths.home()
     spec = load_model(request.model, trust_pickle=request.trust_pickle)
     apply_shapes(spec.signature, parse_input_shapes(request.input_shape))
+    parse_input_values(request.input_values, spec.signature)
+    spec.signature.whole = spec.signature.whole or request.no_batch_axis
     data = eval_data(spec.data_factory, spec.signature, request.data, request.data_limit)
     require_resolved(spec.signature)
+    if request.compressions and spec.signature.whole_feeds:  # calibration and search batch the eval samples
+        raise errors.UserError("--compress needs a model with a batch axis; this one has none (a scalar input, or "
+                               "inputs whose leading dims differ) and is fed one whole input set per call")
+    if spec.is_torch:  # a module's inputs are named by --input-shape: the workers feed them in that order
+        spec.artifact.meta["input_names"] = spec.signature.names
     runtimes = resolve_runtimes(request.runtimes)
     artifacts_root = home / "artifacts" / spec.content_hash[:16]
     artifacts_root.mkdir(parents=True, exist_ok=True)

@@ -13,8 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from edgepick.artifact import Artifact
+from edgepick.data import join_outputs, parts
 
 MAX_SAMPLES = 32  # enough to catch a broken step; cheap even for 224x224 inputs
+MAX_WHOLE_SAMPLES = 8  # a model without a batch axis runs one call (and one load) per sample
 
 
 def _run_intermediate(artifact: Artifact, inputs: dict[str, np.ndarray]) -> list[np.ndarray] | None:
@@ -37,12 +39,19 @@ def _run_intermediate(artifact: Artifact, inputs: dict[str, np.ndarray]) -> list
     return None
 
 
+def _run_whole(artifact: Artifact, inputs: dict[str, np.ndarray]) -> list[np.ndarray] | None:
+    """No batch axis (data.py: whole_feeds): each stored sample is a whole input set, run alone; outputs stacked."""
+    per_call = [_run_intermediate(artifact, feed) for feed in parts(inputs, True, 1)]
+    return None if per_call[0] is None else join_outputs(per_call, True)
+
+
 def check_steps(path: list[str], steps: list[dict], cache_root: Path, inputs: dict[str, np.ndarray],
                 reference: list[np.ndarray], tolerance) -> None:
     """Add an "equivalence" entry to each intermediate step record (in place)."""
     from edgepick.measure.equivalence import compare
 
-    n = min(MAX_SAMPLES, len(next(iter(inputs.values()))))
+    whole = getattr(inputs, "whole_feeds", False)
+    n = min(MAX_WHOLE_SAMPLES if whole else MAX_SAMPLES, len(next(iter(inputs.values()))))
     part = {k: np.ascontiguousarray(v[:n]) for k, v in inputs.items()}
     ref = [r[:n] for r in reference]
     for i, step in enumerate(steps[:-1]):
@@ -51,7 +60,7 @@ def check_steps(path: list[str], steps: list[dict], cache_root: Path, inputs: di
             continue
         artifact = Artifact.from_dict(json.loads(record.read_text())["artifact"])
         try:
-            outputs = _run_intermediate(artifact, part)
+            outputs = _run_whole(artifact, part) if whole else _run_intermediate(artifact, part)
         except Exception as e:  # the step's artifact does not even run: that is the answer
             step["equivalence"] = {"checked": True, "agrees": False, "why": f"{type(e).__name__}: {str(e)[:200]}"}
             continue

@@ -46,6 +46,8 @@ def _peak_rss_mb() -> float:
 def _batch_of(samples: dict[str, np.ndarray], start: int, batch: int) -> dict[str, np.ndarray]:
     """Samples [start, start+batch), wrapping around so every call has exactly `batch` rows."""
     n = len(next(iter(samples.values())))
+    if getattr(samples, "whole_feeds", False):  # no batch axis (data.py): sample i is the model's whole input
+        return {k: np.asarray(v[start % n], order="C") for k, v in samples.items()}
     idx = [(start + i) % n for i in range(batch)]
     return {k: np.ascontiguousarray(v[idx]) for k, v in samples.items()}
 
@@ -123,7 +125,7 @@ def measure(job: dict) -> dict:
     chunks = []
     for start in range(0, n, batch):
         got = session.to_numpy(session.run(session.prepare(_batch_of(samples, start, batch))))
-        chunks.append([g[: min(batch, n - start)] for g in got])
+        chunks.append([g[None] if samples.whole_feeds else g[: min(batch, n - start)] for g in got])
     eval_outputs = [np.concatenate([c[i] for c in chunks]) for i in range(len(chunks[0]))]
     if _has_nan(eval_outputs):
         raise errors.CandidateFailure(errors.NAN_OUTPUTS, "NaN or Inf in the outputs on the eval inputs")

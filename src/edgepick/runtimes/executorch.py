@@ -24,7 +24,7 @@ class _EtSession(Session):
         if self.static_batch is not None and first.shape[0] != self.static_batch:
             raise errors.CandidateFailure(errors.UNSUPPORTED_SHAPE, f"this .pte was exported with a fixed batch of "
                                           f"{self.static_batch} (torch.export refused a dynamic batch); got {first.shape[0]}")
-        return [torch.from_numpy(np.ascontiguousarray(inputs[n])) for n in names]
+        return [torch.from_numpy(np.asarray(inputs[n], order="C")) for n in names]
 
     def run(self, prepared):
         return self.method.execute(prepared)

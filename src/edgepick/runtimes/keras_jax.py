@@ -33,7 +33,7 @@ class _JaxSession(Session):
         import jax
 
         names = self.names if all(n in inputs for n in self.names) else list(inputs)
-        return [jax.device_put(np.ascontiguousarray(inputs[n])) for n in names]
+        return [jax.device_put(np.asarray(inputs[n], order="C")) for n in names]
 
     def compile(self, prepared) -> None:
         """jax.jit traces and XLA compiles on the first call for these shapes: the worker times it as compile_s."""

@@ -73,7 +73,7 @@ class _LiteRtSession(Session):
                                               f"{str(e).splitlines()[0][:160]}") from e
         dtypes = {d["index"]: d for d in self.inputs}
         for name, index in zip(names, indices):
-            self.interpreter.set_tensor(index, _quantized(np.ascontiguousarray(inputs[name]), dtypes[index]))
+            self.interpreter.set_tensor(index, _quantized(np.asarray(inputs[name], order="C"), dtypes[index]))
         return None
 
     def run(self, prepared):

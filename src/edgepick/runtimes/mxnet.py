@@ -61,7 +61,7 @@ class _MxSession(Session):
             module.bind(for_training=False, data_shapes=shapes)
             module.set_params(self.arg_params, self.aux_params, allow_missing=True, allow_extra=True)
             self.module, self.bound_shapes = module, shapes
-        return mx.io.DataBatch([mx.nd.array(np.ascontiguousarray(inputs[n]), dtype=inputs[n].dtype) for n in names])
+        return mx.io.DataBatch([mx.nd.array(np.asarray(inputs[n], order="C"), dtype=inputs[n].dtype) for n in names])
 
     def run(self, prepared):
         self.module.forward(prepared, is_train=False)

@@ -30,7 +30,7 @@ class _NcnnSession(Session):
     def prepare(self, inputs):
         import ncnn
 
-        arrays = [np.ascontiguousarray(v) for v in inputs.values()]
+        arrays = [np.asarray(v, order="C") for v in inputs.values()]
         batch = arrays[0].shape[0]
         # One Mat per sample and input; .clone() so ncnn owns the memory and numpy's buffer may go away.
         return [[ncnn.Mat(a[i]).clone() for a in arrays] for i in range(batch)]

@@ -24,7 +24,7 @@ class _OrtSession(Session):
         self.details = details
 
     def prepare(self, inputs):
-        return {k: np.ascontiguousarray(v) for k, v in inputs.items()}
+        return {k: np.asarray(v, order="C") for k, v in inputs.items()}
 
     def run(self, prepared):
         return self.session.run(self.output_names, prepared)

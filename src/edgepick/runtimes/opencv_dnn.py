@@ -17,7 +17,7 @@ class _CvSession(Session):
         self.output_names = list(net.getUnconnectedOutLayersNames())
 
     def prepare(self, inputs):
-        return [(name, np.ascontiguousarray(inputs[name])) for name in (self.input_names or list(inputs))]
+        return [(name, np.asarray(inputs[name], order="C")) for name in (self.input_names or list(inputs))]
 
     def run(self, prepared):
         # setInput copies the blob into the net; it is part of every call, as feeding is for the other runtimes.

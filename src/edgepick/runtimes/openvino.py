@@ -32,7 +32,7 @@ class _OvSession(Session):
         import openvino as ov
 
         for name, value in inputs.items():
-            self.request.set_tensor(name, ov.Tensor(np.ascontiguousarray(value)))
+            self.request.set_tensor(name, ov.Tensor(np.asarray(value, order="C")))
         return None
 
     def run(self, prepared):

@@ -110,7 +110,7 @@ class TfSession(Session):
         import tensorflow as tf
 
         names = self.names if all(n in inputs for n in self.names) else list(inputs)
-        return [tf.constant(np.ascontiguousarray(inputs[n])) for n in names]
+        return [tf.constant(np.asarray(inputs[n], order="C")) for n in names]
 
     def compile(self, prepared) -> None:
         """A tf.function traces its graph on the first call for these shapes: the worker times it as compile_s."""

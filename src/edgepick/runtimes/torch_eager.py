@@ -27,6 +27,10 @@ def load_torch_module(artifact: Artifact):
         if not artifact.meta.get("trusted"):
             raise PermissionError("refusing to unpickle an untrusted file")
         module = torch.load(artifact.path, weights_only=False, map_location="cpu")
+    elif artifact.format == "torchscript":  # a user's archive runs its code at load: only when trusted (model_torchscript)
+        if not artifact.meta.get("trusted"):
+            raise PermissionError("refusing to load an untrusted TorchScript archive")
+        module = torch.jit.load(artifact.path, map_location="cpu")
     else:
         raise ValueError(f"not a torch artifact: {artifact.format}")
     if artifact.format != "torch-exported":  # an exported graph is already in inference form; it refuses .eval()
@@ -88,7 +92,7 @@ class _TorchSession(Session):
         import torch
 
         names = self.input_names or list(inputs)
-        return tuple(torch.from_numpy(np.ascontiguousarray(inputs[n])) for n in names)
+        return tuple(torch.from_numpy(np.asarray(inputs[n], order="C")) for n in names)
 
     def run(self, prepared):
         import torch

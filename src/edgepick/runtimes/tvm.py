@@ -26,7 +26,7 @@ class _TvmSession(Session):
         import tvm
 
         names = self.input_names or list(inputs)
-        return [tvm.runtime.tensor(np.ascontiguousarray(inputs[n]), self.device) for n in names]
+        return [tvm.runtime.tensor(np.asarray(inputs[n], order="C"), self.device) for n in names]
 
     def run(self, prepared):
         return self.main(*prepared)
