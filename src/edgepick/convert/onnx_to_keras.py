@@ -72,7 +72,6 @@ def _convert(job: dict) -> dict:
     import keras
     import onnx
     from onnx2keras import onnx_to_keras
-
     from onnx2keras.layers import AVAILABLE_CONVERTERS
 
     model = onnx.load(job["onnx"])
