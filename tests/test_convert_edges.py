@@ -140,3 +140,25 @@ def test_onnx2keras_says_which_ops_are_not_backend_agnostic(tmp_path):
     with pytest.raises(errors.CandidateFailure) as failure:
         convert_along(["onnx2keras"], Artifact("onnx", str(tmp_path / "exp.onnx")), SIG, tmp_path / "cache")
     assert "Exp" in failure.value.message and "backend-agnostic" in failure.value.message
+
+
+@pytest.mark.slow
+def test_onnx_input_is_measured_on_the_pytorch_family_tensorflow_and_keras_jax(dynamo_onnx, home, fast):
+    """End to end through the sweep: every runtime these edges open up for ONNX input gives an agreeing row."""
+    import importlib.util
+
+    _env_ready("onnx2tf")
+    if importlib.util.find_spec("onnx2torch") is None:
+        pytest.skip("onnx2torch is not installed: pip install --no-deps onnx2torch==1.5.15")
+    import edgepick
+    from edgepick.registry import RUNTIMES
+
+    wanted = ["torch-eager", "torch-compile", "torchscript", "executorch", "tensorflow", "keras-jax"]
+    usable = [name for name in wanted if not RUNTIMES.get(name).unavailable_reason()]
+    run = edgepick.pick(str(dynamo_onnx), runtimes=usable, threads=[1], batches=[1], timing=fast)
+    for row in run.rows:
+        assert row["status"] == "ok", f"{row['key']}: {row['reason']}"
+    paths = {row["runtime"]: [s["converter"] for s in row["conversion"]] for row in run.rows}
+    assert paths.get("torch-eager", ["onnx2torch"]) == ["onnx2torch"]
+    assert paths.get("tensorflow", ["onnx2tf-savedmodel"]) == ["onnx2tf-savedmodel"]
+    assert paths.get("keras-jax", ["onnx2keras"]) == ["onnx2keras"]
