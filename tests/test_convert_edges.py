@@ -162,3 +162,24 @@ def test_onnx_input_is_measured_on_the_pytorch_family_tensorflow_and_keras_jax(d
     assert paths.get("torch-eager", ["onnx2torch"]) == ["onnx2torch"]
     assert paths.get("tensorflow", ["onnx2tf-savedmodel"]) == ["onnx2tf-savedmodel"]
     assert paths.get("keras-jax", ["onnx2keras"]) == ["onnx2keras"]
+
+
+@pytest.mark.slow
+def test_onnx2tf_savedmodel_gives_4d_outputs_back_channels_first(tmp_path):
+    """onnx2tf returns feature maps channels-last; the SavedModel edge transposes them back to the ONNX layout."""
+    _env_ready("onnx2tf")
+    pytest.importorskip("tensorflow")
+    torch = pytest.importorskip("torch")
+    from edgepick.runtimes.tensorflow import TfSession, tf_callable
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 3, 3, padding=1), torch.nn.ReLU()).eval()
+    path = tmp_path / "feature_map.onnx"
+    torch.onnx.export(model, (torch.randn(1, 1, 8, 8),), str(path), input_names=["input"],
+                      dynamic_axes={"input": {0: "batch"}}, dynamo=False)
+    final, _ = convert_along(["onnx2tf-savedmodel"], Artifact("onnx", str(path)), SIG, tmp_path / "cache")
+    assert final.meta["outputs_transposed_to_channels_first"]
+    session = TfSession(*tf_callable(final))
+    x = _x(2)
+    got = session.to_numpy(session.run(session.prepare({"input": x})))[0]
+    assert got.shape == (2, 3, 8, 8)
+    np.testing.assert_allclose(got, _ort(path, x), rtol=1e-4, atol=1e-5)
