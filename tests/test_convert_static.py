@@ -124,3 +124,22 @@ def test_the_tvm_row_measures_the_simplified_graph(planted, home, fast):
     assert row["status"] == "ok", row["reason"]
     assert [s["converter"] for s in row["conversion"]] == [static.STEP, "onnx-to-tvm"]
     assert "onnx-to-tvm failed: TypeError: Reshape requires" in row["conversion"][0]["after_error"]
+
+
+@pytest.mark.slow
+def test_a_runtime_that_loads_onnx_directly_is_measured_again_on_the_simplified_graph(planted, home, fast):
+    """MXNet reads ONNX itself (no conversion step) and its importer needs Conv's optional kernel_shape, which the
+    planted graph leaves out: the worker fails, and the retry on the simplified graph (kernel_shape written in) agrees."""
+    from edgepick import envs
+
+    if not envs.is_ready("mxnet"):
+        pytest.skip("the mxnet env is absent: edgepick env create mxnet")
+    pytest.importorskip("onnxslim")
+    import edgepick
+
+    run = edgepick.pick(str(planted), runtimes=["mxnet"], threads=[1], batches=[1], timing=fast)
+    row = run.rows[0]
+    assert row["status"] == "ok", row["reason"]
+    assert [s["converter"] for s in row["conversion"]] == [static.STEP]
+    assert "KeyError: 'kernel'" in row["conversion"][0]["after_error"]
+    assert row["conversion"][0]["simplified"]["kernel_shapes_filled"] == 1

@@ -61,6 +61,23 @@ def fix_input_shapes(model, signature) -> dict[str, list]:
     return fixed
 
 
+def fill_kernel_shapes(model) -> int:
+    """Write Conv/ConvTranspose's optional kernel_shape attribute from the weight's shape where it is missing: ONNX
+    infers it, MXNet's importer reads it (KeyError: 'kernel' without it). Returns how many nodes got one."""
+    from onnx import helper
+
+    weights = {t.name: list(t.dims) for t in model.graph.initializer}
+    filled = 0
+    for node in model.graph.node:
+        if node.op_type not in ("Conv", "ConvTranspose") or any(a.name == "kernel_shape" for a in node.attribute):
+            continue
+        dims = weights.get(node.input[1]) if len(node.input) > 1 else None
+        if dims and len(dims) > 2:
+            node.attribute.append(helper.make_attribute("kernel_shape", dims[2:]))
+            filled += 1
+    return filled
+
+
 def simplify(artifact: Artifact, signature, out_dir: Path) -> tuple[Artifact, dict]:
     """The ONNX graph with fixed input shapes, folded and simplified by onnxslim, written under out_dir."""
     import onnx
@@ -70,6 +87,7 @@ def simplify(artifact: Artifact, signature, out_dir: Path) -> tuple[Artifact, di
     before = len(model.graph.node)
     shapes = fix_input_shapes(model, signature)
     slim = onnxslim.slim(model)
+    filled = fill_kernel_shapes(slim)
     out = out_dir / "model.onnx"
     extra = []
     if slim.ByteSize() > _LARGE:
@@ -78,7 +96,7 @@ def simplify(artifact: Artifact, signature, out_dir: Path) -> tuple[Artifact, di
     else:
         onnx.save(slim, str(out))
     record = {"by": f"onnxslim {onnxslim.__version__}", "input_shapes": shapes, "nodes_before": before,
-              "nodes_after": len(slim.graph.node)}
+              "nodes_after": len(slim.graph.node), **({"kernel_shapes_filled": filled} if filled else {})}
     meta = {**{k: v for k, v in artifact.meta.items() if k != "extra_files"}, "extra_files": extra, "simplified": record}
     return Artifact("onnx", str(out), meta), record
 
