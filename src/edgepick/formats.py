@@ -13,7 +13,7 @@ FORMATS = {
     "torch-pickle": "a pickled nn.Module (.pt/.pth), only with --trust-pickle",
     "onnx": "ONNX (.onnx)",
     "openvino-ir": "OpenVINO IR (.xml + .bin)",
-    "torchscript": "TorchScript (torch.jit.trace + freeze, saved by torch.jit.save; edgepick's own artifact)",
+    "torchscript": "TorchScript archive (torch.jit.save: .pt/.jit/.ts with code/ and constants.pkl; or edgepick's own trace)",
     "executorch-pte": "ExecuTorch program (.pte), XNNPACK-delegated",
     "ncnn": "ncnn (.param + .bin), written by pnnx",
     "tvm-relax": "Apache TVM Relax module compiled for the host CPU (.so)",
