@@ -180,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         _write(report, Path(args.out), stamp)  # after every model: an interrupted benchmark keeps what it measured
     report["finished_utc"] = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
     report["machine"]["load_average_end"] = os.getloadavg()
+    report["machine"]["runtime_envs_end"] = machine()["runtime_envs"]  # another process may build one meanwhile
     md_path = _write(report, Path(args.out), stamp)
     print(md_path.read_text())
     return 0
