@@ -33,6 +33,9 @@ from reach_report import machine, render  # noqa: E402
 RESULTS = Path(__file__).parent / "results"
 # Quick timing: enough calls to see that a runtime runs and agrees; latency figures come from the other benchmarks.
 TIMING = ["--threads", "1", "--batch", "1", "--min-duration", "0.2", "--min-samples", "10", "--warmup", "2"]
+# Passed only where `edgepick run --help` lists them. Reach counts FP32 rows (the source's precision): BF16/FP16
+# candidates, offered where the CPU has them, would triple the time and answer another question.
+OPTIONAL = (("--no-noise-retry",), ("--precision", "fp32"))
 
 
 def edgepick_cmd() -> list[str]:
@@ -48,8 +51,9 @@ def cli_options() -> str:
 
 def run_args(entry: Entry, help_text: str, candidate_timeout: float, runtimes: str | None) -> list[str]:
     args = ["run", str(entry.path), "--json", "--force", "--timeout", str(candidate_timeout), *TIMING]
-    if "--no-noise-retry" in help_text:
-        args.append("--no-noise-retry")
+    for option in OPTIONAL:
+        if option[0] in help_text:
+            args += list(option)
     if entry.input_shape:
         args += ["--input-shape", entry.input_shape]
     if entry.input_values and "--input-value" in help_text:
@@ -123,18 +127,28 @@ def _no_run_outcome(code: int, timed_out: bool, limit: float, text: str) -> str:
 
 
 def summarise_candidates(candidates: list[dict]) -> dict[str, dict]:
-    """Per runtime: agrees if any of its rows is ok; otherwise its first row's reason class and root cause."""
+    """Per runtime: agrees if any of its FP32 rows is ok; otherwise its first such row's reason class and root cause.
+
+    Rows in other precisions (BF16/FP16 candidates) are kept in "rows" but do not count: a runtime that agrees only
+    in BF16 does not run the model as given."""
     out: dict[str, dict] = {}
+    has_fp32 = any(c.get("precision") == "fp32" for c in candidates)
     for c in candidates:
         rt = out.setdefault(c["runtime"], {"agrees": False, "rows": []})
-        rt["rows"].append({"key": c["key"], "status": c["status"], "reason_class": c.get("reason_class"),
-                           "reason": c.get("reason"), "p50_ms": (c.get("latency_ms") or {}).get("p50"),
+        counts = c.get("precision") in (None, "fp32") or not has_fp32
+        rt["rows"].append({"key": c["key"], "precision": c.get("precision"), "counts": counts, "status": c["status"],
+                           "reason_class": c.get("reason_class"), "reason": c.get("reason"),
+                           "p50_ms": (c.get("latency_ms") or {}).get("p50"),
                            "max_abs_err": (c.get("equivalence") or {}).get("max_abs_err")})
-        rt["agrees"] = rt["agrees"] or c["status"] == "ok"
+        rt["agrees"] = rt["agrees"] or (counts and c["status"] == "ok")
     for rt in out.values():
-        bad = next((r for r in rt["rows"] if r["status"] != "ok"), None)
-        rt["reason_class"] = None if rt["agrees"] or bad is None else (bad["reason_class"] or bad["status"])
-        rt["root_cause"] = None if rt["agrees"] or bad is None else first_line(bad["reason"])
+        bad = next((r for r in rt["rows"] if r["counts"] and r["status"] != "ok"), None)
+        if rt["agrees"]:
+            rt["reason_class"] = rt["root_cause"] = None
+        elif bad is None:
+            rt["reason_class"], rt["root_cause"] = "no-fp32-row", "only reduced-precision rows"
+        else:
+            rt["reason_class"], rt["root_cause"] = bad["reason_class"] or bad["status"], first_line(bad["reason"])
     return out
 
 

@@ -60,8 +60,9 @@ def test_extract_keeps_a_matching_file_and_refuses_a_changed_one(tmp_path, monke
 
 
 def _candidate(runtime, status, reason_class=None, reason=None, key_suffix="fp32/t1/b1"):
-    return {"key": f"{runtime}/{key_suffix}", "runtime": runtime, "status": status, "reason_class": reason_class,
-            "reason": reason, "latency_ms": {"p50": 1.0} if status == "ok" else None, "equivalence": None}
+    return {"key": f"{runtime}/{key_suffix}", "runtime": runtime, "precision": key_suffix.split("/")[0],
+            "status": status, "reason_class": reason_class, "reason": reason,
+            "latency_ms": {"p50": 1.0} if status == "ok" else None, "equivalence": None}
 
 
 def test_a_runtime_agrees_when_any_of_its_rows_is_ok_and_otherwise_carries_its_first_reason():
@@ -74,6 +75,15 @@ def test_a_runtime_agrees_when_any_of_its_rows_is_ok_and_otherwise_carries_its_f
     assert out["openvino"] == {**out["openvino"], "agrees": False, "reason_class": "disagrees",
                                "root_cause": "max abs error 0.1 > 0.001"}
     assert out["tvm"]["root_cause"] == "Reshape requires the input new shape to be Shape"
+
+
+def test_only_fp32_rows_count_when_the_run_has_bf16_candidates_too():
+    rows = [_candidate("openvino", "disagrees", "disagrees", "max abs error 0.1"),
+            _candidate("openvino", "ok", key_suffix="bf16/t1/b1"), _candidate("litert", "ok", key_suffix="bf16/t1/b1")]
+    out = reach.summarise_candidates(rows)
+    assert not out["openvino"]["agrees"] and out["openvino"]["root_cause"] == "max abs error 0.1"
+    assert not out["litert"]["agrees"] and out["litert"]["reason_class"] == "no-fp32-row"
+    assert reach.summarise_candidates(rows[1:])["openvino"]["agrees"]  # no FP32 row at all: every row counts
 
 
 def test_the_run_json_is_found_after_other_output_and_a_dead_run_is_a_row():
