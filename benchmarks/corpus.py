@@ -41,6 +41,7 @@ class Entry:
     input_shape: str
     licence: str
     input_values: dict[str, str] = field(default_factory=dict)
+    trust_pickle: bool = False
     platform: dict[str, str] = field(default_factory=dict)  # wheel tags for a package with compiled code
 
     @property

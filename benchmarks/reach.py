@@ -59,6 +59,8 @@ def run_args(entry: Entry, help_text: str, candidate_timeout: float, runtimes: s
     if entry.input_values and "--input-value" in help_text:
         for name, value in entry.input_values.items():
             args += ["--input-value", f"{name}={value}"]
+    if entry.trust_pickle:
+        args.append("--trust-pickle")
     if runtimes:
         args += ["--runtimes", runtimes]
     return args
@@ -110,7 +112,9 @@ def run_model(entry: Entry, args: list[str], home: Path, model_timeout: float) -
     run = None if timed_out else parse_run_json(out)
     if run is None:
         result["outcome"] = _no_run_outcome(proc.returncode, timed_out, model_timeout, err or out)
-        result["runtimes"] = {}
+        stored = stored_rows(home)  # rows a dead or killed run had already stored: nothing measured is lost
+        result["runtimes"] = summarise_candidates(stored["candidates"]) if stored else {}
+        result["run_id"] = stored.get("run_id") if stored else None
         return result
     result["outcome"] = "ran"
     result["run_id"] = run.get("run_id")
@@ -118,9 +122,34 @@ def run_model(entry: Entry, args: list[str], home: Path, model_timeout: float) -
     return result
 
 
+# Runs in a fresh process with the model's EDGEPICK_HOME: reads the newest run's rows as the store kept them.
+_READ_STORE = """
+import json
+from edgepick.paths import default_db_url
+from edgepick.result import row_from_db
+from edgepick.store.db import Store
+runs = Store(default_db_url()).list_runs(1)
+rows = [row_from_db(c) for c in runs[0].candidates] if runs else []
+print(json.dumps({"run_id": runs[0].id if runs else None, "candidates": rows}, default=str))
+"""
+
+
+def stored_rows(home: Path) -> dict | None:
+    """The rows the store holds for the model's run, or None (no store, no run, or the store cannot be read)."""
+    if not (home / "results.db").exists():
+        return None
+    env = {**os.environ, "EDGEPICK_HOME": str(home)}
+    try:
+        done = subprocess.run([sys.executable, "-c", _READ_STORE], capture_output=True, text=True, env=env, timeout=120)
+        data = json.loads(done.stdout.strip().splitlines()[-1]) if done.returncode == 0 and done.stdout.strip() else None
+    except (subprocess.TimeoutExpired, json.JSONDecodeError, IndexError):
+        return None
+    return data if data and data["candidates"] else None
+
+
 def _no_run_outcome(code: int, timed_out: bool, limit: float, text: str) -> str:
-    if timed_out:
-        return f"parent timed out after {limit:.0f} s: {last_line(text)}"
+    if timed_out:  # with --json the run prints nothing until it ends, so there is seldom a last line to show
+        return f"parent timed out after {limit:.0f} s" + (f": {last_line(text)}" if text.strip() else "")
     if code == 2:
         return f"refused: {last_line(text)}"
     return f"parent crashed (exit {code}): {last_line(text)}"

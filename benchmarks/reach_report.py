@@ -75,7 +75,7 @@ def render(report: dict) -> str:
              "| model | format | kind | agree | runtimes that agree | s |", "|---|---|---|---|---|---|"]
     for m, n in zip(report["models"], counts):
         ok = ", ".join(rt for rt in names if m["runtimes"].get(rt, {}).get("agrees"))
-        which = _cell(m["outcome"], 120) if m["outcome"] != "ran" else ok or "-"
+        which = ok or "-" if m["outcome"] == "ran" else "; ".join(filter(None, [ok, _cell(m["outcome"], 120)]))
         lines.append(f"| {m['model']} | {m['format']} | {m['kind'].split(' (')[0]} | {n}/{len(names)} | {which} | "
                      f"{m['seconds']:.0f} |")
     lines += ["", "Per runtime (ok = agrees; otherwise the reason class; - = no row):", "",
@@ -86,10 +86,9 @@ def render(report: dict) -> str:
     lines += ["", "Why each other runtime does not agree (the row's reason class and the first line of its reason):", "",
               "| model | runtime | class | root cause |", "|---|---|---|---|"]
     for m in report["models"]:
-        if m["outcome"] != "ran":
+        if m["outcome"] != "ran":  # then the rows it had stored before it died, if any
             verdict, _, cause = m["outcome"].partition(": ")
-            lines.append(f"| {m['model']} | (all) | {verdict} | {_cell(cause)} |")
-            continue
+            lines.append(f"| {m['model']} | (the run) | {verdict} | {_cell(cause)} |")
         for rt in names:
             r = m["runtimes"].get(rt)
             if r and not r["agrees"]:
@@ -98,9 +97,9 @@ def render(report: dict) -> str:
 
 
 def _matrix_cell(m: dict, runtime: str) -> str:
-    if m["outcome"] != "ran":
-        return "crash" if "crashed" in m["outcome"] else ("time" if "timed out" in m["outcome"] else "refused")
     r = m["runtimes"].get(runtime)
+    if r is None and m["outcome"] != "ran":  # no row: the run died, hung or was refused before this runtime
+        return "crash" if "crashed" in m["outcome"] else ("time" if "timed out" in m["outcome"] else "refused")
     if r is None:
         return "-"
     return "ok" if r["agrees"] else SHORT.get(r["reason_class"] or "", r["reason_class"] or "?")

@@ -110,5 +110,5 @@ def test_the_tables_count_agreeing_runtimes_and_keep_crashed_models():
                    "input_value_option": False})
     assert "| a | onnx | classifier | 1/2 | onnxruntime |" in text
     assert "| a | tvm | conversion-error | boom |" in text
-    assert "| b | crash | crash |" in text and "| b | (all) | parent crashed (exit 1) | IndexError: x |" in text
+    assert "| b | crash | crash |" in text and "| b | (the run) | parent crashed (exit 1) | IndexError: x |" in text
     assert "Median agreeing runtimes: 0.5 of 2" in text
