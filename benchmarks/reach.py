@@ -45,7 +45,10 @@ def edgepick_cmd() -> list[str]:
 def cli_options() -> str:
     """`edgepick run --help`, wide and plain, to see which options this version of the CLI has."""
     env = {**os.environ, "COLUMNS": "400", "TERM": "dumb", "NO_COLOR": "1"}
-    done = subprocess.run(edgepick_cmd() + ["run", "--help"], capture_output=True, text=True, env=env, timeout=120)
+    try:
+        done = subprocess.run(edgepick_cmd() + ["run", "--help"], capture_output=True, text=True, env=env, timeout=300)
+    except subprocess.TimeoutExpired:
+        return ""  # then no optional option is passed; each model's own run says what is wrong
     return done.stdout + done.stderr
 
 
@@ -182,9 +185,13 @@ def summarise_candidates(candidates: list[dict]) -> dict[str, dict]:
 
 
 def runtime_names() -> list[str]:
-    from edgepick.registry import RUNTIMES
-
-    return list(RUNTIMES.all())
+    """The registry's runtimes, asked in a child process: an edgepick that cannot even import is a row, not the end."""
+    code = "from edgepick.registry import RUNTIMES; print(','.join(RUNTIMES.all()))"
+    try:
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    except subprocess.TimeoutExpired:
+        return []
+    return [n for n in done.stdout.strip().split(",") if n] if done.returncode == 0 else []
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -221,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.keep_home:
             shutil.rmtree(home, ignore_errors=True)
         _write(report, Path(args.out), stamp)  # after every model: an interrupted benchmark keeps what it measured
+    if not report["runtimes"]:  # the registry could not be read: the runtimes the rows name
+        report["runtimes"] = sorted({rt for m in report["models"] for rt in m["runtimes"]})
     report["finished_utc"] = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
     report["machine"]["load_average_end"] = os.getloadavg()
     report["machine"]["runtime_envs_end"] = machine()["runtime_envs"]  # another process may build one meanwhile

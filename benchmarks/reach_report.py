@@ -31,8 +31,10 @@ def machine() -> dict:
 
 
 def _edgepick_source() -> dict:
-    import edgepick
-
+    try:
+        import edgepick
+    except Exception as e:  # noqa: BLE001  (a broken checkout is still measured: every model becomes a crash row)
+        return {"path": None, "commit": "", "dirty": False, "import_error": f"{type(e).__name__}: {e}"}
     repo = Path(edgepick.__file__).resolve().parents[2]
     def git(*a: str) -> str:
         done = subprocess.run(["git", "-C", str(repo), *a], capture_output=True, text=True)
@@ -46,7 +48,7 @@ def _envs() -> list[str]:
         from edgepick.envs import MARKER, root
 
         return sorted(p.name for p in root().iterdir() if (p / MARKER).is_file())
-    except (ImportError, OSError):
+    except Exception:  # noqa: BLE001  (no envs folder, or an edgepick that does not import)
         return []
 
 
@@ -65,7 +67,7 @@ def render(report: dict) -> str:
     mach = report["machine"]
     flags = ", ".join(f for f, on in mach["flags"].items() if on) or "none of " + ", ".join(mach["flags"])
     lines = [f"Reach run {report['started_utc']} UTC on {mach['cpu']} ({mach['logical_cores']} logical cores; {flags}); "
-             f"edgepick {mach['edgepick']['commit'][:10]}{' + local changes' if mach['edgepick']['dirty'] else ''}; "
+             f"edgepick {mach['edgepick']['commit'][:10] or '(commit unknown)'}{' + local changes' if mach['edgepick']['dirty'] else ''}; "
              f"runtime envs: {', '.join(mach['runtime_envs']) or 'none'}; load average at start "
              f"{', '.join(f'{x:.2f}' for x in mach['load_average_start'])}"
              + (f", at end {', '.join(f'{x:.2f}' for x in mach['load_average_end'])}" if "load_average_end" in mach else "")
