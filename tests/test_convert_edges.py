@@ -4,6 +4,7 @@ and through the step-by-step equivalence check where the edge is an intermediate
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -92,8 +93,11 @@ def test_onnx2tf_savedmodel_runs_on_tensorflow_at_any_batch(dynamo_onnx, tmp_pat
     pytest.importorskip("tensorflow")
     from edgepick.runtimes.tensorflow import TfSession, tf_callable
 
+    before = hashlib.sha256(dynamo_onnx.read_bytes()).hexdigest()
     final, _ = convert_along(["onnx2tf-savedmodel"], Artifact("onnx", str(dynamo_onnx)), SIG, tmp_path / "cache")
     assert final.format == "tf-savedmodel"
+    # onnx2tf overwrites the file it is given with its simplified graph: the user's model must stay as it was
+    assert hashlib.sha256(dynamo_onnx.read_bytes()).hexdigest() == before
     session = TfSession(*tf_callable(final))
     for batch in (1, 8):
         x = _x(batch)

@@ -47,7 +47,8 @@ def run_onnx2tf(env_name: str, artifact: Artifact, ctx: ConvertContext, out_dir,
     """Run onnx2tf in its venv on the ONNX file, writing into out_dir; raise with its own error when `produced()` is
     empty afterwards. 3-5-D inputs keep their channels-first layout (-k), so the same eval data feeds every candidate."""
     python, _ = envs.interpreter_for(env_name)
-    cmd = [python, "-m", "onnx2tf", "-i", artifact.path, "-o", str(out_dir), *extra_args, "-n"]
+    cmd = [python, "-m", "onnx2tf", "-i", private_copy(artifact, ctx.out_dir / "onnx2tf-input"), "-o", str(out_dir),
+           *extra_args, "-n"]
     channels_first = [t.name for t in ctx.signature.inputs if len(t.shape) in (3, 4, 5)]
     if channels_first:
         cmd += ["-k", *channels_first]
@@ -58,3 +59,15 @@ def run_onnx2tf(env_name: str, artifact: Artifact, ctx: ConvertContext, out_dir,
         lines = [ln for ln in (done.stderr + done.stdout).splitlines() if ln.strip()]
         errs = [ln for ln in lines if "Error" in ln or "ERROR" in ln] or lines[-1:]
         raise RuntimeError(f"onnx2tf exited {done.returncode}: {' '.join(errs[-2:])[:300]} (log: {ctx.out_dir / 'onnx2tf.log'})")
+
+
+def private_copy(artifact: Artifact, folder) -> str:
+    """A copy of the ONNX file (and its external data) for onnx2tf alone: onnx2tf overwrites the file it is given with
+    its onnxsim-simplified graph (onnx2tf.py saves to input_onnx_file_path), and that file may be the user's model."""
+    import shutil
+    from pathlib import Path
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in [artifact.path, *artifact.meta.get("extra_files", [])]:
+        shutil.copy2(name, folder / Path(name).name)
+    return str(folder / Path(artifact.path).name)
