@@ -1,0 +1,134 @@
+"""MXNet 1.9.1 Gluon, hybridized (its static graph), in MXNet's own venv (numpy 1.23.5).
+
+Gluon uses PyTorch's layouts (NCHW activations, OIHW kernels, (out, in) dense weights, channels-first flatten), so
+the initial weights go in unchanged. MXNet's engine is asynchronous: each step waits for its results (nd.waitall),
+as PyTorch and Keras' fit do, so a step's time is its real duration. Only digits-cnn has a Gluon definition here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def _digits_cnn(num_classes: int = 10, width: int = 16):
+    from mxnet.gluon import nn
+
+    net = nn.HybridSequential()
+    net.add(nn.Conv2D(width, 3, padding=1, in_channels=1), nn.Activation("relu"),
+            nn.Conv2D(2 * width, 3, padding=1, in_channels=width), nn.Activation("relu"),
+            nn.MaxPool2D(2), nn.Flatten(), nn.Dense(64, in_units=2 * width * 16), nn.Activation("relu"),
+            nn.Dense(num_classes, in_units=64))
+    return net
+
+
+def _weight_blocks(block) -> list[tuple[str, object]]:
+    from mxnet.gluon import nn
+
+    out = []
+    for child in block._children.values():
+        if isinstance(child, nn.Conv2D):
+            out.append(("conv", child))
+        elif isinstance(child, nn.BatchNorm):
+            out.append(("bn", child))
+        elif isinstance(child, nn.Dense):
+            out.append(("dense", child))
+        else:
+            out.extend(_weight_blocks(child))
+    return out
+
+
+_NAMES = {"conv": {"weight": "weight", "bias": "bias"}, "dense": {"weight": "weight", "bias": "bias"},
+          "bn": {"weight": "gamma", "bias": "beta", "running_mean": "running_mean", "running_var": "running_var"}}
+
+
+def load_into_gluon(net, state: dict[str, np.ndarray]) -> None:
+    import mxnet as mx
+
+    blocks = _weight_blocks(net)
+    depth = len({k[:3] for k in state})
+    if len(blocks) != depth:
+        raise ValueError(f"Gluon model has {len(blocks)} weight layers, the initial weights {depth}")
+    for i, (kind, block) in enumerate(blocks):
+        for key, value in state.items():
+            if not key.startswith(f"{i:03d}."):
+                continue
+            _, src_kind, param = key.split(".")
+            if src_kind != kind:
+                raise ValueError(f"layer {i}: Gluon has {kind}, the weights have {key}")
+            getattr(block, _NAMES[kind][param]).set_data(mx.nd.array(value))
+
+
+class MxnetTrainer:
+    def __init__(self, options: dict):
+        self.net = self.trainer = None
+
+    def import_framework(self, threads: int) -> str:
+        import mxnet as mx
+
+        return f"mxnet {mx.__version__}, numpy {np.__version__}"
+
+    def make_loader(self, x, y, batch: int, seed: int, workers: int):
+        from mxnet import gluon
+
+        np.random.seed(seed)  # Gluon's RandomSampler shuffles with NumPy's global generator
+        dataset = gluon.data.ArrayDataset(x, y.astype(np.float32))
+        return gluon.data.DataLoader(dataset, batch_size=batch, shuffle=True, last_batch="discard", num_workers=workers)
+
+    def iterate(self, loader):
+        return iter(loader)
+
+    def build(self, job: dict, state: dict) -> None:
+        import mxnet as mx
+
+        if job["model"] != "digits-cnn":
+            raise NotImplementedError(f"edgepick has no Gluon definition of {job['model']} (only digits-cnn)")
+        self.job = job
+        self.net = _digits_cnn()
+        self.net.initialize(mx.init.Zero(), ctx=mx.cpu())
+        load_into_gluon(self.net, state)
+        self.net.hybridize(static_alloc=True, static_shape=True)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        import mxnet as mx
+
+        return self.net(mx.nd.array(x)).asnumpy()
+
+    def reset(self, state: dict, total_steps: int) -> None:
+        import mxnet as mx
+        from mxnet import gluon
+
+        load_into_gluon(self.net, state)
+        hp = self.job["hyperparameters"]
+        opt = hp["optimizer"]
+        params = ({"learning_rate": hp["lr"], "beta1": opt["beta_1"], "beta2": opt["beta_2"], "epsilon": opt["epsilon"]}
+                  if opt["name"] == "adam" else {"learning_rate": hp["lr"], "momentum": opt["momentum"]})
+        if hp["schedule"] == "cosine":
+            params["lr_scheduler"] = mx.lr_scheduler.CosineScheduler(max_update=total_steps, base_lr=hp["lr"], final_lr=0)
+        self.trainer = gluon.Trainer(self.net.collect_params(), opt["name"], params)
+
+    def fit(self, loader, epochs: int, clock) -> None:
+        import mxnet as mx
+        from mxnet import autograd, gluon
+
+        loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
+        clock.start()
+        for _ in range(epochs):
+            for xb, yb in loader:
+                with autograd.record():
+                    loss = loss_fn(self.net(xb), yb)
+                loss.backward()
+                self.trainer.step(xb.shape[0])  # Gluon sums the per-sample losses' gradients: divide by the batch
+                mx.nd.waitall()
+                clock.step_end()
+            clock.epoch_end()
+
+    def accuracy(self, x: np.ndarray, y: np.ndarray) -> float:
+        return float((self.forward(x).argmax(1) == y).mean())
+
+    def save(self, out_dir: Path) -> dict:
+        """MXNet's deployable format: the hybridized graph as symbol JSON + params."""
+        prefix = out_dir / "model"
+        self.net.export(str(prefix))
+        return {"format": "mxnet-symbol", "path": str(prefix) + "-symbol.json"}
