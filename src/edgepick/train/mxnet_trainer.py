@@ -116,6 +116,8 @@ class MxnetTrainer:
         clock.start()
         for _ in range(epochs):
             for xb, yb in loader:
+                # Loader workers hand batches over in shared memory (cpu_shared); the cached graph wants cpu.
+                xb, yb = xb.as_in_context(mx.cpu()), yb.as_in_context(mx.cpu())
                 with autograd.record():
                     loss = loss_fn(self.net(xb), yb)
                 loss.backward()

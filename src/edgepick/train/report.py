@@ -129,6 +129,7 @@ def to_json(run) -> dict:
 
 def to_markdown(run) -> str:
     heads = [name for name, _ in COLUMNS] + ["note / mode"]
+    heads = [h.replace("|", "\\|") for h in heads]
     lines = [f"**{_title(run)}**", "", "| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
     for row in run.rows:
         cells = [fn(row) for _, fn in COLUMNS] + [_note(row)]

@@ -143,7 +143,9 @@ def main(argv: list[str]) -> int:
     except MemoryError:
         result.update(status="failed", reason_class=errors.OOM, reason=f"MemoryError during {result['phase']}")
     except Exception as e:  # a framework's own exception type: classified by the phase it broke in
-        first = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
+        # The most specific line: MXNet and TensorFlow put a C++ traceback first and the message last.
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip() and not ln.strip().startswith(("Traceback", "File "))]
+        first = lines[-1][:300] if lines else ""
         message = f"{type(e).__name__} during {result['phase']}: {first}"
         oom = "bad_alloc" in str(e) or "out of memory" in str(e).lower()
         result.update(status="failed", reason=message,
