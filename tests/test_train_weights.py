@@ -95,7 +95,7 @@ def test_weight_copy_agrees_on_every_installed_framework_pair(home):
 @pytest.mark.slow
 def test_mobilenet_copy_agrees_between_pytorch_and_keras(home):
     """Depthwise kernels, batch-norm statistics and stride-2 padding: the layers where a port usually slips."""
-    rows, _ = _check(home, "mobilenetv2-like", "3x32x32", ("pytorch", "keras-torch", "keras-tensorflow", "keras-jax"))
+    rows, _ = _check(home, "mobilenetv2-like", "3x32x32", ("pytorch", "keras-torch", "keras-tensorflow", "keras-jax", "mxnet"))
     for name, row in rows.items():
         assert row["status"] == "ok", (name, row.get("reason"))
         assert row["equivalence"]["max_abs_err"] < 1e-3

@@ -26,7 +26,7 @@ def train_cmd(
     cores: str | None = typer.Option(None, help="CPU ids to pin workers to, e.g. 0,1."),
     loader_workers: int = typer.Option(1, help="DataLoader worker processes (PyTorch, Keras on PyTorch, MXNet)."),
     synthetic: str | None = typer.Option(None, help="CxHxW random images: step time and memory only, e.g. 3x96x96."),
-    steps: int = typer.Option(20, help="With --synthetic: measured steps after the first."),
+    steps: int = typer.Option(10, help="With --synthetic: measured steps after the first."),
     timeout: float = typer.Option(900.0, help="Hard timeout per framework, seconds."),
     memory_limit: str | None = typer.Option(None, help="Memory cap per framework worker, e.g. 2GB."),
     memory_mechanism: str = typer.Option("auto", help="auto | cgroup-v2 | rss-watchdog | rlimit-as."),

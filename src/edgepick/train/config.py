@@ -32,7 +32,7 @@ class TrainConfig:
     cores: list[int] | None = None
     loader_workers: int = 1  # torch DataLoader / MXNet DataLoader worker processes
     synthetic: str | None = None  # "3x96x96": random images, step time and memory only, no accuracy
-    steps: int = 20  # synthetic: measured steps after the first
+    steps: int = 10  # synthetic: measured steps after the first
     num_classes: int = 10
     timeout_s: float = 900.0
     memory_limit: int | None = None
@@ -83,9 +83,10 @@ class TrainConfig:
         """What every framework is given, identically (recorded in the run and in --json)."""
         opt = ({"name": "adam", "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8} if self.optimizer == "adam"
                else {"name": "sgd", "momentum": 0.9, "nesterov": False})
-        return {"optimizer": opt, "lr": self.lr, "schedule": self.schedule, "batch": self.batch, "epochs": self.epochs,
+        return {"optimizer": opt, "lr": self.lr, "schedule": self.schedule, "batch": self.batch,
+                "epochs": self.epochs if self.has_accuracy else 1,
                 "loss": "softmax cross-entropy on logits, mean over the batch", "drop_last_batch": True,
-                "weight_decay": 0.0, "seeds": list(range(self.seeds)), "threads": self.threads,
+                "weight_decay": 0.0, "seeds": list(range(self.seeds)) if self.has_accuracy else [0], "threads": self.threads,
                 "target_accuracy": self.target_accuracy if self.has_accuracy else None,
                 "steps": None if self.has_accuracy else self.steps, "loader_workers": self.loader_workers}
 

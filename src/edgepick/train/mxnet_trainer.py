@@ -2,7 +2,7 @@
 
 Gluon uses PyTorch's layouts (NCHW activations, OIHW kernels, (out, in) dense weights, channels-first flatten), so
 the initial weights go in unchanged. MXNet's engine is asynchronous: each step waits for its results (nd.waitall),
-as PyTorch and Keras' fit do, so a step's time is its real duration. Only digits-cnn has a Gluon definition here.
+as PyTorch and Keras' fit do, so a step's time is its real duration. Both zoo models have a Gluon definition here.
 """
 
 from __future__ import annotations
@@ -23,13 +23,63 @@ def _digits_cnn(num_classes: int = 10, width: int = 16):
     return net
 
 
+# (expansion t, channels c, repeats n, first stride s): the plan of edgepick.zoo.mobilenet (the paper's Table 2).
+_PLAN = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
+
+
+def _conv_bn(cin, cout, kernel, stride, groups=1, act=True):
+    from mxnet.gluon import nn
+
+    seq = nn.HybridSequential()
+    seq.add(nn.Conv2D(cout, kernel, stride, kernel // 2, groups=groups, use_bias=False, in_channels=cin),
+            nn.BatchNorm(momentum=0.9, epsilon=1e-5, in_channels=cout))
+    if act:
+        seq.add(nn.HybridLambda(lambda F, x: F.clip(x, 0, 6)))  # ReLU6
+    return seq
+
+
+def _inverted_residual(cin, cout, stride, expand):
+    from mxnet.gluon import nn
+
+    hidden = cin * expand
+
+    class InvertedResidual(nn.HybridBlock):
+        def __init__(self):
+            super().__init__()
+            self.block = nn.HybridSequential()
+            if expand != 1:
+                self.block.add(_conv_bn(cin, hidden, 1, 1))
+            self.block.add(_conv_bn(hidden, hidden, 3, stride, groups=hidden), _conv_bn(hidden, cout, 1, 1, act=False))
+            self.residual = stride == 1 and cin == cout
+
+        def hybrid_forward(self, F, x):
+            return x + self.block(x) if self.residual else self.block(x)
+
+    return InvertedResidual()
+
+
+def _mobilenet_v2_like(num_classes: int = 1000):
+    from mxnet.gluon import nn
+
+    net = nn.HybridSequential()
+    net.add(_conv_bn(3, 32, 3, 2))
+    cin = 32
+    for t, c, n, s in _PLAN:
+        for i in range(n):
+            net.add(_inverted_residual(cin, c, s if i == 0 else 1, t))
+            cin = c
+    net.add(_conv_bn(cin, 1280, 1, 1), nn.GlobalAvgPool2D(), nn.Flatten(), nn.Dropout(0.2),
+            nn.Dense(num_classes, in_units=1280))
+    return net
+
+
 def _weight_blocks(block) -> list[tuple[str, object]]:
     from mxnet.gluon import nn
 
     out = []
     for child in block._children.values():
         if isinstance(child, nn.Conv2D):
-            out.append(("conv", child))
+            out.append(("dwconv" if child._kwargs.get("num_group", 1) > 1 else "conv", child))
         elif isinstance(child, nn.BatchNorm):
             out.append(("bn", child))
         elif isinstance(child, nn.Dense):
@@ -39,7 +89,7 @@ def _weight_blocks(block) -> list[tuple[str, object]]:
     return out
 
 
-_NAMES = {"conv": {"weight": "weight", "bias": "bias"}, "dense": {"weight": "weight", "bias": "bias"},
+_NAMES = {"conv": {"weight": "weight", "bias": "bias"}, "dwconv": {"weight": "weight"}, "dense": {"weight": "weight", "bias": "bias"},
           "bn": {"weight": "gamma", "bias": "beta", "running_mean": "running_mean", "running_var": "running_var"}}
 
 
@@ -82,10 +132,8 @@ class MxnetTrainer:
     def build(self, job: dict, state: dict) -> None:
         import mxnet as mx
 
-        if job["model"] != "digits-cnn":
-            raise NotImplementedError(f"edgepick has no Gluon definition of {job['model']} (only digits-cnn)")
         self.job = job
-        self.net = _digits_cnn()
+        self.net = _digits_cnn() if job["model"] == "digits-cnn" else _mobilenet_v2_like()
         self.net.initialize(mx.init.Zero(), ctx=mx.cpu())
         load_into_gluon(self.net, state)
         self.net.hybridize(static_alloc=True, static_shape=True)

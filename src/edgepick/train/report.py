@@ -51,7 +51,7 @@ COLUMNS = [
     ("1st step s", lambda r: _f(r.get("first_step_s"))),
     ("step p50 ms", lambda r: _f((r.get("step_ms") or {}).get("p50"), "{:.2f}")),
     ("step p90 ms", lambda r: _f((r.get("step_ms") or {}).get("p90"), "{:.2f}")),
-    ("samples/s", lambda r: _f(r.get("samples_per_s"), "{:.0f}")),
+    ("samples/s", lambda r: _f(r.get("samples_per_s"), "{:.0f}" if (r.get("samples_per_s") or 0) >= 100 else "{:.3g}")),
     ("peak RSS MB (+import)", _rss),
     ("time to acc s [min-max]", _tta),
     ("final acc %", lambda r: _f(r["final_accuracy"] * 100 if r.get("final_accuracy") is not None else None)),
