@@ -131,3 +131,16 @@ def test_kill_minus_nine_then_resume_reuses_finished_frameworks(home):
     shown = subprocess.run([sys.executable, "-m", "edgepick.cli", "show", run_id, "--json"], capture_output=True,
                            text=True, env=_env(home))
     assert json.loads(shown.stdout)["schema"] == "edgepick.train/1"
+
+
+@pytest.mark.slow
+def test_deploy_puts_the_trained_model_through_the_inference_sweep(home):
+    pytest.importorskip("onnxruntime")
+    run = execute(_config(home, seeds=1, epochs=2, deploy=True, deploy_runtimes=["torch-eager", "onnxruntime"]))
+    row = run.rows[0]
+    assert row["status"] == "ok" and row["artifact"]["format"] == "torch-exported"
+    deploy = row["deploy"]
+    assert deploy["tried"] == 2 and deploy["agreed"] == 2, deploy
+    assert deploy["best_p50_ms"] > 0 and deploy["best_runtime"] in ("torch-eager", "onnxruntime")
+    stored = Store(run_config_db(home)).get_run(deploy["run_id"])  # the sweep is an ordinary stored run
+    assert {c.runtime for c in stored.candidates} == {"torch-eager", "onnxruntime"}
