@@ -47,23 +47,23 @@ def _deploy(row: dict) -> str:
 COLUMNS = [
     ("framework", lambda r: r["framework"]),
     ("status", lambda r: r["status"]),
-    ("data samples/s", lambda r: _f(r.get("data_samples_per_s"), "{:.0f}")),
+    ("data/s", lambda r: _f(r.get("data_samples_per_s"), "{:.0f}")),
     ("1st step s", lambda r: _f(r.get("first_step_s"))),
     ("step p50 ms", lambda r: _f((r.get("step_ms") or {}).get("p50"), "{:.2f}")),
-    ("step p90 ms", lambda r: _f((r.get("step_ms") or {}).get("p90"), "{:.2f}")),
+    ("p90 ms", lambda r: _f((r.get("step_ms") or {}).get("p90"), "{:.2f}")),
     ("samples/s", lambda r: _f(r.get("samples_per_s"), "{:.0f}" if (r.get("samples_per_s") or 0) >= 100 else "{:.3g}")),
-    ("peak RSS MB (+import)", _rss),
+    ("RSS MB (+import)", _rss),
     ("time to acc s [min-max]", _tta),
-    ("final acc %", lambda r: _f(r["final_accuracy"] * 100 if r.get("final_accuracy") is not None else None)),
-    ("copy max|err|", lambda r: _f((r.get("equivalence") or {}).get("max_abs_err"), "{:.1e}")),
-    ("deploy agree/tried, best p50", _deploy),
+    ("acc %", lambda r: _f(r["final_accuracy"] * 100 if r.get("final_accuracy") is not None else None)),
+    ("copy err", lambda r: _f((r.get("equivalence") or {}).get("max_abs_err"), "{:.0e}")),
+    ("deploy: agree/tried, best p50", _deploy),
 ]
 
 
 def _note(row: dict) -> str:
     if row.get("reason"):
         return f"{row.get('reason_class')}: {row['reason']}"
-    return row.get("mode", "")
+    return ""  # the modes are listed under the table
 
 
 def _title(run) -> str:
@@ -74,13 +74,20 @@ def _title(run) -> str:
             f"cores · {hp.get('threads')} threads · batch {hp.get('batch')}")
 
 
+def _columns(run) -> list:
+    """The deployment column only when the run measured deployment (--deploy)."""
+    deployed = any(r.get("deploy") for r in run.rows)
+    return [c for c in COLUMNS if deployed or not c[0].startswith("deploy")]
+
+
 def print_train(run, console: Console) -> None:
     table = Table(title=_title(run), title_justify="left", header_style="bold")
-    for name, _ in COLUMNS:
+    columns = _columns(run)
+    for name, _ in columns:
         table.add_column(name, justify="left" if name in ("framework", "status") else "right", no_wrap=True)
-    table.add_column("note / mode")
+    table.add_column("note", min_width=30)
     for row in run.rows:
-        table.add_row(*(Text(fn(row)) for _, fn in COLUMNS), Text(_note(row)), style=_STYLE.get(row["status"]))
+        table.add_row(*(Text(fn(row)) for _, fn in columns), Text(_note(row)), style=_STYLE.get(row["status"]))
     console.print(table)
     for line in settings_lines(run):
         console.print(line, markup=False, highlight=False, soft_wrap=True)
@@ -100,6 +107,9 @@ def settings_lines(run) -> list[str]:
     if hp.get("target_accuracy"):
         lines.append(f"time to accuracy: training time (evaluation excluded, warm: the compile is in '1st step') until "
                      f"held-out accuracy >= {hp['target_accuracy']:.0%}; mean after dropping the fastest and slowest seed")
+    modes = [f"{r['framework']} = {r['mode']}" for r in run.rows if r.get("mode") not in (None, "-")]
+    if modes:
+        lines.append("modes: " + "; ".join(modes))
     if run.context.get("fastest"):
         lines.append(f"fastest: {run.context['fastest']}")
     return lines
@@ -128,11 +138,12 @@ def to_json(run) -> dict:
 
 
 def to_markdown(run) -> str:
-    heads = [name for name, _ in COLUMNS] + ["note / mode"]
+    columns = _columns(run)
+    heads = [name for name, _ in columns] + ["note"]
     heads = [h.replace("|", "\\|") for h in heads]
     lines = [f"**{_title(run)}**", "", "| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
     for row in run.rows:
-        cells = [fn(row) for _, fn in COLUMNS] + [_note(row)]
+        cells = [fn(row) for _, fn in columns] + [_note(row)]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     lines += [""] + [f"- {line}" for line in settings_lines(run)] + ["", "| framework | measured as | speed: claim | "
               "measured | verdict | deployment: claim | measured | verdict |", "|---|---|---|---|---|---|---|---|"]
