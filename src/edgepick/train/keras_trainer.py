@@ -118,7 +118,7 @@ class KerasTrainer:
         return float((np.asarray(logits).argmax(1) == y).mean())
 
     def save(self, out_dir: Path) -> dict:
-        path = out_dir / "model.keras"
+        path = out_dir / f"{self.job.get('save_stem', 'model')}.keras"
         self.model.save(str(path))
         return {"format": "keras", "path": str(path)}
 

@@ -182,10 +182,10 @@ class MxnetTrainer:
         (mx.onnx.export_model) turns that into ONNX, the way an MXNet model reaches other runtimes."""
         import mxnet as mx
 
-        prefix = out_dir / "model"
+        prefix = out_dir / self.job.get("save_stem", "model")
         self.net.export(str(prefix))
         symbol, params = str(prefix) + "-symbol.json", str(prefix) + "-0000.params"
-        onnx_path = str(out_dir / "model.onnx")
+        onnx_path = str(prefix) + ".onnx"
         c, h, w = self.job["input_chw"]
         try:
             mx.onnx.export_model(symbol, params, [(1, c, h, w)], [np.float32], onnx_path, dynamic=True,

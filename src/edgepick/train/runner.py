@@ -75,7 +75,7 @@ def _job(config: TrainConfig, name: str, folder: Path, cores: list[int]) -> dict
         "warmup_epochs": WARMUP_EPOCHS, "target": config.target_accuracy if config.has_accuracy else None,
         "loader_workers": config.loader_workers, "tolerance": Tolerance().to_dict(),
         "save_dir": str(folder / name / "trained") if config.deploy else None,
-        "broken_copy": name in config.broken_copy_for, "check_only": config.check_only,
+        "broken_copy": name in config.broken_copy_for, "save_stem": f"{config.model}-{name}", "check_only": config.check_only,
     }
 
 

@@ -88,6 +88,6 @@ class TorchTrainer:
         example = (torch.from_numpy(np.zeros((2, *self.job["input_chw"]), np.float32)),)
         batch = torch.export.Dim("batch", min=1, max=4096)
         program = torch.export.export(self.model, example, dynamic_shapes=({0: batch},))
-        path = out_dir / "model.pt2"
+        path = out_dir / f"{self.job.get('save_stem', 'model')}.pt2"
         torch.export.save(program, str(path))
         return {"format": "torch-exported", "path": str(path)}
