@@ -7,8 +7,9 @@ Which measured variants speak for each of the chapter's rows is a choice, stated
 - Caffe: no maintained training runtime installs here, so never measured.
 Speed is time-to-accuracy (trimmed mean over seeds) where there is an accuracy target, else steady-state samples/s.
 A claim "held" when the measured order of the measured rows matches the chapter's order for that row; where the
-seeds' time-to-accuracy ranges (fastest to slowest seed) overlap, the difference is "not resolved" rather than
-counted either way (a loaded machine can reorder close frameworks between seeds).
+seeds' time-to-accuracy ranges (fastest to slowest seed), or without a target the p50-p90 step-time ranges,
+overlap, the difference is "not resolved" rather than counted either way (a loaded machine can reorder close
+frameworks between seeds).
 """
 
 from __future__ import annotations
@@ -38,7 +39,10 @@ def _speed(row: dict) -> tuple[float | None, tuple[float, float] | None, str]:
         spread = (1.0 / tta["max_s"], 1.0 / tta["min_s"]) if tta.get("min_s") and tta.get("max_s") else None
         return 1.0 / row["time_to_accuracy_s"], spread, f"{row['time_to_accuracy_s']:.2f} s to target"
     if row.get("samples_per_s"):
-        return row["samples_per_s"], None, f"{row['samples_per_s']:.3g} samples/s"
+        step = row.get("step_ms") or {}
+        spread = ((row["batch"] * 1e3 / step["p90"], row["batch"] * 1e3 / step["p50"])
+                  if step.get("p50") and step.get("p90") and row.get("batch") else None)  # samples/s at p90 .. p50
+        return row["samples_per_s"], spread, f"{row['samples_per_s']:.3g} samples/s"
     return None, None, "-"
 
 
