@@ -91,7 +91,9 @@ def _verdicts(values: dict[str, tuple], claimed: dict[str, int]) -> dict[str, st
             claim = claimed[name] - claimed[o]
             if claim != 0 and _overlap(my_spread, their_spread):
                 tied.append(o)
-            elif claim * (mine - theirs) < 0 or (claim != 0 and mine == theirs):
+            elif claim != 0 and mine == theirs:
+                wrong.append(f"tied with {o}")
+            elif claim * (mine - theirs) < 0:
                 wrong.append(f"{'ahead of' if mine > theirs else 'behind'} {o}")
         if wrong:
             out[name] = "did not hold: " + ", ".join(wrong)
