@@ -56,6 +56,14 @@ def test_pytorch_trains_in_its_worker_and_the_run_is_stored(home):
     assert again.run_id == run.run_id
     assert again.rows[0]["worker_wall_s"] == torch_row["worker_wall_s"]
 
+    pytest.importorskip("scipy")
+    from edgepick.cli_train import comparable
+    from edgepick.compare import compare_runs
+
+    same = compare_runs(comparable(stored), comparable(stored))  # `edgepick compare` lines frameworks up by name
+    pair = {c["key"]: c for c in same["candidates"]}["pytorch"]
+    assert pair["deltas"]["p50 ms"]["change"] == 0.0 and pair["verdict"] not in ("regression", "improvement")
+
 
 def run_config_db(home) -> str:
     return f"sqlite:///{home / 'results.db'}"

@@ -114,3 +114,15 @@ def show_training(run_row, as_json: bool, markdown: bool) -> None:
 
 def is_training(run_row) -> bool:
     return (run_row.request or {}).get("kind") == "train"
+
+
+def comparable(run_row):
+    """A training run shaped for `edgepick compare`: one row per framework, step times as its latency samples."""
+    from types import SimpleNamespace
+
+    from edgepick.train.runner import run_from_store
+
+    run = run_from_store(run_row)
+    rows = [{**r, "key": r["framework"], "latency_ms": r.get("step_ms"), "throughput_per_s": r.get("samples_per_s"),
+             "accuracy": r.get("final_accuracy"), "latency_samples_ms": r.get("step_samples_ms")} for r in run.rows]
+    return SimpleNamespace(run_id=run.run_id, rows=rows, fingerprint=run.fingerprint, model_hash=run_row.model_hash)

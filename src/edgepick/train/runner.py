@@ -39,7 +39,10 @@ class TrainRun:
 
 def _prepare(config: TrainConfig, folder: Path) -> dict:
     """Data, one initial-weight file per seed (PyTorch's seeded init, canonical layout) and the reference logits."""
-    import torch
+    try:
+        import torch
+    except ImportError as e:
+        raise errors.UserError("edgepick train draws the initial weights with PyTorch: pip install 'edgepick[torch]'") from e
 
     folder.mkdir(parents=True, exist_ok=True)
     record = train_data.prepare(config, folder / "data.npz")
