@@ -200,8 +200,12 @@ def show(run_id: str = typer.Argument(..., help="A run id (or a unique prefix) f
          ops: bool = typer.Option(False, "--ops", help="Top op families/ops per runtime, roofline, energy, LoadGen, noise."),
          db: str | None = typer.Option(None, help="SQLAlchemy URL.")) -> None:
     """One run's table (and the pick), from the store."""
+    from edgepick.cli_train import is_training, show_training
     from edgepick.result import run_from_db
     from edgepick.store.db import Store
+
+    if is_training(stored := Store(_db(db)).get_run(run_id)):  # an `edgepick train` run: its own tables
+        return show_training(stored, as_json, markdown)
 
     if ops:
         from edgepick.cli_rigor import print_ops
@@ -224,6 +228,10 @@ from edgepick.cli_serve import loadtest_cmd, serve_cmd  # noqa: E402  (real time
 
 app.command("serve")(serve_cmd)
 app.command("loadtest")(loadtest_cmd)
+
+from edgepick.cli_train import train_cmd  # noqa: E402  (training comparison: bodies live in cli_train.py, train/)
+
+app.command("train")(train_cmd)
 
 from edgepick.env_commands import env_app  # noqa: E402  (per-runtime venvs: bodies live in env_commands.py)
 

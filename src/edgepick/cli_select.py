@@ -32,10 +32,12 @@ def _db(db: str | None) -> str:
 
 
 def _load_run(run_id: str, db: str | None):
+    from edgepick.cli_train import comparable, is_training
     from edgepick.result import run_from_db
     from edgepick.store.db import Store
 
-    return run_from_db(Store(_db(db)).get_run(run_id))
+    stored = Store(_db(db)).get_run(run_id)
+    return comparable(stored) if is_training(stored) else run_from_db(stored)  # training runs: steps as samples
 
 
 def report_cmd(run_id: str = typer.Argument(..., help="A run id (or unique prefix) from `edgepick list`."),

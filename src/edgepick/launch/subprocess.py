@@ -14,8 +14,12 @@ from edgepick.launch import memcap
 
 
 def run_worker(job: dict, work_dir: Path, timeout_s: float, memory_limit: int | None = None,
-               memory_mechanism: str = "auto") -> dict:
-    """Return the worker's result dict; failures the worker could not report are classified here."""
+               memory_mechanism: str = "auto", module: str = "edgepick.measure.worker",
+               launch: tuple[str, dict[str, str]] | None = None) -> dict:
+    """Return the worker's result dict; failures the worker could not report are classified here.
+
+    `module` is the worker run with `python -m` (training uses edgepick.train.worker); `launch` gives its
+    (python, env overrides) directly instead of looking the job's runtime up in the registry."""
     work_dir.mkdir(parents=True, exist_ok=True)
     mechanism = memcap.choose(memory_limit, memory_mechanism)
     job = dict(job, result=str(work_dir / "result.json"), outputs=str(work_dir / "outputs.npz"))
@@ -25,7 +29,7 @@ def run_worker(job: dict, work_dir: Path, timeout_s: float, memory_limit: int | 
     for stale in ("result.json", "outputs.npz"):
         (work_dir / stale).unlink(missing_ok=True)
     try:  # a runtime may name its own venv (envs.py) and env variables read at import (thread counts)
-        python, overrides = envs.worker_launch(job)
+        python, overrides = launch if launch is not None else envs.worker_launch(job)
     except errors.CandidateFailure as e:
         return {"status": "failed", "reason_class": e.reason_class, "reason": e.message}
     log = open(work_dir / "worker.log", "wb")
@@ -34,7 +38,7 @@ def run_worker(job: dict, work_dir: Path, timeout_s: float, memory_limit: int | 
     if mechanism == "cgroup-v2":
         cap = memcap.CgroupCap(f"edgepick-{os.getpid()}-{work_dir.name}", memory_limit)
     started = time.monotonic()
-    proc = subprocess.Popen([python, "-m", "edgepick.measure.worker", str(work_dir / "job.json")],
+    proc = subprocess.Popen([python, "-m", module, str(work_dir / "job.json")],
                             stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     if cap:
         cap.add(proc.pid)
