@@ -75,6 +75,8 @@ def run(
     calib: str | None = typer.Option(None, help="Calibration data (like --data); default a fixed-seed subset of the eval data."),
     calib_size: int = typer.Option(128, help="Calibration samples."),
     train_data: str | None = typer.Option(None, help="Training data for pruning fine-tuning and distillation (.npz x/y, module:function)."),
+    on: str | None = typer.Option(None, help="Measure on devices of a Ray cluster: dev-a,dev-b or class=pi5 (see `edgepick devices`)."),
+    cluster: str | None = typer.Option(None, help="The Ray head HOST:PORT for --on (default: RAY_ADDRESS, or the `cluster start` one)."),
 ) -> None:
     """Convert, verify and measure MODEL on every runtime; print the table and the pick."""
     from edgepick.measure.latency import TimingPolicy
@@ -111,6 +113,7 @@ def run(
     from edgepick.cli_compress import apply_compress_options
 
     apply_compress_options(request, compress, max_acc_drop, metric, calib, calib_size, train_data)
+    request.on, request.cluster = on, cluster
     if memory_mechanism not in ("auto", "cgroup-v2", "rss-watchdog", "rlimit-as"):
         raise UserError(f"bad --memory-mechanism '{memory_mechanism}': auto, cgroup-v2, rss-watchdog or rlimit-as")
     _sweep_and_print(request, as_json, markdown)
@@ -130,10 +133,18 @@ def _print_result(result, as_json: bool, markdown: bool) -> None:
         from edgepick.report.markdown import to_markdown
 
         print(to_markdown(result))
+        if result.context.get("devices"):
+            from edgepick.report.fleet import fleet_markdown
+
+            print(fleet_markdown(result))
     else:
         from edgepick.report.table import print_run
 
         print_run(result)
+        if result.context.get("devices"):  # --on: one pick per device, and the candidate x device table
+            from edgepick.report.fleet import print_fleet
+
+            print_fleet(result, wide_console())
         from edgepick.cli_compress import print_compression
 
         print_compression(result)
@@ -201,6 +212,10 @@ app.command("peak")(peak_cmd)
 from edgepick.env_commands import env_app  # noqa: E402  (per-runtime venvs: bodies live in env_commands.py)
 
 app.add_typer(env_app, name="env")
+
+from edgepick.cli_cluster import register as register_cluster  # noqa: E402  (the device fleet: cli_cluster.py)
+
+register_cluster(app)
 
 
 @app.command("compressors")
