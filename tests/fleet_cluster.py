@@ -2,7 +2,8 @@
 
 Every node runs in its own session (process group), so the teardown kills exactly what this helper started:
 each node's process group, then whatever the node's raylet left (found by its `edgepick-device:NAME` resource).
-Addresses are 127.0.0.2 (loopback): Ray replaces 127.0.0.1 by the machine's network address.
+Addresses are 127.0.0.2 (the head) and 127.0.0.3+ (devices), all loopback: Ray replaces 127.0.0.1 by the
+machine's network address.
 """
 
 from __future__ import annotations
@@ -36,10 +37,10 @@ class Cluster:
         self.env = dict(os.environ, RAY_ADDRESS=self.address, RAY_raylet_start_wait_time_s="120", **(env or {}))
         self.env.pop("EDGEPICK_DEVICE_NAME", None)
 
-    def _ray(self, name: str, args: list[str], env: dict) -> subprocess.Popen:
+    def _ray(self, name: str, args: list[str], env: dict, ip: str = IP) -> subprocess.Popen:
         log = open(self.tmp / f"ray-{name}.log", "wb")
         cmd = [sys.executable, "-m", "ray.scripts.scripts", "start", "--block", "--disable-usage-stats",
-               "--node-ip-address", IP, "--object-store-memory", str(80 * 2**20), *args]
+               "--node-ip-address", ip, "--object-store-memory", str(80 * 2**20), *args]
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
                                 cwd=self.tmp)
         self.nodes[name] = proc
@@ -49,13 +50,15 @@ class Cluster:
         self._ray("head", ["--head", "--port", str(self.port), "--num-cpus", "0", "--dashboard-host", "127.0.0.1",
                            "--dashboard-port", str(self.dashboard), "--temp-dir", str(self.tmp / "ray")], self.env)
 
-    def add_device(self, name: str, cores: list[int], memory: int, extra_env: dict | None = None) -> None:
+    def add_device(self, name: str, cores: list[int], memory: int, extra_env: dict | None = None, ip: str = "127.0.0.3"
+                   ) -> None:
+        """A device node on its own loopback address (a driver on the head attaches to the head's raylet only)."""
         env = dict(self.env, EDGEPICK_DEVICE_NAME=name, EDGEPICK_DEVICE_CORES=",".join(map(str, cores)),
                    EDGEPICK_DEVICE_MEMORY=str(memory), EDGEPICK_DEVICE_HOME=str(self.tmp / "devices"),
                    **(extra_env or {}))
         self._ray(name, ["--address", self.address, "--num-cpus", str(len(cores)), "--memory", str(memory),
                          "--resources", json.dumps({f"edgepick-device:{name}": 1}),
-                         "--labels", f"edgepick-device={name},class=test"], env)
+                         "--labels", f"edgepick-device={name},class=test"], env, ip)
 
     def wait_alive(self, names: list[str], timeout: float = 120) -> None:
         code = ("import ray,sys; ray.init(address=sys.argv[1], logging_level='ERROR', log_to_driver=False); "

@@ -39,8 +39,8 @@ def cluster(tmp_path_factory):
     try:
         c.start_head()
         c.wait_alive([])
-        for name, core, mem in (("dev-a", 0, 700 * MB), ("dev-b", 1, 900 * MB)):
-            c.add_device(name, [core], mem, {"EDGEPICK_ENVS": str(empty_envs)})
+        for name, core, mem, ip in (("dev-a", 0, 700 * MB, "127.0.0.3"), ("dev-b", 1, 900 * MB, "127.0.0.4")):
+            c.add_device(name, [core], mem, {"EDGEPICK_ENVS": str(empty_envs)}, ip)
             c.wait_alive([name])
         yield c
     finally:
@@ -122,7 +122,7 @@ def _device_lost_then_resume(cluster, home: Path) -> None:
         assert rows[f"{rt}/fp32/t1/b1@dev-a"]["status"] == "ok"
     before = {k: r["latency_ms"] for k, r in rows.items() if r["status"] == "ok"}
 
-    cluster.add_device("dev-b", [1], 900 * MB, {"EDGEPICK_ENVS": str(Path(cluster.tmp) / "no-envs")})
+    cluster.add_device("dev-b", [1], 900 * MB, {"EDGEPICK_ENVS": str(Path(cluster.tmp) / "no-envs")}, "127.0.0.4")
     cluster.wait_alive(["dev-b"])
     again = subprocess.run(args, capture_output=True, text=True, env=_env(cluster, home), timeout=900)
     assert again.returncode == 0, again.stderr[-3000:]

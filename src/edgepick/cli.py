@@ -128,7 +128,7 @@ def _sweep_and_print(request, as_json: bool, markdown: bool) -> None:
 
 def _print_result(result, as_json: bool, markdown: bool) -> None:
     if as_json:
-        print(json.dumps(result.to_json(), indent=2))
+        print(json.dumps(result.to_json(), indent=2), flush=True)
     elif markdown:
         from edgepick.report.markdown import to_markdown
 

@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import time
+import zlib
 
 import typer
 
@@ -114,8 +115,8 @@ def device_join(head: str = typer.Argument(..., help="The head's HOST:PORT (prin
     args = ["start", "--address", head, "--num-cpus", str(len(ids) if ids else os.cpu_count()),
             "--resources", json.dumps({f"edgepick-device:{name}": 1}),
             "--labels", ",".join(f"{k}={v}" for k, v in labels.items()), "--disable-usage-stats"]
-    if host.startswith("127."):
-        args += ["--node-ip-address", host]
+    if host.startswith("127."):  # a device on the head's machine: its own loopback address, apart from the head's
+        args += ["--node-ip-address", f"127.0.0.{10 + zlib.crc32(name.encode()) % 240}"]
     if mem:
         args += ["--memory", str(mem)]
     _check(_ray(*args, env=env), "ray start --address")

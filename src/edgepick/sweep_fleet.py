@@ -35,7 +35,7 @@ class Fleet:
 
     @classmethod
     def open(cls, spec: str, address: str | None = None) -> Fleet:
-        from edgepick.launch import ray_device
+        from edgepick.launch import device_agent, ray_device
 
         ray_device.connect(address)
         names = ray_device.resolve(spec)
@@ -44,7 +44,7 @@ class Fleet:
         for name in names:
             launchers[name] = ray_device.RayDeviceLauncher(name, ray_device.probe(name))
             # a device that now reports another fingerprint than when it joined (a runtime upgraded): recorded
-            changed = ray_device.fingerprint_changes((joined.get(name) or {}).get("fingerprint"),
+            changed = device_agent.fingerprint_changes((joined.get(name) or {}).get("fingerprint"),
                                                      launchers[name].device["fingerprint"])
             if changed:
                 launchers[name].device["fingerprint_changed_since_join"] = changed

@@ -183,3 +183,18 @@ def _log_tail(path: Path, limit: int = 8000) -> str:
         return path.read_text(errors="replace")[-limit:]
     except OSError:
         return ""
+
+
+def fingerprint_changes(joined: dict | None, now: dict | None) -> list[str]:
+    """What differs between the fingerprint a device joined with and the one it reports now (e.g. a runtime
+    upgraded): each change as 'field: old -> new'."""
+    if not joined or not now:
+        return []
+    changes = []
+    for field in ("cpu_model", "arch", "isa_flags", "os", "python", "logical_cores", "device_cores", "device_memory_mb"):
+        if joined.get(field) != now.get(field):
+            changes.append(f"{field}: {joined.get(field)} -> {now.get(field)}")
+    for group in ("runtimes", "versions"):
+        old, new = joined.get(group) or {}, now.get(group) or {}
+        changes += [f"{group}.{k}: {old.get(k)} -> {new.get(k)}" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    return changes

@@ -42,7 +42,11 @@ def connect(address: str | None = None) -> None:
         raise errors.UserError("no Ray cluster to measure on: start one with `edgepick cluster start`, or set "
                                "RAY_ADDRESS=HOST:PORT of a running head")
     try:
-        ray.init(address=target, namespace=NAMESPACE, logging_level="ERROR", log_to_driver=False)
+        host = target.rsplit(":", 1)[0]
+        # On one machine every node may have a loopback address: attach to the head's raylet (the one at the head's
+        # address), not a device's, whose death would end this driver with it.
+        pin = {"_node_ip_address": host} if host.startswith("127.") else {}
+        ray.init(address=target, namespace=NAMESPACE, logging_level="ERROR", log_to_driver=False, **pin)
     except (ConnectionError, RuntimeError, ValueError) as e:
         raise errors.UserError(f"cannot reach the Ray head at {target}: {str(e).splitlines()[0][:200]}") from e
 
@@ -177,7 +181,7 @@ class RayDeviceLauncher:
                 try:
                     return ray.get(ref)
                 except ray.exceptions.RayError as e:
-                    if not alive(self.name):
+                    if isinstance(e, ray.exceptions.NodeDiedError) or _dies_soon(self.name):
                         return self._mark_lost(f"its node died during the measurement ({type(e).__name__})")
                     return {"status": "failed", "reason_class": errors.CRASH,
                             "reason": f"the Ray task on device {self.name} failed: {_first_line(e)}"}
@@ -216,6 +220,17 @@ def _first_line(e: Exception) -> str:
     return text.splitlines()[0][:300] if text else type(e).__name__
 
 
+def _dies_soon(name: str, settle_s: float = 30.0) -> bool:
+    """A task lost with its worker: was it the node? Ray's GCS marks a node dead after its health checks fail, which
+    can come a few seconds after the task's own error."""
+    deadline = time.monotonic() + settle_s
+    while time.monotonic() < deadline:
+        if not alive(name):
+            return True
+        time.sleep(POLL_S)
+    return False
+
+
 def _cancel(ref) -> None:
     try:
         ray.cancel(ref, force=True)
@@ -251,21 +266,6 @@ def registered() -> dict:
         return ray.get(_registry().all.remote(), timeout=60)
     except (ray.exceptions.RayError, TimeoutError):
         return {}
-
-
-def fingerprint_changes(joined: dict | None, now: dict | None) -> list[str]:
-    """What differs between the fingerprint a device joined with and the one it reports now (e.g. a runtime
-    upgraded): each change as 'field: old -> new'."""
-    if not joined or not now:
-        return []
-    changes = []
-    for field in ("cpu_model", "arch", "isa_flags", "os", "python", "logical_cores", "device_cores", "device_memory_mb"):
-        if joined.get(field) != now.get(field):
-            changes.append(f"{field}: {joined.get(field)} -> {now.get(field)}")
-    for group in ("runtimes", "versions"):
-        old, new = joined.get(group) or {}, now.get(group) or {}
-        changes += [f"{group}.{k}: {old.get(k)} -> {new.get(k)}" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
-    return changes
 
 
 def describe_devices() -> list[dict]:
