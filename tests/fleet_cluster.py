@@ -46,9 +46,15 @@ class Cluster:
         self.nodes[name] = proc
         return proc
 
-    def start_head(self) -> None:
-        self._ray("head", ["--head", "--port", str(self.port), "--num-cpus", "0", "--dashboard-host", "127.0.0.1",
-                           "--dashboard-port", str(self.dashboard), "--temp-dir", str(self.tmp / "ray")], self.env)
+    def start_head(self, device: str | None = None) -> None:
+        """The head; with `device`, the head is also that device (one node: the smallest real fleet)."""
+        args = ["--head", "--port", str(self.port), "--num-cpus", "1" if device else "0", "--dashboard-host", "127.0.0.1",
+                "--dashboard-port", str(self.dashboard), "--temp-dir", str(self.tmp / "ray")]
+        env = self.env
+        if device:
+            args += ["--resources", json.dumps({f"edgepick-device:{device}": 1}), "--labels", f"edgepick-device={device}"]
+            env = dict(self.env, EDGEPICK_DEVICE_NAME=device, EDGEPICK_DEVICE_HOME=str(self.tmp / "devices"))
+        self._ray("head", args, env)
 
     def add_device(self, name: str, cores: list[int], memory: int, extra_env: dict | None = None, ip: str = "127.0.0.3"
                    ) -> None:

@@ -134,3 +134,71 @@ def _device_lost_then_resume(cluster, home: Path) -> None:
         assert rows2[key]["status"] in ("ok", "failed") and rows2[key]["device"]["name"] == "dev-b"
     for key, latency in before.items():  # measured rows were reused, not measured again
         assert rows2[key]["latency_ms"] == latency, key
+
+
+def test_one_node_fleet_measures_through_ray(tmp_path, tiny_onnx):
+    """The smallest real fleet, in `make test`: the head is also device `solo`; one candidate goes through Ray's
+    object store, is checked on arrival and measured there, and comes back with the device's name and fingerprint."""
+    pythonpath = os.pathsep.join(p for p in (SRC, os.environ.get("PYTHONPATH")) if p)
+    c = Cluster(tmp_path, {"PYTHONPATH": pythonpath})
+    try:
+        c.start_head(device="solo")
+        c.wait_alive(["solo"])
+        args = [sys.executable, "-m", "edgepick.cli", "run", str(tiny_onnx), "--runtimes", "onnxruntime", "--threads", "1",
+                "--on", "solo", "--json", "--min-duration", "0.05", "--min-samples", "5", "--warmup", "2"]
+        done = subprocess.run(args, capture_output=True, text=True, env=_env(c, tmp_path / "home"), timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        doc = json.loads(done.stdout)
+        (row,) = doc["candidates"]
+        assert row["key"] == "onnxruntime/fp32/t1/b1@solo" and row["status"] == "ok", row
+        assert row["device"]["name"] == "solo" and row["device"]["fingerprint"]["runtimes"]["onnxruntime"]
+        assert row["equivalence"]["cosine"] > 0.9999
+        assert doc["devices"]["solo"]["pick"] == row["key"]
+    finally:
+        c.stop()
+
+
+@pytest.mark.slow
+def test_cluster_and_device_commands(tmp_path, tiny_onnx):
+    """`edgepick cluster start`, `device join` (a one-core, 700 MB slice of this host), `devices`, `device leave`,
+    `cluster stop`: the commands a user types, on loopback. `cluster stop` is `ray stop`: every Ray node of this user
+    on this machine, so this test runs alone (slow, after the others in this file)."""
+    from tests.fleet_cluster import free_port
+
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (SRC, os.environ.get("PYTHONPATH")) if p),
+               EDGEPICK_CLUSTER_STATE=str(tmp_path / "state"), EDGEPICK_HOME=str(tmp_path / "home"),
+               RAY_raylet_start_wait_time_s="120")
+    env.pop("RAY_ADDRESS", None)
+    port = free_port()
+
+    def edgepick(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "edgepick.cli", *args], capture_output=True, text=True, env=env,
+                              timeout=600, cwd=tmp_path)
+
+    try:
+        started = edgepick("cluster", "start", "--port", str(port), "--dashboard-port", str(free_port()))
+        assert started.returncode == 0, started.stderr
+        assert f"127.0.0.2:{port}" in started.stdout and "no authentication" in started.stdout
+        joined = edgepick("device", "join", f"127.0.0.2:{port}", "--name", "slice", "--label", "class=test",
+                          "--cores", "0", "--memory", "700MB")
+        assert joined.returncode == 0, joined.stderr
+        assert "device slice joined" in joined.stdout and "onnxruntime" in joined.stdout
+        listed = json.loads(edgepick("devices", "--json").stdout)
+        (dev,) = listed
+        assert dev["name"] == "slice" and dev["state"] == "ALIVE" and dev["busy"] is False
+        assert dev["labels"]["class"] == "test" and dev["fingerprint"]["device_cores"] == [0]
+        assert dev["fingerprint"]["device_memory_mb"] == round(700e6 / 2**20, 1)
+        left = edgepick("device", "leave", "--name", "slice")
+        assert left.returncode == 0 and "stopped" in left.stdout, left.stderr
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            listed = json.loads(edgepick("devices", "--json").stdout)
+            if listed[0]["state"] == "DEAD":
+                break
+            time.sleep(2)
+        assert listed[0]["state"] == "DEAD"
+        unknown = edgepick("run", str(tiny_onnx), "--on", "nosuch")
+        assert unknown.returncode == 2 and "no device named nosuch" in unknown.stderr
+    finally:
+        stopped = edgepick("cluster", "stop")
+        assert stopped.returncode == 0, stopped.stderr

@@ -120,9 +120,14 @@ def run(
 
 
 def _sweep_and_print(request, as_json: bool, markdown: bool) -> None:
+    import contextlib
+
     from edgepick.report.progress import sweep_with_progress
 
-    result = sweep_with_progress(request, quiet=as_json)
+    # --on: Ray's driver prints cluster events (e.g. "the node ... died") on stdout; --json must stay one document
+    quiet_stdout = contextlib.redirect_stdout(sys.stderr) if getattr(request, "on", None) else contextlib.nullcontext()
+    with quiet_stdout:
+        result = sweep_with_progress(request, quiet=as_json)
     _print_result(result, as_json, markdown)
 
 

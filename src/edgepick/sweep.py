@@ -187,6 +187,7 @@ def execute(request: Request, progress: Progress | None = None) -> Run:
         from edgepick.select.devices import pick_per_device
 
         chosen, reasons, _ = pick_per_device(rows, settings_of(request), ref_accuracy)
+        fleet.close()
     store.finish_run(run.id, chosen["key"] if chosen else None, {"selection": settings_of(request),
                                                                   "reference": ref_label, "reference_accuracy": ref_accuracy,
                                                                   **({"compression": compress_summary} if compress else {}),

@@ -122,6 +122,12 @@ class Fleet:
                 changed.append(row)
         return changed
 
+    def close(self) -> None:
+        """Leave the cluster: Ray's driver threads (which print cluster events) stop with it."""
+        import ray
+
+        ray.shutdown()
+
     def summary(self, rows: list[dict], settings: dict | None, reference_accuracy: float | None) -> dict:
         from edgepick.select.devices import pick_per_device
 
