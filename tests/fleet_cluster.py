@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -31,6 +33,8 @@ def free_port() -> int:
 class Cluster:
     def __init__(self, tmp: Path, env: dict | None = None):
         self.tmp, self.port, self.dashboard = tmp, free_port(), free_port()
+        # Ray's sockets live under its temp dir, and an AF_UNIX path has at most 107 bytes: a short one under /tmp
+        self.ray_tmp = Path(tempfile.mkdtemp(prefix="epray-", dir="/tmp"))
         self.address = f"{IP}:{self.port}"
         self.nodes: dict[str, subprocess.Popen] = {}
         # a 2-core machine shared with other work starts nodes slowly: give a raylet time to register
@@ -49,22 +53,24 @@ class Cluster:
     def start_head(self, device: str | None = None) -> None:
         """The head; with `device`, the head is also that device (one node: the smallest real fleet)."""
         args = ["--head", "--port", str(self.port), "--num-cpus", "1" if device else "0", "--dashboard-host", "127.0.0.1",
-                "--dashboard-port", str(self.dashboard), "--temp-dir", str(self.tmp / "ray")]
+                "--dashboard-port", str(self.dashboard), "--temp-dir", str(self.ray_tmp)]
         env = self.env
         if device:
             args += ["--resources", json.dumps({f"edgepick-device:{device}": 1}), "--labels", f"edgepick-device={device}"]
             env = dict(self.env, EDGEPICK_DEVICE_NAME=device, EDGEPICK_DEVICE_HOME=str(self.tmp / "devices"))
         self._ray("head", args, env)
 
-    def add_device(self, name: str, cores: list[int], memory: int, extra_env: dict | None = None, ip: str = "127.0.0.3"
+    def add_device(self, name: str, cores: list[int], memory: int | None, extra_env: dict | None = None, ip: str = "127.0.0.3"
                    ) -> None:
         """A device node on its own loopback address (a driver on the head attaches to the head's raylet only)."""
         env = dict(self.env, EDGEPICK_DEVICE_NAME=name, EDGEPICK_DEVICE_CORES=",".join(map(str, cores)),
-                   EDGEPICK_DEVICE_MEMORY=str(memory), EDGEPICK_DEVICE_HOME=str(self.tmp / "devices"),
-                   **(extra_env or {}))
-        self._ray(name, ["--address", self.address, "--num-cpus", str(len(cores)), "--memory", str(memory),
-                         "--resources", json.dumps({f"edgepick-device:{name}": 1}),
-                         "--labels", f"edgepick-device={name},class=test"], env, ip)
+                   EDGEPICK_DEVICE_HOME=str(self.tmp / "devices"), **(extra_env or {}))
+        args = ["--address", self.address, "--num-cpus", str(len(cores)), "--resources",
+                json.dumps({f"edgepick-device:{name}": 1}), "--labels", f"edgepick-device={name},class=test"]
+        if memory:  # the device's memory: Ray's --memory, and the cap every worker there runs under
+            env["EDGEPICK_DEVICE_MEMORY"] = str(memory)
+            args += ["--memory", str(memory)]
+        self._ray(name, args, env, ip)
 
     def wait_alive(self, names: list[str], timeout: float = 120) -> None:
         code = ("import ray,sys; ray.init(address=sys.argv[1], logging_level='ERROR', log_to_driver=False); "
@@ -120,10 +126,11 @@ class Cluster:
             leftovers = head.children(recursive=True)
             self._reap("head", leftovers)
         # processes a node daemonized out of its session (e.g. log monitors) still carry this cluster's temp dir
-        marker = str(self.tmp)
+        marker = str(self.ray_tmp)
         for p in psutil.process_iter(["cmdline"]):
             try:
                 if marker in " ".join(p.info["cmdline"] or []) and p.pid != os.getpid():
                     p.kill()
             except psutil.Error:
                 pass
+        shutil.rmtree(self.ray_tmp, ignore_errors=True)
