@@ -15,14 +15,19 @@ $(VENV)/.installed-dev: $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
+# onnx2torch (ONNX -> PyTorch) goes in without its torchvision requirement: PyPI's torchvision is built against the
+# CUDA torch and does not import beside the pinned CPU torch (convert/onnx_to_torch.py explains what that costs).
 $(VENV)/.installed-all: $(VENV)/.installed-dev
 	$(BIN)/pip install -q -e '.[all,dev]'
+	$(BIN)/pip install -q --no-deps 'onnx2torch==1.5.15'
 	touch $@
 
-# The demo sweeps every runtime, so it installs them all, and MXNet's own venv (cached per user; ~1 min the first time).
+# The demo sweeps every runtime, so it installs them all, and the venvs of MXNet and onnx2tf (cached per user; ~1 and
+# ~5 min the first time): onnx2tf + onnx2keras carry PyTorch input to LiteRT, TensorFlow and Keras on JAX.
 # A runtime that still cannot run here shows as a row saying why, so a failed env build does not stop the demo.
 demo: $(VENV)/.installed-all
 	-$(BIN)/edgepick env create mxnet
+	-$(BIN)/edgepick env create onnx2tf
 	$(BIN)/edgepick demo
 
 test: $(VENV)/.installed-dev browser

@@ -21,6 +21,7 @@ def misbehaving(home):
 
 
 def _rows(spec, fast, **kw):
+    kw.setdefault("precisions", ["fp32"])  # one row per runtime on every CPU (no BF16 rows where native)
     run = edgepick.pick(spec, runtimes=["torch-eager", "onnxruntime"], timing=fast, **kw)
     return {r["runtime"]: r for r in run.rows}
 
@@ -52,7 +53,8 @@ def test_nan_outputs(misbehaving, fast):
 
 
 def test_wrong_outputs_disagree_and_are_never_picked(misbehaving, fast):
-    run = edgepick.pick(f"{misbehaving}:wrong", runtimes=["torch-eager", "onnxruntime"], timing=fast)
+    run = edgepick.pick(f"{misbehaving}:wrong", runtimes=["torch-eager", "onnxruntime"], timing=fast,
+                        precisions=["fp32"])  # one row per runtime on every CPU (no BF16 rows where native)
     rows = {r["runtime"]: r for r in run.rows}
     assert rows["torch-eager"]["status"] == "disagrees" and "max abs error" in rows["torch-eager"]["reason"]
     assert run.picked["runtime"] == "onnxruntime"
@@ -60,6 +62,7 @@ def test_wrong_outputs_disagree_and_are_never_picked(misbehaving, fast):
 
 
 def test_unseeded_factory_measures_the_same_instance_everywhere(misbehaving, fast):
-    run = edgepick.pick(f"{misbehaving}:unseeded", runtimes=["torch-eager", "onnxruntime"], timing=fast)
+    run = edgepick.pick(f"{misbehaving}:unseeded", runtimes=["torch-eager", "onnxruntime"], timing=fast,
+                        precisions=["fp32"])
     assert [r["status"] for r in run.rows] == ["ok", "ok"], [r["reason"] for r in run.rows]
     assert run.request["input_format"] == "torch-exported"

@@ -12,11 +12,19 @@ from edgepick.store.db import Store
 
 
 def test_onnx_on_ort_and_openvino_with_threads_and_batches(home, tiny_onnx, fast):
+    from edgepick.precision import host_isa_flags, offers
+    from edgepick.runtimes.openvino import OpenVino
+
     run = edgepick.pick(str(tiny_onnx), runtimes=["onnxruntime", "openvino"], threads=[1, 2], batches=[1, 4],
                         timing=fast)
-    assert len(run.rows) == 8
+    reduced_here = len(offers(OpenVino.precisions, host_isa_flags(), None)) - 1  # BF16/FP16 rows where native
+    assert len(run.rows) == 8 + 4 * reduced_here
     for row in run.rows:
         assert row["status"] == "ok", row
+        if row["precision"] != "fp32":  # judged on the accuracy drop (tests/test_precision.py)
+            assert row["runtime_details"]["precision_used"] == {"bf16": "bf16", "fp16": "f16"}[row["precision"]]
+            continue
+        assert row["runtime_details"]["precision_used"] == "f32"
         lat = row["latency_ms"]
         assert 0 < lat["min"] <= lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["max"]
         lo, hi = lat["p50_ci95"]
@@ -27,7 +35,7 @@ def test_onnx_on_ort_and_openvino_with_threads_and_batches(home, tiny_onnx, fast
         assert row["peak_rss_mb"] > row["baseline_rss_mb"] > 0
         assert row["size_mb"] > 0 and row["load_s"] > 0 and row["first_inference_ms"] > 0
         assert row["throughput_per_s"] > 0
-    ov = [r for r in run.rows if r["runtime"] == "openvino"][0]
+    ov = [r for r in run.rows if r["runtime"] == "openvino" and r["precision"] == "fp32"][0]
     assert [s["converter"] for s in ov["conversion"]] == ["onnx-to-openvino"]
     assert run.picked is not None and run.picked["batch"] == 1
     assert set(run.reasons) == {r["key"] for r in run.rows} - {run.picked["key"]}
@@ -90,7 +98,7 @@ def test_two_inputs_with_named_shapes(home, tmp_path, fast):
     path = tmp_path / "two_inputs.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
     run = edgepick.pick(str(path), runtimes=["onnxruntime", "openvino"], input_shape="ids=1x16,mask=1x16",
-                        timing=fast)
+                        timing=fast, precisions=["fp32"])
     assert [r["status"] for r in run.rows] == ["ok", "ok"]
     assert run.request["signature"]["inputs"][0]["shape"] == [1, 16]
 

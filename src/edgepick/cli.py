@@ -75,6 +75,20 @@ def run(
     calib: str | None = typer.Option(None, help="Calibration data (like --data); default a fixed-seed subset of the eval data."),
     calib_size: int = typer.Option(128, help="Calibration samples."),
     train_data: str | None = typer.Option(None, help="Training data for pruning fine-tuning and distillation (.npz x/y, module:function)."),
+    preprocess: str | None = typer.Option(None, help="Time the whole frame: a preprocess per frame, resize-normalize or module:function."),
+    postprocess: str | None = typer.Option(None, help="...and a postprocess: softmax-topk or module:function (run in the worker only)."),
+    fps: float | None = typer.Option(None, help="Frames arrive on this clock; report deadline misses, dropped frames, p99/max, jitter."),
+    deadline: str | None = typer.Option(None, help="Per-frame deadline, e.g. 33ms (default 1/fps; alone it sets fps = 1/deadline)."),
+    frames: int = typer.Option(300, help="Frames in the frame loop (on the clock, or back to back)."),
+    reuse_frame: bool = typer.Option(False, "--reuse-frame", help="Feed one frame every call (default: a ring of distinct frames)."),
+    background_load: int = typer.Option(0, help="Run a CPU + memory-bandwidth load on N cores around each candidate."),
+    sustain: str | None = typer.Option(None, help="Run the frame loop this long (e.g. 10m): latency over time, drift, clocks, thermals."),
+    precision: str | None = typer.Option(None, help="fp32,bf16,fp16 or auto (default: FP32 plus the reduced precisions this "
+                                         "CPU computes natively); BF16/FP16 rows are judged on --max-acc-drop."),
+    input_value: list[str] | None = typer.Option(None, "--input-value", help="A fixed value for an input, repeatable: "
+                                                 "--input-value sr=16000 (used in synthetic data and where --data leaves it out)."),
+    no_batch_axis: bool = typer.Option(False, "--no-batch-axis", help="The model's first dims are not a batch (e.g. x "
+                                       "[T, F]): feed each sample as the whole input, batch 1."),
     on: str | None = typer.Option(None, help="Measure on devices of a Ray cluster: dev-a,dev-b or class=pi5 (see `edgepick devices`)."),
     cluster: str | None = typer.Option(None, help="The Ray head HOST:PORT for --on (default: RAY_ADDRESS, or the `cluster start` one)."),
 ) -> None:
@@ -101,6 +115,8 @@ def run(
     )
     if threads:
         request.threads = parse_int_list(threads, "--threads")
+    request.input_values = list(input_value) if input_value else None
+    request.no_batch_axis = no_batch_axis
     from edgepick.cli_select import apply_selection_options
 
     apply_selection_options(request, budget, optimize, device, threads_given=bool(threads), memory_given=bool(memory_limit))
@@ -110,9 +126,15 @@ def run(
 
     apply_rigor_options(request, scenario, target_qps, latency_bound_ms, find_peak_qps, lg_min_duration, lg_min_queries,
                         profile_ops, cold_start, interleave, noise_retry, repeats)
+    from edgepick.precision import parse_precisions
+
+    request.precisions = parse_precisions(precision)
     from edgepick.cli_compress import apply_compress_options
 
     apply_compress_options(request, compress, max_acc_drop, metric, calib, calib_size, train_data)
+    from edgepick.cli_realtime import apply_realtime_options
+
+    apply_realtime_options(request, preprocess, postprocess, fps, deadline, frames, reuse_frame, background_load, sustain)
     request.on, request.cluster = on, cluster
     if memory_mechanism not in ("auto", "cgroup-v2", "rss-watchdog", "rlimit-as"):
         raise UserError(f"bad --memory-mechanism '{memory_mechanism}': auto, cgroup-v2, rss-watchdog or rlimit-as")
@@ -213,6 +235,11 @@ app.command("compare")(compare_cmd)
 from edgepick.cli_rigor import peak_cmd  # noqa: E402  (measurement rigor: bodies live in cli_rigor.py)
 
 app.command("peak")(peak_cmd)
+
+from edgepick.cli_serve import loadtest_cmd, serve_cmd  # noqa: E402  (real time, issue 15: bodies in cli_serve.py)
+
+app.command("serve")(serve_cmd)
+app.command("loadtest")(loadtest_cmd)
 
 from edgepick.env_commands import env_app  # noqa: E402  (per-runtime venvs: bodies live in env_commands.py)
 

@@ -13,9 +13,13 @@ def apply_compress_options(request, compress: str | None, max_acc_drop: str | No
 
     request.compressions = parse_compressions(compress)
     if not request.compressions:
+        if getattr(request, "precisions", None) and calib is None and train_data is None:
+            parse_drop(max_acc_drop)  # --max-acc-drop/--metric also judge BF16/FP16 rows (precision.py)
+            request.max_acc_drop, request.metric = max_acc_drop, metric
+            return
         if any(v is not None for v in (max_acc_drop, metric, calib, train_data)):
             raise UserError("--max-acc-drop/--metric/--calib/--train-data apply to compressed candidates: add --compress, "
-                            "e.g. --compress int8-static,fp16")
+                            "e.g. --compress int8-static,fp16 (--max-acc-drop/--metric also judge --precision bf16 rows)")
         return
     expand(request.compressions)  # an unknown name stops here, before any work
     parse_drop(max_acc_drop)

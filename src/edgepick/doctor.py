@@ -13,7 +13,8 @@ from edgepick.formats import FORMATS, edges, shortest_path
 from edgepick.registry import CONVERTERS, RUNTIMES
 
 # Formats a user can hand to `edgepick run` (model.py detects them); the others only appear as conversion steps.
-INPUT_FORMATS = ("torch-factory", "torch-exported", "torch-pickle", "onnx", "caffe", "darknet", "keras", "tf-savedmodel", "tflite")
+INPUT_FORMATS = ("torch-factory", "torch-exported", "torch-pickle", "torchscript", "onnx", "caffe", "darknet", "keras",
+                 "tf-savedmodel", "tflite")
 
 
 def _input_formats() -> list[str]:

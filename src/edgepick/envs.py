@@ -47,11 +47,14 @@ ENVS: dict[str, EnvSpec] = {
     ),
     "onnx2tf": EnvSpec(
         "onnx2tf",
-        ("onnx2tf==1.29.24",),  # it pins every dependency exactly itself (tensorflow 2.19.0, numpy 1.26.4, ...)
-        "import onnx2tf, tensorflow, numpy; print(f'onnx2tf {onnx2tf.__version__}, tensorflow {tensorflow.__version__}, "
-        "numpy {numpy.__version__}')",
+        # onnx2tf pins every dependency exactly itself (tensorflow 2.19.0, numpy 1.26.4, ...); onnx2keras (ONNX ->
+        # Keras 3, convert/onnx_to_keras.py) requires the `tensorflow` distribution, which this env has.
+        ("onnx2tf==1.29.24", "onnx2keras==0.0.25"),
+        "import onnx2tf, onnx2keras, tensorflow, keras, numpy; print(f'onnx2tf {onnx2tf.__version__}, tensorflow "
+        "{tensorflow.__version__}, keras {keras.__version__}, numpy {numpy.__version__}')",
         "onnx2tf pins tensorflow 2.19, onnx 1.19, numpy 1.26 and protobuf 4; installing it would downgrade the main "
-        "environment's numpy, onnx, onnxruntime and tensorflow",
+        "environment's numpy, onnx, onnxruntime and tensorflow (and onnx2keras requires `tensorflow`, not "
+        "`tensorflow-cpu`)",
     ),
 }
 

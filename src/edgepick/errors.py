@@ -6,6 +6,8 @@ A CandidateFailure is one candidate failing; it becomes a recorded row and the s
 
 from __future__ import annotations
 
+import re
+
 
 class UserError(Exception):
     """A mistake in the request. Printed as one line (no traceback unless --debug), exit code 2."""
@@ -51,3 +53,16 @@ class CandidateFailure(Exception):
         super().__init__(message)
         self.reason_class = reason_class
         self.message = message
+
+
+_EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?[A-Za-z_]\w*(?:Error|Exception|Exit|Interrupt|Failure)(?::\s.*)?$")
+
+
+def root_cause(text: str) -> str | None:
+    """The last exception line ("TypeError: ...") of a Python traceback in `text`, or None if it has none.
+
+    A subprocess's stderr often ends with lines printed after the traceback (TVM's "BlockBuilder destroyed with
+    remaining blocks!" warning at interpreter exit, a framework's log line): the last line is then not the error."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    found = [ln for ln in lines if _EXCEPTION_LINE.match(ln)]
+    return found[-1] if found else None

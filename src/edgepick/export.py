@@ -87,7 +87,8 @@ _LOADERS = {
 
     core = ov.Core()
     compiled = core.compile_model(core.read_model(str(HERE / "{artifact}")), "CPU",
-                                  {{props.inference_num_threads: THREADS, props.num_streams: 1}})
+                                  {{props.inference_num_threads: THREADS, props.num_streams: 1,
+                                   props.hint.inference_precision: "{ov_precision}"}})  # the precision measured
     request = compiled.create_infer_request()
 
     def run(inputs):
@@ -103,13 +104,22 @@ _LOADERS = {
     names = {input_names}
 
     def run(inputs):
-        with torch.inference_mode():
+        # BF16 rows were measured under torch.autocast; FP32 rows with it off
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled={torch_bf16}):
             out = module(*(torch.from_numpy(np.ascontiguousarray(inputs[n])) for n in names))
         out = (out,) if isinstance(out, torch.Tensor) else tuple(out)
-        return [o.detach().numpy() for o in out]
+        return [(o.float() if o.dtype == torch.bfloat16 else o).detach().numpy() for o in out]
     return run
 ''',
 }
+
+
+def _ov_precision(row: dict) -> str:
+    """OpenVINO's inference precision the row was measured with (its CPU default may be BF16: never left implicit)."""
+    used = (row.get("runtime_details") or {}).get("precision_used")
+    if used in ("f32", "bf16", "f16"):
+        return used
+    return {"bf16": "bf16", "fp16": "f16"}.get(row.get("precision"), "f32")
 
 
 def export_candidate(run, key: str | None, out: Path) -> dict:
@@ -123,7 +133,8 @@ def export_candidate(run, key: str | None, out: Path) -> dict:
     inputs = _example_inputs(run, row["batch"])
     np.savez(out / "example_input.npz", **inputs)
     artifact_name = _copy_artifact(row, out, inputs)
-    loader = _LOADERS[row["runtime"]].format(artifact=artifact_name, input_names=repr(list(inputs)))
+    loader = _LOADERS[row["runtime"]].format(artifact=artifact_name, input_names=repr(list(inputs)),
+                                             ov_precision=_ov_precision(row), torch_bf16=row.get("precision") == "bf16")
     (out / "infer.py").write_text(_COMMON.format(key=row["key"], threads=row["threads"]) + loader +
                                   '\n\nif __name__ == "__main__":\n    main()\n')
     (out / "requirements.txt").write_text(_requirements(run, row))
@@ -147,13 +158,13 @@ def _choose(run, key: str | None) -> dict:
 
 
 def _example_inputs(run, batch: int) -> dict[str, np.ndarray]:
-    from edgepick.data import load_inputs_npz
+    from edgepick.data import head, load_inputs_npz
 
     path = paths.home() / "runs" / run.run_id / "eval_inputs.npz"
     if not path.exists():
         raise UserError(f"the eval inputs of run {run.run_id} are gone ({path}); run the sweep again to export")
     samples = load_inputs_npz(path)
-    return {k: np.ascontiguousarray(v[:batch]) for k, v in samples.items()}
+    return head(samples, batch, samples.whole_feeds)
 
 
 def _copy_artifact(row: dict, out: Path, inputs: dict[str, np.ndarray]) -> str:

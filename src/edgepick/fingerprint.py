@@ -7,9 +7,12 @@ import os
 import platform
 from importlib import metadata
 
-# ISA features that decide which kernels a runtime can use (INT8 speed hinges on VNNI/AMX, FP16 on avx512_fp16).
+# ISA features that decide which kernels a runtime can use (INT8 speed hinges on VNNI/AMX, BF16 on avx512_bf16/amx_bf16,
+# FP16 on avx512_fp16/amx_fp16; on ARM, fphp/asimdhp for FP16, bf16 for BF16, i8mm/asimddp for INT8). precision.py
+# decides from these which reduced precisions are native here.
 _ISA_OF_INTEREST = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx512vnni",
-                    "avx_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_int8", "amx_bf16", "neon", "asimd")
+                    "avx_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_int8", "amx_bf16", "amx_fp16", "neon",
+                    "asimd", "fphp", "asimdhp", "bf16", "asimddp", "i8mm")
 _DISTRIBUTIONS = ("edgepick", "torch", "onnx", "onnxruntime", "openvino", "onnxscript", "numpy")
 
 

@@ -20,6 +20,8 @@ from edgepick.zoo import ZOO
 _FACTORY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 _ONNX_DTYPES = {1: "float32", 2: "uint8", 3: "int8", 6: "int32", 7: "int64", 9: "bool", 10: "float16", 11: "float64"}
 PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".bin")
+TORCHSCRIPT_SUFFIXES = (".jit", ".ts", ".torchscript")  # .pt/.pth may hold either: the zip's entries decide
+KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 
 
 @dataclass
@@ -61,18 +63,25 @@ def load_model(source: Any, trust_pickle: bool = False, work_dir: Path | None = 
         return _from_onnx(path)
     if suffix == ".pt2":
         return _from_exported(path)
-    if suffix in PICKLE_SUFFIXES:
+    if suffix in PICKLE_SUFFIXES + TORCHSCRIPT_SUFFIXES:
+        from edgepick.model_torchscript import from_torchscript, is_torchscript_archive
+
+        if is_torchscript_archive(path):
+            return from_torchscript(path, trust_pickle)
+        if suffix in TORCHSCRIPT_SUFFIXES:
+            raise UserError(f"{text} is not a TorchScript archive (a torch.jit.save zip with code/ and constants.pkl); "
+                            "re-save the module with torch.jit.save(torch.jit.script(m) or torch.jit.trace(m, x), path)")
         return _from_pickle(path, trust_pickle)
     if suffix in (".prototxt", ".cfg"):  # Caffe / Darknet: the weights file sits beside it (opencv_models.py)
         from edgepick.opencv_models import from_two_files
 
         return from_two_files(path, "caffe" if suffix == ".prototxt" else "darknet")
-    if suffix in (".keras", ".tflite"):  # TensorFlow-family inputs: model_tf.py
+    if suffix in KERAS_SUFFIXES + (".tflite",):  # TensorFlow-family inputs: model_tf.py (.h5/.hdf5: legacy Keras)
         from edgepick import model_tf
 
-        return model_tf.from_keras(path, trust_pickle) if suffix == ".keras" else model_tf.from_tflite(path)
-    raise UserError(f"{text}: unrecognised model format '{suffix or 'no suffix'}'; edgepick reads .onnx, .pt2, .keras, "
-                    ".tflite, SavedModel dirs, "
+        return model_tf.from_keras(path, trust_pickle) if suffix in KERAS_SUFFIXES else model_tf.from_tflite(path)
+    raise UserError(f"{text}: unrecognised model format '{suffix or 'no suffix'}'; edgepick reads .onnx, .pt2, "
+                    "TorchScript (.pt/.jit/.ts), .keras/.h5, .tflite, SavedModel dirs, "
                     f"module:callable factories and zoo names ({', '.join(ZOO)})")
 
 
@@ -143,6 +152,8 @@ def export_module(spec: ModelSpec, out_dir: Path) -> None:
         batch = torch.export.Dim("batch", min=1, max=4096)
         dyn = tuple({0: batch} for _ in example)
         try:
+            if spec.signature.whole_feeds:  # no batch axis (a scalar input, a recurrent state): static shapes
+                raise ValueError("no batch axis")
             program = torch.export.export(spec.module, example, dynamic_shapes=dyn)
         except Exception:
             program = torch.export.export(spec.module, example)
@@ -187,9 +198,21 @@ def _from_onnx(path: Path) -> ModelSpec:
         if dtype is None:
             raise UserError(f"input '{inp.name}' of {path} has an ONNX element type ({ttype.elem_type}) edgepick cannot feed")
         inputs.append(TensorSpec(inp.name, shape, dtype, batch_dynamic=bool(shape) and shape[0] is None))
+    for t in inputs:
+        t.high = _indexed_rows(proto, t.name) if t.dtype in ("int32", "int64") else None
     extra = [str(path.parent / e.value) for t in proto.graph.initializer for e in t.external_data if e.key == "location"]
     artifact = Artifact("onnx", str(path.absolute()), {"extra_files": sorted(set(extra))})
     return ModelSpec(path.stem, artifact, Signature(inputs), file_sha256(path))
+
+
+def _indexed_rows(proto, name: str) -> int | None:
+    """Rows of the smallest table an integer input indexes directly (Gather on an initializer: token ids into an
+    embedding), so synthetic ids stay in range; None when it indexes none."""
+    tables = {i.name: i.dims[0] for i in proto.graph.initializer if i.dims}
+    rows = [tables[n.input[0]] for n in proto.graph.node
+            if n.op_type == "Gather" and len(n.input) > 1 and n.input[1] == name and n.input[0] in tables
+            and not any(a.name == "axis" and a.i != 0 for a in n.attribute)]
+    return min(rows) if rows else None
 
 
 def _from_exported(path: Path) -> ModelSpec:
@@ -199,11 +222,13 @@ def _from_exported(path: Path) -> ModelSpec:
         program = torch.export.load(str(path))
     except Exception as e:
         raise UserError(f"{path} is not a loadable torch.export program ({type(e).__name__}); re-save it with torch.export.save") from e
-    shapes = [list(n.meta["val"].shape) for n in program.graph.nodes
-              if n.op == "placeholder" and n.name in program.graph_signature.user_inputs]
+    vals = [n.meta["val"] for n in program.graph.nodes
+            if n.op == "placeholder" and n.name in program.graph_signature.user_inputs]
+    shapes = [list(v.shape) for v in vals]
+    dtypes = [str(v.dtype).removeprefix("torch.") for v in vals]  # int64 token ids stay int64
     names = [f"input_{i}" if len(shapes) > 1 else "input" for i in range(len(shapes))]
-    inputs = [TensorSpec(n, [int(d) if str(d).isdigit() else None for d in s], "float32",
-                         batch_dynamic=bool(s) and not str(s[0]).isdigit()) for n, s in zip(names, shapes)]
+    inputs = [TensorSpec(n, [int(d) if str(d).isdigit() else None for d in s], dt,
+                         batch_dynamic=bool(s) and not str(s[0]).isdigit()) for n, s, dt in zip(names, shapes, dtypes)]
     module = program.module()
     artifact = Artifact("torch-exported", str(path.absolute()), {"input_names": names})
     return ModelSpec(path.stem, artifact, Signature(inputs), file_sha256(path), module=module)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from edgepick.artifact import Artifact, file_sha256
+from edgepick.data import join_outputs, parts
 from edgepick.errors import UserError
 from edgepick.signature import Signature, TensorSpec
 
@@ -44,15 +45,18 @@ def from_keras(path: Path, trust: bool = False):
         raise UserError(f"keras was already imported with the {keras.backend.backend()} backend; edgepick computes a Keras "
                         "model's reference with TensorFlow: run it in a process started with KERAS_BACKEND=tensorflow")
     artifact = Artifact("keras", str(path.absolute()), {"trusted": trust})
+    # A legacy HDF5 file (.h5/.hdf5, Keras 2 era) goes through the same loader: Keras 3 reads it with its legacy H5
+    # path under the same safe-mode scope, which refuses a Lambda layer's marshalled bytecode unless trusted.
+    kind = "Keras HDF5" if path.suffix.lower() in (".h5", ".hdf5") else ".keras"
     try:
         model = keras.saving.load_model(str(path), compile=False, safe_mode=not trust)
     except ValueError as e:
         if "safe_mode" in str(e) or "lambda" in str(e).lower():
             raise UserError(f"{path} holds a Lambda layer whose Python code Keras refuses to load in safe mode; "
                             "pass --trust-pickle if you trust its source") from e
-        raise UserError(f"{path} is not a loadable .keras model ({_first_line(e)}); re-save it with model.save()") from e
+        raise UserError(f"{path} is not a loadable {kind} model ({_first_line(e)}); re-save it with model.save()") from e
     except Exception as e:
-        raise UserError(f"{path} is not a loadable .keras model ({type(e).__name__}: {_first_line(e)}); "
+        raise UserError(f"{path} is not a loadable {kind} model ({type(e).__name__}: {_first_line(e)}); "
                         "re-save it with model.save()") from e
     inputs = [_spec(t.name, t.shape, keras.backend.standardize_dtype(t.dtype)) for t in model.inputs]
     artifact.meta["input_names"] = [t.name for t in inputs]
@@ -111,12 +115,6 @@ def from_tflite(path: Path):
     return ModelSpec(path.stem, artifact, Signature(inputs), file_sha256(path))
 
 
-def _chunks(inputs: dict[str, np.ndarray], size: int):
-    n = len(next(iter(inputs.values())))
-    for start in range(0, n, size):
-        yield {k: v[start:start + size] for k, v in inputs.items()}
-
-
 def reference_outputs_tf(spec, inputs: dict[str, np.ndarray], threads: int, chunk: int) -> tuple[str, list[np.ndarray]]:
     """TensorFlow for Keras/SavedModel input, LiteRT for .tflite input; in-process, like the other references."""
     if spec.artifact.format == "tflite":
@@ -134,5 +132,6 @@ def reference_outputs_tf(spec, inputs: dict[str, np.ndarray], threads: int, chun
         set_tf_threads(threads, strict=False)  # the model was read already: TF may be initialised, harmless here
         session = TfSession(*tf_callable(spec.artifact))
         label = f"TensorFlow {tf.__version__} FP32 (in-process)"
-    outs = [session.to_numpy(session.run(session.prepare(part))) for part in _chunks(inputs, chunk)]
-    return label, [np.concatenate([o[i] for o in outs]) for i in range(len(outs[0]))]
+    whole = spec.signature.whole_feeds
+    outs = [session.to_numpy(session.run(session.prepare(part))) for part in parts(inputs, whole, chunk)]
+    return label, join_outputs(outs, whole)

@@ -25,6 +25,7 @@ class Candidate:
     cache_dir: str | None = None
     record: dict | None = None
     steps: list | None = None
+    precision_support: dict | None = None  # precision.Offer.to_dict(): native here or predicted slower (BF16/FP16)
 
     @property
     def key(self) -> str:
@@ -45,12 +46,19 @@ def resolve_runtimes(requested: list[str] | None) -> list[str]:
     return list(dict.fromkeys(requested))
 
 
-def plan(source_format: str, runtimes: list[str], threads: list[int], batches: list[int], signature) -> list[Candidate]:
+def plan(source_format: str, runtimes: list[str], threads: list[int], batches: list[int], signature,
+         precisions: list[str] | None = None, isa_flags=None) -> list[Candidate]:
+    """`precisions`: the --precision request (None: FP32 plus the reduced precisions native on a CPU with `isa_flags`,
+    the host's by default); each runtime offers those among its own `precisions` (precision.py)."""
+    from edgepick import precision as prec
+
+    flags = prec.host_isa_flags() if isa_flags is None else isa_flags
     out = []
     for name in runtimes:
         rt = RUNTIMES.get(name)
         path = usable_path(source_format, rt.formats)
-        for precision in rt.precisions:
+        for offered in prec.offers(rt.precisions, flags, precisions):
+            precision = offered.precision
             for t in threads:
                 for b in batches:
                     blocked = None
@@ -60,9 +68,11 @@ def plan(source_format: str, runtimes: list[str], threads: list[int], batches: l
                     elif path is None:
                         blocked = (errors.CONVERSION_ERROR, f"no conversion path from {source_format} to {'/'.join(rt.formats)}")
                     elif not signature.supports_batch(b):
-                        fixed = {i.name: i.shape[0] for i in signature.inputs if not i.batch_dynamic}
-                        blocked = (errors.UNSUPPORTED_SHAPE, f"batch {b}: the model's batch dimension is fixed ({fixed})")
-                    out.append(Candidate(name, precision, t, b, path, blocked))
+                        blocked = (errors.UNSUPPORTED_SHAPE, signature.batch_blocker(b))
+                    if blocked and precision != prec.FP32:
+                        continue  # the runtime's FP32 row already says why; one row per reason
+                    support = offered.to_dict() if precision != prec.FP32 else None
+                    out.append(Candidate(name, precision, t, b, path, blocked, precision_support=support))
     return out
 
 

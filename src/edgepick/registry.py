@@ -81,6 +81,10 @@ CONVERTERS = Registry(
         "tf-to-tflite": "edgepick.convert.tf_to_tflite:TfToTflite",
         "torch-to-litert": "edgepick.convert.torch_to_litert:TorchToLitert",
         "onnx2tf": "edgepick.convert.onnx_to_tflite:OnnxToTflite",
+        "onnx2tf-savedmodel": "edgepick.convert.onnx_to_savedmodel:OnnxToSavedModel",
+        "onnx2keras": "edgepick.convert.onnx_to_keras:OnnxToKeras",
+        "onnx2torch": "edgepick.convert.onnx_to_torch:OnnxToTorch",
+        "torchscript-to-onnx": "edgepick.convert.torchscript_to_onnx:TorchScriptToOnnx",
     },
 )
 

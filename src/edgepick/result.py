@@ -16,6 +16,10 @@ CANDIDATE_FIELDS = ("key", "runtime", "precision", "threads", "batch", "status",
                     "energy", "roofline", "noise", "loadgen", "op_profile", "cold_start", "interleaved",
                     # compression (issue 4): the pass, its options, calibration set, flags; the metric and its drop
                     "compression", "metric",
+                    # real time (issue 15): the frame loop's stages, deadlines at --fps, background load; null unless asked
+                    "realtime",
+                    # precision (issue 10): a BF16/FP16 row's support here (native, or predicted slower)
+                    "precision_support",
                     # the device fleet (issue 13): {"name", "fingerprint"} of the device that measured it; null = here
                     "device")
 

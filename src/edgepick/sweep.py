@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -15,21 +16,26 @@ import numpy as np
 
 from edgepick import __version__, errors, paths
 from edgepick.compress import hooks as compress_hooks
+from edgepick.convert import static as static_graph
 from edgepick.convert.chain import convert_along
 from edgepick.convert.stepcheck import blame, check_steps
 from edgepick.data import arrays_sha256, eval_data
 from edgepick.fingerprint import fingerprint
 from edgepick.measure import rigor
-from edgepick.measure.equivalence import Tolerance, accuracy_top1, compare
+from edgepick.measure.equivalence import Tolerance, accuracy_top1, compare, for_quantized_source
 from edgepick.measure.latency import TimingPolicy
 from edgepick.measure.reference import reference_outputs
 from edgepick.model import export_module, load_model
 from edgepick.planner import Candidate, drop_for_platform, plan, resolve_runtimes
+from edgepick.precision import REDUCED as REDUCED_PRECISIONS
+from edgepick.precision import judge as judge_precision
+from edgepick.precision import outcomes as precision_outcomes
+from edgepick.precision import parse_precisions
 from edgepick.result import Run, row_from_db
 from edgepick.select.budget import parse_budget, parse_objective
 from edgepick.select.explain import settings_of
 from edgepick.select.pick import pick
-from edgepick.signature import apply_shapes, parse_input_shapes, require_resolved
+from edgepick.signature import apply_shapes, parse_input_shapes, parse_input_values, require_resolved
 from edgepick.store.db import Store
 
 
@@ -67,6 +73,10 @@ class Request:
     calib: Any = None  # calibration data (same forms as data); default a fixed-seed subset of the eval data
     calib_size: int = 128
     train_data: Any = None  # for pruning's fine-tuning and distillation; zoo models bring their own train split
+    realtime: dict | None = None  # RealtimeSettings.to_dict() (measure/frameloop.py): frame loop, deadlines, load
+    precisions: Any = None  # "fp32,bf16" or a list; None: FP32 plus the reduced precisions this CPU has natively
+    input_values: Any = None  # fixed input values: {"sr": 16000}, "sr=16000" or ["sr=16000", ...] (signature.py)
+    no_batch_axis: bool = False  # the first dims are not a batch (x [T, F]): one whole input set per call, batch 1
     on: str | None = None  # measure on these devices of a Ray cluster: "dev-a,dev-b" or "class=pi5" (sweep_fleet.py)
     cluster: str | None = None  # the Ray head's HOST:PORT for --on (default RAY_ADDRESS or `edgepick cluster start`'s)
 
@@ -100,6 +110,10 @@ def _request_key(request: Request, spec, runtimes: list[str], inputs_digest: str
         described["rigor"] = rigor.key_settings(request)
     if request.compressions:
         described["compress"] = compress_hooks.key_settings(request)
+    if request.realtime:
+        described["realtime"] = request.realtime
+    if request.precisions:
+        described["precisions"] = parse_precisions(request.precisions)
     if request.on:  # a fleet run is its own run: resuming it measures only the devices' missing rows
         described["on"] = request.on
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest(), described
@@ -111,6 +125,7 @@ def execute(request: Request, progress: Progress | None = None) -> Run:
         if value < 1:
             raise errors.UserError("--threads and --batch take positive integers, e.g. --threads 1,2 --batch 1,8")
     parse_budget(request.budget), parse_objective(request.optimize)  # a malformed budget stops the run before any work
+    parse_precisions(request.precisions)
     if request.platform:
         from edgepick.capabilities import parse_platform
 
@@ -118,8 +133,15 @@ def execute(request: Request, progress: Progress | None = None) -> Run:
     home = paths.home()
     spec = load_model(request.model, trust_pickle=request.trust_pickle)
     apply_shapes(spec.signature, parse_input_shapes(request.input_shape))
+    parse_input_values(request.input_values, spec.signature)
+    spec.signature.whole = spec.signature.whole or request.no_batch_axis
     data = eval_data(spec.data_factory, spec.signature, request.data, request.data_limit)
     require_resolved(spec.signature)
+    if request.compressions and spec.signature.whole_feeds:  # calibration and search batch the eval samples
+        raise errors.UserError("--compress needs a model with a batch axis; this one has none (a scalar input, or "
+                               "inputs whose leading dims differ) and is fed one whole input set per call")
+    if spec.is_torch:  # a module's inputs are named by --input-shape: the workers feed them in that order
+        spec.artifact.meta["input_names"] = spec.signature.names
     fleet = _open_fleet(request)  # --on: devices of a Ray cluster measure, in parallel (sweep_fleet.py)
     runtimes = resolve_runtimes(request.runtimes)
     artifacts_root = home / "artifacts" / spec.content_hash[:16]
@@ -140,9 +162,13 @@ def execute(request: Request, progress: Progress | None = None) -> Run:
     inputs_path = run_dir / "eval_inputs.npz"
     data.save(inputs_path)
     ref_label, reference = reference_outputs(spec, data.inputs, max(request.threads))
+    source_tolerance = for_quantized_source(spec.artifact, request.tolerance, reference)
+    if source_tolerance is not request.tolerance:  # an INT8 source is judged in steps of its output scale
+        request = dataclasses.replace(request, tolerance=source_tolerance)
     ref_accuracy = accuracy_top1(reference[0], data.labels) if data.labels is not None else None
 
-    candidates = plan(spec.artifact.format, runtimes, request.threads, request.batches, spec.signature)
+    candidates = plan(spec.artifact.format, runtimes, request.threads, request.batches, spec.signature,
+                      parse_precisions(request.precisions))
     if request.platform:
         drop_for_platform(candidates, request.platform)
     compress = None  # the compression axis (compress/hooks.py): compressed artifacts as more candidates
@@ -181,6 +207,8 @@ def execute(request: Request, progress: Progress | None = None) -> Run:
     for row in rows if compress else ():
         if (row.get("compression") or {}).get("int8_flag"):  # the flag's outcome is known only now
             store.save_candidate(run.id, _db_fields(row))
+    for row in precision_outcomes(rows):  # BF16/FP16 rows: the measured speed against their FP32 twin
+        store.save_candidate(run.id, _db_fields(row))
     chosen, reasons = pick(rows, settings_of(request), ref_accuracy)
     devices = fleet.summary(rows, settings_of(request), ref_accuracy) if fleet else {}
     if fleet:  # one pick per device (select/devices.py); there is no single pick across devices
@@ -227,6 +255,8 @@ def _measure_candidate(cand: Candidate, request, spec, data, reference, inputs_p
            "cores": _cores_for(request, cand.threads)}
     if cand.compression:
         row["compression"] = cand.record
+    if cand.precision_support:
+        row["precision_support"] = cand.precision_support
     if cand.blocked:
         row["reason_class"], row["reason"] = cand.blocked
         return row
@@ -241,7 +271,30 @@ def _measure_candidate(cand: Candidate, request, spec, data, reference, inputs_p
     row["size_mb"] = size / 2**20 if size is not None else None
     job = {"runtime": cand.runtime, "artifact": artifact.to_dict(), "threads": cand.threads, "batch": cand.batch,
            "cores": row["cores"], "inputs": str(inputs_path), "timing": request.timing.to_dict()}
-    result = rigor.run_measured(job, run_dir / cand.key.replace("/", "_"), request)
+    if not cand.compression:  # the precision the runtime computes in (a compressed artifact carries its own); in the
+        job["artifact"]["meta"]["run_precision"] = cand.precision  # artifact, so repeats and interleaved windows keep it
+    if request.realtime:  # the frame loop runs in the worker; the background load (if any) around the whole worker
+        job["realtime"] = dict(request.realtime, data_source=data.source)
+    from edgepick.measure.background import measured_under_load
+
+    workdir = run_dir / cand.key.replace("/", "_")
+
+    def measure(job_now: dict) -> dict:
+        return measured_under_load(request.realtime, row["cores"], lambda: rigor.run_measured(job_now, workdir, request))
+
+    result = measure(job)
+    if not cand.compression:  # a runtime that refused an ONNX graph gets it once more with its shape subgraphs folded
+        def with_precision(art) -> dict:
+            d = art.to_dict()
+            d["meta"] = {**d.get("meta", {}), "run_precision": cand.precision}
+            return d
+
+        artifact, steps, result = static_graph.retry_measurement(
+            result, artifact, steps, cand.path, spec.signature, artifacts_root,
+            lambda simple: measure({**job, "artifact": with_precision(simple)}))
+        row["conversion"], row["artifact"] = steps, {"format": artifact.format, "path": artifact.path}
+        job["artifact"] = with_precision(artifact)
+    row["realtime"] = result.get("realtime")
     rigor.copy_into_row(row, result, job)
     for name in ("import_s", "load_s", "compile_s", "first_inference_ms", "latency_ms", "throughput_per_s", "peak_rss_mb",
                  "baseline_rss_mb", "warmup_calls", "memory_cap", "worker_wall_s", "latency_samples_ms", "runtime_details"):
@@ -255,10 +308,15 @@ def _measure_candidate(cand: Candidate, request, spec, data, reference, inputs_p
         outputs = [f[k] for k in f.files]
     eq = compare(reference, outputs, request.tolerance)
     row["equivalence"] = {k: eq.get(k) for k in ("max_abs_err", "max_rel_err", "cosine", "top1_agreement")}
+    if request.tolerance.source:
+        row["equivalence"]["tolerance"] = request.tolerance.source
     if data.labels is not None:
         row["accuracy"] = accuracy_top1(outputs[0], data.labels)
     if compress is not None and compress_hooks.decide(row, cand, outputs, compress):
         return row  # a compressed row passes or fails on the accuracy drop, not on FP32 closeness
+    if cand.precision in REDUCED_PRECISIONS and not cand.compression:
+        judge_precision(row, outputs, reference, data.labels, request)
+        return row  # so does a BF16/FP16 row (precision.py)
     if eq["agrees"]:
         row["status"] = "ok"
     else:

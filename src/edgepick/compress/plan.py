@@ -196,7 +196,7 @@ def candidates_for(name: str, label: str, options: dict, runtimes: list[str], th
                     elif post is None:
                         blocked = (errors.CONVERSION_ERROR, f"no conversion path from {cls.output_format} to {rt_name}")
                     elif not cs.spec.signature.supports_batch(b):
-                        blocked = (errors.UNSUPPORTED_SHAPE, f"batch {b}: the model's batch dimension is fixed")
+                        blocked = (errors.UNSUPPORTED_SHAPE, cs.spec.signature.batch_blocker(b))
                     rec = dict(vrecord)
                     rec.pop("iteration_artifacts", None)
                     if cls.precision == "int8" and failure is None:

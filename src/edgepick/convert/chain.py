@@ -5,12 +5,14 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 from edgepick import errors
 from edgepick.artifact import Artifact
+from edgepick.convert import static
 from edgepick.convert.base import ConvertContext
 from edgepick.registry import CONVERTERS
 
@@ -24,6 +26,8 @@ def convert_along(path: list[str], source: Artifact, signature, cache_root: Path
         if record_file.exists():
             record = json.loads(record_file.read_text())
             artifact = Artifact.from_dict(record["artifact"])
+            if record.get("simplified_step"):  # this step ran on the onnxslim-simplified graph
+                steps.append({**record["simplified_step"], "cached": True})
             steps.append({"converter": name, "seconds": record["seconds"], "cached": True})
             continue
         conv = CONVERTERS.get(name)
@@ -34,13 +38,43 @@ def convert_along(path: list[str], source: Artifact, signature, cache_root: Path
         step_dir.mkdir(parents=True)
         t0 = time.perf_counter()
         try:
-            # stdout belongs to `run --json`; converters that print progress (litert-torch does) go to stderr.
-            with contextlib.redirect_stdout(sys.stderr):
-                artifact = conv().convert(artifact, ConvertContext(signature, step_dir, module if i == 0 else None))
+            artifact_in, simplified = artifact, None
+            artifact = _run_step(conv, artifact, ConvertContext(signature, step_dir, module if i == 0 else None))
         except Exception as e:
-            text = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
-            raise errors.CandidateFailure(errors.CONVERSION_ERROR, f"{name} failed: {type(e).__name__}: {text}") from e
-        seconds = time.perf_counter() - t0
-        record_file.write_text(json.dumps({"artifact": artifact.to_dict(), "seconds": seconds}))
+            if isinstance(e, errors.CandidateFailure):  # already classified (e.g. a converter's env is missing)
+                raise
+            if artifact_in.format != "onnx" or isinstance(e, subprocess.TimeoutExpired):
+                raise errors.CandidateFailure(errors.CONVERSION_ERROR, f"{name} failed: {static.describe(e)}") from e
+            # Once more on the graph with its shape subgraphs folded (convert/static.py), before giving up.
+            artifact, simplified = _retry_simplified(name, conv, artifact_in, e, signature, cache_root, path[:i], step_dir)
+            steps.append(simplified)
+        seconds = time.perf_counter() - t0 - (simplified or {}).get("seconds", 0.0)
+        record = {"artifact": artifact.to_dict(), "seconds": seconds}
+        if simplified:
+            record["simplified_step"] = {k: v for k, v in simplified.items() if k != "cached"}
+        record_file.write_text(json.dumps(record))
         steps.append({"converter": name, "seconds": seconds, "cached": False})
     return artifact, steps
+
+
+def _run_step(conv, artifact: Artifact, ctx: ConvertContext) -> Artifact:
+    # stdout belongs to `run --json`; converters that print progress (litert-torch does) go to stderr.
+    with contextlib.redirect_stdout(sys.stderr):
+        return conv().convert(artifact, ctx)
+
+
+def _retry_simplified(name, conv, artifact: Artifact, first: Exception, signature, cache_root: Path, before: list[str],
+                      step_dir: Path) -> tuple[Artifact, dict]:
+    """Run the failed step again on the onnxslim-simplified graph; a second failure reports the first (root) error."""
+    root = f"{name} failed: {static.describe(first)}"
+    try:
+        simple, step = static.simplified_step(artifact, signature, static.step_dir_for(cache_root, before), root)
+    except errors.CandidateFailure as e:
+        raise errors.CandidateFailure(errors.CONVERSION_ERROR, f"{root} (no retry on a simplified graph: {e.message})") from first
+    shutil.rmtree(step_dir)
+    step_dir.mkdir(parents=True)
+    try:
+        return _run_step(conv, simple, ConvertContext(signature, step_dir, None)), step
+    except Exception as e:
+        raise errors.CandidateFailure(errors.CONVERSION_ERROR,
+                                      f"{root} (again on the {static.STEP}-simplified graph: {static.describe(e)})") from e

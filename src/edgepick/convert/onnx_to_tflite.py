@@ -34,21 +34,27 @@ class OnnxToTflite(Converter):
         return f"edgepick env create {cls.env}  ({envs.unavailable_reason(cls.env) or 'ready'})"
 
     def convert(self, artifact: Artifact, ctx: ConvertContext) -> Artifact:
-        python, overrides = envs.interpreter_for(self.env)
         out_dir = ctx.out_dir / "saved_model"
-        cmd = [python, "-m", "onnx2tf", "-i", artifact.path, "-o", str(out_dir), "-b", "1", "-n"]
-        four_d = [t.name for t in ctx.signature.inputs if len(t.shape) in (3, 4, 5)]
-        if four_d:
-            cmd += ["-k", *four_d]
-        env = {"PYTHONNOUSERSITE": "1", "PATH": "/usr/bin:/bin", "HOME": str(ctx.out_dir)}
-        done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
-        (ctx.out_dir / "onnx2tf.log").write_text(done.stdout + done.stderr)
+        run_onnx2tf(self.env, artifact, ctx, out_dir, ["-b", "1"], lambda: sorted(out_dir.glob("*_float32.tflite")))
         produced = sorted(out_dir.glob("*_float32.tflite"))
-        if done.returncode != 0 or not produced:
-            lines = [ln for ln in (done.stderr + done.stdout).splitlines() if ln.strip()]
-            errs = [ln for ln in lines if "Error" in ln or "ERROR" in ln] or lines[-1:]
-            raise RuntimeError(f"onnx2tf exited {done.returncode}: {' '.join(errs[-2:])[:300]} (log: {ctx.out_dir / 'onnx2tf.log'})")
         target = ctx.out_dir / "model.tflite"
         target.write_bytes(produced[0].read_bytes())
         return Artifact("tflite", str(target), {"converter": "onnx2tf (own venv)", "static_batch": 1,
                                                 "input_names": ctx.signature.names})
+
+
+def run_onnx2tf(env_name: str, artifact: Artifact, ctx: ConvertContext, out_dir, extra_args: list[str], produced) -> None:
+    """Run onnx2tf in its venv on the ONNX file, writing into out_dir; raise with its own error when `produced()` is
+    empty afterwards. 3-5-D inputs keep their channels-first layout (-k), so the same eval data feeds every candidate."""
+    python, _ = envs.interpreter_for(env_name)
+    cmd = [python, "-m", "onnx2tf", "-i", artifact.path, "-o", str(out_dir), *extra_args, "-n"]
+    channels_first = [t.name for t in ctx.signature.inputs if len(t.shape) in (3, 4, 5)]
+    if channels_first:
+        cmd += ["-k", *channels_first]
+    env = {"PYTHONNOUSERSITE": "1", "PATH": "/usr/bin:/bin", "HOME": str(ctx.out_dir)}
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
+    (ctx.out_dir / "onnx2tf.log").write_text(done.stdout + done.stderr)
+    if done.returncode != 0 or not produced():
+        lines = [ln for ln in (done.stderr + done.stdout).splitlines() if ln.strip()]
+        errs = [ln for ln in lines if "Error" in ln or "ERROR" in ln] or lines[-1:]
+        raise RuntimeError(f"onnx2tf exited {done.returncode}: {' '.join(errs[-2:])[:300]} (log: {ctx.out_dir / 'onnx2tf.log'})")

@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 
+from edgepick import errors
 from edgepick.artifact import Artifact
 from edgepick.convert.base import ConvertContext, Converter
 from edgepick.runtimes import overlay
@@ -28,10 +29,10 @@ class OnnxToTvm(Converter):
         job = {"onnx": artifact.path, "out": str(out)}
         done = subprocess.run([sys.executable, "-m", "edgepick.convert.onnx_to_tvm", json.dumps(job)], capture_output=True,
                               text=True, timeout=1800, env=overlay.env_for("tvm"))
-        if done.returncode != 0 or not out.exists():
-            tail = [ln for ln in done.stderr.splitlines() if ln.strip()][-1:] or [f"exit {done.returncode}"]
-            raise RuntimeError(tail[0][:300])
-        info = json.loads(done.stdout.strip().splitlines()[-1])
+        reply = _last_json(done.stdout)
+        if done.returncode != 0 or not out.exists() or "error" in reply:
+            raise RuntimeError(reply.get("error") or errors.root_cause(done.stderr) or _killed(done.returncode))
+        info = reply
         return Artifact("tvm-relax", str(out), {"input_names": ctx.signature.names, **info})
 
 
@@ -49,5 +50,31 @@ def _compile(job: dict) -> dict:
     return {"target": str(target.kind.name), "mcpu": cpu, "tvm": tvm.__version__}
 
 
+def _last_json(stdout: str) -> dict:
+    for line in reversed(stdout.strip().splitlines()):
+        try:
+            return json.loads(line)
+        except ValueError:
+            continue
+    return {}
+
+
+def _killed(returncode: int) -> str:
+    return f"the TVM compiler process died with signal {-returncode}" if returncode < 0 else f"exit {returncode}"
+
+
+def main(job: dict) -> int:
+    """The exception itself goes to stdout as JSON: TVM prints warnings to stderr after the traceback (e.g.
+    "BlockBuilder destroyed with remaining blocks!" at exit), so stderr's last line is not the error."""
+    try:
+        print(json.dumps(_compile(job)))
+        return 0
+    except Exception as e:
+        lines = [ln for ln in str(e).strip().splitlines() if ln.strip()]
+        message = errors.root_cause(str(e)) or (f"{type(e).__name__}: {lines[-1].strip()}" if lines else type(e).__name__)
+        print(json.dumps({"error": message[:400]}), flush=True)
+        return 1
+
+
 if __name__ == "__main__":
-    print(json.dumps(_compile(json.loads(sys.argv[1]))))
+    sys.exit(main(json.loads(sys.argv[1])))

@@ -2,7 +2,8 @@
 
 The final artifact is compared by the sweep from the worker's outputs. Intermediate artifacts (e.g. the ONNX file
 on torch -> onnx -> ncnn) are run here, in-process, on a slice of the eval inputs when a light in-process runner
-exists for their format (ONNX Runtime for onnx, TorchScript for torchscript); other formats are marked unchecked.
+exists for their format (ONNX Runtime for onnx, TorchScript for torchscript, torch.export for torch-exported); other
+formats are marked unchecked.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from edgepick.artifact import Artifact
+from edgepick.data import join_outputs, parts
 
 MAX_SAMPLES = 32  # enough to catch a broken step; cheap even for 224x224 inputs
+MAX_WHOLE_SAMPLES = 8  # a model without a batch axis runs one call (and one load) per sample
 
 
 def _run_intermediate(artifact: Artifact, inputs: dict[str, np.ndarray]) -> list[np.ndarray] | None:
@@ -26,10 +29,13 @@ def _run_intermediate(artifact: Artifact, inputs: dict[str, np.ndarray]) -> list
         session = OnnxRuntime().load(artifact, 1)
         names = [i.name for i in session.session.get_inputs()]
         return session.to_numpy(session.run({n: inputs[k] for n, k in zip(names, inputs)}))
-    if artifact.format == "torchscript":
+    if artifact.format in ("torchscript", "torch-exported"):
         import torch
 
-        module = torch.jit.load(artifact.path, map_location="cpu")
+        if artifact.format == "torchscript":
+            module = torch.jit.load(artifact.path, map_location="cpu")
+        else:
+            module = torch.export.load(artifact.path).module()
         with torch.inference_mode():
             got = module(*(torch.from_numpy(np.ascontiguousarray(v)) for v in inputs.values()))
         got = (got,) if isinstance(got, torch.Tensor) else tuple(got)
@@ -37,21 +43,28 @@ def _run_intermediate(artifact: Artifact, inputs: dict[str, np.ndarray]) -> list
     return None
 
 
+def _run_whole(artifact: Artifact, inputs: dict[str, np.ndarray]) -> list[np.ndarray] | None:
+    """No batch axis (data.py: whole_feeds): each stored sample is a whole input set, run alone; outputs stacked."""
+    per_call = [_run_intermediate(artifact, feed) for feed in parts(inputs, True, 1)]
+    return None if per_call[0] is None else join_outputs(per_call, True)
+
+
 def check_steps(path: list[str], steps: list[dict], cache_root: Path, inputs: dict[str, np.ndarray],
                 reference: list[np.ndarray], tolerance) -> None:
     """Add an "equivalence" entry to each intermediate step record (in place)."""
     from edgepick.measure.equivalence import compare
 
-    n = min(MAX_SAMPLES, len(next(iter(inputs.values()))))
+    whole = getattr(inputs, "whole_feeds", False)
+    n = min(MAX_WHOLE_SAMPLES if whole else MAX_SAMPLES, len(next(iter(inputs.values()))))
     part = {k: np.ascontiguousarray(v[:n]) for k, v in inputs.items()}
     ref = [r[:n] for r in reference]
-    for i, step in enumerate(steps[:-1]):
-        record = cache_root / "+".join(path[: i + 1]) / "artifact.json"
+    for step, step_dir in list(zip(steps, step_dirs(steps, cache_root)))[:-1]:
+        record = step_dir / "artifact.json"
         if "equivalence" in step or not record.exists():
             continue
         artifact = Artifact.from_dict(json.loads(record.read_text())["artifact"])
         try:
-            outputs = _run_intermediate(artifact, part)
+            outputs = _run_whole(artifact, part) if whole else _run_intermediate(artifact, part)
         except Exception as e:  # the step's artifact does not even run: that is the answer
             step["equivalence"] = {"checked": True, "agrees": False, "why": f"{type(e).__name__}: {str(e)[:200]}"}
             continue
@@ -61,6 +74,19 @@ def check_steps(path: list[str], steps: list[dict], cache_root: Path, inputs: di
         eq = compare(ref, outputs, tolerance)
         step["equivalence"] = {"checked": True, "agrees": bool(eq["agrees"]), "max_abs_err": eq.get("max_abs_err"),
                                "samples": n, **({} if eq["agrees"] else {"why": eq.get("why")})}
+
+
+def step_dirs(steps: list[dict], cache_root: Path) -> list[Path]:
+    """Each step's cache folder. A converter step's is the path up to it; an inserted onnxslim step (convert/static.py)
+    sits beside the converter it made retry, named after the path before that converter plus "onnxslim"."""
+    names, dirs = [], []
+    for step in steps:
+        if "simplified" in step:
+            dirs.append(cache_root / "+".join([*names, step["converter"]]))
+        else:
+            names.append(step["converter"])
+            dirs.append(cache_root / "+".join(names))
+    return dirs
 
 
 def blame(steps: list[dict]) -> str:

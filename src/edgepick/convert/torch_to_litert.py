@@ -28,6 +28,8 @@ class TorchToLitert(Converter):
 
         logging.getLogger("litert_torch").setLevel(logging.ERROR)
         module = module_to_convert(artifact, ctx.module)
+        if artifact.format != "torch-exported":  # an exported program's module is in inference form and refuses .eval()
+            module = module.eval()
         sig = ctx.signature
         example = example_tensors(sig, 2)
         out = ctx.out_dir / "model.tflite"
@@ -35,10 +37,10 @@ class TorchToLitert(Converter):
         try:
             batch = torch.export.Dim("batch", min=1, max=4096)
             dynamic = tuple({0: batch} if t.batch_dynamic else {} for t in sig.inputs)
-            edge_model = litert_torch.convert(module.eval(), example, dynamic_shapes=dynamic)
+            edge_model = litert_torch.convert(module, example, dynamic_shapes=dynamic)
         except Exception:  # a graph with a baked-in batch (view(1, -1), ...): a static batch-1 model is still useful
             example = example_tensors(sig, 1)
-            edge_model = litert_torch.convert(module.eval(), example)
+            edge_model = litert_torch.convert(module, example)
             static_batch = 1
         edge_model.export(str(out))
         return Artifact("tflite", str(out), {"converter": "litert-torch", "static_batch": static_batch,

@@ -21,11 +21,13 @@ class TorchToTorchScript(Converter):
         import torch
 
         module = module_to_convert(artifact, ctx.module)
+        if artifact.format != "torch-exported":  # an exported program's module is in inference form and refuses .eval()
+            module = module.eval()
         example = example_tensors(ctx.signature, 1)
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # TracerWarnings are checked for real below, by running the trace
-            traced = torch.jit.trace(module.eval(), example, check_trace=True)
-            frozen = torch.jit.freeze(traced)
+            traced = torch.jit.trace(module, example, check_trace=True)
+            frozen = torch.jit.freeze(traced.eval())
         out = ctx.out_dir / "model.torchscript.pt"
         torch.jit.save(frozen, str(out))
         return Artifact("torchscript", str(out), {"input_names": ctx.signature.names, "traced_batch": 1})

@@ -9,15 +9,28 @@ import numpy as np
 
 @dataclass
 class Tolerance:
-    """FP32 against FP32: differences come only from reordered arithmetic and fused kernels."""
+    """FP32 against FP32: differences come only from reordered arithmetic and fused kernels.
+
+    A quantized source model gets another one (for_quantized_source): its outputs are on a grid of the output's
+    quantization step, and a converted copy may round a value to the neighbouring step."""
 
     atol: float = 1e-4
     rtol: float = 1e-3  # relative to the largest reference magnitude of that output
     min_cosine: float = 0.9999
     min_top1_agreement: float = 0.99
+    atol_per_output: list[float] | None = None  # overrides atol per output (a quantized source: steps of its scale)
+    source: str | None = None  # why this tolerance, shown in reasons (None: the FP32 default)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def atol_of(self, output: int) -> float:
+        if self.atol_per_output and output < len(self.atol_per_output):
+            return self.atol_per_output[output]
+        return self.atol
+
+
+QUANT_STEPS = 3  # a quantized source's outputs may differ by this many steps of the output scale
 
 
 def compare(reference: list[np.ndarray], candidate: list[np.ndarray], tol: Tolerance) -> dict:
@@ -28,6 +41,7 @@ def compare(reference: list[np.ndarray], candidate: list[np.ndarray], tol: Toler
     cosines = []
     top1 = None
     why = None
+    top1 = _top1_agreement(reference[0], candidate[0]) if reference else None
     for i, (ref, got) in enumerate(zip(reference, candidate)):
         ref = np.asarray(ref, dtype=np.float64)
         got = np.asarray(got, dtype=np.float64)
@@ -43,14 +57,15 @@ def compare(reference: list[np.ndarray], candidate: list[np.ndarray], tol: Toler
         max_rel = max(max_rel, float((diff / np.maximum(np.abs(ref), 1e-6)).max()) if diff.size else 0.0)
         cos = _cosine(ref.ravel(), got.ravel())
         cosines.append(cos)
-        if why is None and err > tol.atol + tol.rtol * scale:
-            why = f"max abs error {err:.3g} > {tol.atol + tol.rtol * scale:.3g} on output {i}"
+        bound = tol.atol_of(i) + tol.rtol * scale
+        if why is None and err > bound:
+            why = f"max abs error {err:.3g} > {bound:.3g}{f' ({tol.source})' if tol.source else ''} on output {i}"
         if why is None and cos < tol.min_cosine:
             why = f"cosine {cos:.5f} < {tol.min_cosine} on output {i}"
-        if i == 0 and ref.ndim == 2 and ref.shape[1] > 1:  # N x classes: a classifier's logits
-            top1 = float((ref.argmax(1) == got.argmax(1)).mean())
-            if why is None and top1 < tol.min_top1_agreement:
-                why = f"top-1 agreement {top1:.3f} < {tol.min_top1_agreement}"
+        if i == 0 and top1 is not None and why is None and top1 < tol.min_top1_agreement:
+            why = f"top-1 agreement {top1:.3f} < {tol.min_top1_agreement}"
+    if why is not None and top1 is not None and not why.startswith("top-1"):
+        why += f"; top-1 agreement {top1:.3f}"  # the task-level view beside the raw error
     return {
         "agrees": why is None,
         "why": why,
@@ -59,6 +74,14 @@ def compare(reference: list[np.ndarray], candidate: list[np.ndarray], tol: Toler
         "cosine": min(cosines) if cosines else None,
         "top1_agreement": top1,
     }
+
+
+def _top1_agreement(ref, got) -> float | None:
+    """Share of samples whose argmax agrees, for an N x classes first output (a classifier's logits or scores)."""
+    ref, got = np.asarray(ref), np.asarray(got)
+    if ref.ndim != 2 or ref.shape[1] < 2 or ref.shape != got.shape:
+        return None
+    return float((ref.argmax(1) == got.argmax(1)).mean())
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -72,3 +95,79 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 def accuracy_top1(logits: np.ndarray, labels: np.ndarray) -> float:
     return float((np.asarray(logits).argmax(axis=-1) == labels).mean())
+
+
+def for_quantized_source(artifact, base: Tolerance, reference: list[np.ndarray]) -> Tolerance:
+    """The tolerance a source model's own precision allows: `base` for a float model; for a quantized one
+    (an INT8 TFLite, an ONNX QDQ/QOperator graph) QUANT_STEPS steps of each output's quantization scale, read from the
+    model (or, where an output is dequantized inside the graph, one 8-bit step of its observed range)."""
+    scales = output_scales(artifact)
+    if scales is None:
+        return base
+    atols, described = [], []
+    for i, ref in enumerate(reference):
+        scale = scales[i] if i < len(scales) else None
+        if not scale:  # no scale on this output: one 8-bit step of the range the reference spans
+            finite = np.asarray(ref, dtype=np.float64)
+            scale = float(finite.max() - finite.min()) / 255 if finite.size else 0.0
+            described.append(f"~{scale:.3g} from its range")
+        else:
+            described.append(f"{scale:.3g}")
+        atols.append(QUANT_STEPS * scale + base.atol)
+    source = f"int8 source: {QUANT_STEPS} steps of the output scale {', '.join(described)}"
+    return Tolerance(atol=max(atols, default=base.atol), rtol=base.rtol, min_cosine=min(base.min_cosine, 0.999),
+                     min_top1_agreement=min(base.min_top1_agreement, 0.95), atol_per_output=atols, source=source)
+
+
+_QUANT_OPS = {"QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "QLinearAdd", "MatMulInteger",
+              "ConvInteger", "DynamicQuantizeLinear"}
+
+
+def output_scales(artifact) -> list[float | None] | None:
+    """Per output, its quantization scale (None where the model does not say); None for a float model."""
+    try:
+        if artifact.format == "onnx":
+            return _onnx_output_scales(artifact.path)
+        if artifact.format == "tflite":
+            return _tflite_output_scales(artifact.path)
+    except ImportError:  # the format's own package is missing: the reference could not run either
+        return None
+    return None
+
+
+def _onnx_output_scales(path: str) -> list[float | None] | None:
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(path, load_external_data=False).graph
+    if not any(n.op_type in _QUANT_OPS for n in graph.node):
+        return None
+    consts = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    for n in graph.node:  # scales may also be Constant nodes
+        if n.op_type == "Constant" and n.attribute and n.attribute[0].t.dims is not None:
+            consts[n.output[0]] = numpy_helper.to_array(n.attribute[0].t)
+    producer = {o: n for n in graph.node for o in n.output}
+    scales = []
+    for out in graph.output:
+        node = producer.get(out.name)
+        scale = consts.get(node.input[1]) if node is not None and node.op_type == "DequantizeLinear" else None
+        scales.append(float(np.max(scale)) if scale is not None and np.size(scale) else None)
+    return scales
+
+
+def _tflite_output_scales(path: str) -> list[float | None] | None:
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=path)
+    tensors = {d["index"]: d for d in interpreter.get_tensor_details()}
+    if not any(np.dtype(d["dtype"]) in (np.int8, np.uint8) and d["quantization"][0] for d in tensors.values()):
+        return None
+    producer = {o: op for op in interpreter._get_ops_details() for o in op["outputs"]}  # noqa: SLF001
+    scales = []
+    for out in interpreter.get_output_details():
+        scale = out["quantization"][0]
+        op = producer.get(out["index"])
+        if not scale and op is not None and op["op_name"] == "DEQUANTIZE":  # float output of an int8 graph
+            scale = tensors[op["inputs"][0]]["quantization"][0]
+        scales.append(float(scale) if scale else None)
+    return scales

@@ -92,8 +92,14 @@ def _openvino(artifact, threads, session, raw_inputs, runs, work_dir):
     import openvino as ov
     import openvino.properties as props
 
+    from edgepick.runtimes.base import run_precision
+    from edgepick.runtimes.openvino import OV_PRECISION
+
     core = ov.Core()
-    config = {props.inference_num_threads: threads, props.num_streams: 1, props.enable_profiling: True}
+    config = {props.inference_num_threads: threads, props.num_streams: 1, props.enable_profiling: True,
+              # the row's precision, never the CPU plugin's default (BF16 on BF16-capable CPUs)
+              props.hint.inference_precision: artifact.meta.get("inference_precision")
+              or OV_PRECISION.get(run_precision(artifact), "f32")}
     compiled = core.compile_model(core.read_model(artifact.path), "CPU", config)
     request = compiled.create_infer_request()
     for name, value in raw_inputs.items():

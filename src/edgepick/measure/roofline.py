@@ -69,7 +69,7 @@ def node_cost(node, shapes: dict) -> dict:
     """MACs, bytes and family of one node. Shapes missing from inference count as 0 bytes (said in 'unknown')."""
     ins = [shapes.get(n) for n in node.input if n]
     outs = [shapes.get(n) for n in node.output if n]
-    moved = sum(_numel(s) * size for s, size in [*ins, *outs] if s is not None)
+    moved = sum(_numel(s) * size for s, size in (x for x in [*ins, *outs] if x is not None))
     unknown = any(s is None for s in [*ins, *outs])
     macs = 0
     depthwise = False
@@ -86,7 +86,7 @@ def node_cost(node, shapes: dict) -> dict:
     elif op in ("MatMul", "MatMulInteger", "QLinearMatMul", "Gemm") and outs and outs[0] is not None:
         a_idx, b_idx = (0, 3) if op == "QLinearMatMul" else (0, 1)
         a = shapes.get(node.input[a_idx])
-        if a is not None:
+        if a is not None and a[0]:  # a 0-d operand has no K
             k = a[0][-2] if op == "Gemm" and _attr(node, "transA", 0) else a[0][-1]
             macs = _numel(outs[0][0]) * k  # every output element is a K-long dot product
     fam = family(op, depthwise=depthwise)

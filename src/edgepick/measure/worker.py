@@ -46,6 +46,8 @@ def _peak_rss_mb() -> float:
 def _batch_of(samples: dict[str, np.ndarray], start: int, batch: int) -> dict[str, np.ndarray]:
     """Samples [start, start+batch), wrapping around so every call has exactly `batch` rows."""
     n = len(next(iter(samples.values())))
+    if getattr(samples, "whole_feeds", False):  # no batch axis (data.py): sample i is the model's whole input
+        return {k: np.asarray(v[start % n], order="C") for k, v in samples.items()}
     idx = [(start + i) % n for i in range(batch)]
     return {k: np.ascontiguousarray(v[idx]) for k, v in samples.items()}
 
@@ -73,6 +75,9 @@ def measure(job: dict) -> dict:
     result["import_s"] = time.perf_counter() - t0
 
     result["phase"] = "load"
+    # What the runtime is asked to compile for: the precision of the row, and the exact shapes it will be fed.
+    artifact.meta.setdefault("run_precision", "fp32")  # sweep.py sets the row's; FP32 for jobs made elsewhere
+    artifact.meta.setdefault("measured_shapes", {k: list(v.shape) for k, v in _batch_of(samples, 0, batch).items()})
     t0 = time.perf_counter()
     session = runtime.load(artifact, threads)
     result["load_s"] = time.perf_counter() - t0
@@ -108,6 +113,10 @@ def measure(job: dict) -> dict:
         from edgepick.measure.extras import after_steady_state
 
         after_steady_state(job, result, runtime.name, artifact, session, samples, batch, _batch_of)
+    if job.get("realtime"):  # the whole frame loop, back to back or on a camera clock (measure/frameloop.py)
+        from edgepick.measure.frameloop import frame_loop_phase
+
+        frame_loop_phase(job, result, session, samples, batch, _batch_of)
     if job.get("skip_eval"):  # interleaved comparison windows only need the timings
         return _finish(result, session)
 
@@ -116,7 +125,7 @@ def measure(job: dict) -> dict:
     chunks = []
     for start in range(0, n, batch):
         got = session.to_numpy(session.run(session.prepare(_batch_of(samples, start, batch))))
-        chunks.append([g[: min(batch, n - start)] for g in got])
+        chunks.append([g[None] if samples.whole_feeds else g[: min(batch, n - start)] for g in got])
     eval_outputs = [np.concatenate([c[i] for c in chunks]) for i in range(len(chunks[0]))]
     if _has_nan(eval_outputs):
         raise errors.CandidateFailure(errors.NAN_OUTPUTS, "NaN or Inf in the outputs on the eval inputs")

@@ -6,11 +6,14 @@ from edgepick.report.columns import COLUMNS, _note
 
 
 def to_markdown(run) -> str:
-    head = [name for name, _ in COLUMNS] + ["note"]
+    from edgepick.report.realtime import realtime_columns
+
+    columns = COLUMNS + realtime_columns(run.rows)
+    head = [name for name, _ in columns] + ["note"]
     lines = [f"### edgepick run {run.run_id}: {run.model_name}", "",
              "| " + " | ".join(h.replace("|", "\\|") for h in head) + " |", "|" + "---|" * len(head)]
     for row in run.rows:
-        cells = [fn(row) for _, fn in COLUMNS] + [_note(row)]
+        cells = [fn(row) for _, fn in columns] + [_note(row)]
         if run.picked is not None and row["key"] == run.picked["key"]:
             cells[0] = f"**{cells[0]}** (pick)"
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")

@@ -101,7 +101,9 @@ def row_lines(row: dict, top: int = 5, ops: bool = False) -> list[str]:
         lines.append("energy " + energy.label(row["energy"]))
     if row.get("cold_start"):
         lines.append(coldstart.describe(row["cold_start"]))
-    return lines
+    from edgepick.report.realtime import realtime_lines
+
+    return lines + realtime_lines(row)
 
 
 def rigor_lines(rows: list[dict], top: int = 5, ops: bool = False) -> list[str]:

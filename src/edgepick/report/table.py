@@ -25,12 +25,15 @@ def print_run(run, console: Console | None = None) -> None:
     fp = run.fingerprint
     title = f"edgepick run {run.run_id} · {run.model_name} · {fp.get('cpu_model')} · {fp.get('usable_cores')} cores"
     table = Table(title=title, title_justify="left", header_style="bold")
-    for name, _ in COLUMNS:
+    from edgepick.report.realtime import realtime_columns
+
+    columns = COLUMNS + realtime_columns(run.rows)  # e2e p99, miss %, model % when a frame loop was measured
+    for name, _ in columns:
         table.add_column(name, justify="left" if name in ("runtime", "status") else "right", no_wrap=True)
     table.add_column("note")
     for row in run.rows:
         picked = run.picked is not None and row["key"] == run.picked["key"]
-        cells = [fn(row) for _, fn in COLUMNS]
+        cells = [fn(row) for _, fn in columns]
         if picked:
             cells[0] = f"★ {cells[0]}"
         # Text cells: reasons quote install hints like edgepick[litert-torch], which markup would swallow.

@@ -17,7 +17,29 @@ import numpy as np
 from edgepick.artifact import Artifact
 
 
+def run_precision(artifact: Artifact) -> str:
+    """The precision the row asks this runtime to compute in ("fp32", "bf16", "fp16"); set by the worker from the job."""
+    return artifact.meta.get("run_precision") or "fp32"
+
+
+def measured_shapes(artifact: Artifact) -> dict[str, list[int]]:
+    """{input name: the exact shape it will be fed, batch included}; set by the worker from the eval inputs."""
+    return dict(artifact.meta.get("measured_shapes") or {})
+
+
+def shapes_by_name(names: list[str], shapes: dict[str, list[int]]) -> dict[str, list[int]]:
+    """Match the runtime's input names to the measured shapes: by name, else by position when the counts agree
+    (converters sometimes rename inputs)."""
+    if all(n in shapes for n in names):
+        return {n: shapes[n] for n in names}
+    if len(names) == len(shapes):
+        return dict(zip(names, shapes.values()))
+    return {n: shapes[n] for n in names if n in shapes}
+
+
 class Session:
+    details: dict | None = None  # what the runtime reported at load (precision used, compiled shapes, ...): in the row
+
     def prepare(self, inputs: dict[str, np.ndarray]) -> Any:
         raise NotImplementedError
 

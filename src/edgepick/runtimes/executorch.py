@@ -10,7 +10,8 @@ from edgepick.runtimes.base import Runtime, Session
 
 
 class _EtSession(Session):
-    def __init__(self, method, input_names, static_batch):
+    def __init__(self, method, input_names, static_batch, details=None):
+        self.details = details
         self.method = method
         self.input_names = input_names
         self.static_batch = static_batch
@@ -23,7 +24,7 @@ class _EtSession(Session):
         if self.static_batch is not None and first.shape[0] != self.static_batch:
             raise errors.CandidateFailure(errors.UNSUPPORTED_SHAPE, f"this .pte was exported with a fixed batch of "
                                           f"{self.static_batch} (torch.export refused a dynamic batch); got {first.shape[0]}")
-        return [torch.from_numpy(np.ascontiguousarray(inputs[n])) for n in names]
+        return [torch.from_numpy(np.asarray(inputs[n], order="C")) for n in names]
 
     def run(self, prepared):
         return self.method.execute(prepared)
@@ -51,4 +52,7 @@ class ExecuTorch(Runtime):
         portable_lib._unsafe_reset_threadpool(threads)
         program = EtRuntime.get().load_program(artifact.path)
         method = program.load_method("forward")
-        return _EtSession(method, artifact.meta.get("input_names"), artifact.meta.get("static_batch"))
+        details = {"precision_used": "f32", "precision_source": "the .pte's FP32 program, lowered to XNNPACK without an "
+                   "FP16 partitioner config (XNNPACK computes FP32 unless a model is lowered to FP16)",
+                   "shape_mode": "static" if artifact.meta.get("static_batch") else "as exported (dynamic batch)"}
+        return _EtSession(method, artifact.meta.get("input_names"), artifact.meta.get("static_batch"), details)

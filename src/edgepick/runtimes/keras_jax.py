@@ -23,7 +23,8 @@ from edgepick.runtimes.base import Runtime, Session
 
 
 class _JaxSession(Session):
-    def __init__(self, infer, variables, names):
+    def __init__(self, infer, variables, names, details=None):
+        self.details = details
         self.infer = infer
         self.variables = variables
         self.names = names
@@ -32,7 +33,7 @@ class _JaxSession(Session):
         import jax
 
         names = self.names if all(n in inputs for n in self.names) else list(inputs)
-        return [jax.device_put(np.ascontiguousarray(inputs[n])) for n in names]
+        return [jax.device_put(np.asarray(inputs[n], order="C")) for n in names]
 
     def compile(self, prepared) -> None:
         """jax.jit traces and XLA compiles on the first call for these shapes: the worker times it as compile_s."""
@@ -84,6 +85,11 @@ class KerasJax(Runtime):
         import jax
         import keras
 
+        # FP32 pinned: float32 Keras policy, XLA dot/conv at "highest" precision (no reduced-precision passes).
+        keras.mixed_precision.set_global_policy("float32")
+        jax.config.update("jax_default_matmul_precision", "highest")
+        details = {"precision_used": "f32", "precision_source": f"keras policy {keras.mixed_precision.global_policy().name}"
+                   f", jax_default_matmul_precision={jax.config.jax_default_matmul_precision}"}
         model = keras.saving.load_model(artifact.path, compile=False, safe_mode=not artifact.meta.get("trusted"))
         names = [t.name for t in model.inputs]
         single = len(names) == 1
@@ -95,4 +101,4 @@ class KerasJax(Runtime):
             outputs, _ = model.stateless_call(trainable, frozen, xs[0] if single else list(xs), training=False)
             return outputs
 
-        return _JaxSession(infer, (trainable, frozen), names)
+        return _JaxSession(infer, (trainable, frozen), names, details)

@@ -73,7 +73,7 @@ class _LiteRtSession(Session):
                                               f"{str(e).splitlines()[0][:160]}") from e
         dtypes = {d["index"]: d for d in self.inputs}
         for name, index in zip(names, indices):
-            self.interpreter.set_tensor(index, _quantized(np.ascontiguousarray(inputs[name]), dtypes[index]))
+            self.interpreter.set_tensor(index, _quantized(np.asarray(inputs[name], order="C"), dtypes[index]))
         return None
 
     def run(self, prepared):
@@ -118,8 +118,22 @@ class LiteRt(Runtime):
         interpreter, log = capture_stderr(lambda: _allocated(artifact.path, threads))
         xnnpack = "XNNPACK delegate" in log
         details = {"delegate": "XNNPACK (default delegate; the interpreter logged its creation)" if xnnpack
-                   else "none reported: the interpreter did not log an XNNPACK delegate (builtin kernels)"}
+                   else "none reported: the interpreter did not log an XNNPACK delegate (builtin kernels)",
+                   **tensor_precision(interpreter)}
         return _LiteRtSession(interpreter, details)
+
+
+def tensor_precision(interpreter) -> dict:
+    """The precision the interpreter computes in, read from its tensors: XNNPACK runs FP32 kernels for FP32 tensors
+    (FP16 only when forced by a delegate flag, which the Python Interpreter does not set); INT8 tensors mean
+    quantized kernels. FP16 weights in an FP32 model are dequantized to FP32 at load."""
+    kinds = {str(np.dtype(d["dtype"])) for d in interpreter.get_tensor_details()}
+    if kinds & {"int8", "uint8"}:
+        used = "int8+f32"
+    else:
+        used = "f32"
+    return {"precision_used": used, "precision_source": f"tensor dtypes {sorted(kinds)}; XNNPACK default flags "
+            "(no FORCE_FP16)", "shape_mode": "static (tensors allocated for the fed shape)"}
 
 
 def _allocated(path: str, threads: int):

@@ -46,6 +46,9 @@ class _MxSession(Session):
         self.data_names = data_names
         self.module = None
         self.bound_shapes = None
+        self.details = {"precision_used": "f32", "precision_source": "Module bound with the imported float32 params "
+                        "(MXNet has no reduced-precision switch on; AMP not used)",
+                        "shape_mode": "static (the Module is bound to each input shape before it runs)"}
 
     def prepare(self, inputs):
         # Binding allocates for one input shape: done here, outside the timer, and again only if the shape changes.
@@ -58,7 +61,7 @@ class _MxSession(Session):
             module.bind(for_training=False, data_shapes=shapes)
             module.set_params(self.arg_params, self.aux_params, allow_missing=True, allow_extra=True)
             self.module, self.bound_shapes = module, shapes
-        return mx.io.DataBatch([mx.nd.array(np.ascontiguousarray(inputs[n]), dtype=inputs[n].dtype) for n in names])
+        return mx.io.DataBatch([mx.nd.array(np.asarray(inputs[n], order="C"), dtype=inputs[n].dtype) for n in names])
 
     def run(self, prepared):
         self.module.forward(prepared, is_train=False)

@@ -10,18 +10,27 @@ import numpy as np
 from edgepick.artifact import Artifact
 from edgepick.runtimes.base import Runtime, Session
 
+# Reduced-precision switches of ncnn.Option; ncnn turns several on by default where the CPU has fp16/bf16.
+_REDUCED_OPTIONS = ("use_fp16_packed", "use_fp16_storage", "use_fp16_arithmetic", "use_bf16_storage", "use_bf16_packed")
+
 
 class _NcnnSession(Session):
     def __init__(self, net, threads):
         self.net = net
         self.threads = threads
+        on = {name: bool(getattr(net.opt, name)) for name in _REDUCED_OPTIONS if hasattr(net.opt, name)}
+        self.details = {"precision_used": "f32" if not any(on.values()) else
+                        "reduced: " + ", ".join(k for k, v in on.items() if v),
+                        "precision_source": "ncnn Net.opt read back after load: " +
+                        ", ".join(f"{k}={v}" for k, v in on.items()),
+                        "shape_mode": "dynamic (ncnn sizes every blob per call; no compile step)"}
         self.inputs = list(net.input_names())
         self.outputs = list(net.output_names())
 
     def prepare(self, inputs):
         import ncnn
 
-        arrays = [np.ascontiguousarray(v) for v in inputs.values()]
+        arrays = [np.asarray(v, order="C") for v in inputs.values()]
         batch = arrays[0].shape[0]
         # One Mat per sample and input; .clone() so ncnn owns the memory and numpy's buffer may go away.
         return [[ncnn.Mat(a[i]).clone() for a in arrays] for i in range(batch)]
@@ -65,8 +74,9 @@ class Ncnn(Runtime):
         net.opt.num_threads = threads
         net.opt.use_vulkan_compute = False
         # ncnn turns on fp16/bf16 storage on CPUs that have it; FP32 is what the row says it measures.
-        net.opt.use_fp16_packed = net.opt.use_fp16_storage = net.opt.use_fp16_arithmetic = False
-        net.opt.use_bf16_storage = False
+        for option in _REDUCED_OPTIONS:
+            if hasattr(net.opt, option):
+                setattr(net.opt, option, False)
         if net.load_param(artifact.path) != 0 or net.load_model(artifact.meta["weights"]) != 0:
             raise RuntimeError(f"ncnn could not load {artifact.path}")
         return _NcnnSession(net, threads)

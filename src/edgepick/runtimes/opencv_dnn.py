@@ -10,13 +10,14 @@ from edgepick.runtimes.base import Runtime, Session
 
 
 class _CvSession(Session):
-    def __init__(self, net, input_names):
+    def __init__(self, net, input_names, details=None):
+        self.details = details
         self.net = net
         self.input_names = input_names
         self.output_names = list(net.getUnconnectedOutLayersNames())
 
     def prepare(self, inputs):
-        return [(name, np.ascontiguousarray(inputs[name])) for name in (self.input_names or list(inputs))]
+        return [(name, np.asarray(inputs[name], order="C")) for name in (self.input_names or list(inputs))]
 
     def run(self, prepared):
         # setInput copies the blob into the net; it is part of every call, as feeding is for the other runtimes.
@@ -62,4 +63,8 @@ class OpenCvDnn(Runtime):
         net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
         net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
         names = artifact.meta.get("input_names")
-        return _CvSession(net, names)
+        # DNN_TARGET_CPU computes in FP32 (DNN_TARGET_CPU_FP16 would be the reduced one); the target is set, not
+        # queryable, so the row records the setting it was given.
+        details = {"precision_used": "f32", "precision_source": "backend DNN_BACKEND_OPENCV, target DNN_TARGET_CPU "
+                   "(FP32; DNN_TARGET_CPU_FP16 not used)", "shape_mode": "dynamic (shapes inferred per setInput)"}
+        return _CvSession(net, names, details)

@@ -31,6 +31,24 @@ def set_tf_threads(threads: int, strict: bool = True) -> bool:
         return False
 
 
+def pin_tf_precision() -> dict:
+    """FP32 stays FP32: Keras' mixed-precision policy float32, TF's graph rewrites to (oneDNN) BF16/FP16 off, TF32
+    off; set explicitly and read back into the row."""
+    import keras
+    import tensorflow as tf
+
+    keras.mixed_precision.set_global_policy("float32")
+    tf.config.optimizer.set_experimental_options({"auto_mixed_precision": False,
+                                                  "auto_mixed_precision_onednn_bfloat16": False,
+                                                  "auto_mixed_precision_mkl": False})
+    tf.config.experimental.enable_tensor_float_32_execution(False)
+    options = tf.config.optimizer.get_experimental_options()
+    amp = {k: v for k, v in options.items() if k.startswith("auto_mixed_precision")}
+    return {"precision_used": "f32" if not any(amp.values()) and keras.mixed_precision.global_policy().name == "float32"
+            else "reduced", "precision_source": f"keras policy {keras.mixed_precision.global_policy().name}, {amp}, "
+            f"tf32 {tf.config.experimental.tensor_float_32_execution_enabled()}"}
+
+
 def load_keras(artifact: Artifact):
     """A .keras file, loaded with Keras' safe mode (no Lambda-layer bytecode) unless the user trusted the file."""
     import keras
@@ -82,7 +100,8 @@ def tf_callable(artifact: Artifact):
 
 
 class TfSession(Session):
-    def __init__(self, call, names, owner):
+    def __init__(self, call, names, owner, details=None):
+        self.details = details
         self.call = call
         self.names = names
         self.owner = owner
@@ -91,7 +110,7 @@ class TfSession(Session):
         import tensorflow as tf
 
         names = self.names if all(n in inputs for n in self.names) else list(inputs)
-        return [tf.constant(np.ascontiguousarray(inputs[n])) for n in names]
+        return [tf.constant(np.asarray(inputs[n], order="C")) for n in names]
 
     def compile(self, prepared) -> None:
         """A tf.function traces its graph on the first call for these shapes: the worker times it as compile_s."""
@@ -130,4 +149,5 @@ class TensorFlow(Runtime):
 
     def load(self, artifact: Artifact, threads: int) -> Session:
         set_tf_threads(threads)
-        return TfSession(*tf_callable(artifact))
+        details = pin_tf_precision()
+        return TfSession(*tf_callable(artifact), details=details)

@@ -11,8 +11,8 @@ import shutil
 
 from edgepick import errors
 from edgepick.artifact import Artifact
-from edgepick.runtimes.base import Runtime, Session
-from edgepick.runtimes.torch_eager import TorchEager, _TorchSession, load_torch_module, set_torch_threads
+from edgepick.runtimes.base import Runtime, Session, run_precision
+from edgepick.runtimes.torch_eager import TorchEager, _TorchSession, load_torch_module, pin_torch_precision, set_torch_threads
 
 
 class _CompiledSession(_TorchSession):
@@ -27,6 +27,7 @@ class TorchCompile(Runtime):
     import_name = "torch"
     distribution = "torch"
     extra = "torch"
+    precisions = ("fp32", "bf16")
     thread_setting = "torch.set_num_threads before compiling (inductor bakes the OpenMP thread count into its kernels)"
     description = "PyTorch 2 torch.compile, inductor backend, CPU C++ codegen; compile time reported apart as compile_s"
 
@@ -44,12 +45,20 @@ class TorchCompile(Runtime):
 
     def load(self, artifact: Artifact, threads: int) -> Session:
         import torch
+        import torch._inductor.config as inductor
 
         set_torch_threads(threads)
+        details = pin_torch_precision(run_precision(artifact))
+        # No fast-math in the generated C++: FP32 rows must compute IEEE FP32 (both are today's defaults, pinned).
+        inductor.cpp.enable_unsafe_math_opt_flag = False
+        inductor.cpp.enable_floating_point_contract_flag = "off"
+        details["shape_mode"] = "static (dynamic=False: compiled for the shapes of the first call)"
+        details["precision_source"] += (f"; inductor cpp.enable_unsafe_math_opt_flag={inductor.cpp.enable_unsafe_math_opt_flag}"
+                                        f", fp_contract={inductor.cpp.enable_floating_point_contract_flag}")
         module = load_torch_module(artifact)
         try:
             # dynamic=False: one static graph per batch size, like every other fixed-shape runtime here.
             compiled = torch.compile(module, backend="inductor", mode="default", dynamic=False, fullgraph=False)
         except Exception as e:  # compile() itself only wraps; failures surface in the compile phase
             raise errors.CandidateFailure(errors.CONVERSION_ERROR, f"torch.compile refused the module: {e}") from e
-        return _CompiledSession(compiled, artifact.meta.get("input_names"))
+        return _CompiledSession(compiled, artifact.meta.get("input_names"), run_precision(artifact), details)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from edgepick.artifact import Artifact
 from edgepick.runtimes.base import Runtime, Session
-from edgepick.runtimes.torch_eager import _TorchSession, set_torch_threads
+from edgepick.runtimes.torch_eager import _TorchSession, pin_torch_precision, set_torch_threads
 
 
 class TorchScript(Runtime):
@@ -22,4 +22,4 @@ class TorchScript(Runtime):
         set_torch_threads(threads)
         module = torch.jit.load(artifact.path, map_location="cpu")
         module.eval()
-        return _TorchSession(module, artifact.meta.get("input_names"))
+        return _TorchSession(module, artifact.meta.get("input_names"), "fp32", pin_torch_precision("fp32"))

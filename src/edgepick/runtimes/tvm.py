@@ -16,7 +16,8 @@ OVERLAY_REQUIREMENTS = ("typing_extensions>=4.13",)
 
 
 class _TvmSession(Session):
-    def __init__(self, vm, device, input_names):
+    def __init__(self, vm, device, input_names, details=None):
+        self.details = details
         self.main = vm["main"]
         self.device = device
         self.input_names = input_names
@@ -25,7 +26,7 @@ class _TvmSession(Session):
         import tvm
 
         names = self.input_names or list(inputs)
-        return [tvm.runtime.tensor(np.ascontiguousarray(inputs[n]), self.device) for n in names]
+        return [tvm.runtime.tensor(np.asarray(inputs[n], order="C"), self.device) for n in names]
 
     def run(self, prepared):
         return self.main(*prepared)
@@ -67,4 +68,8 @@ class Tvm(Runtime):
 
         device = tvm.cpu()
         vm = relax.VirtualMachine(tvm.runtime.load_module(artifact.path), device)
-        return _TvmSession(vm, device, artifact.meta.get("input_names"))
+        # The library was compiled ahead of time (convert/onnx_to_tvm.py) for LLVM without fast-math: FP32 as written.
+        details = {"precision_used": "f32", "precision_source": f"compiled for {artifact.meta.get('target', 'llvm')} "
+                   f"-mcpu={artifact.meta.get('mcpu', '?')} without fast-math (the graph's FP32 dtypes)",
+                   "shape_mode": "as compiled ahead of time (symbolic batch dims stay symbolic)"}
+        return _TvmSession(vm, device, artifact.meta.get("input_names"), details)

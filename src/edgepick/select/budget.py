@@ -38,6 +38,7 @@ METRICS = {m.name: m for m in (
     Metric("acc", ">=", "%", "top-1 accuracy on the eval data"),
     Metric("throughput", ">=", "/s (items per second)", "items per second in the steady state"),
     Metric("load", "<=", "ms or s", "model load time"),
+    Metric("miss", "<=", "% (of frames)", "deadline-miss rate at --fps/--deadline: late + dropped frames"),
 )}
 
 _CLAUSE = re.compile(r"^\s*([a-z_0-9]+)\s*(<=|>=|<|>|==|=)\s*(.*?)\s*$", re.IGNORECASE)
@@ -124,16 +125,20 @@ def _value(name: str, raw: str, part: str) -> float:
         value = number
     elif name == "throughput" and unit == "/s":
         value = number
+    elif name == "miss" and unit == "%":
+        if number > 100:
+            raise UserError(f"bad --budget clause '{part}': a percentage above 100")
+        value = number
     else:
         raise bad
-    if value <= 0 and name not in ("acc_drop",):
+    if value <= 0 and name not in ("acc_drop", "miss"):  # miss<=0% is a hard real-time budget: no frame may miss
         raise UserError(f"bad --budget clause '{part}': must be positive")
     return value
 
 
 def _example(name: str) -> str:
     return {"mem": "300MB", "size": "10MB", "acc_drop": "1%", "acc": "95%", "throughput": "100/s",
-            "load": "2s"}.get(name, "15ms")
+            "load": "2s", "miss": "1%"}.get(name, "15ms")
 
 
 # --- the objective ---------------------------------------------------------------------------------------------

@@ -43,7 +43,8 @@ class Violation:
 
 
 _LABELS = {"mem": "peak memory", "size": "artifact size", "acc_drop": "accuracy drop", "acc": "accuracy",
-           "device memory cap": "peak memory", "device storage cap": "artifact size", "load": "load time"}
+           "device memory cap": "peak memory", "device storage cap": "artifact size", "load": "load time",
+           "miss": "deadline-miss rate"}
 
 
 def human_mb(mb: float, decimal: bool = False) -> str:
@@ -126,8 +127,25 @@ def check(row: dict, budget: Budget, device: dict | None, reference_accuracy: fl
             if value is None or value > c.value:
                 said = "load time not measured" if value is None else f"load {value:.2f} s > {c.value:g} s budget"
                 out.append(Violation(c.text, said, value, c.value, False, "s"))
+        elif c.metric == "miss":
+            value, said = _miss_rate(row)
+            if value is None or value > c.value:
+                out.append(Violation(c.text, f"{said} > {c.value:g}% budget" if value is not None else said,
+                                     value, c.value, False, "%"))
     out += _device_caps(row, device or {})
     return out
+
+
+def _miss_rate(row: dict) -> tuple[float | None, str]:
+    """The frame loop's deadline-miss rate in % (measure/frameloop.py), and how to say it."""
+    rt = row.get("realtime") or {}
+    if rt.get("error"):
+        return None, f"deadline-miss rate unknown: {rt['error']}"
+    if rt.get("miss_rate") is None:
+        return None, "deadline-miss rate not measured (run with --fps or --deadline)"
+    value = rt["miss_rate"] * 100
+    return value, (f"deadline-miss rate {value:.1f}% at {rt['fps']:g} FPS ({rt['late']} late + {rt['dropped']} dropped "
+                   f"of {rt['frames']} frames)")
 
 
 def _acc_drop(row: dict, reference_accuracy: float | None) -> tuple[float | None, str]:

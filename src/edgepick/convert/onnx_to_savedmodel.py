@@ -1,0 +1,83 @@
+"""ONNX -> TensorFlow SavedModel with onnx2tf (in its own venv, as for .tflite): TensorFlow's way in for every input.
+
+onnx2tf builds the TensorFlow graph op by op and saves it with a serving_default signature (-osd), which the
+tensorflow runtime calls. Unlike the .tflite edge, the batch stays dynamic: a SavedModel takes any batch size.
+The SavedModel is written by the env's TensorFlow (2.19) and loaded by the main environment's (newer) one, which
+SavedModel's compatibility guarantee covers.
+"""
+
+from __future__ import annotations
+
+from edgepick.artifact import Artifact
+from edgepick.convert.base import ConvertContext
+from edgepick.convert.onnx_to_tflite import OnnxToTflite, run_onnx2tf
+
+
+class OnnxToSavedModel(OnnxToTflite):
+    name = "onnx2tf-savedmodel"
+    sources = ("onnx",)
+    target = "tf-savedmodel"
+
+    def convert(self, artifact: Artifact, ctx: ConvertContext) -> Artifact:
+        out_dir = ctx.out_dir / "saved_model"
+        run_onnx2tf(self.env, artifact, ctx, out_dir, ["-osd"], lambda: (out_dir / "saved_model.pb").exists())
+        for side_output in out_dir.glob("*.tflite"):  # onnx2tf always writes .tflite files too; the .tflite edge has its own
+            side_output.unlink()
+        final, transposed = restore_channels_first(out_dir, artifact.path, ctx.out_dir / "saved_model_nchw")
+        files = [str(p) for p in final.rglob("*") if p.is_file()]
+        return Artifact("tf-savedmodel", str(final), {"converter": "onnx2tf (own venv)", "extra_files": files,
+                                                      "input_names": ctx.signature.names,
+                                                      "outputs_transposed_to_channels_first": transposed})
+
+
+def _onnx_output_shapes(onnx_path: str) -> list[list]:
+    import onnx
+
+    model = onnx.load(onnx_path, load_external_data=False)
+    return [[d.dim_value if d.HasField("dim_value") else None for d in o.type.tensor_type.shape.dim] for o in model.graph.output]
+
+
+def _channels_last_perm(tf_shape: list, onnx_shape: list) -> list[int] | None:
+    """The permutation taking onnx2tf's channels-last output back to the ONNX layout, when that is what it did."""
+    rank = len(onnx_shape)
+    if rank not in (3, 4, 5) or len(tf_shape) != rank:
+        return None
+    to_last = [0, *range(2, rank), 1]  # N C D1.. -> N D1.. C
+    known = lambda a, b: a is None or b is None or a == b  # noqa: E731
+    if all(known(a, b) for a, b in zip(tf_shape, onnx_shape)) and tf_shape != [onnx_shape[i] for i in to_last]:
+        return None  # already in the ONNX layout
+    if not all(known(tf_shape[i], onnx_shape[to_last[i]]) for i in range(rank)):
+        return None
+    back = [0, rank - 1, *range(1, rank - 1)]  # N D1.. C -> N C D1..
+    return back
+
+
+def restore_channels_first(saved_dir, onnx_path: str, out_dir) -> tuple:
+    """onnx2tf hands 3-5-D outputs back channels-last even when the inputs keep channels-first (-k); edgepick compares
+    every candidate with the reference in the model's own layout, so such outputs are transposed back inside a new
+    serving_default. Returns (SavedModel folder, names of the outputs transposed)."""
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(saved_dir))
+    serving = loaded.signatures["serving_default"]
+    names = sorted(serving.structured_outputs, key=lambda k: [int(p) if p.isdigit() else p for p in k.replace("_", " ").split()])
+    onnx_shapes = _onnx_output_shapes(onnx_path)
+    if len(onnx_shapes) != len(names):
+        return saved_dir, []
+    perms = {n: _channels_last_perm(serving.structured_outputs[n].shape.as_list(), shape)
+             for n, shape in zip(names, onnx_shapes)}
+    perms = {n: p for n, p in perms.items() if p}
+    if not perms:
+        return saved_dir, []
+    specs = list(serving.structured_input_signature[1].values())
+
+    @tf.function(input_signature=specs)
+    def channels_first(*xs):
+        got = serving(**{spec.name: x for spec, x in zip(specs, xs)})
+        return {n: tf.transpose(t, perms[n]) if n in perms else t for n, t in got.items()}
+
+    module = tf.Module()
+    module.base = loaded  # keeps the variables reachable, so they are saved with the new signature
+    module.channels_first = channels_first
+    tf.saved_model.save(module, str(out_dir), signatures={"serving_default": channels_first})
+    return out_dir, sorted(perms)
