@@ -89,6 +89,8 @@ def run(
                                                  "--input-value sr=16000 (used in synthetic data and where --data leaves it out)."),
     no_batch_axis: bool = typer.Option(False, "--no-batch-axis", help="The model's first dims are not a batch (e.g. x "
                                        "[T, F]): feed each sample as the whole input, batch 1."),
+    on: str | None = typer.Option(None, help="Measure on devices of a Ray cluster: dev-a,dev-b or class=pi5 (see `edgepick devices`)."),
+    cluster: str | None = typer.Option(None, help="The Ray head HOST:PORT for --on (default: RAY_ADDRESS, or the `cluster start` one)."),
 ) -> None:
     """Convert, verify and measure MODEL on every runtime; print the table and the pick."""
     from edgepick.measure.latency import TimingPolicy
@@ -133,29 +135,43 @@ def run(
     from edgepick.cli_realtime import apply_realtime_options
 
     apply_realtime_options(request, preprocess, postprocess, fps, deadline, frames, reuse_frame, background_load, sustain)
+    request.on, request.cluster = on, cluster
     if memory_mechanism not in ("auto", "cgroup-v2", "rss-watchdog", "rlimit-as"):
         raise UserError(f"bad --memory-mechanism '{memory_mechanism}': auto, cgroup-v2, rss-watchdog or rlimit-as")
     _sweep_and_print(request, as_json, markdown)
 
 
 def _sweep_and_print(request, as_json: bool, markdown: bool) -> None:
+    import contextlib
+
     from edgepick.report.progress import sweep_with_progress
 
-    result = sweep_with_progress(request, quiet=as_json)
+    # --on: Ray's driver prints cluster events (e.g. "the node ... died") on stdout; --json must stay one document
+    quiet_stdout = contextlib.redirect_stdout(sys.stderr) if getattr(request, "on", None) else contextlib.nullcontext()
+    with quiet_stdout:
+        result = sweep_with_progress(request, quiet=as_json)
     _print_result(result, as_json, markdown)
 
 
 def _print_result(result, as_json: bool, markdown: bool) -> None:
     if as_json:
-        print(json.dumps(result.to_json(), indent=2))
+        print(json.dumps(result.to_json(), indent=2), flush=True)
     elif markdown:
         from edgepick.report.markdown import to_markdown
 
         print(to_markdown(result))
+        if result.context.get("devices"):
+            from edgepick.report.fleet import fleet_markdown
+
+            print(fleet_markdown(result))
     else:
         from edgepick.report.table import print_run
 
         print_run(result)
+        if result.context.get("devices"):  # --on: one pick per device, and the candidate x device table
+            from edgepick.report.fleet import print_fleet
+
+            print_fleet(result, wide_console())
         from edgepick.cli_compress import print_compression
 
         print_compression(result)
@@ -236,6 +252,10 @@ app.command("train")(train_cmd)
 from edgepick.env_commands import env_app  # noqa: E402  (per-runtime venvs: bodies live in env_commands.py)
 
 app.add_typer(env_app, name="env")
+
+from edgepick.cli_cluster import register as register_cluster  # noqa: E402  (the device fleet: cli_cluster.py)
+
+register_cluster(app)
 
 
 @app.command("compressors")

@@ -27,6 +27,7 @@ OOM = "oom"
 NAN_OUTPUTS = "nan-outputs"
 DISAGREES = "disagrees"
 PLATFORM = "platform"  # dropped by --platform: the capability matrix says it cannot deploy there
+DEVICE_LOST = "device-lost"  # --on: the device's node died or left mid-candidate; re-running measures it again
 
 REASON_CLASSES = (
     NOT_INSTALLED,
@@ -40,6 +41,7 @@ REASON_CLASSES = (
     NAN_OUTPUTS,
     DISAGREES,
     PLATFORM,
+    DEVICE_LOST,
 )
 
 

@@ -19,7 +19,9 @@ CANDIDATE_FIELDS = ("key", "runtime", "precision", "threads", "batch", "status",
                     # real time (issue 15): the frame loop's stages, deadlines at --fps, background load; null unless asked
                     "realtime",
                     # precision (issue 10): a BF16/FP16 row's support here (native, or predicted slower)
-                    "precision_support")
+                    "precision_support",
+                    # the device fleet (issue 13): {"name", "fingerprint"} of the device that measured it; null = here
+                    "device")
 
 
 @dataclass
@@ -52,7 +54,16 @@ class Run:
             "pick": self.picked["key"] if self.picked else None,
             "selection": self._selection(),  # budget, objective, device; feasible set, Pareto front, verdict
             "candidates": [_public(r, self.reasons.get(r["key"])) for r in self.rows],
+            **self._fleet(),
         }
+
+    def _fleet(self) -> dict:
+        """--on runs: each device's pick and fingerprint, and the cross-device table (select/devices.py)."""
+        if not self.context.get("devices"):
+            return {}
+        from edgepick.select.devices import cross_device
+
+        return {"devices": self.context["devices"], "cross_device": cross_device(self.rows)}
 
 
     def _selection(self) -> dict:
@@ -84,7 +95,12 @@ def run_from_db(run_row) -> Run:
     rows = [row_from_db(c) for c in run_row.candidates]
     req = run_row.request
     chosen, reasons = pick(rows, req.get("selection"), req.get("reference_accuracy"))
+    if req.get("devices"):  # a fleet run: one pick per device
+        from edgepick.select.devices import pick_per_device
+
+        chosen, reasons, _ = pick_per_device(rows, req.get("selection"), req.get("reference_accuracy"))
     return Run(run_row.id, run_row.model_name, run_row.model_hash, req, run_row.fingerprint, rows,
                chosen, reasons, {"data": req.get("data_source"), "reference": req.get("reference"),
                                  "reference_accuracy": req.get("reference_accuracy"),
-                                 **({"compression": req["compression"]} if req.get("compression") else {})})
+                                 **({"compression": req["compression"]} if req.get("compression") else {}),
+                                 **({"devices": req["devices"]} if req.get("devices") else {})})

@@ -77,6 +77,8 @@ class Request:
     precisions: Any = None  # "fp32,bf16" or a list; None: FP32 plus the reduced precisions this CPU has natively
     input_values: Any = None  # fixed input values: {"sr": 16000}, "sr=16000" or ["sr=16000", ...] (signature.py)
     no_batch_axis: bool = False  # the first dims are not a batch (x [T, F]): one whole input set per call, batch 1
+    on: str | None = None  # measure on these devices of a Ray cluster: "dev-a,dev-b" or "class=pi5" (sweep_fleet.py)
+    cluster: str | None = None  # the Ray head's HOST:PORT for --on (default RAY_ADDRESS or `edgepick cluster start`'s)
 
 
 Progress = Callable[[str, dict], None]
@@ -112,6 +114,8 @@ def _request_key(request: Request, spec, runtimes: list[str], inputs_digest: str
         described["realtime"] = request.realtime
     if request.precisions:
         described["precisions"] = parse_precisions(request.precisions)
+    if request.on:  # a fleet run is its own run: resuming it measures only the devices' missing rows
+        described["on"] = request.on
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest(), described
 
 
@@ -138,6 +142,7 @@ def execute(request: Request, progress: Progress | None = None) -> Run:
                                "inputs whose leading dims differ) and is fed one whole input set per call")
     if spec.is_torch:  # a module's inputs are named by --input-shape: the workers feed them in that order
         spec.artifact.meta["input_names"] = spec.signature.names
+    fleet = _open_fleet(request)  # --on: devices of a Ray cluster measure, in parallel (sweep_fleet.py)
     runtimes = resolve_runtimes(request.runtimes)
     artifacts_root = home / "artifacts" / spec.content_hash[:16]
     artifacts_root.mkdir(parents=True, exist_ok=True)
@@ -170,12 +175,19 @@ def execute(request: Request, progress: Progress | None = None) -> Run:
     if request.compressions:
         compress = compress_hooks.setup(request, spec, data, reference, artifacts_root)
         candidates += compress_hooks.candidates(request, runtimes, compress, notify)
-    notify("start", {"run_id": run.id, "total": len(candidates), "resumed": len(done)})
+    notify("start", {"run_id": run.id, "total": len(candidates) * (len(fleet.launchers) if fleet else 1),
+                     "resumed": len(done)})
     conversions: dict[tuple, Any] = {}
     rows = []
+    if fleet:
+        rows += fleet.sweep(candidates, done, run_dir, notify,
+                            convert=lambda c: _convert_for(c, request, spec, data, reference, artifacts_root, conversions),
+                            measure_one=lambda c, device_dir: _measure_candidate(
+                                c, request, spec, data, reference, inputs_path, device_dir, artifacts_root, conversions, compress),
+                            save=lambda row: store.save_candidate(run.id, _db_fields(row)))
     # Follow-ups (e.g. INT8 with its most sensitive layers back in float) are generated lazily from the rows so far.
-    follow_ups = compress_hooks.follow_up(rows, compress, request, notify) if compress else ()
-    for cand in itertools.chain(candidates, follow_ups):
+    follow_ups = compress_hooks.follow_up(rows, compress, request, notify) if compress and not fleet else ()
+    for cand in itertools.chain(candidates, follow_ups) if not fleet else ():
         if cand.key in done:
             rows.append(done[cand.key])
             notify("reused", {"key": cand.key})
@@ -188,7 +200,7 @@ def execute(request: Request, progress: Progress | None = None) -> Run:
         store.save_candidate(run.id, _db_fields(row))
         rows.append(row)
         notify("measured", {"key": cand.key, "status": row["status"]})
-    for row in rigor.after_sweep(rows, spec, artifacts_root, run_dir, inputs_path, request,
+    for row in (fleet.after_sweep if fleet else rigor.after_sweep)(rows, spec, artifacts_root, run_dir, inputs_path, request,
                                  lambda rs: pick(rs, settings_of(request), ref_accuracy)[0], notify):
         store.save_candidate(run.id, _db_fields(row))
     compress_summary = compress_hooks.finish(rows, compress) if compress else None
@@ -198,12 +210,42 @@ def execute(request: Request, progress: Progress | None = None) -> Run:
     for row in precision_outcomes(rows):  # BF16/FP16 rows: the measured speed against their FP32 twin
         store.save_candidate(run.id, _db_fields(row))
     chosen, reasons = pick(rows, settings_of(request), ref_accuracy)
+    devices = fleet.summary(rows, settings_of(request), ref_accuracy) if fleet else {}
+    if fleet:  # one pick per device (select/devices.py); there is no single pick across devices
+        from edgepick.select.devices import pick_per_device
+
+        chosen, reasons, _ = pick_per_device(rows, settings_of(request), ref_accuracy)
+        fleet.close()
     store.finish_run(run.id, chosen["key"] if chosen else None, {"selection": settings_of(request),
                                                                   "reference": ref_label, "reference_accuracy": ref_accuracy,
-                                                                  **({"compression": compress_summary} if compress else {})})
+                                                                  **({"compression": compress_summary} if compress else {}),
+                                                                  **devices})
     return Run(run.id, spec.name, spec.content_hash, store.get_run(run.id).request, run.fingerprint, rows,
                chosen, reasons, {"reference": ref_label, "reference_accuracy": ref_accuracy, "data": data.source,
-                                 **({"compression": compress_summary} if compress_summary else {})})
+                                 **({"compression": compress_summary} if compress_summary else {}), **devices})
+
+
+def _open_fleet(request: Request):
+    if not request.on:
+        return None  # the local launcher; Ray is never imported
+    from edgepick.sweep_fleet import Fleet
+
+    return Fleet.open(request.on, request.cluster)
+
+
+def _convert_for(cand: Candidate, request, spec, data, reference, artifacts_root, conversions):
+    """The candidate's converted artifact and steps, or the CandidateFailure that stopped it; once per path."""
+    path_key = (tuple(cand.path), cand.key if cand.compression else None)
+    if path_key not in conversions:
+        try:
+            if cand.compression:
+                conversions[path_key] = compress_hooks.convert(cand, spec, artifacts_root)
+            else:
+                conversions[path_key] = convert_along(cand.path, spec.artifact, spec.signature, artifacts_root, spec.module)
+                check_steps(cand.path, conversions[path_key][1], artifacts_root, data.inputs, reference, request.tolerance)
+        except errors.CandidateFailure as failure:
+            conversions[path_key] = failure
+    return conversions[path_key]
 
 
 def _measure_candidate(cand: Candidate, request, spec, data, reference, inputs_path, run_dir, artifacts_root,
@@ -218,17 +260,7 @@ def _measure_candidate(cand: Candidate, request, spec, data, reference, inputs_p
     if cand.blocked:
         row["reason_class"], row["reason"] = cand.blocked
         return row
-    path_key = (tuple(cand.path), cand.key if cand.compression else None)
-    if path_key not in conversions:
-        try:
-            if cand.compression:
-                conversions[path_key] = compress_hooks.convert(cand, spec, artifacts_root)
-            else:
-                conversions[path_key] = convert_along(cand.path, spec.artifact, spec.signature, artifacts_root, spec.module)
-                check_steps(cand.path, conversions[path_key][1], artifacts_root, data.inputs, reference, request.tolerance)
-        except errors.CandidateFailure as failure:
-            conversions[path_key] = failure
-    converted = conversions[path_key]
+    converted = _convert_for(cand, request, spec, data, reference, artifacts_root, conversions)
     if isinstance(converted, errors.CandidateFailure):
         row["reason_class"], row["reason"] = converted.reason_class, converted.message
         return row

@@ -51,6 +51,8 @@ def print_run(run, console: Console | None = None) -> None:
 
 
 def print_pick(run, console: Console) -> None:
+    if run.context.get("devices"):  # --on: one pick per device, printed with the cross-device table (report/fleet.py)
+        return
     if any((run.request.get("selection") or {}).values()):  # a budget, objective or device: explain the selection
         from edgepick.report.selection import print_selection
 
