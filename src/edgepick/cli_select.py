@@ -43,8 +43,12 @@ def report_cmd(run_id: str = typer.Argument(..., help="A run id (or unique prefi
                db: str | None = typer.Option(None, help="SQLAlchemy URL.")) -> None:
     """Write one self-contained HTML report (charts, pick and reasons) that opens offline."""
     from edgepick.report.html import write_report
+    from edgepick.result import incomplete_note
 
-    path = write_report(_load_run(run_id, db), out)
+    run = _load_run(run_id, db)
+    path = write_report(run, out)
+    if incomplete_note(run):
+        typer.echo(incomplete_note(run), err=True)
     typer.echo(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MB, self-contained: open it in any browser, offline)")
 
 

@@ -31,6 +31,7 @@ from edgepick.select.explain import settings_of
 from edgepick.select.pick import pick
 from edgepick.signature import apply_shapes, parse_input_shapes, require_resolved
 from edgepick.store.db import Store
+from edgepick.validate import check_request
 
 
 @dataclass
@@ -103,6 +104,7 @@ def _request_key(request: Request, spec, runtimes: list[str], inputs_digest: str
 
 def execute(request: Request, progress: Progress | None = None) -> Run:
     notify = progress or (lambda kind, info: None)
+    check_request(request)  # threads vs cores, --cores ids, --timeout, --max-acc-drop: one line before any work
     for value in [*request.threads, *request.batches]:
         if value < 1:
             raise errors.UserError("--threads and --batch take positive integers, e.g. --threads 1,2 --batch 1,8")
@@ -144,6 +146,7 @@ def execute(request: Request, progress: Progress | None = None) -> Run:
     if request.compressions:
         compress = compress_hooks.setup(request, spec, data, reference, artifacts_root)
         candidates += compress_hooks.candidates(request, runtimes, compress, notify)
+    store.set_expected_rows(run.id, len(candidates))
     notify("start", {"run_id": run.id, "total": len(candidates), "resumed": len(done)})
     conversions: dict[tuple, Any] = {}
     rows = []

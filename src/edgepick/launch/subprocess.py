@@ -34,7 +34,10 @@ def run_worker(job: dict, work_dir: Path, timeout_s: float, memory_limit: int | 
     if mechanism == "cgroup-v2":
         cap = memcap.CgroupCap(f"edgepick-{os.getpid()}-{work_dir.name}", memory_limit)
     started = time.monotonic()
-    proc = subprocess.Popen([python, "-m", "edgepick.measure.worker", str(work_dir / "job.json")],
+    # The worker runs in its own session (a terminal's Ctrl-C reaches the parent only, which stops it below) and
+    # under launch/child.py, which ties it to this process: if the parent is SIGKILLed, the kernel kills it too.
+    proc = subprocess.Popen([python, "-m", "edgepick.launch.child", str(os.getpid()), "edgepick.measure.worker",
+                             str(work_dir / "job.json")],
                             stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     if cap:
         cap.add(proc.pid)
@@ -45,8 +48,12 @@ def run_worker(job: dict, work_dir: Path, timeout_s: float, memory_limit: int | 
         proc.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:
         timed_out = True
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+        kill_group(proc)
+    except BaseException:  # Ctrl-C (or any error) in the parent: the worker must not go on measuring unattended
+        kill_group(proc)
+        if cap:
+            cap.remove()
+        raise
     finally:
         log.close()
         if watchdog:
@@ -78,6 +85,15 @@ def run_worker(job: dict, work_dir: Path, timeout_s: float, memory_limit: int | 
         why = (errors.CRASH, f"worker exited with code {proc.returncode} and no result" + (f": {tail}" if tail else ""))
     result.update(status="failed", reason_class=why[0], reason=why[1])
     return result
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL the worker's whole session (it may have started processes of its own) and reap it."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
 
 
 def _oom_text(limit: int | None, mechanism: str | None) -> str:
