@@ -15,14 +15,13 @@ import numpy as np
 
 from edgepick import __version__, errors, paths
 from edgepick.compress import hooks as compress_hooks
-from edgepick.convert.chain import convert_along
-from edgepick.convert.stepcheck import blame, check_steps
-from edgepick.data import arrays_sha256, eval_data
+from edgepick.convert.stepcheck import blame
+from edgepick.data import arrays_sha256
 from edgepick.fingerprint import fingerprint
+from edgepick.launch.isolated import convert_isolated, eval_data_isolated, reference_isolated
 from edgepick.measure import rigor
 from edgepick.measure.equivalence import Tolerance, accuracy_top1, compare
 from edgepick.measure.latency import TimingPolicy
-from edgepick.measure.reference import reference_outputs
 from edgepick.model import export_module, load_model
 from edgepick.planner import Candidate, drop_for_platform, plan, resolve_runtimes
 from edgepick.result import Run, row_from_db
@@ -116,7 +115,7 @@ def execute(request: Request, progress: Progress | None = None) -> Run:
     home = paths.home()
     spec = load_model(request.model, trust_pickle=request.trust_pickle)
     apply_shapes(spec.signature, parse_input_shapes(request.input_shape))
-    data = eval_data(spec.data_factory, spec.signature, request.data, request.data_limit)
+    data = eval_data_isolated(spec, request)  # the user's data callable / synthesis run in a capped worker
     require_resolved(spec.signature)
     runtimes = resolve_runtimes(request.runtimes)
     artifacts_root = home / "artifacts" / spec.content_hash[:16]
@@ -136,7 +135,11 @@ def execute(request: Request, progress: Progress | None = None) -> Run:
     run_dir.mkdir(parents=True, exist_ok=True)
     inputs_path = run_dir / "eval_inputs.npz"
     data.save(inputs_path)
-    ref_label, reference = reference_outputs(spec, data.inputs, max(request.threads))
+    try:  # the user's model runs in a capped worker; without a reference nothing can be compared, so the run stops
+        ref_label, reference = reference_isolated(spec, inputs_path, run_dir, max(request.threads), request)
+    except errors.UserError as e:
+        store.fail_run(run.id, str(e))
+        raise
     ref_accuracy = accuracy_top1(reference[0], data.labels) if data.labels is not None else None
 
     candidates = plan(spec.artifact.format, runtimes, request.threads, request.batches, spec.signature)
@@ -197,8 +200,8 @@ def _measure_candidate(cand: Candidate, request, spec, data, reference, inputs_p
             if cand.compression:
                 conversions[path_key] = compress_hooks.convert(cand, spec, artifacts_root)
             else:
-                conversions[path_key] = convert_along(cand.path, spec.artifact, spec.signature, artifacts_root, spec.module)
-                check_steps(cand.path, conversions[path_key][1], artifacts_root, data.inputs, reference, request.tolerance)
+                # converters read user files and run user models: in a capped worker, like the candidates
+                conversions[path_key] = convert_isolated(cand.path, spec, artifacts_root, inputs_path, run_dir, request)
         except errors.CandidateFailure as failure:
             conversions[path_key] = failure
     converted = conversions[path_key]

@@ -20,12 +20,26 @@ def convert_along(path: list[str], source: Artifact, signature, cache_root: Path
     artifact, steps = source, []
     for i, name in enumerate(path):
         step_dir = cache_root / "+".join(path[: i + 1])
+        with _step_lock(step_dir):  # another sweep of the same model may be converting this very step
+            artifact = _convert_step(path, i, name, step_dir, artifact, signature, module, steps)
+    return artifact, steps
+
+
+def _step_lock(step_dir: Path):
+    """An inter-process lock per cached step: a second sweep waits, then reuses the step instead of deleting it."""
+    from filelock import FileLock
+
+    return FileLock(str(step_dir) + ".lock")
+
+
+def _convert_step(path, i, name, step_dir: Path, artifact: Artifact, signature, module, steps: list) -> Artifact:
+    if True:  # the former loop body, at its old indentation so parallel edits to it merge; now under _step_lock
         record_file = step_dir / "artifact.json"
         if record_file.exists():
             record = json.loads(record_file.read_text())
             artifact = Artifact.from_dict(record["artifact"])
             steps.append({"converter": name, "seconds": record["seconds"], "cached": True})
-            continue
+            return artifact
         conv = CONVERTERS.get(name)
         if not conv.is_available():
             raise errors.CandidateFailure(errors.NOT_INSTALLED, f"converter {name} needs {conv.distribution}: {conv.install_hint()}")
@@ -43,4 +57,4 @@ def convert_along(path: list[str], source: Artifact, signature, cache_root: Path
         seconds = time.perf_counter() - t0
         record_file.write_text(json.dumps({"artifact": artifact.to_dict(), "seconds": seconds}))
         steps.append({"converter": name, "seconds": seconds, "cached": False})
-    return artifact, steps
+        return artifact

@@ -90,6 +90,14 @@ class Store:
                 run.request = {**run.request, **request_updates}
             s.commit()
 
+    def fail_run(self, run_id: str, why: str) -> None:
+        """A run that cannot go on (its reference failed): never left 'running'."""
+        with self.session() as s:
+            run = s.get(RunRow, run_id)
+            run.status, run.finished_at = "failed", datetime.now(timezone.utc)
+            run.request = {**run.request, "failure": why}
+            s.commit()
+
     def set_expected_rows(self, run_id: str, count: int) -> None:
         """How many rows the sweep planned: show/report of an interrupted run say how many are missing."""
         with self.session() as s:
