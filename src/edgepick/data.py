@@ -58,7 +58,7 @@ def read_data_arg(data: str | tuple | None, sig: Signature, limit: int) -> tuple
         if not path.exists():
             raise UserError(f"no such data file: {data}")
         if not zipfile.is_zipfile(path):  # else np.load would try it as a pickle and blame "pickled data"
-            raise UserError(f"{data} is not an .npz file (not a zip archive); save it with numpy.savez(x=..., y=...)")
+            raise UserError(f"{data} is not a readable .npz file (not a zip archive); save it with numpy.savez(x=..., y=...)")
         try:
             with np.load(path, allow_pickle=False) as f:
                 arrays = {k: f[k] for k in f.files}
