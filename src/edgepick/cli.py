@@ -9,7 +9,7 @@ import sys
 import typer
 from rich.console import Console
 
-from edgepick.errors import UserError
+from edgepick.errors import SweepInterrupted, UserError
 from edgepick.report.table import wide_console
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
@@ -261,7 +261,7 @@ def main() -> None:
             raise
         err.print(f"[bold red]edgepick: error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         sys.exit(e.exit_code)
-    except KeyboardInterrupt as e:
+    except (KeyboardInterrupt, SweepInterrupted) as e:
         err.print(interrupted_line(e), highlight=False, soft_wrap=True, markup=False)
         sys.exit(130)
     except Exception as e:
@@ -279,6 +279,8 @@ def main() -> None:
             raise
         err.print(f"[bold red]edgepick: error:[/] {escape(line)}", highlight=False, soft_wrap=True)
         sys.exit(2)
+    if code == 130:  # the framework turned a Ctrl-C outside a sweep into this exit code
+        err.print(interrupted_line(KeyboardInterrupt()), highlight=False, soft_wrap=True, markup=False)
     sys.exit(code if isinstance(code, int) else 0)
 
 

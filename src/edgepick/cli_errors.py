@@ -36,11 +36,9 @@ def state_error_line(e: BaseException) -> str | None:
 
 
 def interrupted_line(e: BaseException) -> str:
-    found = e if isinstance(e, SweepInterrupted) else next(
-        (c for c in (e.__cause__, e.__context__) if isinstance(c, SweepInterrupted)), None)
-    if found is None:
-        return "interrupted: rows measured so far are stored; run the same command again to resume"
-    return str(found)
+    if isinstance(e, SweepInterrupted):
+        return str(e)
+    return "interrupted: rows measured so far are stored; run the same command again to resume"
 
 
 def click_kind(e: BaseException) -> str | None:

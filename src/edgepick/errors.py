@@ -51,8 +51,9 @@ class CandidateFailure(Exception):
         self.message = message
 
 
-class SweepInterrupted(KeyboardInterrupt):
-    """Ctrl-C during a sweep, with what the store kept: the CLI prints it and exits 130."""
+class SweepInterrupted(Exception):
+    """Ctrl-C during a sweep, with what the store kept: the CLI prints it and exits 130. Not a KeyboardInterrupt
+    subclass on purpose: the CLI framework turns those into a bare exit code and the message would be lost."""
 
     def __init__(self, run_id: str | None, kept: int, total: int | None):
         super().__init__(run_id, kept, total)
