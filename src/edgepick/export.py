@@ -109,6 +109,10 @@ def _save_exported(factory: str, out: Path, inputs: dict[str, np.ndarray]) -> st
     except ImportError as e:
         raise UserError(f"cannot import the model factory '{factory}' ({e}); run export from the directory the run "
                         "was made in") from e
+    except (Exception, SystemExit) as e:  # the user's factory failed this time: one line, not a traceback
+        from edgepick.usercode import user_code_failure
+
+        raise UserError(f"the model factory '{factory}' failed: {user_code_failure(e)}") from e
     example = tuple(torch.from_numpy(v) for v in inputs.values())
     program = torch.export.export(module, example)
     torch.export.save(program, str(out / "model.pt2"))
