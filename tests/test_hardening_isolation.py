@@ -99,11 +99,25 @@ def test_reference_that_crashes_stops_the_run_in_one_line(home):
     assert _last_run(home)["status"] == "failed"
 
 
-def test_reference_over_the_timeout_is_one_line(home):
+def test_reference_over_the_timeout_stops_the_run(home, fast):
+    import edgepick
+    from edgepick.errors import UserError
+
     (home.parent / "refhang.py").write_text(SEGFAULTING_CONVERSION.replace(
         'os.kill(os.getpid(), signal.SIGSEGV)', '__import__("time").sleep(3600)').replace('== "convert"', '== "reference"'))
-    proc = cli("run", "refhang:build", "--runtimes", "torch-eager", "--timeout", "20", *FAST_ARGS)
-    _one_line_error(proc, "the run cannot continue", "timeout", "raise --timeout")
+    with pytest.raises(UserError, match="the run cannot continue.*timeout.*raise --timeout"):
+        edgepick.pick("refhang:build", runtimes=["torch-eager"], timing=fast, step_timeout_s=30)
+    assert _last_run(home)["status"] == "failed"
+
+
+def test_steps_keep_an_explicit_cap_and_floor_a_device_cap():
+    from edgepick.launch.isolated import DEVICE_STEP_MEMORY_FLOOR, STEP_TIMEOUT_FLOOR_S, step_limits
+    from edgepick.sweep import Request
+
+    explicit = Request(model="m", memory_limit=512 * 10**6, timeout_s=5)
+    assert step_limits(explicit) == (STEP_TIMEOUT_FLOOR_S, 512 * 10**6)  # --memory-limit protects this machine
+    device = Request(model="m", memory_limit=64 * 2**20, device={"memory_cap_bytes": 64 * 2**20}, timeout_s=600)
+    assert step_limits(device) == (600, DEVICE_STEP_MEMORY_FLOOR)  # a device's RAM is the target's, not the host's
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="Linux only")

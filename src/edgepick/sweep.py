@@ -67,6 +67,7 @@ class Request:
     calib: Any = None  # calibration data (same forms as data); default a fixed-seed subset of the eval data
     calib_size: int = 128
     train_data: Any = None  # for pruning's fine-tuning and distillation; zoo models bring their own train split
+    step_timeout_s: float | None = None  # reference/inputs/conversion workers; default max(timeout_s, 120) (launch/isolated.py)
 
 
 Progress = Callable[[str, dict], None]

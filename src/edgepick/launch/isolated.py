@@ -21,26 +21,42 @@ from edgepick.errors import CandidateFailure, UserError
 from edgepick.launch import memcap
 from edgepick.launch.subprocess import classify, spawn_capped
 
+# A step is not a candidate: importing a framework and converting can take longer than a quick --timeout meant for
+# one measurement, and a --device profile's memory models the *target's* RAM, not this host's. So a step gets the
+# candidates' timeout but at least STEP_TIMEOUT_FLOOR_S, and the --memory-limit exactly (it protects this machine),
+# or, when the cap came from a device profile, at least DEVICE_STEP_MEMORY_FLOOR.
+STEP_TIMEOUT_FLOOR_S = 120.0
+DEVICE_STEP_MEMORY_FLOOR = 2 * 2**30
+
+
+def step_limits(request) -> tuple[float, int | None]:
+    timeout = getattr(request, "step_timeout_s", None) or max(request.timeout_s, STEP_TIMEOUT_FLOOR_S)
+    limit = request.memory_limit
+    device_cap = (getattr(request, "device", None) or {}).get("memory_cap_bytes")
+    if limit and device_cap and limit == device_cap:
+        limit = max(limit, DEVICE_STEP_MEMORY_FLOOR)
+    return timeout, limit
+
 
 def run_task(task: str, job: dict, work_dir: Path, request) -> dict:
-    """Run one task in a worker under request's timeout and memory cap; always returns a result with a status."""
+    """Run one task in a worker under the step limits; always returns a result with a status."""
     work_dir.mkdir(parents=True, exist_ok=True)
-    mechanism = memcap.choose(request.memory_limit, request.memory_mechanism)
+    timeout, limit = step_limits(request)
+    mechanism = memcap.choose(limit, request.memory_mechanism)
     job = dict(job, task=task, result=str(work_dir / "result.json"), cores=request.cores)
     if mechanism == "rlimit-as":
-        job["rlimit_as_bytes"] = request.memory_limit
+        job["rlimit_as_bytes"] = limit
     (work_dir / "job.json").write_text(json.dumps(job))
     (work_dir / "result.json").unlink(missing_ok=True)
     env = dict(os.environ, PYTHONUNBUFFERED="1", EDGEPICK_WORKER_ROLE=task)
-    outcome = spawn_capped(sys.executable, "edgepick.launch.tasks", work_dir / "job.json", work_dir, request.timeout_s,
-                           request.memory_limit, mechanism, env)
+    outcome = spawn_capped(sys.executable, "edgepick.launch.tasks", work_dir / "job.json", work_dir, timeout, limit,
+                           mechanism, env)
     path = work_dir / "result.json"
     result = json.loads(path.read_text()) if path.exists() else {}
     if outcome.oom and result.get("status") in (None, "ok"):
         result = {}
     if not result.get("status") or (outcome.oom and result["status"] != "ok"):
-        reason_class, reason = classify(outcome, work_dir / "worker.log", request.timeout_s, request.memory_limit,
-                                        mechanism)
+        reason_class, reason = classify(outcome, work_dir / "worker.log", timeout, limit, mechanism)
         result = {"status": "failed", "reason_class": reason_class, "reason": reason}
     return result
 
@@ -98,15 +114,16 @@ def reference_isolated(spec, inputs_path: Path, run_dir: Path, threads: int, req
         raise UserError(f"the run cannot continue: the reference outputs of {spec.name} (every candidate is compared "
                         f"with them) could not be computed in their capped worker: {_why(result)}"
                         f"{_reference_hint(result, request)}")
+    label = result["label"].replace("(in-process)", "(isolated worker)")
     with np.load(work / "outputs.npz", allow_pickle=False) as f:
-        return result["label"], [f[f"arr_{i}"] for i in range(result["count"])]
+        return label, [f[f"arr_{i}"] for i in range(result["count"])]
 
 
 def _reference_hint(result: dict, request) -> str:
     if result.get("reason_class") == errors.OOM:
         return "; raise --memory-limit or use smaller inputs"
     if result.get("reason_class") == errors.TIMEOUT:
-        return "; raise --timeout"
+        return f"; raise --timeout (steps get at least {STEP_TIMEOUT_FLOOR_S:g} s)"
     return ""
 
 
