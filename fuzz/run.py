@@ -25,6 +25,7 @@ COUNT = {"examples": 0}
 def _counted(check):
     def run(value):
         COUNT["examples"] += 1
+        COUNT["last"] = value  # Hypothesis replays the shrunk case last: this is what a finding saves
         check(value)
     return run
 
@@ -32,6 +33,7 @@ def _counted(check):
 def _counted2(check):
     def run(first, second):
         COUNT["examples"] += 1
+        COUNT["last"] = (first, second)
         check(first, second)
     return run
 
@@ -84,7 +86,9 @@ def fuzz(name: str, seconds: float, findings: Path) -> tuple[int, int]:
             if key not in found:
                 found.add(key)
                 out = findings / f"{name}-{len(found)}.txt"
-                out.write_text(f"{key}: {str(e)[:300]}\n\n{traceback.format_exc()}")
+                out.write_text(f"{key}: {str(e)[:300]}\n\ninput: {COUNT.get('last')!r}\n\n{traceback.format_exc()}")
+                if isinstance(COUNT.get("last"), bytes):
+                    out.with_suffix(".input").write_bytes(COUNT["last"])
                 print(f"  finding in {name}: {key} -> {out}", flush=True)
     return COUNT["examples"], len(found)
 

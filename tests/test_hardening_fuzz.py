@@ -28,3 +28,42 @@ def test_fuzz_harness_smoke():
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for target in ("input-shape", "budget", "device-yaml", "npz-arrays"):
         assert f"{target}: " in proc.stdout and "0 finding(s)" in proc.stdout
+
+
+def _npz_with_central_patch(offset: int, value: int, width: int = 2, compressed: bool = False) -> bytes:
+    """A valid .npz whose central-directory entries have one field overwritten (what the fuzzer's mutations hit)."""
+    import io
+
+    import numpy as np
+
+    buf = io.BytesIO()
+    (np.savez_compressed if compressed else np.savez)(buf, x=np.zeros((4, 4), np.float32))
+    data = bytearray(buf.getvalue())
+    start = 0
+    while (at := data.find(b"PK\x01\x02", start)) >= 0:
+        data[at + offset:at + offset + width] = value.to_bytes(width, "little")
+        start = at + 4
+    return bytes(data)
+
+
+@pytest.mark.parametrize("case,patch", [
+    ("encrypted", dict(offset=8, value=1)),  # RuntimeError: File 'x.npy' is encrypted
+    ("unknown-compression", dict(offset=10, value=99)),  # NotImplementedError: compression method not supported
+    ("zip-version-12.7", dict(offset=6, value=127)),  # NotImplementedError: zip file version 12.7
+])
+def test_damaged_npz_archives_are_one_line(home, case, patch):
+    # fuzz/ npz-bytes target: np.load raised these past the (BadZipFile, ValueError, OSError) the reader caught
+    from edgepick.data import read_data_arg
+    from edgepick.errors import UserError
+    from edgepick.signature import Signature, TensorSpec
+
+    path = home.parent / f"{case}.npz"
+    path.write_bytes(_npz_with_central_patch(**patch))
+    sig = Signature([TensorSpec("input", [None, 4], "float32", True)])
+    with pytest.raises(UserError, match="not a readable .npz"):
+        read_data_arg(str(path), sig, 512)
+
+
+def test_damaged_npz_through_the_cli_is_one_line(home, tiny_onnx):
+    (home.parent / "enc.npz").write_bytes(_npz_with_central_patch(offset=8, value=1))
+    _one_line_error(cli("run", str(tiny_onnx), "--runtimes", "onnxruntime", "--data", "enc.npz"), "not a readable .npz")

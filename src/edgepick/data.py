@@ -62,8 +62,9 @@ def read_data_arg(data: str | tuple | None, sig: Signature, limit: int) -> tuple
         try:
             with np.load(path, allow_pickle=False) as f:
                 arrays = {k: f[k] for k in f.files}
-        except (zipfile.BadZipFile, ValueError, OSError) as e:
-            raise UserError(f"{data} is not a readable .npz file ({e}); save it with numpy.savez(x=..., y=...)") from e
+        except Exception as e:  # a damaged archive fails in many ways (fuzz/: EOFError, NotImplementedError, RuntimeError)
+            why = f"{type(e).__name__}: {str(e).strip().splitlines()[0][:200]}" if str(e).strip() else type(e).__name__
+            raise UserError(f"{data} is not a readable .npz file ({why}); save it with numpy.savez(x=..., y=...)") from e
         y = arrays.pop("y", None)
         x = arrays.pop("x", None) if "x" in arrays else {k: v for k, v in arrays.items() if k in sig.names}
         if x is None or (isinstance(x, dict) and not x):
