@@ -73,9 +73,9 @@ def _arrays():
 def fuzz(name: str, seconds: float, findings: Path) -> tuple[int, int]:
     COUNT["examples"] = 0
     found = set()
-    deadline = time.monotonic() + seconds
     test = settings(max_examples=200, deadline=None, database=None, phases=[Phase.generate, Phase.shrink],
                     suppress_health_check=list(HealthCheck), print_blob=True)(TARGETS[name]())
+    deadline = time.monotonic() + seconds  # after the seed file was made (a TFLite seed needs TensorFlow: ~30 s)
     while time.monotonic() < deadline and len(found) < 5:
         try:
             test()
