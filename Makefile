@@ -71,3 +71,11 @@ lint: $(VENV)/.installed-dev
 
 clean:
 	rm -rf $(VENV) .edgepick .pytest_cache
+
+# Fuzzing (issue 11): Hypothesis drives every user-facing parser (model loaders, --input-shape, --budget, device YAML,
+# --data npz) for FUZZ_SECONDS each; findings land in fuzz/findings/. Not part of `make test`.
+FUZZ_SECONDS ?= 600
+.PHONY: fuzz
+fuzz: $(VENV)/.installed-dev
+	$(BIN)/pip install -q -e '.[dev,fuzz,tensorflow,litert]'
+	$(BIN)/python fuzz/run.py --seconds $(FUZZ_SECONDS)

@@ -9,7 +9,7 @@ import sys
 import typer
 from rich.console import Console
 
-from edgepick.errors import UserError
+from edgepick.errors import SweepInterrupted, UserError
 from edgepick.report.table import wide_console
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
@@ -204,8 +204,10 @@ def list_runs(db: str | None = typer.Option(None, help="SQLAlchemy URL."),
         table.add_column(col)
     for r in Store(_db(db)).list_runs(limit):
         ok = sum(c.status == "ok" for c in r.candidates)
+        expected = (r.request or {}).get("expected_rows")
+        status = r.status if r.status == "done" else f"incomplete ({r.status}, {len(r.candidates)}/{expected or '?'})"
         table.add_row(r.id, r.created_at.strftime("%Y-%m-%d %H:%M"), r.model_name, r.model_hash[:12],
-                      str(len(r.candidates)), str(ok), r.status, r.pick or "-")
+                      str(len(r.candidates)), str(ok), status, r.pick or "-")
     wide_console().print(table)
 
 
@@ -301,16 +303,40 @@ def list_runtimes() -> None:
 
 
 def main() -> None:
+    from rich.markup import escape
+
+    from edgepick.cli_errors import click_kind, interrupted_line, state_error_line
+
     try:
-        app()
+        # standalone_mode=False: the CLI framework would otherwise turn Ctrl-C into a silent exit before edgepick
+        # could say what was kept. Usage errors and --help are still formatted by the framework (below).
+        code = app(standalone_mode=False)  # --help and typer.Exit(n) come back as a return code
     except UserError as e:
         if _state["debug"]:
             raise
-        err.print(f"[bold red]edgepick: error:[/] {e}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]edgepick: error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         sys.exit(e.exit_code)
-    except KeyboardInterrupt:
-        err.print("interrupted: rows measured so far are stored; run the same command again to resume")
+    except (KeyboardInterrupt, SweepInterrupted) as e:
+        err.print(interrupted_line(e), highlight=False, soft_wrap=True, markup=False)
         sys.exit(130)
+    except Exception as e:
+        kind = click_kind(e)
+        if kind == "abort":  # the framework's wrapper around Ctrl-C
+            err.print(interrupted_line(e), highlight=False, soft_wrap=True, markup=False)
+            sys.exit(130)
+        if kind == "usage":
+            e.show()
+            sys.exit(e.exit_code)
+        if kind == "exit":
+            sys.exit(e.exit_code)
+        line = None if _state["debug"] else state_error_line(e)
+        if line is None:
+            raise
+        err.print(f"[bold red]edgepick: error:[/] {escape(line)}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    if code == 130:  # the framework turned a Ctrl-C outside a sweep into this exit code
+        err.print(interrupted_line(KeyboardInterrupt()), highlight=False, soft_wrap=True, markup=False)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

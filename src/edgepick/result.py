@@ -54,6 +54,7 @@ class Run:
             "pick": self.picked["key"] if self.picked else None,
             "selection": self._selection(),  # budget, objective, device; feasible set, Pareto front, verdict
             "candidates": [_public(r, self.reasons.get(r["key"])) for r in self.rows],
+            "incomplete": self.context.get("incomplete"),  # None for a finished run (issue 11)
             **self._fleet(),
         }
 
@@ -103,4 +104,25 @@ def run_from_db(run_row) -> Run:
                chosen, reasons, {"data": req.get("data_source"), "reference": req.get("reference"),
                                  "reference_accuracy": req.get("reference_accuracy"),
                                  **({"compression": req["compression"]} if req.get("compression") else {}),
-                                 **({"devices": req["devices"]} if req.get("devices") else {})})
+                                 **({"devices": req["devices"]} if req.get("devices") else {}),
+                                 "incomplete": _incomplete(run_row, len(rows))})
+
+
+def _incomplete(run_row, measured: int) -> dict | None:
+    """A run the store has not marked done (interrupted, killed, or still running): how many rows are missing."""
+    if run_row.status == "done":
+        return None
+    expected = run_row.request.get("expected_rows")
+    return {"status": run_row.status, "measured": measured, "expected": expected,
+            "missing": None if expected is None else max(0, expected - measured)}
+
+
+def incomplete_note(run) -> str | None:
+    """One line for every output of an unfinished run: its pick is from the rows measured so far only."""
+    info = run.context.get("incomplete")
+    if not info:
+        return None
+    missing = f"{info['missing']} of {info['expected']} rows missing" if info.get("expected") is not None else \
+        "rows missing"
+    return (f"INCOMPLETE run ({info['status']}, interrupted or still running): {info['measured']} rows measured, "
+            f"{missing}; the pick below is among the measured rows only. Run the same command again to resume")

@@ -17,14 +17,13 @@ import numpy as np
 from edgepick import __version__, errors, paths
 from edgepick.compress import hooks as compress_hooks
 from edgepick.convert import static as static_graph
-from edgepick.convert.chain import convert_along
-from edgepick.convert.stepcheck import blame, check_steps
-from edgepick.data import arrays_sha256, eval_data
+from edgepick.convert.stepcheck import blame
+from edgepick.data import arrays_sha256
 from edgepick.fingerprint import fingerprint
+from edgepick.launch.isolated import convert_isolated, eval_data_isolated, reference_isolated
 from edgepick.measure import rigor
 from edgepick.measure.equivalence import Tolerance, accuracy_top1, compare, for_quantized_source
 from edgepick.measure.latency import TimingPolicy
-from edgepick.measure.reference import reference_outputs
 from edgepick.model import export_module, load_model
 from edgepick.planner import Candidate, drop_for_platform, plan, resolve_runtimes
 from edgepick.precision import REDUCED as REDUCED_PRECISIONS
@@ -37,6 +36,7 @@ from edgepick.select.explain import settings_of
 from edgepick.select.pick import pick
 from edgepick.signature import apply_shapes, parse_input_shapes, parse_input_values, require_resolved
 from edgepick.store.db import Store
+from edgepick.validate import check_request
 
 
 @dataclass
@@ -79,6 +79,7 @@ class Request:
     no_batch_axis: bool = False  # the first dims are not a batch (x [T, F]): one whole input set per call, batch 1
     on: str | None = None  # measure on these devices of a Ray cluster: "dev-a,dev-b" or "class=pi5" (sweep_fleet.py)
     cluster: str | None = None  # the Ray head's HOST:PORT for --on (default RAY_ADDRESS or `edgepick cluster start`'s)
+    step_timeout_s: float | None = None  # reference/inputs/conversion workers; default max(timeout_s, 120) (launch/isolated.py)
 
 
 Progress = Callable[[str, dict], None]
@@ -121,6 +122,7 @@ def _request_key(request: Request, spec, runtimes: list[str], inputs_digest: str
 
 def execute(request: Request, progress: Progress | None = None) -> Run:
     notify = progress or (lambda kind, info: None)
+    check_request(request)  # threads vs cores, --cores ids, --timeout, --max-acc-drop: one line before any work
     for value in [*request.threads, *request.batches]:
         if value < 1:
             raise errors.UserError("--threads and --batch take positive integers, e.g. --threads 1,2 --batch 1,8")
@@ -135,7 +137,7 @@ def execute(request: Request, progress: Progress | None = None) -> Run:
     apply_shapes(spec.signature, parse_input_shapes(request.input_shape))
     parse_input_values(request.input_values, spec.signature)
     spec.signature.whole = spec.signature.whole or request.no_batch_axis
-    data = eval_data(spec.data_factory, spec.signature, request.data, request.data_limit)
+    data = eval_data_isolated(spec, request)  # the user's data callable / synthesis run in a capped worker
     require_resolved(spec.signature)
     if request.compressions and spec.signature.whole_feeds:  # calibration and search batch the eval samples
         raise errors.UserError("--compress needs a model with a batch axis; this one has none (a scalar input, or "
@@ -161,7 +163,11 @@ def execute(request: Request, progress: Progress | None = None) -> Run:
     run_dir.mkdir(parents=True, exist_ok=True)
     inputs_path = run_dir / "eval_inputs.npz"
     data.save(inputs_path)
-    ref_label, reference = reference_outputs(spec, data.inputs, max(request.threads))
+    try:  # the user's model runs in a capped worker; without a reference nothing can be compared, so the run stops
+        ref_label, reference = reference_isolated(spec, inputs_path, run_dir, max(request.threads), request)
+    except errors.UserError as e:
+        store.fail_run(run.id, str(e))
+        raise
     source_tolerance = for_quantized_source(spec.artifact, request.tolerance, reference)
     if source_tolerance is not request.tolerance:  # an INT8 source is judged in steps of its output scale
         request = dataclasses.replace(request, tolerance=source_tolerance)
@@ -175,15 +181,17 @@ def execute(request: Request, progress: Progress | None = None) -> Run:
     if request.compressions:
         compress = compress_hooks.setup(request, spec, data, reference, artifacts_root)
         candidates += compress_hooks.candidates(request, runtimes, compress, notify)
-    notify("start", {"run_id": run.id, "total": len(candidates) * (len(fleet.launchers) if fleet else 1),
-                     "resumed": len(done)})
+    total = len(candidates) * (len(fleet.launchers) if fleet else 1)
+    store.set_expected_rows(run.id, total)
+    notify("start", {"run_id": run.id, "total": total, "resumed": len(done)})
     conversions: dict[tuple, Any] = {}
     rows = []
     if fleet:
         rows += fleet.sweep(candidates, done, run_dir, notify,
-                            convert=lambda c: _convert_for(c, request, spec, data, reference, artifacts_root, conversions),
+                            convert=lambda c: _convert_for(c, request, spec, artifacts_root, conversions, inputs_path, run_dir),
                             measure_one=lambda c, device_dir: _measure_candidate(
-                                c, request, spec, data, reference, inputs_path, device_dir, artifacts_root, conversions, compress),
+                                c, request, spec, data, reference, inputs_path, device_dir, artifacts_root, conversions, compress,
+                                ref_dir=run_dir),
                             save=lambda row: store.save_candidate(run.id, _db_fields(row)))
     # Follow-ups (e.g. INT8 with its most sensitive layers back in float) are generated lazily from the rows so far.
     follow_ups = compress_hooks.follow_up(rows, compress, request, notify) if compress and not fleet else ()
@@ -233,7 +241,7 @@ def _open_fleet(request: Request):
     return Fleet.open(request.on, request.cluster)
 
 
-def _convert_for(cand: Candidate, request, spec, data, reference, artifacts_root, conversions):
+def _convert_for(cand: Candidate, request, spec, artifacts_root, conversions, inputs_path, ref_dir):
     """The candidate's converted artifact and steps, or the CandidateFailure that stopped it; once per path."""
     path_key = (tuple(cand.path), cand.key if cand.compression else None)
     if path_key not in conversions:
@@ -241,15 +249,16 @@ def _convert_for(cand: Candidate, request, spec, data, reference, artifacts_root
             if cand.compression:
                 conversions[path_key] = compress_hooks.convert(cand, spec, artifacts_root)
             else:
-                conversions[path_key] = convert_along(cand.path, spec.artifact, spec.signature, artifacts_root, spec.module)
-                check_steps(cand.path, conversions[path_key][1], artifacts_root, data.inputs, reference, request.tolerance)
+                # converters read user files and run user models: in a capped worker, like the candidates
+                conversions[path_key] = convert_isolated(cand.path, spec, artifacts_root, inputs_path, ref_dir, request)
         except errors.CandidateFailure as failure:
             conversions[path_key] = failure
     return conversions[path_key]
 
 
 def _measure_candidate(cand: Candidate, request, spec, data, reference, inputs_path, run_dir, artifacts_root,
-                       conversions, compress=None) -> dict:
+                       conversions, compress=None, ref_dir=None) -> dict:
+    """One row. `ref_dir` holds the reference outputs (the run's folder; a fleet device measures under its own)."""
     row = {"key": cand.key, "runtime": cand.runtime, "precision": cand.precision, "threads": cand.threads,
            "batch": cand.batch, "status": "failed", "reason_class": None, "reason": None, "conversion": [],
            "cores": _cores_for(request, cand.threads)}
@@ -260,7 +269,7 @@ def _measure_candidate(cand: Candidate, request, spec, data, reference, inputs_p
     if cand.blocked:
         row["reason_class"], row["reason"] = cand.blocked
         return row
-    converted = _convert_for(cand, request, spec, data, reference, artifacts_root, conversions)
+    converted = _convert_for(cand, request, spec, artifacts_root, conversions, inputs_path, ref_dir or run_dir)
     if isinstance(converted, errors.CandidateFailure):
         row["reason_class"], row["reason"] = converted.reason_class, converted.message
         return row
