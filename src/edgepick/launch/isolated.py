@@ -109,7 +109,7 @@ def reference_isolated(spec, inputs_path: Path, run_dir: Path, threads: int, req
            "threads": threads, "inputs": str(inputs_path), "outputs": str(work / "outputs.npz")}
     result = run_task("reference", job, work, request)
     if result["status"] == "user-error":
-        raise UserError(result["message"])
+        raise UserError(f"the run cannot continue: {result['message']}")
     if result["status"] != "ok":
         raise UserError(f"the run cannot continue: the reference outputs of {spec.name} (every candidate is compared "
                         f"with them) could not be computed in their capped worker: {_why(result)}"

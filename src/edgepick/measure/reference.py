@@ -25,8 +25,8 @@ def reference_outputs(spec, inputs: dict[str, np.ndarray], threads: int) -> tupl
         fixed = [t.name for t in spec.signature.inputs if t.value is not None]
         hint = "give real inputs with --data" + ("" if fixed else ", or fixed values with --input-value NAME=VALUE "
                                                   "(e.g. a sample rate: --input-value sr=16000)")
-        raise UserError(f"the model itself ({spec.artifact.format}) fails on the eval inputs, so there is no reference "
-                        f"to compare with ({type(e).__name__}: {text}); {hint}") from e
+        raise UserError(f"the model itself ({spec.artifact.format}) fails on the eval inputs, so there are no reference "
+                        f"outputs to compare with ({type(e).__name__}: {text}); {hint}") from e
 
 
 def _reference_outputs(spec, inputs: dict[str, np.ndarray], threads: int) -> tuple[str, list[np.ndarray]]:
