@@ -4,7 +4,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-all test-fleet bench lint clean browser
+.PHONY: demo test test-all test-fleet bench lint clean browser postgres
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -30,11 +30,11 @@ demo: $(VENV)/.installed-all
 	-$(BIN)/edgepick env create onnx2tf
 	$(BIN)/edgepick demo
 
-test: $(VENV)/.installed-dev browser
+test: $(VENV)/.installed-dev browser postgres
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -q
 
-test-all: $(VENV)/.installed-all browser
+test-all: $(VENV)/.installed-all browser postgres
 	$(BIN)/python -m pytest -q -m ''
 
 # The device fleet on a real Ray cluster on loopback (tests/test_fleet.py; README "Measure on your devices"). Ray is the
@@ -65,6 +65,14 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || [ -n "$$EDGEPICK_SKIP_BROWSER" ] || { [ "$$(id -u)" = 0 ] && \
 		(apt-get install -y -q chromium || (apt-get update -q && apt-get install -y -q chromium)); } || \
 		echo "chromium is missing and we are not root: install it (apt-get install chromium) or set EDGEPICK_SKIP_BROWSER=1"
+
+# The shared results store is tested on a real PostgreSQL server (tests/test_store_postgres.py starts its own from
+# Debian's postgresql package); as root, install it when missing.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || \
+		[ -n "$$EDGEPICK_SKIP_POSTGRES" ] || { [ "$$(id -u)" = 0 ] && \
+		(apt-get install -y -q postgresql || (apt-get update -q && apt-get install -y -q postgresql)); } || \
+		echo "postgresql is missing and we are not root: install it (apt-get install postgresql) or set EDGEPICK_SKIP_POSTGRES=1"
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests benchmarks

@@ -301,12 +301,15 @@ def list_runtimes() -> None:
 
 
 def main() -> None:
+    from rich.markup import escape
+
     try:
         app()
     except UserError as e:
         if _state["debug"]:
             raise
-        err.print(f"[bold red]edgepick: error:[/] {e}", highlight=False, soft_wrap=True)
+        # escaped: "pip install 'edgepick[postgres]'" would otherwise lose its brackets to Rich markup
+        err.print(f"[bold red]edgepick: error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         err.print("interrupted: rows measured so far are stored; run the same command again to resume")

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import create_engine, event, select
+from sqlalchemy import create_engine, event, make_url, select
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, selectinload
 
@@ -17,6 +17,7 @@ from edgepick.store.schema import Base, CandidateRow, RunRow
 class Store:
     def __init__(self, url: str):
         try:
+            url = _with_driver(url)
             self.engine = create_engine(url)
             if self.engine.url.get_backend_name() == "sqlite" and self.engine.url.database not in (None, "", ":memory:"):
                 Path(self.engine.url.database).parent.mkdir(parents=True, exist_ok=True)
@@ -24,7 +25,11 @@ class Store:
                 event.listen(self.engine, "connect", _sqlite_pragmas)
             Base.metadata.create_all(self.engine)
         except (ArgumentError, OperationalError) as e:
-            raise UserError(f"cannot open the results database '{url}': {str(e).splitlines()[0]}") from e
+            raise UserError(f"cannot open the results database '{_shown(url)}': {str(e).splitlines()[0]}") from e
+        except ImportError as e:  # SQLAlchemy imports the server's driver only when the engine is made
+            fix = ("pip install 'edgepick[postgres]'" if e.name == "psycopg"
+                   else f"pip install the package that provides '{e.name}' (or use postgresql:// with 'edgepick[postgres]')")
+            raise UserError(f"the results database '{_shown(url)}' needs the Python driver '{e.name}': {fix}") from e
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
@@ -75,6 +80,29 @@ class Store:
         with self.session() as s:
             return list(s.scalars(select(RunRow).order_by(RunRow.created_at.desc()).limit(limit)
                                   .options(selectinload(RunRow.candidates))).all())
+
+
+# Team stores: `postgresql://` alone means psycopg2 to SQLAlchemy; the `postgres` extra installs psycopg 3, so a bare
+# PostgreSQL URL is given that driver. An explicit `+driver` is left as the user wrote it.
+_DEFAULT_DRIVERS = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg"}
+
+
+def _with_driver(url: str) -> str:
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return url  # create_engine says what is wrong with it
+    if parsed.drivername not in _DEFAULT_DRIVERS:
+        return url
+    return parsed.set(drivername=_DEFAULT_DRIVERS[parsed.drivername]).render_as_string(hide_password=False)
+
+
+def _shown(url: str) -> str:
+    """The URL for messages, with any password masked."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return str(url)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
