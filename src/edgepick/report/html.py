@@ -50,6 +50,8 @@ def build_html(run) -> str:
     sel = selection_of(run)
     figures = [plots.latency_vs_accuracy(run, sel), plots.latency_distributions(run), plots.memory_and_size(run, sel),
                plots.scaling(run), plots.speedup(run)]
+    fleet = plots.cross_device_heatmap(run)  # fleet runs (--on): the candidate x device table first
+    figures = [fleet, *figures] if fleet is not None else figures
     charts = "\n".join(f'<div class="chart">{pio.to_html(f, full_html=False, include_plotlyjs=False)}</div>'
                        for f in figures)
     parts = [f"<h1>edgepick report: {_e(run.model_name)} (run {_e(run.run_id)})</h1>", _summary(run, sel)]

@@ -171,3 +171,29 @@ def speedup(run):
     else:
         title = "Speed-up over PyTorch eager FP32: no torch-eager fp32 row ran in this run"
     return _layout(fig, title, yaxis_title="x faster (baseline p50 / candidate p50)")
+
+
+def cross_device_heatmap(run):
+    """A fleet run's cross-device table (candidate x device p50) as a heatmap; None for a run on this machine only.
+
+    A failed cell is blank with its reason class written in; an emulated device's column says so in its label, since
+    its latencies are the translating host's, not the chip's."""
+    import plotly.graph_objects as go
+
+    from edgepick.select.devices import cross_device
+
+    table = cross_device(run.rows)
+    if not table["devices"]:
+        return None
+    devices, entries = table["devices"], table["rows"]
+    z = [[e["p50_ms"].get(d) for d in devices] for e in entries]
+    text = [[f"{e['p50_ms'][d]:.4g}" if e["p50_ms"].get(d) is not None else (e["status"].get(d) or "-")
+             for d in devices] for e in entries]
+    labels = [f"{d} (emulated)" if d in table["emulated"] else d for d in devices]
+    fig = go.Figure(go.Heatmap(z=z, x=labels, y=[e["candidate"] for e in entries], text=text,
+                               texttemplate="%{text}", colorscale="Viridis", reversescale=True,
+                               colorbar={"title": "p50 ms"}, hoverongaps=False,
+                               hovertemplate="%{y} on %{x}: %{text}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed")
+    return _layout(fig, "p50 per device (ms; lower is better, blank = failed, its reason written in)",
+                   height=max(300, 60 + 40 * len(entries)), xaxis_title="device", yaxis_title="candidate")

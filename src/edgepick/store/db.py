@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import create_engine, event, select
+from sqlalchemy import create_engine, event, make_url, select
 from sqlalchemy.exc import ArgumentError, DatabaseError
 from sqlalchemy.orm import Session, selectinload
 
@@ -20,6 +20,7 @@ class Store:
     def __init__(self, url: str):
         self.read_only = False
         try:
+            url = _with_driver(url)
             self.engine = create_engine(url)
         except ModuleNotFoundError as e:  # postgresql:// without psycopg, mysql:// without MySQLdb, ...
             raise UserError(f"the database URL '{_safe(url)}' needs the Python driver '{e.name}', which is not installed: "
@@ -121,6 +122,21 @@ class Store:
                                   .options(selectinload(RunRow.candidates))).all())
 
 
+# Team stores: `postgresql://` alone means psycopg2 to SQLAlchemy; the `postgres` extra installs psycopg 3, so a bare
+# PostgreSQL URL is given that driver. An explicit `+driver` is left as the user wrote it.
+_DEFAULT_DRIVERS = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg"}
+
+
+def _with_driver(url: str) -> str:
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return url  # create_engine says what is wrong with it
+    if parsed.drivername not in _DEFAULT_DRIVERS:
+        return url
+    return parsed.set(drivername=_DEFAULT_DRIVERS[parsed.drivername]).render_as_string(hide_password=False)
+
+
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     # WAL keeps committed rows safe if the process is killed mid-sweep, and lets `list` read during a run.
     cur = dbapi_conn.cursor()
@@ -129,7 +145,7 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
-_DRIVERS = {"psycopg": "'psycopg[binary]'", "psycopg2": "psycopg2-binary", "MySQLdb": "mysqlclient", "pymysql": "pymysql"}
+_DRIVERS = {"psycopg": "'edgepick[postgres]'", "psycopg2": "psycopg2-binary", "MySQLdb": "mysqlclient", "pymysql": "pymysql"}
 
 
 def _safe(url: str) -> str:
