@@ -23,8 +23,10 @@ class Store:
             url = _with_driver(url)
             self.engine = create_engine(url)
         except ModuleNotFoundError as e:  # postgresql:// without psycopg, mysql:// without MySQLdb, ...
+            other = ("or use postgresql:// with pip install 'edgepick[postgres]'" if e.name in ("psycopg2", "asyncpg", "pg8000")
+                     else "or use the default sqlite store")
             raise UserError(f"the database URL '{_safe(url)}' needs the Python driver '{e.name}', which is not installed: "
-                            f"pip install {_DRIVERS.get(e.name, e.name)} (or use the default sqlite store)") from e
+                            f"pip install {_DRIVERS.get(e.name, e.name)} ({other})") from e
         except (ArgumentError, ValueError) as e:
             raise UserError(f"bad --db '{_safe(url)}': {str(e).splitlines()[0]}; give an SQLAlchemy URL such as "
                             "sqlite:///results.db or postgresql://user@host/db") from e
