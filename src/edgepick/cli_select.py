@@ -44,9 +44,17 @@ def report_cmd(run_id: str = typer.Argument(..., help="A run id (or unique prefi
                out: Path = typer.Option(Path("report.html"), "-o", "--output", help="The HTML file to write."),
                db: str | None = typer.Option(None, help="SQLAlchemy URL.")) -> None:
     """Write one self-contained HTML report (charts, pick and reasons) that opens offline."""
+    from edgepick.cli_train import is_training
     from edgepick.report.html import write_report
+    from edgepick.store.db import Store
 
-    path = write_report(_load_run(run_id, db), out)
+    stored = Store(_db(db)).get_run(run_id)
+    if is_training(stored):  # an `edgepick train` run: its own charts (step times, accuracy curves, memory, data)
+        from edgepick.report.train_html import write_train_report
+
+        path = write_train_report(stored, out)
+    else:
+        path = write_report(_load_run(run_id, db), out)
     typer.echo(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MB, self-contained: open it in any browser, offline)")
 
 
