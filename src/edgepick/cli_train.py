@@ -12,7 +12,8 @@ from edgepick.errors import UserError
 
 
 def train_cmd(
-    model: str = typer.Argument("digits-cnn", help="A zoo model: digits-cnn (real data) or mobilenetv2-like (--synthetic)."),
+    model: str = typer.Argument("digits-cnn", help="A zoo model: digits-cnn (real data) or mobilenetv2-like (--synthetic); "
+                                "or a Keras 3 .keras file, or module:callable returning a Keras 3 model or a torch nn.Module."),
     frameworks: str | None = typer.Option(None, help="Comma-separated: pytorch,pytorch-compile,keras-tensorflow,"
                                           "keras-tensorflow-xla,keras-jax,keras-torch,mxnet,caffe,theano (default: all)."),
     epochs: int = typer.Option(12, help="Epochs per seed."),

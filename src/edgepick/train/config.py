@@ -43,11 +43,17 @@ class TrainConfig:
     broken_copy_for: list[str] = field(default_factory=list)  # tests: these frameworks get a deliberately wrong copy
     force: bool = False
     db_url: str | None = None
+    user_model: dict | None = None  # set by validate(): a .keras file or module:callable (user_models.py)
 
     def validate(self) -> None:
         from edgepick.train.frameworks import FRAMEWORKS
 
         if self.model not in TRAIN_MODELS:
+            from edgepick.train.user_models import describe, is_user_model
+
+            if is_user_model(self.model):
+                self.user_model = describe(self.model)
+        if self.model not in TRAIN_MODELS and self.user_model is None:
             raise UserError(f"edgepick train knows {', '.join(TRAIN_MODELS)}; got '{self.model}'")
         unknown = [f for f in self.frameworks or [] if f not in FRAMEWORKS]
         if unknown:
@@ -61,7 +67,7 @@ class TrainConfig:
             raise UserError("--schedule is cosine or constant")
         if self.synthetic is not None:
             self.input_chw()
-        elif self.model != "digits-cnn":
+        elif self.model != "digits-cnn" and self.user_model is None:
             raise UserError(f"{self.model} has no labelled data set here; add --synthetic 3x96x96 (step time and memory)")
 
     def input_chw(self) -> tuple[int, int, int]:
@@ -96,6 +102,8 @@ class TrainConfig:
         described = {"kind": "train", "model": self.model, "synthetic": self.synthetic, "frameworks": frameworks,
                      "hyperparameters": self.hyperparameters(), "cores": self.cores,
                      "memory_limit": self.memory_limit, "deploy": self.deploy, "edgepick": __version__}
+        if self.user_model:
+            described["user_model_sha256"] = self.user_model["sha256"]
         if self.check_only:
             described["check_only"] = True
         if self.broken_copy_for:

@@ -39,6 +39,12 @@ class TrainRun:
 
 def _prepare(config: TrainConfig, folder: Path) -> dict:
     """Data, one initial-weight file per seed (PyTorch's seeded init, canonical layout) and the reference logits."""
+    if config.user_model:  # no common definition: each worker builds the user's model itself (user_models.py)
+        from edgepick.train.user_models import NO_COPY
+
+        folder.mkdir(parents=True, exist_ok=True)
+        record = train_data.prepare(config, folder / "data.npz")
+        return record | {"initial_weights_sha256": config.user_model["sha256"], "reference": NO_COPY}
     try:
         import torch
     except ImportError as e:
@@ -72,14 +78,20 @@ def _job(config: TrainConfig, name: str, folder: Path, cores: list[int]) -> dict
         "framework": name, "trainer": fw.trainer, "options": dict(fw.options), "model": config.model,
         "input_chw": list(config.input_chw()), "flatten_chw": weights.flatten_chw(config.model, config.input_chw()),
         "hyperparameters": config.hyperparameters(), "threads": config.threads, "cores": cores,
-        "data": str(folder / "data.npz"), "reference": str(folder / "reference.npz"),
-        "weights": [str(folder / f"init-seed{s}.npz") for s in (seeds or [0])],
+        "data": str(folder / "data.npz"), "reference": None if config.user_model else str(folder / "reference.npz"),
+        "weights": [] if config.user_model else [str(folder / f"init-seed{s}.npz") for s in (seeds or [0])],
+        "user_model": config.user_model,
         "seeds": seeds, "epochs": config.epochs if config.has_accuracy else 1,
         "warmup_epochs": WARMUP_EPOCHS, "target": config.target_accuracy if config.has_accuracy else None,
         "loader_workers": config.loader_workers, "tolerance": Tolerance().to_dict(),
         "save_dir": str(folder / name / "trained") if config.deploy else None,
-        "broken_copy": name in config.broken_copy_for, "save_stem": f"{config.model}-{name}", "check_only": config.check_only,
+        "broken_copy": name in config.broken_copy_for, "save_stem": f"{_stem(config.model)}-{name}", "check_only": config.check_only,
     }
+
+
+def _stem(model: str) -> str:
+    """A file-name stem for the trained model: a zoo name, a .keras file's stem, or the callable's module."""
+    return Path(model).stem if model.endswith(".keras") else model.partition(":")[0].replace(".", "_")
 
 
 def train_one(config: TrainConfig, name: str, folder: Path) -> dict:
