@@ -44,6 +44,7 @@ def _prepare(config: TrainConfig, folder: Path) -> dict:
 
         folder.mkdir(parents=True, exist_ok=True)
         record = train_data.prepare(config, folder / "data.npz")
+        config.data_chw = tuple(record["input_chw"])
         return record | {"initial_weights_sha256": config.user_model["sha256"], "reference": NO_COPY}
     try:
         import torch
@@ -52,6 +53,8 @@ def _prepare(config: TrainConfig, folder: Path) -> dict:
 
     folder.mkdir(parents=True, exist_ok=True)
     record = train_data.prepare(config, folder / "data.npz")
+    config.data_chw = tuple(record["input_chw"])
+    _check_zoo_fits(config, record)
     probe = train_data.load(str(folder / "data.npz"))["x_probe"]
     seeds = list(range(config.seeds)) if config.has_accuracy else [0]
     digest = hashlib.sha256()
@@ -69,6 +72,17 @@ def _prepare(config: TrainConfig, folder: Path) -> dict:
     record["initial_weights_sha256"] = digest.hexdigest()
     record["reference"] = f"PyTorch {torch.__version__} eager forward, seed-0 initial weights, eval mode"
     return record
+
+
+def _check_zoo_fits(config: TrainConfig, record: dict) -> None:
+    if config.data is None:
+        return
+    if config.model == "digits-cnn" and tuple(record["input_chw"]) != (1, 8, 8):
+        raise errors.UserError(f"digits-cnn takes 1x8x8 images; --data holds {'x'.join(map(str, record['input_chw']))}: "
+                               "give --image-shape 1x8x8 for an image folder, or your own model (module:callable)")
+    if record["classes"] > weights.num_classes(config.model):
+        raise errors.UserError(f"{config.model} has {weights.num_classes(config.model)} outputs; --data has "
+                               f"{record['classes']} classes: train your own model (module:callable)")
 
 
 def _job(config: TrainConfig, name: str, folder: Path, cores: list[int]) -> dict:
