@@ -57,7 +57,8 @@ def test_user_model_mistakes_are_one_clear_line(user_models, home):
 
 
 def test_torch_module_trains_on_pytorch_and_a_non_model_is_a_row(user_models, home):
-    rows = _rows(execute(_config(home, "ep_user_models:torch_mlp", ["pytorch"])))
+    rows = _rows(execute(_config(home, "ep_user_models:torch_mlp", ["pytorch", "mxnet"])))
+    assert rows["mxnet"]["status"] == "failed" and "MXNet Gluon loads neither" in rows["mxnet"]["reason"]
     row = rows["pytorch"]
     assert row["status"] == "ok", row.get("reason")
     assert "no common definition" in row["equivalence"]["skipped"]

@@ -115,6 +115,9 @@ def train_one(config: TrainConfig, name: str, folder: Path) -> dict:
     base = {"framework": name, "family": fw.family, "mode": fw.mode, "threads": config.threads,
             "batch": config.batch, "cores": cores}
     missing = fw.missing()
+    if config.user_model and fw.trainer and "mxnet" in fw.trainer:
+        return row_from_result(base, {"status": "failed", "reason_class": errors.LOAD_ERROR, "reason":
+                               "a user's model is a Keras 3 or PyTorch definition; MXNet Gluon loads neither"})
     if missing:
         return row_from_result(base, {"status": "failed", "reason_class": errors.NOT_INSTALLED, "reason": missing})
     try:
