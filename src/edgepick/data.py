@@ -12,6 +12,7 @@ import numpy as np
 
 from edgepick.errors import UserError
 from edgepick.signature import Signature, require_resolved
+from edgepick.validate import check_data_arrays
 
 DEFAULT_SYNTHETIC_SAMPLES = 16
 
@@ -104,11 +105,14 @@ def read_data_arg(data: str | tuple | None, sig: Signature, limit: int) -> tuple
         path = Path(data)
         if not path.exists():
             raise UserError(f"no such data file: {data}")
+        if not zipfile.is_zipfile(path):  # else np.load would try it as a pickle and blame "pickled data"
+            raise UserError(f"{data} is not a readable .npz file (not a zip archive); save it with numpy.savez(x=..., y=...)")
         try:
             with np.load(path, allow_pickle=False) as f:
                 arrays = {k: f[k] for k in f.files}
-        except (zipfile.BadZipFile, ValueError, OSError) as e:
-            raise UserError(f"{data} is not a readable .npz file ({e}); save it with numpy.savez(x=..., y=...)") from e
+        except Exception as e:  # a damaged archive fails in many ways (fuzz/: EOFError, NotImplementedError, RuntimeError)
+            why = f"{type(e).__name__}: {str(e).strip().splitlines()[0][:200]}" if str(e).strip() else type(e).__name__
+            raise UserError(f"{data} is not a readable .npz file ({why}); save it with numpy.savez(x=..., y=...)") from e
         y = arrays.pop("y", None)
         named = {k: v for k, v in arrays.items() if k in sig.names}  # an input may itself be called "x"
         x = named if len(named) > 1 or "x" not in arrays else arrays.pop("x")
@@ -125,6 +129,10 @@ def read_data_arg(data: str | tuple | None, sig: Signature, limit: int) -> tuple
             x, y = getattr(importlib.import_module(module_name), attr)()
         except (ImportError, AttributeError) as e:
             raise UserError(f"cannot import data callable '{data}': {e}") from e
+        except (Exception, SystemExit) as e:  # the user's callable failed: one line, never an exit 0
+            from edgepick.usercode import user_code_failure
+
+            raise UserError(f"the data callable '{data}' failed: {user_code_failure(e)}") from e
         source = str(data)
     else:
         raise UserError(f"--data {data}: give an .npz file with x (and y), a folder of class sub-folders of images, "
@@ -137,6 +145,7 @@ def read_data_arg(data: str | tuple | None, sig: Signature, limit: int) -> tuple
         if len(sig.inputs) > 1:
             raise UserError(f"the model has {len(sig.inputs)} inputs; the data must hold one array per input name")
         x = {sig.inputs[0].name: x}
+    check_data_arrays({k: np.asarray(v) for k, v in x.items()}, None if y is None else np.asarray(y), source)
     x = {k: np.asarray(v)[:limit] for k, v in x.items()}
     if y is not None:
         y = np.asarray(y)[:limit]

@@ -27,6 +27,7 @@ OOM = "oom"
 NAN_OUTPUTS = "nan-outputs"
 DISAGREES = "disagrees"
 PLATFORM = "platform"  # dropped by --platform: the capability matrix says it cannot deploy there
+DEVICE_LOST = "device-lost"  # --on: the device's node died or left mid-candidate; re-running measures it again
 
 REASON_CLASSES = (
     NOT_INSTALLED,
@@ -40,6 +41,7 @@ REASON_CLASSES = (
     NAN_OUTPUTS,
     DISAGREES,
     PLATFORM,
+    DEVICE_LOST,
 )
 
 
@@ -64,3 +66,24 @@ def root_cause(text: str) -> str | None:
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     found = [ln for ln in lines if _EXCEPTION_LINE.match(ln)]
     return found[-1] if found else None
+
+
+class SweepInterrupted(Exception):
+    """Ctrl-C during a sweep, with what the store kept: the CLI prints it and exits 130. Not a KeyboardInterrupt
+    subclass on purpose: the CLI framework turns those into a bare exit code and the message would be lost."""
+
+    def __init__(self, run_id: str | None, kept: int, total: int | None):
+        super().__init__(run_id, kept, total)
+        self.run_id, self.kept, self.total = run_id, kept, total
+
+    def __str__(self) -> str:
+        if self.run_id is None:
+            return "interrupted before the sweep started: nothing was measured"
+        of = f" of {self.total}" if self.total is not None else ""
+        return (f"interrupted: run {self.run_id} kept {self.kept}{of} rows in the store (the running worker was "
+                f"stopped); run the same command again to resume: the kept rows are reused, the {self._missing} "
+                f"are measured. `edgepick show {self.run_id}` shows it as incomplete")
+
+    @property
+    def _missing(self) -> str:
+        return "rest" if self.total is None else f"{self.total - self.kept} missing"

@@ -3,7 +3,11 @@
     artifact(s)        the exact file(s) that were measured (a torch factory is saved as a torch.export .pt2)
     example_input.npz  the first eval inputs at the candidate's batch size
     infer.py           loads the artifact with the same runtime and thread setting, runs one input, prints outputs
-                       and latency; --input/--output let a test feed inputs and read outputs back
+                       and latency; --input/--output let a test feed inputs and read outputs back. A constant script
+                       (export_infer.py): what to load comes from export.json, never from generated code
+    export.json        runtime, artifact file name, threads, input names (data, read by infer.py)
+    manifest.json      SHA-256 of every file + the measured figures and fingerprint; infer.py checks it before loading
+    manifest.sig       with --sign-key: an OpenSSF model-signing signature of manifest.json
     requirements.txt   exact versions of what was measured
     README.md          the measured figures and the machine they were measured on
 """
@@ -18,100 +22,13 @@ import numpy as np
 
 from edgepick import paths
 from edgepick.errors import UserError
+from edgepick.export_manifest import sign_manifest, write_manifest
 from edgepick.report.columns import COLUMNS
 
 _DISTRIBUTIONS = {"onnxruntime": ["onnxruntime"], "openvino": ["openvino"], "torch-eager": ["torch"]}
 
-_COMMON = '''"""Run the exported {key} candidate once: `python infer.py [--input x.npz] [--output y.npz] [--repeat N]`."""
-
-import argparse
-import pathlib
-import time
-
-import numpy as np
-
-HERE = pathlib.Path(__file__).resolve().parent
-THREADS = {threads}
-
-
-def read_inputs(path):
-    with np.load(path, allow_pickle=False) as f:
-        return {{name: f[name] for name in f.files}}
-
-
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--input", default=str(HERE / "example_input.npz"), help="an .npz, one array per input name")
-    parser.add_argument("--output", help="save the outputs to this .npz")
-    parser.add_argument("--repeat", type=int, default=20, help="timed calls after the first")
-    args = parser.parse_args()
-    inputs = read_inputs(args.input)
-    t0 = time.perf_counter()
-    run = load()
-    print(f"load: {{(time.perf_counter() - t0) * 1e3:.1f}} ms")
-    t0 = time.perf_counter()
-    outputs = run(inputs)
-    print(f"first inference: {{(time.perf_counter() - t0) * 1e3:.3f}} ms")
-    times = []
-    for _ in range(args.repeat):
-        t0 = time.perf_counter()
-        run(inputs)
-        times.append((time.perf_counter() - t0) * 1e3)
-    if times:
-        print(f"latency over {{len(times)}} calls: median {{sorted(times)[len(times) // 2]:.3f}} ms, min {{min(times):.3f}} ms")
-    for i, out in enumerate(outputs):
-        print(f"output {{i}}: shape {{tuple(out.shape)}}, dtype {{out.dtype}}, first values {{out.ravel()[:5]}}")
-        if out.ndim == 2 and out.shape[1] > 1:
-            print(f"  top-1 per row: {{out.argmax(1).tolist()}}")
-    if args.output:
-        np.savez(args.output, *outputs)
-
-
-'''
-
-_LOADERS = {
-    "onnxruntime": '''def load():
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = THREADS
-    opts.inter_op_num_threads = 1
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    session = ort.InferenceSession(str(HERE / "{artifact}"), sess_options=opts, providers=["CPUExecutionProvider"])
-    names = [o.name for o in session.get_outputs()]
-    return lambda inputs: [np.asarray(o) for o in session.run(names, inputs)]
-''',
-    "openvino": '''def load():
-    import openvino as ov
-    import openvino.properties as props
-
-    core = ov.Core()
-    compiled = core.compile_model(core.read_model(str(HERE / "{artifact}")), "CPU",
-                                  {{props.inference_num_threads: THREADS, props.num_streams: 1,
-                                   props.hint.inference_precision: "{ov_precision}"}})  # the precision measured
-    request = compiled.create_infer_request()
-
-    def run(inputs):
-        request.infer({{k: np.ascontiguousarray(v) for k, v in inputs.items()}})
-        return [np.array(request.get_output_tensor(i).data) for i in range(len(compiled.outputs))]
-    return run
-''',
-    "torch-eager": '''def load():
-    import torch
-
-    torch.set_num_threads(THREADS)
-    module = torch.export.load(str(HERE / "{artifact}")).module()
-    names = {input_names}
-
-    def run(inputs):
-        # BF16 rows were measured under torch.autocast; FP32 rows with it off
-        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled={torch_bf16}):
-            out = module(*(torch.from_numpy(np.ascontiguousarray(inputs[n])) for n in names))
-        out = (out,) if isinstance(out, torch.Tensor) else tuple(out)
-        return [(o.float() if o.dtype == torch.bfloat16 else o).detach().numpy() for o in out]
-    return run
-''',
-}
+_RUNTIMES = ("onnxruntime", "openvino", "torch-eager")  # the loaders in export_infer.py
+_INFER_SOURCE = Path(__file__).with_name("export_infer.py")  # copied verbatim: no user text ever becomes code
 
 
 def _ov_precision(row: dict) -> str:
@@ -122,9 +39,9 @@ def _ov_precision(row: dict) -> str:
     return {"bf16": "bf16", "fp16": "f16"}.get(row.get("precision"), "f32")
 
 
-def export_candidate(run, key: str | None, out: Path) -> dict:
+def export_candidate(run, key: str | None, out: Path, sign_key: Path | None = None) -> dict:
     row = _choose(run, key)
-    if row["runtime"] not in _LOADERS:
+    if row["runtime"] not in _RUNTIMES:
         raise UserError(f"export knows onnxruntime, openvino and torch-eager; {row['runtime']} is not supported yet")
     out = Path(out)
     if out.exists() and any(out.iterdir()):
@@ -133,15 +50,20 @@ def export_candidate(run, key: str | None, out: Path) -> dict:
     inputs = _example_inputs(run, row["batch"])
     np.savez(out / "example_input.npz", **inputs)
     artifact_name = _copy_artifact(row, out, inputs)
-    loader = _LOADERS[row["runtime"]].format(artifact=artifact_name, input_names=repr(list(inputs)),
-                                             ov_precision=_ov_precision(row), torch_bf16=row.get("precision") == "bf16")
-    (out / "infer.py").write_text(_COMMON.format(key=row["key"], threads=row["threads"]) + loader +
-                                  '\n\nif __name__ == "__main__":\n    main()\n')
+    # What infer.py loads is data (a JSON side file), read at run time; the script itself is a constant.
+    (out / "export.json").write_text(json.dumps({"runtime": row["runtime"], "artifact": artifact_name,
+                                                 "threads": row["threads"], "input_names": list(inputs),
+                                                 "key": row["key"], "ov_precision": _ov_precision(row),
+                                                 "torch_bf16": row.get("precision") == "bf16"}, indent=2))
+    shutil.copyfile(_INFER_SOURCE, out / "infer.py")
     (out / "requirements.txt").write_text(_requirements(run, row))
     (out / "README.md").write_text(_readme(run, row, artifact_name))
     (out / "candidate.json").write_text(json.dumps({k: v for k, v in row.items() if k != "latency_samples_ms"},
                                                    indent=2, default=str))
-    return {"key": row["key"], "files": sorted(p.name for p in out.iterdir())}
+    write_manifest(run, row, out)
+    if sign_key:
+        sign_manifest(out, sign_key)
+    return {"key": row["key"], "files": sorted(p.name for p in out.iterdir()), "signed": bool(sign_key)}
 
 
 def _choose(run, key: str | None) -> dict:
@@ -196,6 +118,10 @@ def _save_exported(factory: str, out: Path, inputs: dict[str, np.ndarray]) -> st
     except ImportError as e:
         raise UserError(f"cannot import the model factory '{factory}' ({e}); run export from the directory the run "
                         "was made in") from e
+    except (Exception, SystemExit) as e:  # the user's factory failed this time: one line, not a traceback
+        from edgepick.usercode import user_code_failure
+
+        raise UserError(f"the model factory '{factory}' failed: {user_code_failure(e)}") from e
     example = tuple(torch.from_numpy(v) for v in inputs.values())
     program = torch.export.export(module, example)
     torch.export.save(program, str(out / "model.pt2"))

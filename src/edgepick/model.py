@@ -15,6 +15,7 @@ from edgepick.artifact import Artifact, file_sha256
 from edgepick.errors import UserError
 from edgepick.runtimes.torch_eager import example_tensors
 from edgepick.signature import Signature, TensorSpec
+from edgepick.usercode import call_user_factory, quiet_logger, user_code_failure
 from edgepick.zoo import ZOO
 
 _FACTORY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
@@ -113,13 +114,15 @@ def _from_factory(spec: str, name: str | None = None, shape=None) -> ModelSpec:
         factory = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as e:
         raise UserError(f"cannot import factory '{spec}': {e}") from e
-    module = factory()
+    except (Exception, SystemExit) as e:  # the module's own code failed at import: the user's bug, in one line
+        raise UserError(f"importing '{module_name}' for factory '{spec}' failed: {user_code_failure(e)}") from e
+    module = call_user_factory(factory, spec)
     _require_module(module, spec)
     module.eval()
     shape = shape or getattr(module, "example_input_shape", None)
     sig = _torch_signature(shape) if shape else Signature([])
     digest = _state_hash(module, spec)
-    if _state_hash(factory(), spec) != digest:
+    if _state_hash(call_user_factory(factory, spec), spec) != digest:
         # Each call gives other weights (an unseeded init): a worker calling the factory again would measure a
         # different model. Measure this very instance instead, saved as an ExportedProgram like an API module.
         spec_obj = ModelSpec(name or spec, Artifact("torch-module", "", {"input_names": ["input"]}), sig, digest,
@@ -216,10 +219,15 @@ def _indexed_rows(proto, name: str) -> int | None:
 
 
 def _from_exported(path: Path) -> ModelSpec:
+    import zipfile
+
+    if not zipfile.is_zipfile(path):  # torch would log a 12-line traceback before raising
+        raise UserError(f"{path} is not a torch.export program (not a zip archive); re-save it with torch.export.save")
     import torch
 
     try:
-        program = torch.export.load(str(path))
+        with quiet_logger("torch.export"):
+            program = torch.export.load(str(path))
     except Exception as e:
         raise UserError(f"{path} is not a loadable torch.export program ({type(e).__name__}); re-save it with torch.export.save") from e
     vals = [n.meta["val"] for n in program.graph.nodes
@@ -242,6 +250,9 @@ def _from_pickle(path: Path, trust: bool) -> ModelSpec:
 
     try:
         module = torch.load(str(path), weights_only=False, map_location="cpu")
+    except (ModuleNotFoundError, AttributeError) as e:  # the pickle names a class this process cannot import
+        raise UserError(f"{path} could not be unpickled: {e}. The model's class must be importable: run edgepick from "
+                        "the folder that holds its module, or add that folder to PYTHONPATH") from e
     except Exception as e:
         raise UserError(f"{path} could not be unpickled ({type(e).__name__}: {e})") from e
     if isinstance(module, dict):

@@ -67,6 +67,10 @@ def darknet_inputs(text: str) -> list[TensorSpec]:
         shape = [1, int(values.get("channels", 3)), int(values["height"]), int(values["width"])]
     except KeyError as e:
         raise UserError(f"the .cfg [net] section lacks {e.args[0]}") from e
+    except ValueError as e:  # found by fuzz/ (darknet target): height=abc
+        raise UserError(f"the .cfg [net] section has a channels/height/width that is not a whole number ({e})") from e
+    if min(shape) < 1:
+        raise UserError(f"the .cfg [net] section gives an input shape {shape}; channels, height and width must be >= 1")
     return [TensorSpec("input", shape, "float32", batch_dynamic=True)]
 
 

@@ -19,7 +19,9 @@ CANDIDATE_FIELDS = ("key", "runtime", "precision", "threads", "batch", "status",
                     # real time (issue 15): the frame loop's stages, deadlines at --fps, background load; null unless asked
                     "realtime",
                     # precision (issue 10): a BF16/FP16 row's support here (native, or predicted slower)
-                    "precision_support")
+                    "precision_support",
+                    # the device fleet (issue 13): {"name", "fingerprint"} of the device that measured it; null = here
+                    "device")
 
 
 @dataclass
@@ -52,7 +54,17 @@ class Run:
             "pick": self.picked["key"] if self.picked else None,
             "selection": self._selection(),  # budget, objective, device; feasible set, Pareto front, verdict
             "candidates": [_public(r, self.reasons.get(r["key"])) for r in self.rows],
+            "incomplete": self.context.get("incomplete"),  # None for a finished run (issue 11)
+            **self._fleet(),
         }
+
+    def _fleet(self) -> dict:
+        """--on runs: each device's pick and fingerprint, and the cross-device table (select/devices.py)."""
+        if not self.context.get("devices"):
+            return {}
+        from edgepick.select.devices import cross_device
+
+        return {"devices": self.context["devices"], "cross_device": cross_device(self.rows)}
 
 
     def _selection(self) -> dict:
@@ -84,7 +96,33 @@ def run_from_db(run_row) -> Run:
     rows = [row_from_db(c) for c in run_row.candidates]
     req = run_row.request
     chosen, reasons = pick(rows, req.get("selection"), req.get("reference_accuracy"))
+    if req.get("devices"):  # a fleet run: one pick per device
+        from edgepick.select.devices import pick_per_device
+
+        chosen, reasons, _ = pick_per_device(rows, req.get("selection"), req.get("reference_accuracy"))
     return Run(run_row.id, run_row.model_name, run_row.model_hash, req, run_row.fingerprint, rows,
                chosen, reasons, {"data": req.get("data_source"), "reference": req.get("reference"),
                                  "reference_accuracy": req.get("reference_accuracy"),
-                                 **({"compression": req["compression"]} if req.get("compression") else {})})
+                                 **({"compression": req["compression"]} if req.get("compression") else {}),
+                                 **({"devices": req["devices"]} if req.get("devices") else {}),
+                                 "incomplete": _incomplete(run_row, len(rows))})
+
+
+def _incomplete(run_row, measured: int) -> dict | None:
+    """A run the store has not marked done (interrupted, killed, or still running): how many rows are missing."""
+    if run_row.status == "done":
+        return None
+    expected = run_row.request.get("expected_rows")
+    return {"status": run_row.status, "measured": measured, "expected": expected,
+            "missing": None if expected is None else max(0, expected - measured)}
+
+
+def incomplete_note(run) -> str | None:
+    """One line for every output of an unfinished run: its pick is from the rows measured so far only."""
+    info = run.context.get("incomplete")
+    if not info:
+        return None
+    missing = f"{info['missing']} of {info['expected']} rows missing" if info.get("expected") is not None else \
+        "rows missing"
+    return (f"INCOMPLETE run ({info['status']}, interrupted or still running): {info['measured']} rows measured, "
+            f"{missing}; the pick below is among the measured rows only. Run the same command again to resume")

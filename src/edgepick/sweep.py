@@ -17,14 +17,13 @@ import numpy as np
 from edgepick import __version__, errors, paths
 from edgepick.compress import hooks as compress_hooks
 from edgepick.convert import static as static_graph
-from edgepick.convert.chain import convert_along
-from edgepick.convert.stepcheck import blame, check_steps
-from edgepick.data import arrays_sha256, eval_data
+from edgepick.convert.stepcheck import blame
+from edgepick.data import arrays_sha256
 from edgepick.fingerprint import fingerprint
+from edgepick.launch.isolated import convert_isolated, eval_data_isolated, reference_isolated
 from edgepick.measure import rigor
 from edgepick.measure.equivalence import Tolerance, accuracy_top1, compare, for_quantized_source
 from edgepick.measure.latency import TimingPolicy
-from edgepick.measure.reference import reference_outputs
 from edgepick.model import export_module, load_model
 from edgepick.planner import Candidate, drop_for_platform, plan, resolve_runtimes
 from edgepick.precision import REDUCED as REDUCED_PRECISIONS
@@ -37,6 +36,7 @@ from edgepick.select.explain import settings_of
 from edgepick.select.pick import pick
 from edgepick.signature import apply_shapes, parse_input_shapes, parse_input_values, require_resolved
 from edgepick.store.db import Store
+from edgepick.validate import check_request
 
 
 @dataclass
@@ -77,6 +77,9 @@ class Request:
     precisions: Any = None  # "fp32,bf16" or a list; None: FP32 plus the reduced precisions this CPU has natively
     input_values: Any = None  # fixed input values: {"sr": 16000}, "sr=16000" or ["sr=16000", ...] (signature.py)
     no_batch_axis: bool = False  # the first dims are not a batch (x [T, F]): one whole input set per call, batch 1
+    on: str | None = None  # measure on these devices of a Ray cluster: "dev-a,dev-b" or "class=pi5" (sweep_fleet.py)
+    cluster: str | None = None  # the Ray head's HOST:PORT for --on (default RAY_ADDRESS or `edgepick cluster start`'s)
+    step_timeout_s: float | None = None  # reference/inputs/conversion workers; default max(timeout_s, 120) (launch/isolated.py)
 
 
 Progress = Callable[[str, dict], None]
@@ -112,11 +115,14 @@ def _request_key(request: Request, spec, runtimes: list[str], inputs_digest: str
         described["realtime"] = request.realtime
     if request.precisions:
         described["precisions"] = parse_precisions(request.precisions)
+    if request.on:  # a fleet run is its own run: resuming it measures only the devices' missing rows
+        described["on"] = request.on
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest(), described
 
 
 def execute(request: Request, progress: Progress | None = None) -> Run:
     notify = progress or (lambda kind, info: None)
+    check_request(request)  # threads vs cores, --cores ids, --timeout, --max-acc-drop: one line before any work
     for value in [*request.threads, *request.batches]:
         if value < 1:
             raise errors.UserError("--threads and --batch take positive integers, e.g. --threads 1,2 --batch 1,8")
@@ -131,13 +137,14 @@ def execute(request: Request, progress: Progress | None = None) -> Run:
     apply_shapes(spec.signature, parse_input_shapes(request.input_shape))
     parse_input_values(request.input_values, spec.signature)
     spec.signature.whole = spec.signature.whole or request.no_batch_axis
-    data = eval_data(spec.data_factory, spec.signature, request.data, request.data_limit)
+    data = eval_data_isolated(spec, request)  # the user's data callable / synthesis run in a capped worker
     require_resolved(spec.signature)
     if request.compressions and spec.signature.whole_feeds:  # calibration and search batch the eval samples
         raise errors.UserError("--compress needs a model with a batch axis; this one has none (a scalar input, or "
                                "inputs whose leading dims differ) and is fed one whole input set per call")
     if spec.is_torch:  # a module's inputs are named by --input-shape: the workers feed them in that order
         spec.artifact.meta["input_names"] = spec.signature.names
+    fleet = _open_fleet(request)  # --on: devices of a Ray cluster measure, in parallel (sweep_fleet.py)
     runtimes = resolve_runtimes(request.runtimes)
     artifacts_root = home / "artifacts" / spec.content_hash[:16]
     artifacts_root.mkdir(parents=True, exist_ok=True)
@@ -156,7 +163,11 @@ def execute(request: Request, progress: Progress | None = None) -> Run:
     run_dir.mkdir(parents=True, exist_ok=True)
     inputs_path = run_dir / "eval_inputs.npz"
     data.save(inputs_path)
-    ref_label, reference = reference_outputs(spec, data.inputs, max(request.threads))
+    try:  # the user's model runs in a capped worker; without a reference nothing can be compared, so the run stops
+        ref_label, reference = reference_isolated(spec, inputs_path, run_dir, max(request.threads), request)
+    except errors.UserError as e:
+        store.fail_run(run.id, str(e))
+        raise
     source_tolerance = for_quantized_source(spec.artifact, request.tolerance, reference)
     if source_tolerance is not request.tolerance:  # an INT8 source is judged in steps of its output scale
         request = dataclasses.replace(request, tolerance=source_tolerance)
@@ -170,12 +181,21 @@ def execute(request: Request, progress: Progress | None = None) -> Run:
     if request.compressions:
         compress = compress_hooks.setup(request, spec, data, reference, artifacts_root)
         candidates += compress_hooks.candidates(request, runtimes, compress, notify)
-    notify("start", {"run_id": run.id, "total": len(candidates), "resumed": len(done)})
+    total = len(candidates) * (len(fleet.launchers) if fleet else 1)
+    store.set_expected_rows(run.id, total)
+    notify("start", {"run_id": run.id, "total": total, "resumed": len(done)})
     conversions: dict[tuple, Any] = {}
     rows = []
+    if fleet:
+        rows += fleet.sweep(candidates, done, run_dir, notify,
+                            convert=lambda c: _convert_for(c, request, spec, artifacts_root, conversions, inputs_path, run_dir),
+                            measure_one=lambda c, device_dir: _measure_candidate(
+                                c, request, spec, data, reference, inputs_path, device_dir, artifacts_root, conversions, compress,
+                                ref_dir=run_dir),
+                            save=lambda row: store.save_candidate(run.id, _db_fields(row)))
     # Follow-ups (e.g. INT8 with its most sensitive layers back in float) are generated lazily from the rows so far.
-    follow_ups = compress_hooks.follow_up(rows, compress, request, notify) if compress else ()
-    for cand in itertools.chain(candidates, follow_ups):
+    follow_ups = compress_hooks.follow_up(rows, compress, request, notify) if compress and not fleet else ()
+    for cand in itertools.chain(candidates, follow_ups) if not fleet else ():
         if cand.key in done:
             rows.append(done[cand.key])
             notify("reused", {"key": cand.key})
@@ -188,7 +208,7 @@ def execute(request: Request, progress: Progress | None = None) -> Run:
         store.save_candidate(run.id, _db_fields(row))
         rows.append(row)
         notify("measured", {"key": cand.key, "status": row["status"]})
-    for row in rigor.after_sweep(rows, spec, artifacts_root, run_dir, inputs_path, request,
+    for row in (fleet.after_sweep if fleet else rigor.after_sweep)(rows, spec, artifacts_root, run_dir, inputs_path, request,
                                  lambda rs: pick(rs, settings_of(request), ref_accuracy)[0], notify):
         store.save_candidate(run.id, _db_fields(row))
     compress_summary = compress_hooks.finish(rows, compress) if compress else None
@@ -198,16 +218,47 @@ def execute(request: Request, progress: Progress | None = None) -> Run:
     for row in precision_outcomes(rows):  # BF16/FP16 rows: the measured speed against their FP32 twin
         store.save_candidate(run.id, _db_fields(row))
     chosen, reasons = pick(rows, settings_of(request), ref_accuracy)
+    devices = fleet.summary(rows, settings_of(request), ref_accuracy) if fleet else {}
+    if fleet:  # one pick per device (select/devices.py); there is no single pick across devices
+        from edgepick.select.devices import pick_per_device
+
+        chosen, reasons, _ = pick_per_device(rows, settings_of(request), ref_accuracy)
+        fleet.close()
     store.finish_run(run.id, chosen["key"] if chosen else None, {"selection": settings_of(request),
                                                                   "reference": ref_label, "reference_accuracy": ref_accuracy,
-                                                                  **({"compression": compress_summary} if compress else {})})
+                                                                  **({"compression": compress_summary} if compress else {}),
+                                                                  **devices})
     return Run(run.id, spec.name, spec.content_hash, store.get_run(run.id).request, run.fingerprint, rows,
                chosen, reasons, {"reference": ref_label, "reference_accuracy": ref_accuracy, "data": data.source,
-                                 **({"compression": compress_summary} if compress_summary else {})})
+                                 **({"compression": compress_summary} if compress_summary else {}), **devices})
+
+
+def _open_fleet(request: Request):
+    if not request.on:
+        return None  # the local launcher; Ray is never imported
+    from edgepick.sweep_fleet import Fleet
+
+    return Fleet.open(request.on, request.cluster)
+
+
+def _convert_for(cand: Candidate, request, spec, artifacts_root, conversions, inputs_path, ref_dir):
+    """The candidate's converted artifact and steps, or the CandidateFailure that stopped it; once per path."""
+    path_key = (tuple(cand.path), cand.key if cand.compression else None)
+    if path_key not in conversions:
+        try:
+            if cand.compression:
+                conversions[path_key] = compress_hooks.convert(cand, spec, artifacts_root)
+            else:
+                # converters read user files and run user models: in a capped worker, like the candidates
+                conversions[path_key] = convert_isolated(cand.path, spec, artifacts_root, inputs_path, ref_dir, request)
+        except errors.CandidateFailure as failure:
+            conversions[path_key] = failure
+    return conversions[path_key]
 
 
 def _measure_candidate(cand: Candidate, request, spec, data, reference, inputs_path, run_dir, artifacts_root,
-                       conversions, compress=None) -> dict:
+                       conversions, compress=None, ref_dir=None) -> dict:
+    """One row. `ref_dir` holds the reference outputs (the run's folder; a fleet device measures under its own)."""
     row = {"key": cand.key, "runtime": cand.runtime, "precision": cand.precision, "threads": cand.threads,
            "batch": cand.batch, "status": "failed", "reason_class": None, "reason": None, "conversion": [],
            "cores": _cores_for(request, cand.threads)}
@@ -218,17 +269,7 @@ def _measure_candidate(cand: Candidate, request, spec, data, reference, inputs_p
     if cand.blocked:
         row["reason_class"], row["reason"] = cand.blocked
         return row
-    path_key = (tuple(cand.path), cand.key if cand.compression else None)
-    if path_key not in conversions:
-        try:
-            if cand.compression:
-                conversions[path_key] = compress_hooks.convert(cand, spec, artifacts_root)
-            else:
-                conversions[path_key] = convert_along(cand.path, spec.artifact, spec.signature, artifacts_root, spec.module)
-                check_steps(cand.path, conversions[path_key][1], artifacts_root, data.inputs, reference, request.tolerance)
-        except errors.CandidateFailure as failure:
-            conversions[path_key] = failure
-    converted = conversions[path_key]
+    converted = _convert_for(cand, request, spec, artifacts_root, conversions, inputs_path, ref_dir or run_dir)
     if isinstance(converted, errors.CandidateFailure):
         row["reason_class"], row["reason"] = converted.reason_class, converted.message
         return row

@@ -22,39 +22,54 @@ def convert_along(path: list[str], source: Artifact, signature, cache_root: Path
     artifact, steps = source, []
     for i, name in enumerate(path):
         step_dir = cache_root / "+".join(path[: i + 1])
-        record_file = step_dir / "artifact.json"
-        if record_file.exists():
-            record = json.loads(record_file.read_text())
-            artifact = Artifact.from_dict(record["artifact"])
-            if record.get("simplified_step"):  # this step ran on the onnxslim-simplified graph
-                steps.append({**record["simplified_step"], "cached": True})
-            steps.append({"converter": name, "seconds": record["seconds"], "cached": True})
-            continue
-        conv = CONVERTERS.get(name)
-        if not conv.is_available():
-            raise errors.CandidateFailure(errors.NOT_INSTALLED, f"converter {name} needs {conv.distribution}: {conv.install_hint()}")
-        if step_dir.exists():
-            shutil.rmtree(step_dir)  # a half-written step from a killed sweep
-        step_dir.mkdir(parents=True)
-        t0 = time.perf_counter()
-        try:
-            artifact_in, simplified = artifact, None
-            artifact = _run_step(conv, artifact, ConvertContext(signature, step_dir, module if i == 0 else None))
-        except Exception as e:
-            if isinstance(e, errors.CandidateFailure):  # already classified (e.g. a converter's env is missing)
-                raise
-            if artifact_in.format != "onnx" or isinstance(e, subprocess.TimeoutExpired):
-                raise errors.CandidateFailure(errors.CONVERSION_ERROR, f"{name} failed: {static.describe(e)}") from e
-            # Once more on the graph with its shape subgraphs folded (convert/static.py), before giving up.
-            artifact, simplified = _retry_simplified(name, conv, artifact_in, e, signature, cache_root, path[:i], step_dir)
-            steps.append(simplified)
-        seconds = time.perf_counter() - t0 - (simplified or {}).get("seconds", 0.0)
-        record = {"artifact": artifact.to_dict(), "seconds": seconds}
-        if simplified:
-            record["simplified_step"] = {k: v for k, v in simplified.items() if k != "cached"}
-        record_file.write_text(json.dumps(record))
-        steps.append({"converter": name, "seconds": seconds, "cached": False})
+        with _step_lock(step_dir):  # another sweep of the same model may be converting this very step
+            artifact = _convert_step(path, i, name, step_dir, artifact, signature, module, steps, cache_root)
     return artifact, steps
+
+
+def _step_lock(step_dir: Path):
+    """An inter-process lock per cached step: a second sweep waits, then reuses the step instead of deleting it."""
+    from filelock import FileLock
+
+    return FileLock(str(step_dir) + ".lock")
+
+
+def _convert_step(path, i, name, step_dir: Path, artifact: Artifact, signature, module, steps: list,
+                  cache_root: Path) -> Artifact:
+    """One step, under its lock: reuse the cached artifact, or convert (retrying once on a simplified ONNX graph)."""
+    record_file = step_dir / "artifact.json"
+    if record_file.exists():
+        record = json.loads(record_file.read_text())
+        artifact = Artifact.from_dict(record["artifact"])
+        if record.get("simplified_step"):  # this step ran on the onnxslim-simplified graph
+            steps.append({**record["simplified_step"], "cached": True})
+        steps.append({"converter": name, "seconds": record["seconds"], "cached": True})
+        return artifact
+    conv = CONVERTERS.get(name)
+    if not conv.is_available():
+        raise errors.CandidateFailure(errors.NOT_INSTALLED, f"converter {name} needs {conv.distribution}: {conv.install_hint()}")
+    if step_dir.exists():
+        shutil.rmtree(step_dir)  # a half-written step from a killed sweep
+    step_dir.mkdir(parents=True)
+    t0 = time.perf_counter()
+    try:
+        artifact_in, simplified = artifact, None
+        artifact = _run_step(conv, artifact, ConvertContext(signature, step_dir, module if i == 0 else None))
+    except Exception as e:
+        if isinstance(e, errors.CandidateFailure):  # already classified (e.g. a converter's env is missing)
+            raise
+        if artifact_in.format != "onnx" or isinstance(e, subprocess.TimeoutExpired):
+            raise errors.CandidateFailure(errors.CONVERSION_ERROR, f"{name} failed: {static.describe(e)}") from e
+        # Once more on the graph with its shape subgraphs folded (convert/static.py), before giving up.
+        artifact, simplified = _retry_simplified(name, conv, artifact_in, e, signature, cache_root, path[:i], step_dir)
+        steps.append(simplified)
+    seconds = time.perf_counter() - t0 - (simplified or {}).get("seconds", 0.0)
+    record = {"artifact": artifact.to_dict(), "seconds": seconds}
+    if simplified:
+        record["simplified_step"] = {k: v for k, v in simplified.items() if k != "cached"}
+    record_file.write_text(json.dumps(record))
+    steps.append({"converter": name, "seconds": seconds, "cached": False})
+    return artifact
 
 
 def _run_step(conv, artifact: Artifact, ctx: ConvertContext) -> Artifact:

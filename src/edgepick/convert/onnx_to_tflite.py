@@ -52,7 +52,10 @@ def run_onnx2tf(env_name: str, artifact: Artifact, ctx: ConvertContext, out_dir,
     channels_first = [t.name for t in ctx.signature.inputs if len(t.shape) in (3, 4, 5)]
     if channels_first:
         cmd += ["-k", *channels_first]
-    env = {"PYTHONNOUSERSITE": "1", "PATH": "/usr/bin:/bin", "HOME": str(ctx.out_dir)}
+    # TF_ENABLE_ONEDNN_OPTS=0: onnx2tf's TensorFlow 2.19 runs its oneDNN convolutions while building the graph, and on
+    # CPUs with AVX512-FP16/BF16 some fail ("could not create a primitive descriptor for a convolution forward
+    # propagation primitive", then SIGILL): seen on the PP-OCR nets. Eigen's kernels only cost conversion time.
+    env = {"PYTHONNOUSERSITE": "1", "PATH": "/usr/bin:/bin", "HOME": str(ctx.out_dir), "TF_ENABLE_ONEDNN_OPTS": "0"}
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
     (ctx.out_dir / "onnx2tf.log").write_text(done.stdout + done.stderr)
     if done.returncode != 0 or not produced():

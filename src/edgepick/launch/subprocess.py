@@ -1,4 +1,8 @@
-"""Run one candidate's worker as a spawned process with a hard timeout, CPU affinity and a memory cap."""
+"""Run one candidate's worker as a spawned process with a hard timeout, CPU affinity and a memory cap.
+
+spawn_capped() is the one way edgepick runs anything the user controls outside its own code: the measurement worker
+here, and the reference, input synthesis and conversions (launch/isolated.py) under the same timeout and cap.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,19 @@ import os
 import signal
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from edgepick import envs, errors
 from edgepick.launch import memcap
+
+
+@dataclass
+class Outcome:
+    returncode: int
+    timed_out: bool
+    oom: bool
+    wall_s: float
 
 
 def run_worker(job: dict, work_dir: Path, timeout_s: float, memory_limit: int | None = None,
@@ -32,56 +45,80 @@ def run_worker(job: dict, work_dir: Path, timeout_s: float, memory_limit: int | 
         python, overrides = launch if launch is not None else envs.worker_launch(job)
     except errors.CandidateFailure as e:
         return {"status": "failed", "reason_class": e.reason_class, "reason": e.message}
-    log = open(work_dir / "worker.log", "wb")
-    env = dict(os.environ, PYTHONUNBUFFERED="1", **overrides)
+    env = dict(os.environ, PYTHONUNBUFFERED="1", EDGEPICK_WORKER_ROLE="measure", **overrides)
+    outcome = spawn_capped(python, module, work_dir / "job.json", work_dir, timeout_s, memory_limit,
+                           mechanism, env)
+    result_path = Path(job["result"])
+    result = json.loads(result_path.read_text()) if result_path.exists() else {}
+    result["worker_wall_s"] = outcome.wall_s
+    result["memory_cap"] = {"limit_mb": memory_limit / 2**20, "mechanism": mechanism} if memory_limit else None
+    if result.get("status"):
+        if outcome.oom and result["status"] == "ok":
+            result.update(status="failed", reason_class=errors.OOM, reason=_oom_text(memory_limit, mechanism))
+        return result
+    why = classify(outcome, work_dir / "worker.log", timeout_s, memory_limit, mechanism)
+    result.update(status="failed", reason_class=why[0], reason=why[1])
+    return result
+
+
+def spawn_capped(python: str, module: str, job_file: Path, work_dir: Path, timeout_s: float, memory_limit: int | None,
+                 mechanism: str | None, env: dict) -> Outcome:
+    """Run `python -m module job_file` in its own session, tied to this process, under the timeout and memory cap."""
     cap = watchdog = None
     if mechanism == "cgroup-v2":
         cap = memcap.CgroupCap(f"edgepick-{os.getpid()}-{work_dir.name}", memory_limit)
     started = time.monotonic()
-    proc = subprocess.Popen([python, "-m", module, str(work_dir / "job.json")],
-                            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    if cap:
-        cap.add(proc.pid)
-    elif mechanism == "rss-watchdog":
-        watchdog = memcap.RssWatchdog(proc.pid, memory_limit)
-    timed_out = False
-    try:
-        proc.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    finally:
-        log.close()
-        if watchdog:
-            watchdog.stop()
-    wall = time.monotonic() - started
+    with open(work_dir / "worker.log", "wb") as log:
+        # The worker runs in its own session (a terminal's Ctrl-C reaches the parent only, which stops it below) and
+        # under launch/child.py, which ties it to this process: if the parent is SIGKILLed, the kernel kills it too.
+        proc = subprocess.Popen([python, "-m", "edgepick.launch.child", str(os.getpid()), module, str(job_file)],
+                                stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        if cap:
+            cap.add(proc.pid)
+        elif mechanism == "rss-watchdog":
+            watchdog = memcap.RssWatchdog(proc.pid, memory_limit)
+        timed_out = False
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            kill_group(proc)
+        except BaseException:  # Ctrl-C (or any error) in the parent: the worker must not go on measuring unattended
+            kill_group(proc)
+            if cap:
+                cap.remove()
+            raise
+        finally:
+            if watchdog:
+                watchdog.stop()
     oom = bool((cap and cap.tripped()) or (watchdog and watchdog.tripped()))
     if cap:
         cap.remove()
-    result_path = Path(job["result"])
-    result = json.loads(result_path.read_text()) if result_path.exists() else {}
-    result["worker_wall_s"] = wall
-    result["memory_cap"] = {"limit_mb": memory_limit / 2**20, "mechanism": mechanism} if memory_limit else None
-    if result.get("status"):
-        if oom and result["status"] == "ok":
-            result.update(status="failed", reason_class=errors.OOM, reason=_oom_text(memory_limit, mechanism))
-        return result
-    tail = _tail(work_dir / "worker.log")
-    if timed_out:
-        why = (errors.TIMEOUT, f"no result within the {timeout_s:.0f} s timeout; killed")
-    elif oom or "bad_alloc" in tail or "MemoryError" in tail:
-        why = (errors.OOM, _oom_text(memory_limit, mechanism))
-    elif proc.returncode < 0:
-        sig = signal.Signals(-proc.returncode)
+    return Outcome(proc.returncode, timed_out, oom, time.monotonic() - started)
+
+
+def classify(outcome: Outcome, log: Path, timeout_s: float, memory_limit: int | None, mechanism: str | None) -> tuple[str, str]:
+    """(reason class, reason) for a worker that ended without writing its result."""
+    tail = _tail(log)
+    if outcome.timed_out:
+        return errors.TIMEOUT, f"no result within the {timeout_s:g} s timeout; killed"
+    if outcome.oom or "bad_alloc" in tail or "MemoryError" in tail:
+        return errors.OOM, _oom_text(memory_limit, mechanism)
+    if outcome.returncode < 0:
+        sig = signal.Signals(-outcome.returncode)
         if sig == signal.SIGKILL:  # nobody here sent it: on Linux that is the kernel's OOM killer
-            why = (errors.OOM, "worker killed by SIGKILL (the kernel's OOM killer, most likely)")
-        else:
-            why = (errors.CRASH, f"worker killed by {sig.name}" + (f": {tail}" if tail else ""))
-    else:
-        why = (errors.CRASH, f"worker exited with code {proc.returncode} and no result" + (f": {tail}" if tail else ""))
-    result.update(status="failed", reason_class=why[0], reason=why[1])
-    return result
+            return errors.OOM, "worker killed by SIGKILL (the kernel's OOM killer, most likely)"
+        return errors.CRASH, f"worker killed by {sig.name}" + (f": {tail}" if tail else "")
+    return errors.CRASH, f"worker exited with code {outcome.returncode} and no result" + (f": {tail}" if tail else "")
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL the worker's whole session (it may have started processes of its own) and reap it."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
 
 
 def _oom_text(limit: int | None, mechanism: str | None) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from edgepick.launch.subprocess import run_worker
+from edgepick.launch import base as launch
 
 PHASES = (("import_s", 1e3, "import ms"), ("load_s", 1e3, "load ms"), ("first_inference_ms", 1.0, "first inference ms"))
 
@@ -29,7 +29,8 @@ def cold_start(job: dict, work_dir: Path, repeats: int, timeout_s: float, memory
     per_phase: dict[str, list[float]] = {label: [] for _, _, label in PHASES}
     totals, failures = [], []
     for i in range(repeats):
-        result = run_worker(dict(job, cold_only=True), work_dir / f"cold-{i}", timeout_s, memory_limit, memory_mechanism)
+        result = launch.current().launch(dict(job, cold_only=True), work_dir / f"cold-{i}",
+                                         launch.Caps(timeout_s, memory_limit, memory_mechanism))
         if result.get("status") != "ok":
             failures.append(f"{result.get('reason_class')}: {result.get('reason')}")
             continue

@@ -20,7 +20,7 @@ import math
 import statistics
 from pathlib import Path
 
-from edgepick.launch.subprocess import run_worker
+from edgepick.launch import base as launch
 
 # two-sided 95% Student t quantiles t(0.975, df), df = 1..30 (standard tables); beyond 30 the normal 1.96 is within 4%
 _T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
@@ -72,7 +72,7 @@ def run_window(row: dict, inputs_path: Path, timing, work_dir: Path, request) ->
     """One timing-only window of the row's artifact in a fresh worker (no eval pass, no extras): what both the
     repeats here and the interleaved A B A B comparison (rigor.interleave_close) measure."""
     job = dict(row["worker_job"], inputs=str(inputs_path), timing=timing.to_dict(), skip_eval=True)
-    return run_worker(job, work_dir, request.timeout_s, request.memory_limit, request.memory_mechanism)
+    return launch.current().launch(job, work_dir, launch.Caps.of(request))
 
 
 def repeat_windows(rows: list[dict], run_dir: Path, inputs_path: Path, request, notify=None) -> list[dict]:

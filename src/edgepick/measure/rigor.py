@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from edgepick.launch.subprocess import run_worker
+from edgepick.launch import base as launch
 from edgepick.measure import noise
 from edgepick.measure.repeats import repeat_windows, run_window
 
@@ -38,9 +38,12 @@ def run_measured(job: dict, work_dir: Path, request) -> dict:
     """run_worker with the machine's load recorded before and after; an unsteady row (robust CV > 10%, noise.py) is
     re-measured once, longer."""
     job = dict(job, **job_extras(request))
-    before = noise.machine_load()
-    result = run_worker(job, work_dir, request.timeout_s, request.memory_limit, request.memory_mechanism)
-    after = noise.machine_load()
+    launcher, caps = launch.current(), launch.Caps.of(request)
+    # a device launcher samples the load on the device itself, around its worker; the head's load says nothing there
+    before = noise.machine_load() if launcher.device is None else None
+    result = launcher.launch(job, work_dir, caps)
+    after = noise.machine_load() if launcher.device is None else None
+    before, after = result.pop("load_before", before), result.pop("load_after", after)
     warnings = noise.assess(result, before, after) if result.get("status") == "ok" else []
     info = {"load_before": before, "load_after": after, "warnings": warnings, "extended": False}
     # an unsteady median is what a longer steady state can fix; a busy machine or a clock change is only warned about.
@@ -50,9 +53,9 @@ def run_measured(job: dict, work_dir: Path, request) -> dict:
         longer = replace(request.timing, min_duration_s=2 * request.timing.min_duration_s,
                          min_samples=2 * request.timing.min_samples,
                          max_duration_s=max(request.timing.max_duration_s, 4 * request.timing.min_duration_s))
-        retry = run_worker(dict(job, timing=longer.to_dict()), work_dir, request.timeout_s, request.memory_limit,
-                           request.memory_mechanism)
-        after2 = noise.machine_load()
+        retry = launcher.launch(dict(job, timing=longer.to_dict()), work_dir, caps)
+        after2 = retry.pop("load_after", None) or noise.machine_load()
+        after = retry.pop("load_before", after)
         if retry.get("status") == "ok":
             retry_warnings = noise.assess(retry, after, after2)
             info.update(extended=True, first_robust_cv=result["latency_ms"].get("robust_cv"), load_after=after2,

@@ -53,6 +53,10 @@ def build_html(run) -> str:
     charts = "\n".join(f'<div class="chart">{pio.to_html(f, full_html=False, include_plotlyjs=False)}</div>'
                        for f in figures)
     parts = [f"<h1>edgepick report: {_e(run.model_name)} (run {_e(run.run_id)})</h1>", _summary(run, sel)]
+    from edgepick.result import incomplete_note
+
+    if incomplete_note(run):
+        parts.insert(1, f'<p class="incomplete" style="color:#a60;font-weight:bold">{_e(incomplete_note(run))}</p>')
     line = device_line((run.request.get("selection") or {}).get("device"))
     if line:
         cls = ' class="estimate"' if "ESTIMATE" in line else ""

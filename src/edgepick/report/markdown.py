@@ -12,6 +12,10 @@ def to_markdown(run) -> str:
     head = [name for name, _ in columns] + ["note"]
     lines = [f"### edgepick run {run.run_id}: {run.model_name}", "",
              "| " + " | ".join(h.replace("|", "\\|") for h in head) + " |", "|" + "---|" * len(head)]
+    from edgepick.result import incomplete_note
+
+    if incomplete_note(run):
+        lines[1:1] = ["", f"**{incomplete_note(run)}**"]
     for row in run.rows:
         cells = [fn(row) for _, fn in columns] + [_note(row)]
         if run.picked is not None and row["key"] == run.picked["key"]:

@@ -15,8 +15,13 @@ def sweep_with_progress(request, quiet: bool = False):
     bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    console=Console(stderr=True), disable=quiet)
     task = bar.add_task("", total=None)
+    kept = {"run_id": None, "total": None, "rows": 0}  # what the store holds, for the Ctrl-C message
 
     def on_event(kind: str, info: dict) -> None:
+        if kind == "start":
+            kept.update(run_id=info["run_id"], total=info["total"], rows=info["resumed"])
+        elif kind == "measured":
+            kept["rows"] += 1
         if kind == "start":
             bar.start()
             note = f", {info['resumed']} reused from the store" if info["resumed"] else ""
@@ -31,6 +36,11 @@ def sweep_with_progress(request, quiet: bool = False):
     try:
         result = execute(request, on_event)
         bar.update(task, description="done")
+    except KeyboardInterrupt as e:
+        from edgepick.errors import SweepInterrupted
+
+        bar.stop()
+        raise SweepInterrupted(kept["run_id"], kept["rows"], kept["total"]) from e
     finally:
         bar.stop()
     return result

@@ -38,6 +38,10 @@ def print_run(run, console: Console | None = None) -> None:
             cells[0] = f"★ {cells[0]}"
         # Text cells: reasons quote install hints like edgepick[litert-torch], which markup would swallow.
         table.add_row(*(Text(c) for c in cells), Text(_note(row)), style=_STYLE.get(row["status"]))
+    from edgepick.result import incomplete_note
+
+    if incomplete_note(run):
+        console.print(incomplete_note(run), style="bold yellow", markup=False, highlight=False, soft_wrap=True)
     console.print(table)
     from edgepick.report.rigor import rigor_lines
 
@@ -51,6 +55,8 @@ def print_run(run, console: Console | None = None) -> None:
 
 
 def print_pick(run, console: Console) -> None:
+    if run.context.get("devices"):  # --on: one pick per device, printed with the cross-device table (report/fleet.py)
+        return
     if any((run.request.get("selection") or {}).values()):  # a budget, objective or device: explain the selection
         from edgepick.report.selection import print_selection
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import sqlite3
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
 from sqlalchemy import create_engine, event, select
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError
 from sqlalchemy.orm import Session, selectinload
 
 from edgepick.errors import UserError
@@ -16,15 +18,42 @@ from edgepick.store.schema import Base, CandidateRow, RunRow
 
 class Store:
     def __init__(self, url: str):
+        self.read_only = False
         try:
             self.engine = create_engine(url)
-            if self.engine.url.get_backend_name() == "sqlite" and self.engine.url.database not in (None, "", ":memory:"):
-                Path(self.engine.url.database).parent.mkdir(parents=True, exist_ok=True)
-            if url.startswith("sqlite"):
-                event.listen(self.engine, "connect", _sqlite_pragmas)
-            Base.metadata.create_all(self.engine)
-        except (ArgumentError, OperationalError) as e:
-            raise UserError(f"cannot open the results database '{url}': {str(e).splitlines()[0]}") from e
+        except ModuleNotFoundError as e:  # postgresql:// without psycopg, mysql:// without MySQLdb, ...
+            raise UserError(f"the database URL '{_safe(url)}' needs the Python driver '{e.name}', which is not installed: "
+                            f"pip install {_DRIVERS.get(e.name, e.name)} (or use the default sqlite store)") from e
+        except (ArgumentError, ValueError) as e:
+            raise UserError(f"bad --db '{_safe(url)}': {str(e).splitlines()[0]}; give an SQLAlchemy URL such as "
+                            "sqlite:///results.db or postgresql://user@host/db") from e
+        try:
+            self._open(url)
+        except DatabaseError as e:
+            raise UserError(_database_error_line(self.engine, url, e)) from e
+        except OSError as e:  # the folder for the sqlite file cannot be created
+            raise UserError(f"cannot create the results database's folder {e.filename}: {e.strerror}; set "
+                            "EDGEPICK_HOME (or --db) to a writable place") from e
+
+    def _open(self, url: str) -> None:
+        sqlite_file = self.engine.url.get_backend_name() == "sqlite" and self.engine.url.database not in (None, "", ":memory:")
+        if sqlite_file and _read_only(Path(self.engine.url.database)):
+            # list/show on a read-only home: open the file immutable (no WAL, no journal, no lock files); runs refuse
+            path = Path(self.engine.url.database).absolute()
+            self.engine = create_engine("sqlite://", creator=lambda: sqlite3.connect(f"file:{path}?immutable=1", uri=True))
+            self.read_only, self.path = True, path
+            self.engine.connect().close()
+            return
+        if sqlite_file:
+            Path(self.engine.url.database).parent.mkdir(parents=True, exist_ok=True)
+        if url.startswith("sqlite"):
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        Base.metadata.create_all(self.engine)
+
+    def require_writable(self) -> None:
+        if self.read_only:
+            raise UserError(f"the results database {self.path} is read-only (or its folder is): a run must store rows; "
+                            "set EDGEPICK_HOME (or --db) to a writable place. list/show still work here")
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
@@ -61,6 +90,21 @@ class Store:
                 run.request = {**run.request, **request_updates}
             s.commit()
 
+    def fail_run(self, run_id: str, why: str) -> None:
+        """A run that cannot go on (its reference failed): never left 'running'."""
+        with self.session() as s:
+            run = s.get(RunRow, run_id)
+            run.status, run.finished_at = "failed", datetime.now(timezone.utc)
+            run.request = {**run.request, "failure": why}
+            s.commit()
+
+    def set_expected_rows(self, run_id: str, count: int) -> None:
+        """How many rows the sweep planned: show/report of an interrupted run say how many are missing."""
+        with self.session() as s:
+            run = s.get(RunRow, run_id)
+            run.request = {**run.request, "expected_rows": count}
+            s.commit()
+
     def get_run(self, run_id: str) -> RunRow:
         with self.session() as s:
             matches = s.scalars(select(RunRow).where(RunRow.id.startswith(run_id))
@@ -83,3 +127,39 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
+
+
+_DRIVERS = {"psycopg": "'psycopg[binary]'", "psycopg2": "psycopg2-binary", "MySQLdb": "mysqlclient", "pymysql": "pymysql"}
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for messages."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL has no password field we could hide; say it as given
+        return url
+
+
+def _read_only(path: Path) -> bool:
+    folder = path.absolute().parent
+    if path.exists():
+        return not os.access(path, os.W_OK) or not os.access(folder, os.W_OK)
+    return folder.exists() and not os.access(folder, os.W_OK)
+
+
+def _database_error_line(engine, url: str, e: Exception) -> str:
+    first = str(getattr(e, "orig", e)).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    if engine.url.get_backend_name() == "sqlite" and engine.url.database:
+        path = Path(engine.url.database).absolute()
+        if path.exists() and path.stat().st_size and not _looks_like_sqlite(path):
+            return (f"the results database {path} is damaged ({first}); move it aside (mv '{path}' '{path}.broken') "
+                    "and run again: edgepick starts a new one, and the artifacts cache is kept")
+        return f"cannot open the results database {path}: {first}; check its permissions, or move it aside and run again"
+    return f"cannot open the results database '{_safe(url)}': {first}"
+
+
+def _looks_like_sqlite(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(16) == b"SQLite format 3\x00"

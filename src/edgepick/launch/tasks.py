@@ -1,0 +1,109 @@
+"""`python -m edgepick.launch.tasks job.json`: the sweep's own steps that run user-controlled work, in a worker.
+
+The reference outputs (the user's model), the eval inputs (the user's data callable, or synthesis from a declared
+shape) and each conversion (converters reading the user's file) run here, under the timeout and memory cap the
+candidates get (launch/isolated.py starts this). The result is a JSON file the parent reads:
+    {"status": "ok", ...}                         the task's answer (arrays go to .npz files beside it)
+    {"status": "user-error", "message": ...}      a UserError: the parent raises it as one line
+    {"status": "failed", "reason_class", "reason"} a CandidateFailure (a conversion): the parent records the row
+    {"status": "error", "message", "traceback"}   anything else: the parent says which step failed, in one line
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+from edgepick import errors
+
+
+def _spec(job: dict):
+    """The model as the parent described it (artifact + signature), with its nn.Module rebuilt for torch input."""
+    from edgepick.artifact import Artifact
+    from edgepick.model import ModelSpec
+    from edgepick.signature import Signature
+
+    artifact = Artifact.from_dict(job["artifact"])
+    spec = ModelSpec(job.get("name", "model"), artifact, Signature.from_dict(job["signature"]), "")
+    if artifact.format.startswith("torch") and job.get("needs_module", True):
+        from edgepick.runtimes.torch_eager import load_torch_module
+
+        spec.module = load_torch_module(artifact)
+    return spec
+
+
+def reference(job: dict) -> dict:
+    from edgepick.data import load_inputs_npz
+    from edgepick.measure.reference import reference_outputs
+
+    label, outputs = reference_outputs(_spec(job), load_inputs_npz(Path(job["inputs"])), job["threads"])
+    np.savez(job["outputs"], *outputs)
+    return {"label": label, "count": len(outputs)}
+
+
+def eval_inputs(job: dict) -> dict:
+    from edgepick.data import eval_data
+    from edgepick.signature import Signature
+
+    sig = Signature.from_dict(job["signature"])
+    data = eval_data(job.get("data_factory"), sig, job.get("data"), job["limit"])
+    data.save(Path(job["outputs"]))
+    if data.labels is not None:
+        np.save(job["labels"], np.asarray(data.labels), allow_pickle=False)
+    return {"source": data.source, "signature": sig.to_dict(), "has_labels": data.labels is not None}
+
+
+def convert(job: dict) -> dict:
+    from edgepick.artifact import Artifact
+    from edgepick.convert.chain import convert_along
+    from edgepick.convert.stepcheck import check_steps
+    from edgepick.data import load_inputs_npz
+    from edgepick.measure.equivalence import Tolerance
+    from edgepick.signature import Signature
+
+    artifact, steps = convert_along(job["path"], Artifact.from_dict(job["artifact"]), Signature.from_dict(job["signature"]),
+                                    Path(job["cache_root"]), None)
+    with np.load(job["reference"], allow_pickle=False) as f:
+        ref = [f[k] for k in f.files]
+    check_steps(job["path"], steps, Path(job["cache_root"]), load_inputs_npz(Path(job["inputs"])), ref,
+                Tolerance(**job["tolerance"]))
+    return {"artifact": artifact.to_dict(), "steps": steps}
+
+
+TASKS = {"reference": reference, "eval-inputs": eval_inputs, "convert": convert}
+
+
+def main(argv: list[str]) -> int:
+    job = json.loads(Path(argv[0]).read_text())
+    if job.get("cores"):
+        os.sched_setaffinity(0, job["cores"])
+    if job.get("rlimit_as_bytes"):
+        resource.setrlimit(resource.RLIMIT_AS, (job["rlimit_as_bytes"], job["rlimit_as_bytes"]))
+    try:
+        result = {"status": "ok", **TASKS[job["task"]](job)}
+    except errors.UserError as e:
+        result = {"status": "user-error", "message": str(e)}
+    except errors.CandidateFailure as e:
+        result = {"status": "failed", "reason_class": e.reason_class, "reason": e.message}
+    except MemoryError:
+        result = {"status": "failed", "reason_class": errors.OOM, "reason": "MemoryError"}
+    except (Exception, SystemExit) as e:  # the user's code (a model, a data callable) failed: say it, keep the trace
+        text = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
+        if isinstance(e, SystemExit):
+            text = f"it called sys.exit({e.code!r})"
+        result = {"status": "error", "message": f"{type(e).__name__}: {text}" if text else type(e).__name__,
+                  "traceback": traceback.format_exc()[-4000:]}
+    tmp = Path(job["result"]).with_suffix(".tmp")
+    tmp.write_text(json.dumps(result, default=str))
+    os.replace(tmp, job["result"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

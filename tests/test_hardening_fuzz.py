@@ -1,0 +1,69 @@
+"""Regression tests for what fuzz/ found, and a short smoke run of the harness (the long runs are `make fuzz`)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tests.helpers import cli
+from tests.test_cli_errors import _one_line_error
+
+FUZZ = Path(__file__).resolve().parent.parent / "fuzz"
+
+
+@pytest.mark.parametrize("height", ["8:", "3\bheight=8", "\0", "abc", "0", "-4"])
+def test_darknet_cfg_with_a_bad_net_dimension_is_one_line(home, height):
+    # fuzz/ darknet target: int() of a non-number in [net] raised ValueError (a traceback in the CLI)
+    (home.parent / "net.cfg").write_text(f"[net]\nbatch=1\nchannels=3\nheight={height}\nwidth=8\n", errors="surrogatepass")
+    (home.parent / "net.weights").write_bytes(b"\0" * 64)
+    _one_line_error(cli("run", "net.cfg"), "[net] section")
+
+
+def test_fuzz_harness_smoke():
+    pytest.importorskip("hypothesis", reason="the fuzz harness needs edgepick[fuzz] (hypothesis)")
+    proc = subprocess.run([sys.executable, str(FUZZ / "run.py"), "--seconds", "2", "input-shape", "budget",
+                           "device-yaml", "npz-arrays"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for target in ("input-shape", "budget", "device-yaml", "npz-arrays"):
+        assert f"{target}: " in proc.stdout and "0 finding(s)" in proc.stdout
+
+
+def _npz_with_central_patch(offset: int, value: int, width: int = 2, compressed: bool = False) -> bytes:
+    """A valid .npz whose central-directory entries have one field overwritten (what the fuzzer's mutations hit)."""
+    import io
+
+    import numpy as np
+
+    buf = io.BytesIO()
+    (np.savez_compressed if compressed else np.savez)(buf, x=np.zeros((4, 4), np.float32))
+    data = bytearray(buf.getvalue())
+    start = 0
+    while (at := data.find(b"PK\x01\x02", start)) >= 0:
+        data[at + offset:at + offset + width] = value.to_bytes(width, "little")
+        start = at + 4
+    return bytes(data)
+
+
+@pytest.mark.parametrize("case,patch", [
+    ("encrypted", dict(offset=8, value=1)),  # RuntimeError: File 'x.npy' is encrypted
+    ("unknown-compression", dict(offset=10, value=99)),  # NotImplementedError: compression method not supported
+    ("zip-version-12.7", dict(offset=6, value=127)),  # NotImplementedError: zip file version 12.7
+])
+def test_damaged_npz_archives_are_one_line(home, case, patch):
+    # fuzz/ npz-bytes target: np.load raised these past the (BadZipFile, ValueError, OSError) the reader caught
+    from edgepick.data import read_data_arg
+    from edgepick.errors import UserError
+    from edgepick.signature import Signature, TensorSpec
+
+    path = home.parent / f"{case}.npz"
+    path.write_bytes(_npz_with_central_patch(**patch))
+    sig = Signature([TensorSpec("input", [None, 4], "float32", True)])
+    with pytest.raises(UserError, match="not a readable .npz"):
+        read_data_arg(str(path), sig, 512)
+
+
+def test_damaged_npz_through_the_cli_is_one_line(home, tiny_onnx):
+    (home.parent / "enc.npz").write_bytes(_npz_with_central_patch(offset=8, value=1))
+    _one_line_error(cli("run", str(tiny_onnx), "--runtimes", "onnxruntime", "--data", "enc.npz"), "not a readable .npz")

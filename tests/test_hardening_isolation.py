@@ -1,0 +1,134 @@
+"""Issue 11, isolation: the user's model, data and converters never run uncapped in the parent process.
+
+The reference outputs, the eval inputs and every conversion run in workers under the candidates' timeout and
+memory cap; a failure there is one line (the run cannot continue, and it is not left 'running') or a row."""
+
+from __future__ import annotations
+
+import json
+import os
+import textwrap
+
+import pytest
+from tests.helpers import FAST_ARGS, cli
+from tests.test_cli_errors import _one_line_error
+
+
+def _onnx_model(path, op_type="Relu", domain="", shape=(1, 4), opset_domain=None):
+    import onnx
+    from onnx import TensorProto, helper
+
+    node = helper.make_node(op_type, ["x"], ["y"], domain=domain)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape))],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, list(shape))])
+    opsets = [helper.make_opsetid("", 17)] + ([helper.make_opsetid(opset_domain, 1)] if opset_domain else [])
+    model = helper.make_model(graph, opset_imports=opsets)
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def _last_run(home) -> dict:
+    from edgepick.store.db import Store
+
+    runs = Store(f"sqlite:///{home / 'results.db'}").list_runs(1)
+    return {"status": runs[0].status, "failure": runs[0].request.get("failure")} if runs else {}
+
+
+def test_unknown_custom_domain_op_stops_the_run_in_one_line_not_left_running(home):
+    _onnx_model(home.parent / "custom.onnx", "MysteryOp", "com.example.unknown", opset_domain="com.example.unknown")
+    proc = cli("run", "custom.onnx", "--runtimes", "onnxruntime", *FAST_ARGS)
+    _one_line_error(proc, "the run cannot continue", "reference outputs")
+    assert _last_run(home)["status"] == "failed"
+
+
+def test_huge_declared_input_hits_the_memory_cap_in_a_worker(home):
+    import resource
+
+    _onnx_model(home.parent / "huge.onnx", shape=(1, 3, 100000, 100000))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    proc = cli("run", "huge.onnx", "--runtimes", "onnxruntime", "--memory-limit", "512MB", *FAST_ARGS)
+    _one_line_error(proc, "eval inputs", "1x3x100000x100000")
+    # The CLI process itself stayed small: the 112 GiB allocation was tried (and refused) in the capped worker.
+    peak_mb = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
+    assert peak_mb < 1500, peak_mb
+
+
+def test_large_declared_input_over_the_cap_is_one_line(home):
+    _onnx_model(home.parent / "large.onnx", shape=(1, 3, 4000, 4000))  # 16 samples x 192 MB > 512 MB
+    proc = cli("run", "large.onnx", "--runtimes", "onnxruntime", "--memory-limit", "512MB", *FAST_ARGS)
+    _one_line_error(proc, "eval inputs", "512 MB")
+
+
+SEGFAULTING_CONVERSION = textwrap.dedent("""
+    import os, signal, torch
+
+    class Net(torch.nn.Module):
+        example_input_shape = (1, 4)
+
+        def __init__(self):
+            super().__init__()
+            torch.manual_seed(0)
+            self.linear = torch.nn.Linear(4, 3)
+
+        def forward(self, x):
+            if os.environ.get("EDGEPICK_WORKER_ROLE") == "convert":  # a converter that dies on this model
+                os.kill(os.getpid(), signal.SIGSEGV)
+            return self.linear(x)
+
+    def build():
+        return Net().eval()
+
+""")
+
+
+def test_segfaulting_converter_is_a_crash_row_and_the_sweep_goes_on(home):
+    (home.parent / "segconv.py").write_text(SEGFAULTING_CONVERSION)
+    proc = cli("run", "segconv:build", "--runtimes", "torch-eager,onnxruntime", "--threads", "1", "--json", *FAST_ARGS)
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["runtime"]: r for r in json.loads(proc.stdout)["candidates"]}
+    assert rows["torch-eager"]["status"] == "ok"
+    assert rows["onnxruntime"]["reason_class"] == "crash"
+    assert "torch-to-onnx" in rows["onnxruntime"]["reason"] and "SIGSEGV" in rows["onnxruntime"]["reason"]
+
+
+def test_reference_that_crashes_stops_the_run_in_one_line(home):
+    (home.parent / "refcrash.py").write_text(SEGFAULTING_CONVERSION.replace('== "convert"', '== "reference"'))
+    proc = cli("run", "refcrash:build", "--runtimes", "torch-eager", *FAST_ARGS)
+    _one_line_error(proc, "the run cannot continue", "SIGSEGV")
+    assert _last_run(home)["status"] == "failed"
+
+
+def test_reference_over_the_timeout_stops_the_run(home, fast):
+    import edgepick
+    from edgepick.errors import UserError
+
+    (home.parent / "refhang.py").write_text(SEGFAULTING_CONVERSION.replace(
+        'os.kill(os.getpid(), signal.SIGSEGV)', '__import__("time").sleep(3600)').replace('== "convert"', '== "reference"'))
+    with pytest.raises(UserError, match="the run cannot continue.*timeout.*raise --timeout"):
+        edgepick.pick("refhang:build", runtimes=["torch-eager"], timing=fast, step_timeout_s=30)
+    assert _last_run(home)["status"] == "failed"
+
+
+def test_steps_keep_an_explicit_cap_and_floor_a_device_cap():
+    from edgepick.launch.isolated import DEVICE_STEP_MEMORY_FLOOR, STEP_TIMEOUT_FLOOR_S, step_limits
+    from edgepick.sweep import Request
+
+    explicit = Request(model="m", memory_limit=512 * 10**6, timeout_s=5)
+    assert step_limits(explicit) == (STEP_TIMEOUT_FLOOR_S, 512 * 10**6)  # --memory-limit protects this machine
+    device = Request(model="m", memory_limit=64 * 2**20, device={"memory_cap_bytes": 64 * 2**20}, timeout_s=600)
+    assert step_limits(device) == (600, DEVICE_STEP_MEMORY_FLOOR)  # a device's RAM is the target's, not the host's
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="Linux only")
+def test_workers_run_under_the_parent_death_signal(home):
+    """launch/child.py sets PR_SET_PDEATHSIG before the worker's code runs (read back from /proc)."""
+    import subprocess
+    import sys
+
+    probe = "import ctypes, sys; v = ctypes.c_int(); ctypes.CDLL(None).prctl(2, ctypes.byref(v)); print(v.value)"
+    (home.parent / "pdeath_probe.py").write_text(probe)
+    out = subprocess.run([sys.executable, "-m", "edgepick.launch.child", str(os.getpid()), "pdeath_probe"],
+                         capture_output=True, text=True, cwd=home.parent, env=dict(os.environ, PYTHONPATH=os.pathsep.join(
+                             [str(home.parent), os.environ.get("PYTHONPATH", "")])), timeout=60)
+    assert out.stdout.strip() == "9", out.stderr  # SIGKILL

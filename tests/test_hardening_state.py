@@ -1,0 +1,155 @@
+"""Issue 11, state: a damaged or read-only store, bad --db URLs, Ctrl-C and kill -9 mid-sweep, incomplete runs,
+and two identical sweeps in one home at once."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from tests.helpers import FAST_ARGS, cli
+from tests.test_cli_errors import _one_line_error
+
+
+def _cli_popen(*args: str, cwd) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "edgepick.cli", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=cwd)
+
+
+def _measure_worker_of(parent_pid: int, timeout_s: float = 180) -> psutil.Process:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for child in psutil.Process(parent_pid).children(recursive=True):
+            try:
+                if "edgepick.measure.worker" in " ".join(child.cmdline()):
+                    return child
+            except psutil.Error:
+                continue
+        time.sleep(0.2)
+    raise AssertionError("no measurement worker started")
+
+
+def _gone(proc: psutil.Process, timeout_s: float = 15) -> bool:
+    try:
+        proc.wait(timeout=timeout_s)
+    except psutil.TimeoutExpired:
+        return False
+    except psutil.NoSuchProcess:
+        pass
+    return True
+
+
+@pytest.fixture
+def hanging(home):
+    shutil.copy(Path(__file__).with_name("misbehaving.py"), home.parent / "misbehaving.py")
+    return ("run", "misbehaving:hang", "--runtimes", "torch-eager", "--threads", "1", "--timeout", "600", *FAST_ARGS)
+
+
+def test_ctrl_c_stops_the_worker_says_what_was_kept_and_the_run_shows_incomplete(home, hanging):
+    proc = _cli_popen(*hanging, cwd=home.parent)
+    worker = _measure_worker_of(proc.pid)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "kept 0 of 1 rows" in stderr and "run the same command again to resume" in stderr, stderr
+    assert "Traceback" not in stderr
+    assert _gone(worker), "the worker kept running after Ctrl-C"
+    run_id = re.search(r"run (\w+) kept", stderr).group(1)
+    shown = cli("show", run_id)
+    assert shown.returncode == 0 and "INCOMPLETE" in shown.stdout and "1 of 1 rows missing" in shown.stdout
+    as_json = json.loads(cli("show", run_id, "--json").stdout)
+    assert as_json["incomplete"]["missing"] == 1 and as_json["incomplete"]["status"] == "running"
+    assert "incomplete" in cli("list").stdout
+    assert "INCOMPLETE" in cli("show", run_id, "--markdown").stdout
+    report = cli("report", run_id, "-o", str(home.parent / "r.html"))
+    assert report.returncode == 0 and "INCOMPLETE" in report.stderr
+    assert "INCOMPLETE" in (home.parent / "r.html").read_text()
+
+
+def test_kill_9_of_the_parent_does_not_leave_a_worker_measuring(home, hanging):
+    proc = _cli_popen(*hanging, cwd=home.parent)
+    worker = _measure_worker_of(proc.pid)
+    proc.kill()
+    proc.wait(timeout=30)
+    assert _gone(worker), "the worker outlived a SIGKILLed parent"
+
+
+def test_corrupted_results_db_is_one_line_naming_the_file(home, tiny_onnx):
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "results.db").write_bytes(b"this is not sqlite" * 100)
+    for args in (("list",), ("show", "abc"), ("run", str(tiny_onnx), "--runtimes", "onnxruntime", *FAST_ARGS)):
+        _one_line_error(cli(*args), str(home / "results.db"), "move it aside")
+
+
+def test_bad_db_urls(home):
+    _one_line_error(cli("list", "--db", "notaurl://::"), "bad --db")
+    _one_line_error(cli("list", "--db", "nosuchdialect://x"), "bad --db")
+
+
+@pytest.mark.parametrize("url,driver", [("postgresql://user:secret@127.0.0.1/db", "psycopg"),
+                                        ("mysql://user@127.0.0.1/db", "MySQLdb")])
+def test_db_url_without_its_driver(home, url, driver):
+    import importlib.util
+
+    if importlib.util.find_spec(driver):
+        pytest.skip(f"{driver} is installed here, so the driver is not missing")
+    proc = cli("list", "--db", url)
+    _one_line_error(proc, f"driver '{driver}'", "pip install")
+    assert "secret" not in proc.stderr  # the password is not echoed
+
+
+def _read_only_prefix(folder: Path) -> list[str] | None:
+    """A command prefix that runs the CLI with `folder` read-only: a read-only bind mount as root, chmod otherwise."""
+    if os.geteuid() != 0:
+        for p in [folder, *folder.rglob("*")]:
+            p.chmod(p.stat().st_mode & ~0o222)
+        return []
+    if not shutil.which("unshare"):
+        return None
+    probe = subprocess.run(["unshare", "-m", "true"], capture_output=True)
+    if probe.returncode != 0:
+        return None
+    script = 'mount --bind "$0" "$0" && mount -o remount,ro,bind "$0" "$0" && exec "$@"'
+    return ["unshare", "-m", "sh", "-c", script, str(folder)]
+
+
+def test_read_only_home_list_and_show_work_and_run_says_why(home, tiny_onnx):
+    first = cli("run", str(tiny_onnx), "--runtimes", "onnxruntime", "--threads", "1", "--json", *FAST_ARGS)
+    assert first.returncode == 0, first.stderr
+    run_id = json.loads(first.stdout)["run_id"]
+    prefix = _read_only_prefix(home)
+    if prefix is None:
+        pytest.skip("cannot make a folder read-only here (root without unshare)")
+    env = dict(os.environ, EDGEPICK_HOME=str(home))
+
+    def ro(*args):
+        return subprocess.run([*prefix, sys.executable, "-m", "edgepick.cli", *args], capture_output=True, text=True,
+                              env=env, cwd=home.parent, timeout=300)
+
+    listed = ro("list")
+    assert listed.returncode == 0 and run_id in listed.stdout, listed.stderr
+    shown = ro("show", run_id)
+    assert shown.returncode == 0 and "onnxruntime" in shown.stdout, shown.stderr
+    _one_line_error(ro("run", str(tiny_onnx), "--runtimes", "onnxruntime", "--force", *FAST_ARGS), "writable")
+
+
+@pytest.mark.slow  # two sweeps with OpenVINO conversions at once (~40 s on 2 loaded cores)
+def test_two_identical_sweeps_in_one_home_both_measure_real_rows(home, tiny_onnx):
+    args = ("run", str(tiny_onnx), "--runtimes", "openvino,onnxruntime", "--threads", "1", "--force", "--json",
+            *FAST_ARGS)
+    procs = [_cli_popen(*args, cwd=home.parent) for _ in range(2)]
+    outs = [p.communicate(timeout=900) for p in procs]
+    for proc, (stdout, stderr) in zip(procs, outs):
+        assert proc.returncode == 0, stderr
+        for row in json.loads(stdout)["candidates"]:
+            # real: measured (a latency), not a crash of a worker whose files the other sweep pulled away
+            assert row["reason_class"] not in ("crash", "load-error", "conversion-error"), row
+            assert row["latency_ms"] and row["latency_ms"]["p50"] > 0, row
