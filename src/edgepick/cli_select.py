@@ -44,13 +44,21 @@ def report_cmd(run_id: str = typer.Argument(..., help="A run id (or unique prefi
                out: Path = typer.Option(Path("report.html"), "-o", "--output", help="The HTML file to write."),
                db: str | None = typer.Option(None, help="SQLAlchemy URL.")) -> None:
     """Write one self-contained HTML report (charts, pick and reasons) that opens offline."""
+    from edgepick.cli_train import is_training
     from edgepick.report.html import write_report
     from edgepick.result import incomplete_note
+    from edgepick.store.db import Store
 
-    run = _load_run(run_id, db)
-    path = write_report(run, out)
-    if incomplete_note(run):
-        typer.echo(incomplete_note(run), err=True)
+    stored = Store(_db(db)).get_run(run_id)
+    if is_training(stored):  # an `edgepick train` run: its own charts (step times, accuracy curves, memory, data)
+        from edgepick.report.train_html import write_train_report
+
+        path = write_train_report(stored, out)
+    else:
+        run = _load_run(run_id, db)
+        path = write_report(run, out)
+        if incomplete_note(run):
+            typer.echo(incomplete_note(run), err=True)
     typer.echo(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MB, self-contained: open it in any browser, offline)")
 
 

@@ -12,7 +12,8 @@ from edgepick.errors import UserError
 
 
 def train_cmd(
-    model: str = typer.Argument("digits-cnn", help="A zoo model: digits-cnn (real data) or mobilenetv2-like (--synthetic)."),
+    model: str = typer.Argument("digits-cnn", help="A zoo model: digits-cnn (real data) or mobilenetv2-like (--synthetic); "
+                                "or a Keras 3 .keras file, or module:callable returning a Keras 3 model or a torch nn.Module."),
     frameworks: str | None = typer.Option(None, help="Comma-separated: pytorch,pytorch-compile,keras-tensorflow,"
                                           "keras-tensorflow-xla,keras-jax,keras-torch,mxnet,caffe,theano (default: all)."),
     epochs: int = typer.Option(12, help="Epochs per seed."),
@@ -38,6 +39,11 @@ def train_cmd(
     db: str | None = typer.Option(None, help="SQLAlchemy URL (default sqlite:///./.edgepick/results.db)."),
     as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON (schema edgepick.train/1)."),
     markdown: bool = typer.Option(False, "--markdown", help="Print the tables as Markdown."),
+    data: str | None = typer.Option(None, help="Training data (default: the built-in digits): an .npz with x (images, "
+                                    "NCHW or NHWC) and y (integer classes), a module:callable returning (x, y), or a "
+                                    "folder of class sub-folders of images; 20% per class is held out (seed 0)."),
+    image_shape: str | None = typer.Option(None, help="CxHxW an image folder is resized to (default: 1x8x8 for "
+                                           "digits-cnn, else the images' own size)."),
 ) -> None:
     """Train MODEL with the same data, weights and hyperparameters in each framework; compare time, memory, accuracy."""
     from edgepick.paths import default_db_url
@@ -49,7 +55,7 @@ def train_cmd(
         schedule=schedule, seeds=seeds, target_accuracy=target, loader_workers=loader_workers, synthetic=synthetic,
         steps=steps, timeout_s=timeout, memory_limit=parse_size(memory_limit) if memory_limit else None,
         memory_mechanism=memory_mechanism, deploy=deploy, deploy_runtimes=_names(deploy_runtimes), force=force,
-        check_only=check_only,
+        check_only=check_only, data=data, image_shape=image_shape,
         db_url=db or default_db_url(),
         cores=parse_int_list(cores.replace(" ", ""), "--cores", minimum=0) if cores else None)
     if threads is not None:

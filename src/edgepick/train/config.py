@@ -43,11 +43,21 @@ class TrainConfig:
     broken_copy_for: list[str] = field(default_factory=list)  # tests: these frameworks get a deliberately wrong copy
     force: bool = False
     db_url: str | None = None
+    data: str | None = None  # --data: .npz with x/y, module:callable returning (x, y), or an image folder (user_data.py)
+    image_shape: str | None = None  # CxHxW an image folder is resized to (default: 1x8x8 for digits-cnn, else as stored)
+    data_chw: tuple[int, int, int] | None = None  # set from the data once read (runner._prepare)
+    data_sha256: str | None = None  # set by validate()
+    user_model: dict | None = None  # set by validate(): a .keras file or module:callable (user_models.py)
 
     def validate(self) -> None:
         from edgepick.train.frameworks import FRAMEWORKS
 
         if self.model not in TRAIN_MODELS:
+            from edgepick.train.user_models import describe, is_user_model
+
+            if is_user_model(self.model):
+                self.user_model = describe(self.model)
+        if self.model not in TRAIN_MODELS and self.user_model is None:
             raise UserError(f"edgepick train knows {', '.join(TRAIN_MODELS)}; got '{self.model}'")
         unknown = [f for f in self.frameworks or [] if f not in FRAMEWORKS]
         if unknown:
@@ -59,12 +69,33 @@ class TrainConfig:
             raise UserError("--optimizer is adam or sgd")
         if self.schedule not in ("cosine", "constant"):
             raise UserError("--schedule is cosine or constant")
-        if self.synthetic is not None:
+        if self.data is not None:
+            from edgepick.train.user_data import data_digest
+
+            if self.synthetic is not None:
+                raise UserError("--data and --synthetic exclude each other: train on your data or on random images")
+            self.image_chw()
+            self.data_sha256 = data_digest(self.data)
+        elif self.synthetic is not None:
             self.input_chw()
-        elif self.model != "digits-cnn":
+        elif self.model != "digits-cnn" and self.user_model is None and self.data is None:
             raise UserError(f"{self.model} has no labelled data set here; add --synthetic 3x96x96 (step time and memory)")
 
+    def image_chw(self) -> tuple[int, int, int] | None:
+        """The size an image folder is resized to: --image-shape, or digits-cnn's 1x8x8, or None (as stored)."""
+        if self.image_shape is None:
+            return (1, 8, 8) if self.model == "digits-cnn" else None
+        try:
+            dims = tuple(int(d) for d in self.image_shape.lower().split("x"))
+        except ValueError:
+            dims = ()
+        if len(dims) != 3 or dims[0] not in (1, 3) or min(dims) < 1:
+            raise UserError(f"--image-shape takes CxHxW with C 1 or 3, e.g. 3x32x32; got '{self.image_shape}'")
+        return dims
+
     def input_chw(self) -> tuple[int, int, int]:
+        if self.data_chw is not None:
+            return tuple(self.data_chw)
         if self.synthetic is None:
             return (1, 8, 8)
         try:
@@ -96,6 +127,10 @@ class TrainConfig:
         described = {"kind": "train", "model": self.model, "synthetic": self.synthetic, "frameworks": frameworks,
                      "hyperparameters": self.hyperparameters(), "cores": self.cores,
                      "memory_limit": self.memory_limit, "deploy": self.deploy, "edgepick": __version__}
+        if self.data:
+            described["data_sha256"] = self.data_sha256
+        if self.user_model:
+            described["user_model_sha256"] = self.user_model["sha256"]
         if self.check_only:
             described["check_only"] = True
         if self.broken_copy_for:

@@ -20,7 +20,13 @@ PROBE = 32  # samples in the forward-equivalence probe
 
 def prepare(config, path: Path) -> dict:
     """Write the splits (and the probe batch) to `path`; return what was written, for the run's record."""
-    if config.has_accuracy:
+    if config.data is not None:
+        from edgepick.train import user_data
+
+        x, y, read_from = user_data.read(config.data, config.image_chw())
+        x_train, y_train, x_eval, y_eval = user_data.split(x, y)
+        source = f"{read_from}: {len(y)} samples, {len(np.unique(y))} classes, 20% per class held out, seed 0"
+    elif config.has_accuracy:
         from edgepick.zoo.digits import eval_set, train_set
 
         x_train, y_train = train_set()
@@ -34,9 +40,14 @@ def prepare(config, path: Path) -> dict:
         y_train = rng.integers(0, config.num_classes, n).astype(np.int64)
         x_eval, y_eval = x_train[: config.batch], y_train[: config.batch]
         source = f"synthetic: {n} seeded N(0,1) images {c}x{h}x{w}, random labels (step time and memory only)"
+    if len(x_train) < config.batch:  # every loader drops the last partial batch: there would be no step at all
+        from edgepick.errors import UserError
+
+        raise UserError(f"--batch {config.batch} is larger than the {len(x_train)} training samples: lower --batch")
     probe = np.ascontiguousarray(x_eval[:PROBE])
     np.savez(path, x_train=x_train, y_train=y_train, x_eval=x_eval, y_eval=y_eval, x_probe=probe)
     return {"source": source, "train_samples": int(len(x_train)), "eval_samples": int(len(x_eval)),
+            "classes": int(max(y_train.max(), y_eval.max())) + 1,
             "input_chw": list(x_train.shape[1:]), "augmentation": "none",
             "shuffle": "each framework's own loader, seeded with the run's seed (orders differ between frameworks)"}
 

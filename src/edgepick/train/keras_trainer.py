@@ -83,9 +83,15 @@ class KerasTrainer:
 
         self.job = job
         c, h, w = job["input_chw"]
-        self.model = build(job["model"], (h, w, c), weights.num_classes(job["model"]))
         self.flatten = job.get("flatten_chw")
-        weights.load_into_keras(self.model, state, self.flatten, broken=job.get("broken_copy", False))
+        if job.get("user_model"):
+            from edgepick.train.user_models import keras_model
+
+            self.model = keras_model(job["user_model"], self.backend, (h, w, c), 0)
+            self.initial = self.model.get_weights()
+        else:
+            self.model = build(job["model"], (h, w, c), weights.num_classes(job["model"]))
+            weights.load_into_keras(self.model, state, self.flatten, broken=job.get("broken_copy", False))
         hp = job["hyperparameters"]
         opt = hp["optimizer"]
         total = job["total_steps"]
@@ -104,7 +110,10 @@ class KerasTrainer:
         return np.asarray(keras.ops.convert_to_numpy(self.model(train_data.to_nhwc(x), training=False)))
 
     def reset(self, state: dict, total_steps: int) -> None:
-        weights.load_into_keras(self.model, state, self.flatten, broken=self.job.get("broken_copy", False))
+        if state is None:  # a user's model: back to its own initial weights
+            self.model.set_weights(self.initial)
+        else:
+            weights.load_into_keras(self.model, state, self.flatten, broken=self.job.get("broken_copy", False))
         for v in self.model.optimizer.variables:  # step counter and Adam/momentum slots back to zero
             v.assign(np.zeros(v.shape, dtype=v.dtype))
 

@@ -39,6 +39,13 @@ class TrainRun:
 
 def _prepare(config: TrainConfig, folder: Path) -> dict:
     """Data, one initial-weight file per seed (PyTorch's seeded init, canonical layout) and the reference logits."""
+    if config.user_model:  # no common definition: each worker builds the user's model itself (user_models.py)
+        from edgepick.train.user_models import NO_COPY
+
+        folder.mkdir(parents=True, exist_ok=True)
+        record = train_data.prepare(config, folder / "data.npz")
+        config.data_chw = tuple(record["input_chw"])
+        return record | {"initial_weights_sha256": config.user_model["sha256"], "reference": NO_COPY}
     try:
         import torch
     except ImportError as e:
@@ -46,6 +53,8 @@ def _prepare(config: TrainConfig, folder: Path) -> dict:
 
     folder.mkdir(parents=True, exist_ok=True)
     record = train_data.prepare(config, folder / "data.npz")
+    config.data_chw = tuple(record["input_chw"])
+    _check_zoo_fits(config, record)
     probe = train_data.load(str(folder / "data.npz"))["x_probe"]
     seeds = list(range(config.seeds)) if config.has_accuracy else [0]
     digest = hashlib.sha256()
@@ -65,6 +74,17 @@ def _prepare(config: TrainConfig, folder: Path) -> dict:
     return record
 
 
+def _check_zoo_fits(config: TrainConfig, record: dict) -> None:
+    if config.data is None:
+        return
+    if config.model == "digits-cnn" and tuple(record["input_chw"]) != (1, 8, 8):
+        raise errors.UserError(f"digits-cnn takes 1x8x8 images; --data holds {'x'.join(map(str, record['input_chw']))}: "
+                               "give --image-shape 1x8x8 for an image folder, or your own model (module:callable)")
+    if record["classes"] > weights.num_classes(config.model):
+        raise errors.UserError(f"{config.model} has {weights.num_classes(config.model)} outputs; --data has "
+                               f"{record['classes']} classes: train your own model (module:callable)")
+
+
 def _job(config: TrainConfig, name: str, folder: Path, cores: list[int]) -> dict:
     fw = FRAMEWORKS[name]
     seeds = list(range(config.seeds)) if config.has_accuracy else []
@@ -72,14 +92,20 @@ def _job(config: TrainConfig, name: str, folder: Path, cores: list[int]) -> dict
         "framework": name, "trainer": fw.trainer, "options": dict(fw.options), "model": config.model,
         "input_chw": list(config.input_chw()), "flatten_chw": weights.flatten_chw(config.model, config.input_chw()),
         "hyperparameters": config.hyperparameters(), "threads": config.threads, "cores": cores,
-        "data": str(folder / "data.npz"), "reference": str(folder / "reference.npz"),
-        "weights": [str(folder / f"init-seed{s}.npz") for s in (seeds or [0])],
+        "data": str(folder / "data.npz"), "reference": None if config.user_model else str(folder / "reference.npz"),
+        "weights": [] if config.user_model else [str(folder / f"init-seed{s}.npz") for s in (seeds or [0])],
+        "user_model": config.user_model,
         "seeds": seeds, "epochs": config.epochs if config.has_accuracy else 1,
         "warmup_epochs": WARMUP_EPOCHS, "target": config.target_accuracy if config.has_accuracy else None,
         "loader_workers": config.loader_workers, "tolerance": Tolerance().to_dict(),
         "save_dir": str(folder / name / "trained") if config.deploy else None,
-        "broken_copy": name in config.broken_copy_for, "save_stem": f"{config.model}-{name}", "check_only": config.check_only,
+        "broken_copy": name in config.broken_copy_for, "save_stem": f"{_stem(config.model)}-{name}", "check_only": config.check_only,
     }
+
+
+def _stem(model: str) -> str:
+    """A file-name stem for the trained model: a zoo name, a .keras file's stem, or the callable's module."""
+    return Path(model).stem if model.endswith(".keras") else model.partition(":")[0].replace(".", "_")
 
 
 def train_one(config: TrainConfig, name: str, folder: Path) -> dict:
@@ -89,6 +115,9 @@ def train_one(config: TrainConfig, name: str, folder: Path) -> dict:
     base = {"framework": name, "family": fw.family, "mode": fw.mode, "threads": config.threads,
             "batch": config.batch, "cores": cores}
     missing = fw.missing()
+    if config.user_model and fw.trainer and "mxnet" in fw.trainer:
+        return row_from_result(base, {"status": "failed", "reason_class": errors.LOAD_ERROR, "reason":
+                               "a user's model is a Keras 3 or PyTorch definition; MXNet Gluon loads neither"})
     if missing:
         return row_from_result(base, {"status": "failed", "reason_class": errors.NOT_INSTALLED, "reason": missing})
     try:

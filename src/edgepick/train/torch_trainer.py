@@ -33,8 +33,14 @@ class TorchTrainer:
         import torch
 
         self.job = job
-        self.model = weights.torch_model(job["model"], 0)
-        weights.load_into_torch(self.model, state)
+        if job.get("user_model"):
+            from edgepick.train.user_models import torch_model
+
+            self.model = torch_model(job["user_model"], 0)
+            self.initial = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        else:
+            self.model = weights.torch_model(job["model"], 0)
+            weights.load_into_torch(self.model, state)
         self.step_model = torch.compile(self.model) if self.compile else self.model
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -49,7 +55,10 @@ class TorchTrainer:
     def reset(self, state: dict, total_steps: int) -> None:
         import torch
 
-        weights.load_into_torch(self.model, state)  # in place: a compiled module keeps its compiled code
+        if state is None:  # a user's model: back to its own initial weights
+            self.model.load_state_dict(self.initial)
+        else:
+            weights.load_into_torch(self.model, state)  # in place: a compiled module keeps its compiled code
         hp = self.job["hyperparameters"]
         opt, lr = hp["optimizer"], hp["lr"]
         if opt["name"] == "adam":

@@ -59,6 +59,11 @@ def _percentiles(steps_ns: list[int]) -> dict | None:
 
 
 def _check_copy(trainer, arrays: dict, job: dict, result: dict) -> None:
+    if job.get("reference") is None:  # a user's model: no common definition to copy from (user_models.NO_COPY)
+        from edgepick.train.user_models import NO_COPY
+
+        result["equivalence"] = {"skipped": NO_COPY}
+        return
     got = trainer.forward(arrays["x_probe"])
     reference = np.load(job["reference"])["logits"]
     eq = compare([reference], [got], Tolerance(**job.get("tolerance", {})))
@@ -87,7 +92,8 @@ def train(job: dict, result: dict) -> None:
     result["data_pipeline"] = train_data.throughput(lambda: trainer.iterate(pipeline), job.get("pipeline_min_s", 1.0))
 
     result["phase"] = "load"
-    states = [weights.load(p) for p in job["weights"]]
+    # A user's model has no shared weight file: None = the model's own initial weights, kept by the trainer.
+    states = [weights.load(p) for p in job["weights"]] or [None] * max(1, len(job["seeds"]))
     job["total_steps"] = job["epochs"] * (len(x) // batch)
     trainer.build(job, states[0])
     result["phase"] = "equivalence"
