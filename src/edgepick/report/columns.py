@@ -34,6 +34,8 @@ def _note(row: dict) -> str:
 
 COLUMNS = [
     ("runtime", lambda r: r["runtime"]),
+    # the key's second part: fp32, bf16, fp16 or a compression label (two rows of one runtime differ only here)
+    ("prec", lambda r: r["key"].split("/")[1]),
     ("thr", lambda r: str(r["threads"])),
     ("batch", lambda r: str(r["batch"])),
     ("status", lambda r: r["status"]),
