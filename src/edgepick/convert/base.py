@@ -36,3 +36,15 @@ class Converter:
 
     def convert(self, artifact: Artifact, ctx: ConvertContext) -> Artifact:
         raise NotImplementedError
+
+
+def last_json_line(stdout: str) -> dict:
+    """The last line of a converter subprocess's stdout that parses as JSON (its reply; libraries print before it)."""
+    import json
+
+    for line in reversed(stdout.strip().splitlines()):
+        try:
+            return json.loads(line)
+        except ValueError:
+            continue
+    return {}

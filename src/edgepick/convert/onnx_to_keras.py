@@ -18,7 +18,7 @@ import sys
 
 from edgepick import envs, errors
 from edgepick.artifact import Artifact
-from edgepick.convert.base import ConvertContext, Converter
+from edgepick.convert.base import ConvertContext, Converter, last_json_line
 
 
 class OnnxToKeras(Converter):
@@ -48,20 +48,11 @@ class OnnxToKeras(Converter):
         done = subprocess.run([python, "-m", "edgepick.convert.onnx_to_keras", json.dumps(job)], capture_output=True,
                               text=True, env=env, timeout=1800)
         (ctx.out_dir / "onnx2keras.log").write_text(done.stdout + done.stderr)
-        reply = _last_json(done.stdout)
+        reply = last_json_line(done.stdout)
         if done.returncode != 0 or "error" in reply or not out.exists():
             raise RuntimeError(reply.get("error") or errors.root_cause(done.stderr) or f"exit {done.returncode}")
         return Artifact("keras", str(out), {"converter": f"onnx2keras {reply.get('onnx2keras')} (own venv)",
                                             "keras": reply.get("keras"), "input_names": ctx.signature.names})
-
-
-def _last_json(stdout: str) -> dict:
-    for line in reversed(stdout.strip().splitlines()):
-        try:
-            return json.loads(line)
-        except ValueError:
-            continue
-    return {}
 
 
 def _convert(job: dict) -> dict:

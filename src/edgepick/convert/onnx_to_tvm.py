@@ -12,7 +12,7 @@ import sys
 
 from edgepick import errors
 from edgepick.artifact import Artifact
-from edgepick.convert.base import ConvertContext, Converter
+from edgepick.convert.base import ConvertContext, Converter, last_json_line
 from edgepick.runtimes import overlay
 
 
@@ -29,7 +29,7 @@ class OnnxToTvm(Converter):
         job = {"onnx": artifact.path, "out": str(out)}
         done = subprocess.run([sys.executable, "-m", "edgepick.convert.onnx_to_tvm", json.dumps(job)], capture_output=True,
                               text=True, timeout=1800, env=overlay.env_for("tvm"))
-        reply = _last_json(done.stdout)
+        reply = last_json_line(done.stdout)
         if done.returncode != 0 or not out.exists() or "error" in reply:
             raise RuntimeError(reply.get("error") or errors.root_cause(done.stderr) or _killed(done.returncode))
         info = reply
@@ -48,15 +48,6 @@ def _compile(job: dict) -> dict:
     target = tvm.target.Target({"kind": "llvm", "mcpu": cpu})
     tvm.compile(mod, target=target).export_library(job["out"])
     return {"target": str(target.kind.name), "mcpu": cpu, "tvm": tvm.__version__}
-
-
-def _last_json(stdout: str) -> dict:
-    for line in reversed(stdout.strip().splitlines()):
-        try:
-            return json.loads(line)
-        except ValueError:
-            continue
-    return {}
 
 
 def _killed(returncode: int) -> str:
