@@ -6,25 +6,17 @@ signature (OpenSSF model-signing, an elliptic-curve key: works offline) covers m
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 from edgepick import __version__
+from edgepick.artifact import file_sha256
 from edgepick.errors import UserError
 
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
 _MEASURED = ("key", "runtime", "precision", "threads", "batch", "latency_ms", "throughput_per_s", "peak_rss_mb",
              "size_mb", "equivalence", "accuracy", "cores", "memory_cap")
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def write_manifest(run, row: dict, out: Path) -> dict:
