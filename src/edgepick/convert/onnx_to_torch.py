@@ -21,6 +21,7 @@ import warnings
 
 from edgepick.artifact import Artifact
 from edgepick.convert.base import ConvertContext, Converter
+from edgepick.convert.onnx2torch_fixes import constants_to_initializers, drop_needless_allowzero, infer_shapes, traceable
 from edgepick.runtimes.torch_eager import example_tensors
 
 MAX_OPSET = 17  # the newest opset whose op versions onnx2torch 1.5 registers converters for
@@ -53,7 +54,8 @@ def _within_known_opsets(path: str):
     from onnx import version_converter
 
     model = onnx.load(path)
-    _drop_needless_allowzero(model)
+    constants_to_initializers(model)
+    drop_needless_allowzero(model)
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
     if opset is None or opset <= MAX_OPSET:
         return model, ""
@@ -61,59 +63,6 @@ def _within_known_opsets(path: str):
         return version_converter.convert_version(model, MAX_OPSET), f" (after converting opset {opset} to {MAX_OPSET})"
     except Exception as e:  # no down-converter for some op: try the graph as it is
         return model, f" (opset {opset}; ONNX could not convert it to {MAX_OPSET}: {str(e).strip().splitlines()[-1][:120]})"
-
-
-def _drop_needless_allowzero(model) -> None:
-    """Reshape's allowzero=1 (the dynamo exporter writes it) only matters when the target shape holds a 0; onnx2torch
-    refuses the attribute, so it is dropped where the target is a constant without zeros: the same computation."""
-    from onnx import numpy_helper
-
-    constants = {t.name: t for t in model.graph.initializer}
-    constants.update({n.output[0]: a.t for n in model.graph.node if n.op_type == "Constant" for a in n.attribute
-                      if a.name == "value"})
-    for node in model.graph.node:
-        if node.op_type != "Reshape" or len(node.input) < 2 or node.input[1] not in constants:
-            continue
-        if 0 in numpy_helper.to_array(constants[node.input[1]]).tolist():
-            continue
-        kept = [a for a in node.attribute if not (a.name == "allowzero" and a.i == 1)]
-        del node.attribute[:]
-        node.attribute.extend(kept)
-
-
-def _constant_reshapes(module) -> int:
-    """Turn onnx2torch's Reshape modules with a constant target shape into plain torch.reshape calls; return how many.
-
-    onnx2torch's Reshape reads its target from a tensor at run time (torch.any(shape == 0), then its values), which
-    torch.export cannot trace (the weights are symbolic there: "data-dependent expression"). With the target a
-    constant without zeros, torch.reshape on those integers is the same computation."""
-    import torch
-
-    graph, changed = module.graph, 0
-    for node in list(graph.nodes):
-        if node.op != "call_module" or type(module.get_submodule(node.target)).__name__ != "OnnxReshape":
-            continue
-        shape_node = node.args[1] if len(node.args) > 1 else None
-        if getattr(shape_node, "op", None) != "get_attr":
-            continue
-        dims = [int(d) for d in _attr(module, shape_node.target).tolist()]
-        if 0 in dims:
-            continue
-        with graph.inserting_before(node):
-            direct = graph.call_function(torch.reshape, (node.args[0], tuple(dims)))
-        node.replace_all_uses_with(direct)
-        graph.erase_node(node)
-        changed += 1
-    if changed:
-        graph.eliminate_dead_code()
-        module.recompile()
-    return changed
-
-
-def _attr(module, dotted: str):
-    for part in dotted.split("."):
-        module = getattr(module, part)
-    return module
 
 
 def _why_export_failed(e: Exception) -> str:
@@ -139,30 +88,84 @@ class OnnxToTorch(Converter):
     def convert(self, artifact: Artifact, ctx: ConvertContext) -> Artifact:
         import torch
 
-        convert = import_onnx2torch()
         model, opset_note = _within_known_opsets(artifact.path)
-        try:
-            module = convert(model).eval()
-        except NotImplementedError as e:
-            text = str(e).strip().splitlines()[0] if str(e).strip() else "an op is not implemented"
-            missing_vision = any(op in text for op in ("NonMaxSuppression", "RoiAlign")) and not _torchvision_works()
-            raise RuntimeError(f"onnx2torch: {text}{opset_note}{f' ({_WHY_NO_TORCHVISION})' if missing_vision else ''}") from e
-        constant_reshapes = _constant_reshapes(module)
         sig = ctx.signature
-        static_batch = None
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")  # export's deprecation chatter says nothing about this model
+        infer_shapes(model, sig)
+        module = _to_torch(model, opset_note)
+        repairs = traceable(module)
+        try:
+            program, static_batch = _export(module, sig)
+        except _ExportFailed as first:
+            # Shape arithmetic on the symbolic batch (Shape -> Concat -> Reshape) reads tensor values at run time,
+            # which torch.export cannot trace. With every dimension fixed, onnxslim folds that arithmetic away:
+            # a batch-1 program is still what most deployments run.
+            fixed = _all_dims_fixed(model, sig)
+            if fixed is None:
+                raise RuntimeError(str(first)) from first
+            module = _to_torch(fixed, opset_note)
+            repairs = {**traceable(module), "all_dims_fixed_by_onnxslim": True}
             try:
-                batch = torch.export.Dim("batch", min=1, max=4096)
-                dynamic = tuple({0: batch} if t.batch_dynamic else {} for t in sig.inputs)
-                program = torch.export.export(module, example_tensors(sig, 2), dynamic_shapes=dynamic, strict=False)
-            except Exception:  # shape arithmetic baked in by the ONNX graph: a batch-1 program is still useful
-                try:
-                    program = torch.export.export(module, example_tensors(sig, 1), strict=False)
-                except Exception as e:
-                    raise RuntimeError(f"torch.export cannot capture the onnx2torch module: {_why_export_failed(e)}") from e
-                static_batch = 1
+                program, static_batch = _export(module, sig, dynamic_batch=False)
+            except _ExportFailed as second:
+                raise RuntimeError(f"{first} (and with every dimension fixed: {second.why})") from second
         out = ctx.out_dir / "model.pt2"
         torch.export.save(program, str(out))
         return Artifact("torch-exported", str(out), {"input_names": sig.names, "converter": "onnx2torch",
-                                                     "static_batch": static_batch, "constant_reshapes": constant_reshapes})
+                                                     "static_batch": static_batch, "graph_repairs": repairs})
+
+
+class _ExportFailed(Exception):
+    def __init__(self, why: str):
+        super().__init__(f"torch.export cannot capture the onnx2torch module: {why}")
+        self.why = why
+
+
+def _to_torch(model, opset_note: str):
+    convert = import_onnx2torch()
+    try:
+        return convert(model).eval()
+    except NotImplementedError as e:
+        text = str(e).strip().splitlines()[0] if str(e).strip() else "an op is not implemented"
+        missing_vision = any(op in text for op in ("NonMaxSuppression", "RoiAlign")) and not _torchvision_works()
+        raise RuntimeError(f"onnx2torch: {text}{opset_note}{f' ({_WHY_NO_TORCHVISION})' if missing_vision else ''}") from e
+
+
+def _export(module, sig, dynamic_batch: bool = True):
+    """(program, static_batch): batch dynamic where the graph allows, else fixed to 1 (said in the artifact)."""
+    import torch
+
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # export's deprecation chatter says nothing about this model
+        if dynamic_batch and any(t.batch_dynamic for t in sig.inputs):
+            try:
+                batch = torch.export.Dim("batch", min=1, max=4096)
+                dynamic = tuple({0: batch} if t.batch_dynamic else {} for t in sig.inputs)
+                return torch.export.export(module, example_tensors(sig, 2), dynamic_shapes=dynamic, strict=False), None
+            except Exception:  # shape arithmetic baked in by the ONNX graph: a batch-1 program is still useful
+                pass
+        try:
+            return torch.export.export(module, example_tensors(sig, 1), strict=False), 1
+        except Exception as e:
+            raise _ExportFailed(_why_export_failed(e)) from e
+
+
+def _all_dims_fixed(model, sig):
+    """The graph with every input dimension fixed (batch 1), simplified by onnxslim; None without onnxslim or when
+    nothing was dynamic to begin with."""
+    import dataclasses
+
+    if not any(t.batch_dynamic for t in sig.inputs):
+        return None
+    try:
+        import onnxslim
+    except ImportError:
+        return None
+    from edgepick.convert.static import fix_input_shapes
+
+    batch_one = dataclasses.replace(sig, inputs=[
+        dataclasses.replace(t, batch_dynamic=False, shape=[1, *t.shape[1:]] if t.shape else t.shape)
+        for t in sig.inputs])
+    fixed = type(model)()
+    fixed.CopyFrom(model)
+    fix_input_shapes(fixed, batch_one)
+    return onnxslim.slim(fixed)
