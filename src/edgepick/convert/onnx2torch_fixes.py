@@ -14,7 +14,7 @@ from __future__ import annotations
 
 __all__ = ["constants_to_initializers", "infer_shapes", "drop_needless_allowzero", "fold_constant_nodes", "constant_reshapes",
            "constant_resizes", "constant_slices", "own_storage", "traceable",
-           "reshape_copying_zeros"]
+           "reshape_copying_zeros", "constant_pads"]
 
 
 def constants_to_initializers(model) -> int:
@@ -78,7 +78,7 @@ def traceable(module) -> dict[str, int]:
     """Every fx-graph repair, in order; how many nodes each changed (kept in the artifact's metadata)."""
     owned = own_storage(module)
     return {"own_storage": owned, "folded": fold_constant_nodes(module), "reshapes": constant_reshapes(module),
-            "resizes": constant_resizes(module), "slices": constant_slices(module)}
+            "resizes": constant_resizes(module), "slices": constant_slices(module), "pads": constant_pads(module)}
 
 
 def own_storage(module) -> int:
@@ -162,6 +162,31 @@ def constant_slices(module) -> int:
         return _do_slice, (given["input_tensor"], [int(d) for d in flip], _plain(pos), _plain(neg)), {}
 
     return _replace_modules(module, ("OnnxSlice",), direct)
+
+
+def constant_pads(module) -> int:
+    """Turn onnx2torch's Pad modules with constant pads (and fill value) into torch.nn.functional.pad calls; return how
+    many. onnx2torch's Pad calls pads.tolist() at run time; on TFLite-converted graphs (a Pad before every strided
+    conv) torch.export then spends minutes reasoning about the unknown sizes."""
+    import torch
+
+    def direct(node):
+        from onnx2torch.node_converters.pad import _onnx_padding_to_torch, _torch_padding_to_mode_format
+
+        given = dict(zip(("input_tensor", "pads", "constant_value"), node.args)) | dict(node.kwargs)
+        pads = _constant_values(module, given.get("pads"))
+        fill = given.get("constant_value", 0.0)
+        if hasattr(fill, "op"):
+            fill = _constant_values(module, fill)
+            fill = fill[0] if fill else (None if fill is None else 0.0)
+        if pads is None or fill is None:
+            return None
+        mode = module.get_submodule(node.target).mode
+        torch_pads = _torch_padding_to_mode_format(_onnx_padding_to_torch([int(p) for p in pads]), mode)
+        return torch.nn.functional.pad, (given["input_tensor"], torch_pads), {
+            "mode": mode, "value": float(fill) if mode == "constant" else None}
+
+    return _replace_modules(module, ("OnnxPadDynamic",), direct)
 
 
 def _plain(slices: list) -> list:
