@@ -80,3 +80,45 @@ def test_exported_program_matches_onnxruntime(tmp_path, batch_arithmetic):
         assert repairs.get("all_dims_fixed_by_onnxslim") and artifact.meta["static_batch"] == 1
     else:
         assert repairs["reshapes"] == 1
+
+
+def _tflite_like_graph():
+    """What tf2onnx writes for a dynamic-range-quantized TFLite model: int8 weights through a per-channel
+    DequantizeLinear, a Squeeze with an axes tensor, node names with ';' and ':', and opset-16 GreaterOrEqual."""
+    rng = np.random.default_rng(2)
+    q = helper.make_node
+    nodes = [
+        _constant("w_q", rng.integers(-127, 127, (3, 2, 3, 3)).astype(np.int8)),
+        _constant("w_scale", np.array([0.01, 0.02, 0.03], np.float32)),
+        _constant("w_zero", np.zeros(3, np.int8)),
+        q("DequantizeLinear", ["w_q", "w_scale", "w_zero"], ["w"], axis=0, name="model/conv;quant:0"),
+        q("Conv", ["x", "w"], ["c"], name="model/conv2d;model/bn/FusedBatchNorm:0"),
+        q("ReduceMean", ["c"], ["m"], axes=[2, 3], keepdims=1, name="model/gap;Mean"),
+        _constant("axes", np.array([2, 3], np.int64)),
+        q("Squeeze", ["m", "axes"], ["y"], name="model/gap;Squeeze:0"),
+        _constant("zero", np.zeros(1, np.float32)),
+        q("GreaterOrEqual", ["y", "zero"], ["ge"]),
+        q("Cast", ["ge"], ["positive"], to=TensorProto.FLOAT),
+    ]
+    graph = helper.make_graph(nodes, "tflite_like", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 6, 6])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3]),
+                               helper.make_tensor_value_info("positive", TensorProto.FLOAT, [1, 3])])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 16)], ir_version=8)
+
+
+def test_dequantized_weights_static_axes_and_odd_names_round_trip(tmp_path):
+    model = _tflite_like_graph()
+    onnx.checker.check_model(model)
+    source = tmp_path / "model.onnx"
+    onnx.save(model, source)
+    sig = Signature([TensorSpec("x", [1, 2, 6, 6])])
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    artifact = OnnxToTorch().convert(Artifact("onnx", str(source), {}), ConvertContext(sig, out_dir))
+
+    assert artifact.meta["graph_repairs"]["static_axes"] == 1 and artifact.meta["graph_repairs"]["renamed"] >= 1
+    x = np.random.default_rng(3).standard_normal((1, 2, 6, 6)).astype(np.float32)
+    want = ort.InferenceSession(str(source), providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    got = torch.export.load(artifact.path).module()(torch.from_numpy(x))  # loading is what failed on ';' names
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g.detach().float().numpy(), w.astype(np.float32), rtol=1e-5, atol=1e-5)

@@ -12,9 +12,23 @@ the same torch call with the values written in: the same computation, now tracea
 
 from __future__ import annotations
 
-__all__ = ["constants_to_initializers", "infer_shapes", "drop_needless_allowzero", "fold_constant_nodes", "constant_reshapes",
-           "constant_resizes", "constant_slices", "own_storage", "traceable",
-           "reshape_copying_zeros", "constant_pads"]
+__all__ = [
+    "constants_to_initializers",
+    "dequantized_weights",
+    "infer_shapes",
+    "drop_needless_allowzero",
+    "fold_constant_nodes",
+    "constant_reshapes",
+    "constant_resizes",
+    "constant_slices",
+    "own_storage",
+    "traceable",
+    "reshape_copying_zeros",
+    "constant_pads",
+    "static_axes",
+    "plain_module_names",
+    "drop_unused_constants",
+]
 
 
 def constants_to_initializers(model) -> int:
@@ -37,6 +51,35 @@ def constants_to_initializers(model) -> int:
         del model.graph.node[:]
         model.graph.node.extend(kept)
     return moved
+
+
+def dequantized_weights(model) -> int:
+    """Replace DequantizeLinear nodes whose inputs are all constants (int8 weights with their scale and zero point,
+    as tf2onnx writes for a dynamic-range-quantized TFLite model) by the float weights they compute; return how many.
+    onnx2torch has no DequantizeLinear; this is the same arithmetic, (x - zero_point) * scale, done once."""
+    import numpy as np
+    from onnx import numpy_helper
+
+    constants = {t.name: t for t in model.graph.initializer}
+    kept, folded = [], 0
+    for node in model.graph.node:
+        inputs = [i for i in node.input if i]
+        if node.op_type != "DequantizeLinear" or not all(i in constants for i in inputs):
+            kept.append(node)
+            continue
+        x, scale, *zero = (numpy_helper.to_array(constants[i]) for i in inputs)
+        axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
+        shape = [1] * x.ndim
+        if scale.ndim == 1 and x.ndim:  # per-axis: scale and zero point run along `axis`
+            shape[axis % x.ndim] = -1
+        zero_point = zero[0].astype(np.float32).reshape(shape if zero[0].ndim else ()) if zero else np.float32(0)
+        value = (x.astype(np.float32) - zero_point) * scale.astype(np.float32).reshape(shape if scale.ndim else ())
+        model.graph.initializer.append(numpy_helper.from_array(value.astype(np.float32), node.output[0]))
+        folded += 1
+    if folded:
+        del model.graph.node[:]
+        model.graph.node.extend(kept)
+    return folded
 
 
 def infer_shapes(model, signature) -> bool:
@@ -76,9 +119,53 @@ def drop_needless_allowzero(model) -> None:
 
 def traceable(module) -> dict[str, int]:
     """Every fx-graph repair, in order; how many nodes each changed (kept in the artifact's metadata)."""
-    owned = own_storage(module)
-    return {"own_storage": owned, "folded": fold_constant_nodes(module), "reshapes": constant_reshapes(module),
-            "resizes": constant_resizes(module), "slices": constant_slices(module), "pads": constant_pads(module)}
+    done = {"folded": fold_constant_nodes(module), "reshapes": constant_reshapes(module),
+            "resizes": constant_resizes(module), "slices": constant_slices(module), "pads": constant_pads(module),
+            "static_axes": static_axes(module)}
+    done["unused_dropped"] = drop_unused_constants(module)
+    done["renamed"] = plain_module_names(module)
+    done["own_storage"] = own_storage(module)
+    return done
+
+
+def drop_unused_constants(module) -> int:
+    """Delete weights that no node reads any more (a Resize's empty roi, a folded Range's bounds); return how many.
+    torch.export would still save them, and it cannot pack empty tensors ("numel: integer multiplication overflow")."""
+    used = {node.target for node in module.graph.nodes if node.op == "get_attr"}
+    called = {node.target for node in module.graph.nodes if node.op == "call_module"}
+    dropped = 0
+    for name, _ in list(module.named_buffers()) + list(module.named_parameters()):
+        owner_name, _, attr = name.rpartition(".")
+        if name in used or any(c == owner_name or owner_name.startswith(c + ".") for c in called):
+            continue  # read by a get_attr node, or a weight of a module the graph calls
+        owner = module.get_submodule(owner_name) if owner_name else module
+        if attr in owner._buffers or attr in owner._parameters:
+            delattr(owner, attr)
+            dropped += 1
+    return dropped
+
+
+def plain_module_names(module) -> int:
+    """Rename submodules whose names hold characters other than letters, digits and _ . / - ; return how many.
+    onnx2torch names each module after its ONNX node, and TFLite tensor names (kept by tf2onnx) hold ';' and ':',
+    which torch.export saves in its module-stack metadata but cannot read back ("metadata_split ... got 1")."""
+    import re
+
+    graph, renamed, taken = module.graph, 0, {name for name, _ in module.named_children()}
+    for node in graph.nodes:
+        if node.op != "call_module" or not re.search(r"[^\w./-]", node.target):
+            continue
+        new = re.sub(r"[^\w./-]", "_", node.target)
+        while new in taken:
+            new += "_"
+        module.add_submodule(new, module.get_submodule(node.target))
+        taken.add(new)
+        node.target = new
+        renamed += 1
+    if renamed:
+        module.delete_all_unused_submodules()
+        module.recompile()
+    return renamed
 
 
 def own_storage(module) -> int:
@@ -187,6 +274,52 @@ def constant_pads(module) -> int:
             "mode": mode, "value": float(fill) if mode == "constant" else None}
 
     return _replace_modules(module, ("OnnxPadDynamic",), direct)
+
+
+def static_axes(module) -> int:
+    """Swap onnx2torch's *DynamicAxes modules (Squeeze, Unsqueeze, ReduceSum; Split's sizes) whose axes are a
+    constant tensor for onnx2torch's own static-axes module built with those numbers; return how many."""
+    from onnx2torch.node_converters import reduce, split, squeeze, unsqueeze
+
+    def static(node):
+        kind = type(module.get_submodule(node.target)).__name__
+        old = module.get_submodule(node.target)
+        second = node.args[1] if len(node.args) > 1 else next(iter(node.kwargs.values()), None)
+        values = _constant_values(module, second)
+        if second is not None and values is None:
+            return None  # computed at run time
+        axes = [int(a) for a in values] if values else None
+        if kind == "OnnxSqueezeDynamicAxes":
+            return squeeze.OnnxSqueezeStaticAxes(axes=axes)
+        if kind == "OnnxUnsqueezeDynamicAxes":
+            return unsqueeze.OnnxUnsqueezeStaticAxes(axes=axes) if axes else None
+        if kind == "OnnxReduceSumDynamicAxes":
+            return reduce.OnnxReduceSumStaticAxes(axes=axes, keepdims=old._keepdims,
+                                                   noop_with_empty_axes=old._noop_with_empty_axes)
+        return split.OnnxSplit(num_splits=old.num_splits, axis=old.axis, split=axes)  # OnnxSplit13
+
+    kinds = ("OnnxSqueezeDynamicAxes", "OnnxUnsqueezeDynamicAxes", "OnnxReduceSumDynamicAxes", "OnnxSplit13")
+    graph, swapped = module.graph, 0
+    for node in list(graph.nodes):
+        if node.op != "call_module" or type(module.get_submodule(node.target)).__name__ not in kinds:
+            continue
+        try:
+            replacement = static(node)
+        except Exception:  # an odd module: keep onnx2torch's own
+            replacement = None
+        if replacement is None:
+            continue
+        name = f"edgepick_static_{swapped}"
+        module.add_submodule(name, replacement)
+        with graph.inserting_before(node):
+            call = graph.call_module(name, (node.args[0],))
+        node.replace_all_uses_with(call)
+        graph.erase_node(node)
+        swapped += 1
+    if swapped:
+        graph.eliminate_dead_code()
+        module.recompile()
+    return swapped
 
 
 def _plain(slices: list) -> list:

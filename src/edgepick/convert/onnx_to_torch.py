@@ -21,7 +21,13 @@ import warnings
 
 from edgepick.artifact import Artifact
 from edgepick.convert.base import ConvertContext, Converter
-from edgepick.convert.onnx2torch_fixes import constants_to_initializers, drop_needless_allowzero, infer_shapes, traceable
+from edgepick.convert.onnx2torch_fixes import (
+    constants_to_initializers,
+    dequantized_weights,
+    drop_needless_allowzero,
+    infer_shapes,
+    traceable,
+)
 from edgepick.runtimes.torch_eager import example_tensors
 
 MAX_OPSET = 17  # the newest opset whose op versions onnx2torch 1.5 registers converters for
@@ -44,7 +50,23 @@ def import_onnx2torch():
         for name in _NEEDS_TORCHVISION:
             # Empty modules: those two ops are then simply unknown to onnx2torch; every other converter registers.
             sys.modules.setdefault(name, types.ModuleType(name, _WHY_NO_TORCHVISION))
-    return importlib.import_module("onnx2torch").convert
+    convert = importlib.import_module("onnx2torch").convert
+    _register_newer_versions()
+    return convert
+
+
+# (op, version onnx2torch has, newer version that only widened the input types: ONNX's changelog, bfloat16 added)
+_SAME_SEMANTICS = (("GreaterOrEqual", 12, 16), ("LessOrEqual", 12, 16))
+
+
+def _register_newer_versions() -> None:
+    from onnx2torch.node_converters.registry import _CONVERTER_REGISTRY, OperationDescription
+
+    for op, known, newer in _SAME_SEMANTICS:
+        old = OperationDescription(domain="", operation_type=op, version=known)
+        new = OperationDescription(domain="", operation_type=op, version=newer)
+        if old in _CONVERTER_REGISTRY and new not in _CONVERTER_REGISTRY:
+            _CONVERTER_REGISTRY[new] = _CONVERTER_REGISTRY[old]
 
 
 def _within_known_opsets(path: str):
@@ -55,6 +77,7 @@ def _within_known_opsets(path: str):
 
     model = onnx.load(path)
     constants_to_initializers(model)
+    dequantized_weights(model)
     drop_needless_allowzero(model)
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
     if opset is None or opset <= MAX_OPSET:
@@ -91,27 +114,37 @@ class OnnxToTorch(Converter):
         model, opset_note = _within_known_opsets(artifact.path)
         sig = ctx.signature
         infer_shapes(model, sig)
-        module = _to_torch(model, opset_note)
-        repairs = traceable(module)
         try:
-            program, static_batch = _export(module, sig)
-        except _ExportFailed as first:
+            program, static_batch, repairs = _convert_and_export(model, sig, opset_note)
+        except Exception as first:
             # Shape arithmetic on the symbolic batch (Shape -> Concat -> Reshape) reads tensor values at run time,
-            # which torch.export cannot trace. With every dimension fixed, onnxslim folds that arithmetic away:
-            # a batch-1 program is still what most deployments run.
+            # which torch.export cannot trace, and leaves onnx2torch without ranks or constant targets. With every
+            # dimension fixed, onnxslim folds that arithmetic away: a batch-1 program is what most deployments run.
             fixed = _all_dims_fixed(model, sig)
             if fixed is None:
-                raise RuntimeError(str(first)) from first
-            module = _to_torch(fixed, opset_note)
-            repairs = {**traceable(module), "all_dims_fixed_by_onnxslim": True}
+                raise
+            drop_needless_allowzero(fixed)
             try:
-                program, static_batch = _export(module, sig, dynamic_batch=False)
-            except _ExportFailed as second:
-                raise RuntimeError(f"{first} (and with every dimension fixed: {second.why})") from second
+                program, static_batch, repairs = _convert_and_export(fixed, sig, opset_note, dynamic_batch=False)
+            except Exception as second:
+                raise RuntimeError(f"{_one_line(first)} (and with every dimension fixed: {_one_line(second)})") from second
+            repairs["all_dims_fixed_by_onnxslim"] = True
         out = ctx.out_dir / "model.pt2"
         torch.export.save(program, str(out))
         return Artifact("torch-exported", str(out), {"input_names": sig.names, "converter": "onnx2torch",
                                                      "static_batch": static_batch, "graph_repairs": repairs})
+
+
+def _convert_and_export(model, sig, opset_note: str, dynamic_batch: bool = True):
+    module = _to_torch(model, opset_note)
+    repairs = traceable(module)
+    program, static_batch = _export(module, sig, dynamic_batch)
+    return program, static_batch, repairs
+
+
+def _one_line(e: Exception) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0][:300] if text else type(e).__name__
 
 
 class _ExportFailed(Exception):
@@ -151,11 +184,9 @@ def _export(module, sig, dynamic_batch: bool = True):
 
 def _all_dims_fixed(model, sig):
     """The graph with every input dimension fixed (batch 1), simplified by onnxslim; None without onnxslim or when
-    nothing was dynamic to begin with."""
+    onnxslim cannot simplify it."""
     import dataclasses
 
-    if not any(t.batch_dynamic for t in sig.inputs):
-        return None
     try:
         import onnxslim
     except ImportError:
