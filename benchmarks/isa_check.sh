@@ -25,6 +25,9 @@ export EDGEPICK_HOME=/tmp/isa-check-home PYTHONUNBUFFERED=1
 import importlib
 for name in ("torch", "onnxruntime", "openvino", "cv2", "onnx", "onnxslim", "onnx2torch", "sklearn"):
     try:
+        if name == "onnx2torch":  # imports torchvision; edgepick imports it without where torchvision cannot load
+            from edgepick.convert.onnx_to_torch import import_onnx2torch
+            import_onnx2torch()
         print(name, importlib.import_module(name).__version__)
     except Exception as e:  # absent here: its tests skip and its runtime is left out
         print(name, "not available:", type(e).__name__, str(e)[:80])
@@ -35,7 +38,7 @@ print("native here:", {p: precision.native(p, flags) for p in ("bf16", "fp16")})
 EOF
 } > "$out/machine.txt" 2>&1
 
-timeout 300 "$py" -m pytest -q -p no:cacheprovider -m "not slow" \
+timeout 200 "$py" -m pytest -q -p no:cacheprovider -m "not slow" \
   tests/test_precision.py tests/test_precision_quantized_source.py tests/test_onnx2torch_fixes.py tests/test_units.py \
   > "$out/tests.txt" 2>&1
 echo "pytest exit $?" >> "$out/tests.txt"
@@ -43,7 +46,7 @@ echo "pytest exit $?" >> "$out/tests.txt"
 # Not installed here -> a "not-installed" row, said as such.
 runtimes=torch-eager,onnxruntime,openvino,torch-compile,torchscript,opencv-dnn
 echo "runtimes: $runtimes" >> "$out/machine.txt"
-timeout 420 "$py" -m edgepick.cli run digits-cnn --runtimes "$runtimes" --precision auto --threads 1 --batch 1 \
+timeout 240 "$py" -m edgepick.cli run digits-cnn --runtimes "$runtimes" --precision auto --threads 1 --batch 1 \
   > "$out/digits.txt" 2>&1
 echo "run exit $?" >> "$out/digits.txt"
 run_id=$(grep -o 'edgepick run [0-9a-f]\{10\}' "$out/digits.txt" | head -1 | awk '{print $3}')
