@@ -28,7 +28,8 @@ for name in ("torch", "onnxruntime", "openvino", "cv2", "onnx", "onnxslim", "onn
         if name == "onnx2torch":  # imports torchvision; edgepick imports it without where torchvision cannot load
             from edgepick.convert.onnx_to_torch import import_onnx2torch
             import_onnx2torch()
-        print(name, importlib.import_module(name).__version__)
+        module = importlib.import_module(name)
+        print(name, getattr(module, "__version__", "(no __version__)"))
     except Exception as e:  # absent here: its tests skip and its runtime is left out
         print(name, "not available:", type(e).__name__, str(e)[:80])
 from edgepick import precision
@@ -46,7 +47,7 @@ echo "pytest exit $?" >> "$out/tests.txt"
 # Not installed here -> a "not-installed" row, said as such.
 runtimes=torch-eager,onnxruntime,openvino,torch-compile,torchscript,opencv-dnn
 echo "runtimes: $runtimes" >> "$out/machine.txt"
-timeout 240 "$py" -m edgepick.cli run digits-cnn --runtimes "$runtimes" --precision auto --threads 1 --batch 1 \
+timeout 480 "$py" -m edgepick.cli run digits-cnn --runtimes "$runtimes" --precision auto --threads 1 --batch 1 \
   > "$out/digits.txt" 2>&1
 echo "run exit $?" >> "$out/digits.txt"
 run_id=$(grep -o 'edgepick run [0-9a-f]\{10\}' "$out/digits.txt" | head -1 | awk '{print $3}')
