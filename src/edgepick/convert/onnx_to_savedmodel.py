@@ -20,14 +20,15 @@ class OnnxToSavedModel(OnnxToTflite):
 
     def convert(self, artifact: Artifact, ctx: ConvertContext) -> Artifact:
         out_dir = ctx.out_dir / "saved_model"
-        run_onnx2tf(self.env, artifact, ctx, out_dir, ["-osd"], lambda: (out_dir / "saved_model.pb").exists())
+        prepared = run_onnx2tf(self.env, artifact, ctx, out_dir, ["-osd"], lambda: (out_dir / "saved_model.pb").exists())
         for side_output in out_dir.glob("*.tflite"):  # onnx2tf always writes .tflite files too; the .tflite edge has its own
             side_output.unlink()
         final, transposed = restore_channels_first(out_dir, artifact.path, ctx.out_dir / "saved_model_nchw")
         files = [str(p) for p in final.rglob("*") if p.is_file()]
         return Artifact("tf-savedmodel", str(final), {"converter": "onnx2tf (own venv)", "extra_files": files,
                                                       "input_names": ctx.signature.names,
-                                                      "outputs_transposed_to_channels_first": transposed})
+                                                      "outputs_transposed_to_channels_first": transposed,
+                                                      "onnx2tf_input": prepared})
 
 
 def _onnx_output_shapes(onnx_path: str) -> list[list]:
