@@ -133,3 +133,35 @@ def test_onnx2tf_converts_exported_graphs_that_it_refused(build, tmp_path):
     final, _ = convert_along(["onnx2tf"], Artifact("onnx", str(tmp_path / "m.onnx")), signature, tmp_path / "cache")
     x = np.random.default_rng(2).standard_normal(signature.inputs[0].shape).astype(np.float32)
     np.testing.assert_allclose(_tflite(final.path, x), _ort(tmp_path / "m.onnx", {"x": x}), rtol=1e-4, atol=1e-5)
+
+
+def conv_transpose_model(path):
+    """x [N, 2, 8, 8] -> ConvTranspose stride 2 (a DBNet-style upsampling head), dynamic batch."""
+    rng = np.random.default_rng(4)
+    weight = numpy_helper.from_array(rng.standard_normal((2, 3, 2, 2)).astype(np.float32), "w")
+    node = helper.make_node("ConvTranspose", ["x", "w"], ["y"], strides=[2, 2], name="up")
+    graph = helper.make_graph([node], "up", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3, 16, 16])], [weight])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return Signature([TensorSpec("x", [1, 2, 8, 8], "float32", batch_dynamic=True)])
+
+
+@pytest.mark.slow
+def test_savedmodel_falls_back_to_a_static_batch_where_onnx2tf_needs_one(tmp_path):
+    """onnx2tf cannot build a ConvTranspose with a symbolic batch ("Expected int32 ... got ['unk__6', ...]"): the
+    SavedModel edge tries once more with batch 1 and says so; the result agrees with ONNX Runtime."""
+    _onnx2tf_ready()
+    pytest.importorskip("tensorflow")
+    from edgepick.convert.chain import convert_along
+    from edgepick.runtimes.tensorflow import TfSession, tf_callable
+
+    signature = conv_transpose_model(tmp_path / "m.onnx")
+    final, _ = convert_along(["onnx2tf-savedmodel"], Artifact("onnx", str(tmp_path / "m.onnx")), signature,
+                             tmp_path / "cache")
+    assert final.meta["static_batch"] == 1
+    session = TfSession(*tf_callable(final))
+    x = np.random.default_rng(5).standard_normal((1, 2, 8, 8)).astype(np.float32)
+    got = session.to_numpy(session.run(session.prepare({"x": x})))[0]
+    np.testing.assert_allclose(got, _ort(tmp_path / "m.onnx", {"x": x}), rtol=1e-4, atol=1e-5)

@@ -2,8 +2,9 @@
 
 onnx2tf builds the TensorFlow graph op by op and saves it with a serving_default signature (-osd), which the
 tensorflow runtime calls. Unlike the .tflite edge, the batch stays dynamic: a SavedModel takes any batch size.
-The SavedModel is written by the env's TensorFlow (2.19) and loaded by the main environment's (newer) one, which
-SavedModel's compatibility guarantee covers.
+Where onnx2tf needs a static batch (it fails with the batch symbolic), the batch is fixed to 1 in a second try, and
+the artifact says so (static_batch). The SavedModel is written by the env's TensorFlow (2.19) and loaded by the
+main environment's (newer) one, which SavedModel's compatibility guarantee covers.
 """
 
 from __future__ import annotations
@@ -20,7 +21,20 @@ class OnnxToSavedModel(OnnxToTflite):
 
     def convert(self, artifact: Artifact, ctx: ConvertContext) -> Artifact:
         out_dir = ctx.out_dir / "saved_model"
-        prepared = run_onnx2tf(self.env, artifact, ctx, out_dir, ["-osd"], lambda: (out_dir / "saved_model.pb").exists())
+        produced = lambda: (out_dir / "saved_model.pb").exists()  # noqa: E731
+        static_batch = None
+        try:
+            prepared = run_onnx2tf(self.env, artifact, ctx, out_dir, ["-osd"], produced)
+        except RuntimeError as first:
+            # Some ops need every dimension static in onnx2tf (a ConvTranspose's output size: "Expected int32 ...
+            # got ['unk__6', 160, 160, 24]"): once more with the batch fixed to 1, a SavedModel for batch 1 only.
+            if not any(t.batch_dynamic for t in ctx.signature.inputs):
+                raise
+            static_batch = 1
+            try:
+                prepared = run_onnx2tf(self.env, artifact, ctx, out_dir, ["-osd", "-b", "1"], produced, static_batch=1)
+            except RuntimeError as second:
+                raise RuntimeError(f"{first} (again with batch 1: {second})") from second
         for side_output in out_dir.glob("*.tflite"):  # onnx2tf always writes .tflite files too; the .tflite edge has its own
             side_output.unlink()
         final, transposed = restore_channels_first(out_dir, artifact.path, ctx.out_dir / "saved_model_nchw")
@@ -28,7 +42,7 @@ class OnnxToSavedModel(OnnxToTflite):
         return Artifact("tf-savedmodel", str(final), {"converter": "onnx2tf (own venv)", "extra_files": files,
                                                       "input_names": ctx.signature.names,
                                                       "outputs_transposed_to_channels_first": transposed,
-                                                      "onnx2tf_input": prepared})
+                                                      "onnx2tf_input": prepared, "static_batch": static_batch})
 
 
 def _onnx_output_shapes(onnx_path: str) -> list[list]:
