@@ -66,14 +66,16 @@ def scope_safe_node_names(model) -> int:
     return changed
 
 
-def prepare(artifact: Artifact, signature, folder: Path, static_batch: int | None) -> tuple[str, list[str], dict]:
+def prepare(artifact: Artifact, signature, folder: Path, static_batch: int | None,
+            fix_dims: bool = True) -> tuple[str, list[str], dict]:
     """Write onnx2tf's own copy of the graph into folder (onnx2tf overwrites the file it is given, which may be the
-    user's model). Returns (its path, the layout flags, what was changed, for the artifact's record)."""
+    user's model). fix_dims=False leaves the model's dynamic dims symbolic (negative ones still become symbols).
+    Returns (its path, the layout flags, what was changed, for the artifact's record)."""
     import onnx
 
     folder.mkdir(parents=True, exist_ok=True)
     model = onnx.load(artifact.path)  # with any external data, so the copy stands alone
-    shapes = fix_shapes(model, signature, static_batch)
+    shapes = fix_shapes(model, signature if fix_dims else None, static_batch)
     renamed = scope_safe_node_names(model)
     dequantized = fold_constant_dequantize(model)
     ranks = {i.name: len(i.type.tensor_type.shape.dim) for i in model.graph.input if i.type.HasField("tensor_type")}
@@ -83,14 +85,14 @@ def prepare(artifact: Artifact, signature, folder: Path, static_batch: int | Non
         onnx.save(model, str(target), save_as_external_data=True, location=target.name + ".data")
     else:
         onnx.save(model, str(target))
-    record = {"input_shapes": shapes, "nodes_renamed": renamed, "layout_flags": flags}
+    record = {"input_shapes": shapes or "as in the model", "nodes_renamed": renamed, "layout_flags": flags}
     return str(target), flags, record | ({"weights_dequantized": dequantized} if dequantized else {})
 
 
 def fix_shapes(model, signature, static_batch: int | None) -> dict[str, list]:
     """Write the concrete shapes of the 3-5-D inputs into the graph; a dynamic batch stays the symbol 'batch' (or
     becomes static_batch); a negative dim_value anywhere becomes a symbol. Returns the shapes written."""
-    specs = {t.name: t for t in signature.inputs}
+    specs = {t.name: t for t in signature.inputs} if signature is not None else {}
     written = {}
     for graph_input in model.graph.input:
         if not graph_input.type.HasField("tensor_type"):

@@ -46,14 +46,15 @@ class OnnxToTflite(Converter):
 
 
 def run_onnx2tf(env_name: str, artifact: Artifact, ctx: ConvertContext, out_dir, extra_args: list[str], produced,
-                static_batch: int | None = None) -> dict:
+                static_batch: int | None = None, fix_dims: bool = True) -> dict:
     """Run onnx2tf in its venv on a prepared copy of the ONNX file (fixed image shapes, TensorFlow-safe node names,
     layout flags: convert/onnx2tf_input.py), writing into out_dir; raise with its root error when `produced()` is
     empty afterwards. Returns what the preparation changed, for the artifact's record."""
     from edgepick.convert import onnx2tf_input
 
     python, _ = envs.interpreter_for(env_name)
-    source, flags, prepared = onnx2tf_input.prepare(artifact, ctx.signature, ctx.out_dir / "onnx2tf-input", static_batch)
+    source, flags, prepared = onnx2tf_input.prepare(artifact, ctx.signature, ctx.out_dir / "onnx2tf-input", static_batch,
+                                                    fix_dims)
     cmd = [python, "-m", "onnx2tf", "-i", source, "-o", str(out_dir), *extra_args, "-n", *flags]
     # TF_ENABLE_ONEDNN_OPTS=0: onnx2tf's TensorFlow 2.19 runs its oneDNN convolutions while building the graph, and on
     # CPUs with AVX512-FP16/BF16 some fail ("could not create a primitive descriptor for a convolution forward
