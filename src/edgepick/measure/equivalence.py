@@ -114,9 +114,19 @@ def for_quantized_source(artifact, base: Tolerance, reference: list[np.ndarray])
         else:
             described.append(f"{scale:.3g}")
         atols.append(QUANT_STEPS * scale + base.atol)
-    source = f"int8 source: {QUANT_STEPS} steps of the output scale {', '.join(described)}"
+    kind = _kind(artifact)
+    source = f"{kind} source: {QUANT_STEPS} steps of the output scale {', '.join(described)}"
     return Tolerance(atol=max(atols, default=base.atol), rtol=base.rtol, min_cosine=min(base.min_cosine, 0.999),
                      min_top1_agreement=min(base.min_top1_agreement, 0.95), atol_per_output=atols, source=source)
+
+
+def _kind(artifact) -> str:
+    if artifact.format == "tflite":
+        try:
+            return tflite_quantization(artifact.path) or "int8"
+        except (ImportError, ValueError, RuntimeError):
+            return "int8"
+    return "int8"
 
 
 _QUANT_OPS = {"QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "QLinearAdd", "MatMulInteger",
@@ -160,7 +170,7 @@ def _tflite_output_scales(path: str) -> list[float | None] | None:
 
     interpreter = Interpreter(model_path=path)
     tensors = {d["index"]: d for d in interpreter.get_tensor_details()}
-    if not any(np.dtype(d["dtype"]) in (np.int8, np.uint8) and d["quantization"][0] for d in tensors.values()):
+    if not any(np.dtype(d["dtype"]) in (np.int8, np.uint8) and _has_scale(d) for d in tensors.values()):
         return None
     producer = {o: op for op in interpreter._get_ops_details() for o in op["outputs"]}  # noqa: SLF001
     scales = []
@@ -171,3 +181,27 @@ def _tflite_output_scales(path: str) -> list[float | None] | None:
             scale = tensors[op["inputs"][0]]["quantization"][0]
         scales.append(float(scale) if scale else None)
     return scales
+
+
+def _has_scale(detail: dict) -> bool:
+    """A quantized tensor: a per-tensor scale, or per-channel scales (a dynamic-range model's int8 weights carry only
+    those: its 'quantization' pair is (0.0, 0))."""
+    scales = (detail.get("quantization_parameters") or {}).get("scales")
+    return bool(detail["quantization"][0]) or (scales is not None and np.size(scales) > 0)
+
+
+def tflite_quantization(path: str) -> str | None:
+    """How a .tflite is quantized, for the tolerance's reason: 'int8 weights, float activations (dynamic range)'
+    where only constant tensors are int8 (LiteRT then quantizes activations per call in its hybrid kernels, which
+    a float copy does not), 'int8' where activations are too; None for a float model."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=path)
+    quantized = {d["index"] for d in interpreter.get_tensor_details()
+                 if np.dtype(d["dtype"]) in (np.int8, np.uint8) and _has_scale(d)}
+    if not quantized:
+        return None
+    produced = {o for op in interpreter._get_ops_details() for o in op["outputs"]}  # noqa: SLF001
+    inputs = {d["index"] for d in interpreter.get_input_details()}
+    activations = quantized & (produced | inputs)
+    return "int8" if activations else "int8 weights, float activations (dynamic range)"

