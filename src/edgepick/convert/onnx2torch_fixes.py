@@ -14,7 +14,6 @@ from __future__ import annotations
 
 __all__ = [
     "constants_to_initializers",
-    "dequantized_weights",
     "infer_shapes",
     "drop_needless_allowzero",
     "fold_constant_nodes",
@@ -51,35 +50,6 @@ def constants_to_initializers(model) -> int:
         del model.graph.node[:]
         model.graph.node.extend(kept)
     return moved
-
-
-def dequantized_weights(model) -> int:
-    """Replace DequantizeLinear nodes whose inputs are all constants (int8 weights with their scale and zero point,
-    as tf2onnx writes for a dynamic-range-quantized TFLite model) by the float weights they compute; return how many.
-    onnx2torch has no DequantizeLinear; this is the same arithmetic, (x - zero_point) * scale, done once."""
-    import numpy as np
-    from onnx import numpy_helper
-
-    constants = {t.name: t for t in model.graph.initializer}
-    kept, folded = [], 0
-    for node in model.graph.node:
-        inputs = [i for i in node.input if i]
-        if node.op_type != "DequantizeLinear" or not all(i in constants for i in inputs):
-            kept.append(node)
-            continue
-        x, scale, *zero = (numpy_helper.to_array(constants[i]) for i in inputs)
-        axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
-        shape = [1] * x.ndim
-        if scale.ndim == 1 and x.ndim:  # per-axis: scale and zero point run along `axis`
-            shape[axis % x.ndim] = -1
-        zero_point = zero[0].astype(np.float32).reshape(shape if zero[0].ndim else ()) if zero else np.float32(0)
-        value = (x.astype(np.float32) - zero_point) * scale.astype(np.float32).reshape(shape if scale.ndim else ())
-        model.graph.initializer.append(numpy_helper.from_array(value.astype(np.float32), node.output[0]))
-        folded += 1
-    if folded:
-        del model.graph.node[:]
-        model.graph.node.extend(kept)
-    return folded
 
 
 def infer_shapes(model, signature) -> bool:

@@ -21,9 +21,9 @@ import warnings
 
 from edgepick.artifact import Artifact
 from edgepick.convert.base import ConvertContext, Converter
+from edgepick.convert.onnx2tf_input import fold_constant_dequantize
 from edgepick.convert.onnx2torch_fixes import (
     constants_to_initializers,
-    dequantized_weights,
     drop_needless_allowzero,
     infer_shapes,
     traceable,
@@ -77,7 +77,7 @@ def _within_known_opsets(path: str):
 
     model = onnx.load(path)
     constants_to_initializers(model)
-    dequantized_weights(model)
+    fold_constant_dequantize(model)  # onnx2torch has no DequantizeLinear: int8 weights as the floats they stand for
     drop_needless_allowzero(model)
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
     if opset is None or opset <= MAX_OPSET:
