@@ -89,8 +89,8 @@ def judge(row: dict, outputs, reference, labels, request) -> None:
     from edgepick.compress.metrics import parse_drop, resolve_metric
     from edgepick.compress.search import judge as judge_drop
 
-    metric = resolve_metric(getattr(request, "metric", None), labels is not None)
-    setup = SimpleNamespace(metric=metric, tolerance=parse_drop(getattr(request, "max_acc_drop", None)),
+    metric = resolve_metric(request.compression.metric, labels is not None)
+    setup = SimpleNamespace(metric=metric, tolerance=parse_drop(request.compression.max_acc_drop),
                             data=SimpleNamespace(labels=labels), reference=reference,
                             reference_score=metric.score(reference, labels, reference))
     judge_drop(row, outputs, setup)

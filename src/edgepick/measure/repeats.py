@@ -77,14 +77,14 @@ def run_window(row: dict, inputs_path: Path, timing, work_dir: Path, request) ->
 
 def repeat_windows(rows: list[dict], run_dir: Path, inputs_path: Path, request, notify=None) -> list[dict]:
     """Rounds 2..R of fresh-process windows over every ok row; returns the rows whose latency changed."""
-    repeats = getattr(request, "repeats", 1)
+    repeats = request.rigor.repeats
     todo = [r for r in rows if r.get("status") == "ok" and r.get("worker_job") and r.get("latency_ms")
             and not (r["latency_ms"].get("processes") or {}).get("count", 0) >= repeats]  # resumed rows keep theirs
     if repeats < 2 or not todo:
         return []
     # same steady-state policy as the first window (a noise re-measure may have made that one longer: it is only
     # ever longer, so the later windows are never the less careful ones)
-    timing = request.timing
+    timing = request.time.policy
     got: dict[str, list[dict]] = {r["key"]: [] for r in todo}
     for i in range(1, repeats):
         for row in todo:

@@ -188,12 +188,6 @@ def not_ok(row: dict) -> str:
     return f"failed ({row['reason_class']}): {row['reason']}"
 
 
-def settings_of(request) -> dict:
-    """What selection needs from a request, as stored in the run so `show` and `report` re-derive the same pick."""
-    return {"budget": getattr(request, "budget", None), "optimize": getattr(request, "optimize", None),
-            "device": getattr(request, "device", None)}
-
-
 def select_with(rows: list[dict], settings: dict | None, reference_accuracy: float | None) -> Selection:
     settings = settings or {}
     return select(rows, parse_budget(settings.get("budget")), parse_objective(settings.get("optimize")),
