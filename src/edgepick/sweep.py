@@ -27,7 +27,8 @@ from edgepick.precision import REDUCED as REDUCED_PRECISIONS
 from edgepick.precision import judge as judge_precision
 from edgepick.precision import outcomes as precision_outcomes
 from edgepick.precision import parse_precisions
-from edgepick.result import Run, row_from_db
+from edgepick.result import Run
+from edgepick.rows import CandidateRow, from_db, to_db
 from edgepick.select.pick import pick
 from edgepick.settings import Settings
 from edgepick.signature import apply_shapes, parse_input_shapes, parse_input_values, require_resolved
@@ -100,7 +101,7 @@ def execute(request: Settings, progress: Progress | None = None) -> Run:
     store = Store(request.db_url or paths.default_db_url())
     key, described = _request_key(request, spec, runtimes, arrays_sha256(data.inputs))
     run = None if request.force else store.find_resumable(key)
-    done = {c.key: row_from_db(c) for c in run.candidates} if run else {}
+    done = {c.key: from_db(c) for c in run.candidates} if run else {}
     if run is None:
         described |= {"model": spec.name, "input_format": spec.artifact.format, "data_source": data.source,
                       "eval_samples": data.count}
@@ -138,7 +139,7 @@ def execute(request: Settings, progress: Progress | None = None) -> Run:
                             measure_one=lambda c, device_dir: _measure_candidate(
                                 c, request, spec, data, reference, inputs_path, device_dir, artifacts_root, conversions, compress,
                                 ref_dir=run_dir),
-                            save=lambda row: store.save_candidate(run.id, _db_fields(row)))
+                            save=lambda row: store.save_candidate(run.id, to_db(row)))
     # Follow-ups (e.g. INT8 with its most sensitive layers back in float) are generated lazily from the rows so far.
     follow_ups = compress_hooks.follow_up(rows, compress, request, notify) if compress and not fleet else ()
     for cand in itertools.chain(candidates, follow_ups) if not fleet else ():
@@ -151,18 +152,18 @@ def execute(request: Settings, progress: Progress | None = None) -> Run:
                                  compress)
         if row.get("reason"):  # runtimes' own messages may span lines; a reason is one line in every output
             row["reason"] = " ".join(row["reason"].split())
-        store.save_candidate(run.id, _db_fields(row))
+        store.save_candidate(run.id, to_db(row))
         rows.append(row)
         notify("measured", {"key": cand.key, "status": row["status"]})
     for row in (fleet.after_sweep if fleet else rigor.after_sweep)(rows, spec, artifacts_root, run_dir, inputs_path, request,
                                  lambda rs: pick(rs, request.selection_settings(), ref_accuracy)[0], notify):
-        store.save_candidate(run.id, _db_fields(row))
+        store.save_candidate(run.id, to_db(row))
     compress_summary = compress_hooks.finish(rows, compress) if compress else None
     for row in rows if compress else ():
         if (row.get("compression") or {}).get("int8_flag"):  # the flag's outcome is known only now
-            store.save_candidate(run.id, _db_fields(row))
+            store.save_candidate(run.id, to_db(row))
     for row in precision_outcomes(rows):  # BF16/FP16 rows: the measured speed against their FP32 twin
-        store.save_candidate(run.id, _db_fields(row))
+        store.save_candidate(run.id, to_db(row))
     chosen, reasons = pick(rows, request.selection_settings(), ref_accuracy)
     devices = fleet.summary(rows, request.selection_settings(), ref_accuracy) if fleet else {}
     if fleet:  # one pick per device (select/devices.py); there is no single pick across devices
@@ -203,9 +204,9 @@ def _convert_for(cand: Candidate, request, spec, artifacts_root, conversions, in
 
 
 def _measure_candidate(cand: Candidate, request, spec, data, reference, inputs_path, run_dir, artifacts_root,
-                       conversions, compress=None, ref_dir=None) -> dict:
+                       conversions, compress=None, ref_dir=None) -> CandidateRow:
     """One row. `ref_dir` holds the reference outputs (the run's folder; a fleet device measures under its own)."""
-    row = {"key": cand.key, "runtime": cand.runtime, "precision": cand.precision, "threads": cand.threads,
+    row: CandidateRow = {"key": cand.key, "runtime": cand.runtime, "precision": cand.precision, "threads": cand.threads,
            "batch": cand.batch, "status": "failed", "reason_class": None, "reason": None, "conversion": [],
            "cores": _cores_for(request, cand.threads)}
     if cand.compression:
@@ -281,13 +282,3 @@ def _measure_candidate(cand: Candidate, request, spec, data, reference, inputs_p
 
 def result_outputs(run_dir: Path, cand: Candidate) -> Path:
     return run_dir / cand.key.replace("/", "_") / "outputs.npz"
-
-
-_COLUMNS = ("key", "runtime", "precision", "threads", "batch", "status", "reason_class", "reason")
-
-
-def _db_fields(row: dict) -> dict:
-    fields = {k: row[k] for k in _COLUMNS}
-    fields["latency_samples_ms"] = row.get("latency_samples_ms")
-    fields["metrics"] = {k: v for k, v in row.items() if k not in _COLUMNS and k != "latency_samples_ms"}
-    return fields
