@@ -16,15 +16,10 @@ import numpy as np
 
 from edgepick.artifact import Artifact, file_sha256
 from edgepick.data import join_outputs, parts
-from edgepick.errors import UserError
+from edgepick.errors import UserError, first_line
 from edgepick.signature import Signature, TensorSpec
 
 TF_FORMATS = ("keras", "tf-savedmodel", "tflite")
-
-
-def _first_line(e: Exception) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0][:200] if text else type(e).__name__
 
 
 def _spec(tensor_name: str, shape, dtype) -> TensorSpec:
@@ -54,9 +49,9 @@ def from_keras(path: Path, trust: bool = False):
         if "safe_mode" in str(e) or "lambda" in str(e).lower():
             raise UserError(f"{path} holds a Lambda layer whose Python code Keras refuses to load in safe mode; "
                             "pass --trust-pickle if you trust its source") from e
-        raise UserError(f"{path} is not a loadable {kind} model ({_first_line(e)}); re-save it with model.save()") from e
+        raise UserError(f"{path} is not a loadable {kind} model ({first_line(e, 200)}); re-save it with model.save()") from e
     except Exception as e:
-        raise UserError(f"{path} is not a loadable {kind} model ({type(e).__name__}: {_first_line(e)}); "
+        raise UserError(f"{path} is not a loadable {kind} model ({type(e).__name__}: {first_line(e, 200)}); "
                         "re-save it with model.save()") from e
     inputs = [_spec(t.name, t.shape, keras.backend.standardize_dtype(t.dtype)) for t in model.inputs]
     artifact.meta["input_names"] = [t.name for t in inputs]
@@ -86,7 +81,7 @@ def from_savedmodel(path: Path):
     try:
         loaded = tf.saved_model.load(str(path))
     except Exception as e:
-        raise UserError(f"{path} is not a loadable SavedModel ({type(e).__name__}: {_first_line(e)})") from e
+        raise UserError(f"{path} is not a loadable SavedModel ({type(e).__name__}: {first_line(e, 200)})") from e
     if "serving_default" not in loaded.signatures:
         raise UserError(f"{path} has no serving_default signature (it has: {', '.join(loaded.signatures) or 'none'}); "
                         "export it with model.export() or tf.saved_model.save(..., signatures=...)")
@@ -109,7 +104,7 @@ def from_tflite(path: Path):
     try:
         details = Interpreter(model_path=str(path)).get_input_details()
     except Exception as e:
-        raise UserError(f"{path} is not a valid .tflite model ({_first_line(e)}); re-convert it") from e
+        raise UserError(f"{path} is not a valid .tflite model ({first_line(e, 200)}); re-convert it") from e
     inputs = [_spec(d["name"], [s if s >= 0 else None for s in d["shape_signature"]], d["dtype"]) for d in details]
     artifact = Artifact("tflite", str(path.absolute()), {"input_names": [t.name for t in inputs]})
     return ModelSpec(path.stem, artifact, Signature(inputs), file_sha256(path))

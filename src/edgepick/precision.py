@@ -76,9 +76,9 @@ def offers(runtime_precisions, isa_flags, requested: list[str] | None) -> list[O
 
 
 def host_isa_flags() -> list[str]:
-    from edgepick.fingerprint import _cpu
+    from edgepick.fingerprint import cpu_info
 
-    return list(_cpu()["isa_flags"])
+    return list(cpu_info()["isa_flags"])
 
 
 def judge(row: dict, outputs, reference, labels, request) -> None:

@@ -14,7 +14,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from edgepick.errors import UserError
+from edgepick.errors import UserError, first_line
 from edgepick.units import parse_size
 
 GiB = 2**30
@@ -70,7 +70,7 @@ def load_device(spec: str) -> DeviceProfile:
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
-        raise UserError(f"{spec} is not valid YAML: {str(e).splitlines()[0]}") from e
+        raise UserError(f"{spec} is not valid YAML: {first_line(e)}") from e
     if not isinstance(data, dict):
         raise UserError(f"{spec}: a device profile is a YAML mapping (cores: 2, memory: 1GB, ...)")
     return _from_yaml(data, spec)

@@ -156,7 +156,7 @@ def main(argv: list[str]) -> int:
         result.update(status="failed", reason_class=errors.OOM, reason="MemoryError in the worker")
     except Exception as e:  # any runtime's own exception type: classify by the phase it broke
         phase = result.get("phase", "load")
-        message = f"{type(e).__name__} during {phase}: {str(e).strip().splitlines()[0][:300] if str(e).strip() else ''}"
+        message = f"{type(e).__name__} during {phase}: {errors.first_line(e, 300, empty='')}"
         if "bad_alloc" in str(e) or "out of memory" in str(e).lower():
             result.update(status="failed", reason_class=errors.OOM, reason=message)
         else:
