@@ -103,11 +103,12 @@ def _sweep_and_print(request, as_json: bool, markdown: bool) -> None:
     import contextlib
 
     from edgepick.report.progress import sweep_with_progress
+    from edgepick.sweep import execute
 
     # --on: Ray's driver prints cluster events (e.g. "the node ... died") on stdout; --json must stay one document
     quiet_stdout = contextlib.redirect_stdout(sys.stderr) if request.target.on else contextlib.nullcontext()
     with quiet_stdout:
-        result = sweep_with_progress(request, quiet=as_json)
+        result = sweep_with_progress(lambda on_event: execute(request, on_event), quiet=as_json)
     _print_result(result, as_json, markdown)
 
 

@@ -7,15 +7,14 @@ import importlib
 import os
 import re
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from edgepick.artifact import Artifact, file_sha256
 from edgepick.errors import UserError, first_line
-from edgepick.runtimes.torch_eager import example_tensors
+from edgepick.model_spec import ModelSpec
 from edgepick.signature import Signature, TensorSpec
-from edgepick.torch_dims import batch_dynamic_shapes
+from edgepick.torch_dims import batch_dynamic_shapes, example_tensors
 from edgepick.usercode import call_user_factory, quiet_logger, user_code_failure
 from edgepick.zoo import ZOO
 
@@ -24,20 +23,6 @@ _ONNX_DTYPES = {1: "float32", 2: "uint8", 3: "int8", 6: "int32", 7: "int64", 9: 
 PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".bin")
 TORCHSCRIPT_SUFFIXES = (".jit", ".ts", ".torchscript")  # .pt/.pth may hold either: the zip's entries decide
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
-
-
-@dataclass
-class ModelSpec:
-    name: str
-    artifact: Artifact  # the model as given: the root of the conversion graph
-    signature: Signature
-    content_hash: str
-    data_factory: str | None = None  # a zoo model's own labelled eval set
-    module: Any = field(default=None, repr=False)  # the nn.Module in this process, for torch inputs
-
-    @property
-    def is_torch(self) -> bool:
-        return self.artifact.format.startswith("torch")
 
 
 def load_model(source: Any, trust_pickle: bool = False, work_dir: Path | None = None) -> ModelSpec:

@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 
 from edgepick.artifact import Artifact, file_sha256
-from edgepick.data import join_outputs, parts
 from edgepick.errors import UserError, first_line
 from edgepick.signature import Signature, TensorSpec
 
@@ -28,7 +27,7 @@ def _spec(tensor_name: str, shape, dtype) -> TensorSpec:
 
 
 def from_keras(path: Path, trust: bool = False):
-    from edgepick.model import ModelSpec
+    from edgepick.model_spec import ModelSpec
 
     if "keras" not in sys.modules:  # the reference is TensorFlow's, whatever the user's default backend
         os.environ["KERAS_BACKEND"] = "tensorflow"
@@ -72,7 +71,7 @@ def _tree_hash(root: Path) -> str:
 
 
 def from_savedmodel(path: Path):
-    from edgepick.model import ModelSpec
+    from edgepick.model_spec import ModelSpec
 
     try:
         import tensorflow as tf
@@ -95,7 +94,7 @@ def from_savedmodel(path: Path):
 
 
 def from_tflite(path: Path):
-    from edgepick.model import ModelSpec
+    from edgepick.model_spec import ModelSpec
 
     try:
         from ai_edge_litert.interpreter import Interpreter
@@ -108,25 +107,3 @@ def from_tflite(path: Path):
     inputs = [_spec(d["name"], [s if s >= 0 else None for s in d["shape_signature"]], d["dtype"]) for d in details]
     artifact = Artifact("tflite", str(path.absolute()), {"input_names": [t.name for t in inputs]})
     return ModelSpec(path.stem, artifact, Signature(inputs), file_sha256(path))
-
-
-def reference_outputs_tf(spec, inputs: dict[str, np.ndarray], threads: int, chunk: int) -> tuple[str, list[np.ndarray]]:
-    """TensorFlow for Keras/SavedModel input, LiteRT for .tflite input; in-process, like the other references."""
-    if spec.artifact.format == "tflite":
-        from ai_edge_litert import __version__ as litert_version
-
-        from edgepick.runtimes.litert import LiteRt
-
-        session = LiteRt().load(spec.artifact, threads)
-        label = f"LiteRT {litert_version} Interpreter FP32 (in-process)"
-    else:
-        import tensorflow as tf
-
-        from edgepick.runtimes.tensorflow import TfSession, set_tf_threads, tf_callable
-
-        set_tf_threads(threads, strict=False)  # the model was read already: TF may be initialised, harmless here
-        session = TfSession(*tf_callable(spec.artifact))
-        label = f"TensorFlow {tf.__version__} FP32 (in-process)"
-    whole = spec.signature.whole_feeds
-    outs = [session.to_numpy(session.run(session.prepare(part))) for part in parts(inputs, whole, chunk)]
-    return label, join_outputs(outs, whole)

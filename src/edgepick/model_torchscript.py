@@ -34,7 +34,7 @@ def is_torchscript_archive(path: Path) -> bool:
 
 
 def from_torchscript(path: Path, trust: bool):
-    from edgepick.model import ModelSpec
+    from edgepick.model_spec import ModelSpec
 
     if not trust:
         raise UserError(f"{path} is a TorchScript archive: torch.jit.load runs TorchScript code from the file while "

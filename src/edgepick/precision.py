@@ -81,21 +81,6 @@ def host_isa_flags() -> list[str]:
     return list(cpu_info()["isa_flags"])
 
 
-def judge(row: dict, outputs, reference, labels, request) -> None:
-    """A BF16/FP16 row passes or fails on the task metric's drop against FP32 (--metric, --max-acc-drop), as a
-    compressed row does; the FP32 closeness figures stay in row["equivalence"] for reference."""
-    from types import SimpleNamespace
-
-    from edgepick.compress.metrics import parse_drop, resolve_metric
-    from edgepick.compress.search import judge as judge_drop
-
-    metric = resolve_metric(request.compression.metric, labels is not None)
-    setup = SimpleNamespace(metric=metric, tolerance=parse_drop(request.compression.max_acc_drop),
-                            data=SimpleNamespace(labels=labels), reference=reference,
-                            reference_score=metric.score(reference, labels, reference))
-    judge_drop(row, outputs, setup)
-
-
 def outcomes(rows: list[dict]) -> list[dict]:
     """After the sweep: each measured BF16/FP16 row's p50 against its FP32 twin (same runtime, threads, batch), so
     the offer's prediction (native: faster; emulated: slower) is checked by the measurement. Returns the rows changed."""

@@ -180,15 +180,25 @@ class Compression:
     train_data: Any = None  # for pruning's fine-tuning and distillation; zoo models bring their own train split
 
     def __post_init__(self) -> None:
-        from edgepick.validate import check_drop
-
-        check_drop(self.max_acc_drop)
+        _check_drop(self.max_acc_drop)
         if self.calib_size < 1:
             raise UserError("--calib-size takes a positive number of samples, e.g. 128")
         if self.compressions:
             from edgepick.compress.plan import expand
 
             expand(self.compressions)  # an unknown name stops here, before any work
+
+
+def _check_drop(text) -> None:
+    if text is None:
+        return
+    from edgepick.compress.metrics import parse_drop
+
+    tol = parse_drop(text)
+    if tol.relative and not 0 <= tol.value <= 1:
+        raise UserError(f"--max-acc-drop {text}: a relative drop lies between 0% and 100%, e.g. 1%")
+    if not tol.relative and not (tol.value >= 0 and math.isfinite(tol.value)):
+        raise UserError(f"--max-acc-drop {text}: an absolute drop is a non-negative number of metric points, e.g. 0.01abs")
 
 
 _PARTS = {"workload": Workload, "time": Timing, "selection": Selection, "target": Target, "rigor": Rigor,

@@ -1,4 +1,6 @@
-"""torch.export's dynamic batch axis, declared once: every export of a module with a batch axis (the .pt2 of an API
+"""Torch inputs for export and tracing, declared once: the signature's example tensors, and the dynamic batch axis.
+
+Every export of a module with a batch axis (the .pt2 of an API
 module, torch -> ONNX, ExecuTorch, LiteRT, a trained model) names the same Dim("batch") with the same bounds."""
 
 from __future__ import annotations
@@ -15,3 +17,10 @@ def batch_dynamic_shapes(has_batch: Iterable[bool], max_batch: int = MAX_BATCH) 
 
     batch = torch.export.Dim("batch", min=1, max=max_batch)
     return tuple({0: batch} if dynamic else {} for dynamic in has_batch)
+
+
+def example_tensors(signature, batch: int) -> tuple:
+    """The signature's deterministic example inputs as torch tensors, in input order (for export and tracing)."""
+    import torch
+
+    return tuple(torch.from_numpy(a) for a in signature.example_inputs(batch=batch).values())

@@ -5,7 +5,6 @@ Kept in one place so the CLI and the Python API (edgepick.pick) refuse the same 
 
 from __future__ import annotations
 
-import math
 import os
 
 import numpy as np
@@ -32,18 +31,6 @@ def check_threads(threads: list[int], cores: list[int] | None) -> None:
         where = f"--cores gives {len(pool)}" if cores else f"this machine lets edgepick use {len(pool)}"
         raise UserError(f"--threads {max(too_many)} is more than the cores available ({where}: {_ids(pool)}); "
                         f"give at most {len(pool)}")
-
-
-def check_drop(text) -> None:
-    if text is None:
-        return
-    from edgepick.compress.metrics import parse_drop
-
-    tol = parse_drop(text)
-    if tol.relative and not 0 <= tol.value <= 1:
-        raise UserError(f"--max-acc-drop {text}: a relative drop lies between 0% and 100%, e.g. 1%")
-    if not tol.relative and not (tol.value >= 0 and math.isfinite(tol.value)):
-        raise UserError(f"--max-acc-drop {text}: an absolute drop is a non-negative number of metric points, e.g. 0.01abs")
 
 
 def _ids(cores: list[int]) -> str:

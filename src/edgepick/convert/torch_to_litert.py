@@ -11,8 +11,8 @@ import logging
 
 from edgepick.artifact import Artifact
 from edgepick.convert.base import ConvertContext, Converter
-from edgepick.runtimes.torch_eager import example_tensors, module_to_convert
-from edgepick.torch_dims import batch_dynamic_shapes
+from edgepick.runtimes.torch_eager import module_to_convert
+from edgepick.torch_dims import batch_dynamic_shapes, example_tensors
 
 
 class TorchToLitert(Converter):

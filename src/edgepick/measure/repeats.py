@@ -21,11 +21,11 @@ import statistics
 from pathlib import Path
 
 from edgepick.launch import base as launch
+from edgepick.measure.noise import METHOD, best_ci  # noqa: F401  (best_ci: read here by report/ and tests)
 
 # two-sided 95% Student t quantiles t(0.975, df), df = 1..30 (standard tables); beyond 30 the normal 1.96 is within 4%
 _T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
          2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
-METHOD = "t-interval over per-process medians"
 
 
 def t975(df: int) -> float:
@@ -57,15 +57,6 @@ def combine(first: dict, windows: list[dict]) -> dict:
     out["processes"] = {"count": len(every), "p50_ms": medians, "p99_ms": [w["p99"] for w in every],
                         "spread_pct": 100 * (max(medians) - min(medians)) / mean if mean else 0.0, "method": METHOD}
     return out
-
-
-def best_ci(lat: dict) -> tuple[list[float], str]:
-    """The most honest interval a row has: between processes > batch medians (drift in one run) > order statistics."""
-    if lat.get("p50_ci95_processes"):
-        return lat["p50_ci95_processes"], f"{METHOD} ({lat['processes']['count']} processes)"
-    if lat.get("p50_ci95_batches"):
-        return lat["p50_ci95_batches"], "batch medians of one process"
-    return lat["p50_ci95"], "order statistics of one process"
 
 
 def run_window(row: dict, inputs_path: Path, timing, work_dir: Path, request) -> dict:
