@@ -32,6 +32,7 @@ demo: $(VENV)/.installed-all
 
 test: $(VENV)/.installed-dev browser postgres
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/lint-imports  # the one-way import contract in pyproject.toml ([tool.importlinter])
 	$(BIN)/python -m pytest -q
 
 test-all: $(VENV)/.installed-all browser postgres

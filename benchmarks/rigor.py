@@ -17,7 +17,8 @@ import sys
 import tempfile
 
 from edgepick.measure.latency import TimingPolicy
-from edgepick.measure.loadgen import LoadGenSettings, describe
+from edgepick.measure.loadgen import LoadGenSettings
+from edgepick.report.rigor import loadgen_text as describe
 from edgepick.report.rigor import ops_text, roofline_text
 from edgepick.sweep import Request, execute
 

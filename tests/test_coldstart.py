@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from edgepick.measure import coldstart, noise
+from edgepick.report.rigor import cold_start_text
 
 
 def test_spread_statistics():
@@ -33,7 +34,7 @@ def test_cold_start_repeats_fresh_processes(tiny_onnx, tmp_path):
 
     pids = {json.loads((tmp_path / "work" / f"cold-{i}" / "result.json").read_text())["pid"] for i in range(2)}
     assert len(pids) == 2
-    assert "cold start x2" in coldstart.describe(cold)
+    assert "cold start x2" in cold_start_text(cold)
 
 
 def _row(p50, lo, hi, cv=0.02, key="a"):

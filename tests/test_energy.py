@@ -7,6 +7,7 @@ import time
 import pytest
 
 from edgepick.measure import energy
+from edgepick.report.rigor import energy_text
 
 
 def _busy(seconds: float) -> None:
@@ -34,8 +35,8 @@ def test_no_powercap_gives_an_estimate_labelled_as_such(tmp_path, monkeypatch):
     assert out["source"].startswith("estimate")
     assert out["joules"] == pytest.approx(out["cpu_s"] * 4)
     assert out["mj_per_inference"] == pytest.approx(1e3 * out["joules"] / 10)
-    assert "(estimate)" in energy.label(out)
-    assert "measured" not in energy.label(out)
+    assert "(estimate)" in energy_text(out)
+    assert "measured" not in energy_text(out)
 
 
 def test_readable_rapl_is_a_measurement_with_wraparound(tmp_path):
@@ -48,7 +49,7 @@ def test_readable_rapl_is_a_measurement_with_wraparound(tmp_path):
     assert out["joules"] == pytest.approx(3.0)
     assert out["mj_per_inference"] == pytest.approx(3.0)
     assert out["mj_per_item"] == pytest.approx(0.75)
-    assert energy.label(out).endswith("(measured, RAPL)")
+    assert energy_text(out).endswith("(measured, RAPL)")
 
 
 def test_unreadable_counter_falls_back_to_estimate(tmp_path):
@@ -61,4 +62,4 @@ def test_unreadable_counter_falls_back_to_estimate(tmp_path):
 
 
 def test_label_of_nothing_is_a_dash():
-    assert energy.label(None) == "-"
+    assert energy_text(None) == "-"

@@ -10,7 +10,8 @@ ort = pytest.importorskip("onnxruntime")
 
 from edgepick.artifact import Artifact  # noqa: E402
 from edgepick.errors import UserError  # noqa: E402
-from edgepick.measure.loadgen import LoadGenSettings, describe, parse_summary, run_scenario  # noqa: E402
+from edgepick.measure.loadgen import LoadGenSettings, parse_summary, run_scenario  # noqa: E402
+from edgepick.report.rigor import loadgen_text as describe  # noqa: E402
 from edgepick.runtimes.onnxruntime import OnnxRuntime  # noqa: E402
 
 

@@ -31,6 +31,7 @@ def _db(db: str | None) -> str:
 
 @app.command()
 def run(
+    ctx: typer.Context,
     model: str = typer.Argument(..., help="An .onnx/.pt2 file, a module:callable factory, or a zoo name (digits-cnn)."),
     runtimes: str | None = typer.Option(None, help="Comma-separated runtimes to sweep (default: all)."),
     threads: str | None = typer.Option(None, help="Threads per runtime, or a sweep: 1,2 (default: min(2, cores))."),
@@ -93,63 +94,21 @@ def run(
     cluster: str | None = typer.Option(None, help="The Ray head HOST:PORT for --on (default: RAY_ADDRESS, or the `cluster start` one)."),
 ) -> None:
     """Convert, verify and measure MODEL on every runtime; print the table and the pick."""
-    from edgepick.measure.latency import TimingPolicy
-    from edgepick.sweep import Request
-    from edgepick.units import parse_int_list, parse_size
+    from edgepick.cli_settings import settings_from_cli
 
-    request = Request(
-        model=model,
-        runtimes=[r.strip() for r in runtimes.split(",") if r.strip()] if runtimes else None,
-        batches=parse_int_list(batch, "--batch"),
-        input_shape=input_shape,
-        data=data,
-        data_limit=data_limit,
-        memory_limit=parse_size(memory_limit) if memory_limit else None,
-        memory_mechanism=memory_mechanism,
-        timeout_s=timeout,
-        cores=parse_int_list(cores.replace(" ", ""), "--cores", minimum=0) if cores else None,  # CPU ids start at 0
-        timing=TimingPolicy(warmup_count=warmup, min_samples=min_samples, min_duration_s=min_duration),
-        trust_pickle=trust_pickle,
-        force=force,
-        db_url=_db(db),
-    )
-    if threads:
-        request.threads = parse_int_list(threads, "--threads")
-    request.input_values = list(input_value) if input_value else None
-    request.no_batch_axis = no_batch_axis
-    from edgepick.cli_select import apply_selection_options
-
-    apply_selection_options(request, budget, optimize, device, threads_given=bool(threads), memory_given=bool(memory_limit))
-    if platform:  # an explicit --platform wins over a --device profile's platform
-        request.platform = platform
-    from edgepick.cli_rigor import apply_rigor_options
-
-    apply_rigor_options(request, scenario, target_qps, latency_bound_ms, find_peak_qps, lg_min_duration, lg_min_queries,
-                        profile_ops, cold_start, interleave, noise_retry, repeats)
-    from edgepick.precision import parse_precisions
-
-    request.precisions = parse_precisions(precision)
-    from edgepick.cli_compress import apply_compress_options
-
-    apply_compress_options(request, compress, max_acc_drop, metric, calib, calib_size, train_data)
-    from edgepick.cli_realtime import apply_realtime_options
-
-    apply_realtime_options(request, preprocess, postprocess, fps, deadline, frames, reuse_frame, background_load, sustain)
-    request.on, request.cluster = on, cluster
-    if memory_mechanism not in ("auto", "cgroup-v2", "rss-watchdog", "rlimit-as"):
-        raise UserError(f"bad --memory-mechanism '{memory_mechanism}': auto, cgroup-v2, rss-watchdog or rlimit-as")
-    _sweep_and_print(request, as_json, markdown)
+    _sweep_and_print(settings_from_cli(ctx.params, _db(db)), as_json, markdown)
 
 
 def _sweep_and_print(request, as_json: bool, markdown: bool) -> None:
     import contextlib
 
     from edgepick.report.progress import sweep_with_progress
+    from edgepick.sweep import execute
 
     # --on: Ray's driver prints cluster events (e.g. "the node ... died") on stdout; --json must stay one document
-    quiet_stdout = contextlib.redirect_stdout(sys.stderr) if getattr(request, "on", None) else contextlib.nullcontext()
+    quiet_stdout = contextlib.redirect_stdout(sys.stderr) if request.target.on else contextlib.nullcontext()
     with quiet_stdout:
-        result = sweep_with_progress(request, quiet=as_json)
+        result = sweep_with_progress(lambda on_event: execute(request, on_event), quiet=as_json)
     _print_result(result, as_json, markdown)
 
 
@@ -184,11 +143,11 @@ def demo(
     db: str | None = typer.Option(None, help="SQLAlchemy URL."),
 ) -> None:
     """Train the built-in digits CNN (cached), sweep every runtime, print the table and the pick."""
-    from edgepick.sweep import Request
+    from edgepick.settings import Settings
     from edgepick.units import parse_int_list
 
-    _sweep_and_print(Request(model="digits-cnn", batches=parse_int_list(batch, "--batch"), force=force,
-                             db_url=_db(db)), False, False)
+    _sweep_and_print(Settings.of("digits-cnn", batches=parse_int_list(batch, "--batch"), force=force,
+                                 db_url=_db(db)), False, False)
 
 
 @app.command("list")

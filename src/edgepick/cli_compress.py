@@ -6,27 +6,22 @@ from __future__ import annotations
 from edgepick.errors import UserError
 
 
-def apply_compress_options(request, compress: str | None, max_acc_drop: str | None, metric: str | None,
-                           calib: str | None, calib_size: int, train_data: str | None) -> None:
-    from edgepick.compress.metrics import parse_drop
-    from edgepick.compress.plan import expand, parse_compressions
+def compress_options(precisions, compress: str | None, max_acc_drop: str | None, metric: str | None,
+                     calib: str | None, calib_size: int, train_data: str | None) -> dict:
+    """The settings.Compression fields from the options (the values are checked by settings.Compression)."""
+    from edgepick.compress.plan import parse_compressions
 
-    request.compressions = parse_compressions(compress)
-    if not request.compressions:
-        if getattr(request, "precisions", None) and calib is None and train_data is None:
-            parse_drop(max_acc_drop)  # --max-acc-drop/--metric also judge BF16/FP16 rows (precision.py)
-            request.max_acc_drop, request.metric = max_acc_drop, metric
-            return
+    compressions = parse_compressions(compress)
+    if not compressions:
+        if precisions and calib is None and train_data is None:
+            # --max-acc-drop/--metric also judge BF16/FP16 rows (precision.py)
+            return {"compressions": compressions, "max_acc_drop": max_acc_drop, "metric": metric}
         if any(v is not None for v in (max_acc_drop, metric, calib, train_data)):
             raise UserError("--max-acc-drop/--metric/--calib/--train-data apply to compressed candidates: add --compress, "
                             "e.g. --compress int8-static,fp16 (--max-acc-drop/--metric also judge --precision bf16 rows)")
-        return
-    expand(request.compressions)  # an unknown name stops here, before any work
-    parse_drop(max_acc_drop)
-    if calib_size < 1:
-        raise UserError("--calib-size takes a positive number of samples, e.g. 128")
-    request.max_acc_drop, request.metric, request.calib = max_acc_drop, metric, calib
-    request.calib_size, request.train_data = calib_size, train_data
+        return {"compressions": compressions}
+    return {"compressions": compressions, "max_acc_drop": max_acc_drop, "metric": metric, "calib": calib,
+            "calib_size": calib_size, "train_data": train_data}
 
 
 def print_compression(result) -> None:

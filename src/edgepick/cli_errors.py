@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import errno
 
-from edgepick.errors import SweepInterrupted
+from edgepick.errors import SweepInterrupted, first_line
 
 _FIXABLE_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT}
 
@@ -27,7 +27,7 @@ def state_error_line(e: BaseException) -> str | None:
     except ImportError:
         return None
     if isinstance(e, DatabaseError):
-        first = str(getattr(e, "orig", e)).strip().splitlines()[0]
+        first = first_line(getattr(e, "orig", e), empty="")
         if "readonly" in first or "read-only" in first:
             return (f"the results database is read-only ({first}); set EDGEPICK_HOME (or --db) to a writable folder")
         return (f"the results database failed ({first}); if the file is damaged, move it aside (EDGEPICK_HOME/results.db"

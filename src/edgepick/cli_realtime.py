@@ -49,15 +49,16 @@ def _is_user(spec: str | None) -> bool:
     return bool(spec) and ":" in spec
 
 
-def apply_realtime_options(request, preprocess: str | None, postprocess: str | None, fps: float | None,
-                           deadline: str | None, frames: int, reuse_frame: bool, background_load: int,
-                           sustain: str | None) -> None:
+def realtime_options(budget: str | None, timeout_s: float, preprocess: str | None, postprocess: str | None,
+                     fps: float | None, deadline: str | None, frames: int, reuse_frame: bool, background_load: int,
+                     sustain: str | None) -> dict:
+    """settings.Rigor.realtime and settings.Timing.timeout_s from the options."""
     from edgepick.measure.frameloop import RealtimeSettings
     from edgepick.select.budget import parse_budget
 
-    request.realtime = realtime_settings(preprocess, postprocess, fps, deadline, frames, reuse_frame, background_load,
-                                         sustain)
-    if parse_budget(request.budget).get("miss") and not (request.realtime or {}).get("fps"):
+    realtime = realtime_settings(preprocess, postprocess, fps, deadline, frames, reuse_frame, background_load, sustain)
+    if parse_budget(budget).get("miss") and not (realtime or {}).get("fps"):
         raise UserError("--budget miss<=...% needs a frame rate: add --fps 30 (or --deadline 33ms)")
-    if request.realtime:  # the frame loop runs inside the worker: its hard timeout grows by the loop's length
-        request.timeout_s += 1.5 * RealtimeSettings(**request.realtime).expected_s()
+    if realtime:  # the frame loop runs inside the worker: its hard timeout grows by the loop's length
+        timeout_s += 1.5 * RealtimeSettings(**realtime).expected_s()
+    return {"realtime": realtime, "timeout_s": timeout_s}

@@ -5,27 +5,24 @@ from __future__ import annotations
 from edgepick.errors import UserError
 
 
-def apply_rigor_options(request, scenario: str | None, target_qps: float | None, latency_bound_ms: float | None,
-                        find_peak_qps: bool, lg_min_duration: float, lg_min_queries: int, profile_ops: int,
-                        cold_start: int, interleave: int, noise_retry: bool, repeats: int = 1) -> None:
-    """Validate the options (one clear line on a mistake) and set them on the sweep Request."""
+def rigor_options(scenario: str | None, target_qps: float | None, latency_bound_ms: float | None,
+                  find_peak_qps: bool, lg_min_duration: float, lg_min_queries: int, profile_ops: int,
+                  cold_start: int, interleave: int, noise_retry: bool, repeats: int = 1) -> dict:
+    """The settings.Rigor fields from the options; the LoadGen combination is checked here (one clear line)."""
     from edgepick.measure.loadgen import LoadGenSettings
+
+    loadgen = None
 
     if scenario:
         settings = LoadGenSettings(scenario=scenario, min_duration_s=lg_min_duration, min_queries=lg_min_queries,
                                    target_qps=target_qps, latency_bound_ms=latency_bound_ms, find_peak=find_peak_qps)
         if find_peak_qps and settings.scenario != "Server":
             raise UserError("--find-peak-qps searches Server QPS: use it with --scenario Server")
-        request.scenario = settings.to_dict()
+        loadgen = settings.to_dict()
     elif target_qps or latency_bound_ms or find_peak_qps:
         raise UserError("--target-qps, --latency-bound-ms and --find-peak-qps need --scenario Server")
-    for name, value in (("--profile-ops", profile_ops), ("--cold-start", cold_start), ("--interleave", interleave)):
-        if value < 0:
-            raise UserError(f"{name} takes a count >= 0 (0 turns it off)")
-    if repeats < 1:
-        raise UserError("--repeats takes a count >= 1 (1: one process per candidate)")
-    request.profile_runs, request.cold_start, request.interleave = profile_ops, cold_start, interleave
-    request.noise_retry, request.repeats = noise_retry, repeats
+    return {"scenario": loadgen, "profile_runs": profile_ops, "cold_start": cold_start, "interleave": interleave,
+            "noise_retry": noise_retry, "repeats": repeats}  # the counts are checked by settings.Rigor
 
 
 def print_ops(run, console, top: int = 5) -> None:

@@ -11,20 +11,6 @@ from pathlib import Path
 import typer
 
 
-def apply_selection_options(request, budget: str | None, optimize: str | None, device: str | None,
-                            threads_given: bool, memory_given: bool) -> None:
-    """Validate --budget and --optimize (a bad one exits 2 before any work) and apply --device to the request."""
-    from edgepick.select.budget import parse_budget, parse_objective
-
-    parse_budget(budget)
-    parse_objective(optimize)
-    request.budget, request.optimize = budget, optimize
-    if device:
-        from edgepick.devices import apply_to_request, load_device
-
-        apply_to_request(load_device(device), request, threads_given, memory_given)
-
-
 def _db(db: str | None) -> str:
     from edgepick.paths import default_db_url
 

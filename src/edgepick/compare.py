@@ -10,17 +10,11 @@ from __future__ import annotations
 import re
 
 from edgepick.errors import UserError
+from edgepick.rows import METRICS as ROW_METRICS
 
-METRICS = (  # (name, how to read it, higher is better?)
-    ("p50 ms", lambda r: (r.get("latency_ms") or {}).get("p50"), False),
-    ("p90 ms", lambda r: (r.get("latency_ms") or {}).get("p90"), False),
-    ("p99 ms", lambda r: (r.get("latency_ms") or {}).get("p99"), False),
-    ("items/s", lambda r: r.get("throughput_per_s"), True),
-    ("peak RSS MB", lambda r: r.get("peak_rss_mb"), False),
-    ("size MB", lambda r: r.get("size_mb"), False),
-    ("load s", lambda r: r.get("load_s"), False),
-    ("accuracy", lambda r: r.get("accuracy"), True),
-)
+METRICS = tuple(  # (label, how to read it, higher is better?) from the one table of row metrics (rows.py)
+    (ROW_METRICS[name].label, ROW_METRICS[name].read, not ROW_METRICS[name].lower_is_better)
+    for name in ("latency", "p90", "p99", "throughput", "memory", "size", "load", "accuracy"))
 
 
 def parse_threshold(text: str) -> float:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgepick.errors import UserError
+from edgepick.errors import UserError, first_line
 from edgepick.signature import Signature, require_resolved
 from edgepick.validate import check_data_arrays
 
@@ -111,7 +111,7 @@ def read_data_arg(data: str | tuple | None, sig: Signature, limit: int) -> tuple
             with np.load(path, allow_pickle=False) as f:
                 arrays = {k: f[k] for k in f.files}
         except Exception as e:  # a damaged archive fails in many ways (fuzz/: EOFError, NotImplementedError, RuntimeError)
-            why = f"{type(e).__name__}: {str(e).strip().splitlines()[0][:200]}" if str(e).strip() else type(e).__name__
+            why = f"{type(e).__name__}: {first_line(e, 200)}" if str(e).strip() else type(e).__name__
             raise UserError(f"{data} is not a readable .npz file ({why}); save it with numpy.savez(x=..., y=...)") from e
         y = arrays.pop("y", None)
         named = {k: v for k, v in arrays.items() if k in sig.names}  # an input may itself be called "x"

@@ -68,6 +68,15 @@ def root_cause(text: str) -> str | None:
     return found[-1] if found else None
 
 
+def first_line(e: BaseException | str, limit: int | None = None, empty: str | None = None) -> str:
+    """The first line of an exception's message, cut to `limit` characters: what a row's reason or a UserError quotes.
+    An empty message gives `empty`, by default the exception's type name."""
+    text = str(e).strip()
+    if not text:
+        return empty if empty is not None else type(e).__name__ if isinstance(e, BaseException) else ""
+    return text.splitlines()[0][:limit]
+
+
 class SweepInterrupted(Exception):
     """Ctrl-C during a sweep, with what the store kept: the CLI prints it and exits 130. Not a KeyboardInterrupt
     subclass on purpose: the CLI framework turns those into a bare exit code and the message would be lost."""

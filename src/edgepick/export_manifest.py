@@ -11,7 +11,7 @@ from pathlib import Path
 
 from edgepick import __version__
 from edgepick.artifact import file_sha256
-from edgepick.errors import UserError
+from edgepick.errors import UserError, first_line
 
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
@@ -45,5 +45,5 @@ def sign_manifest(out: Path, private_key: Path) -> None:
     try:
         signing.Config().use_elliptic_key_signer(private_key=str(private_key)).sign(out / MANIFEST, out / SIGNATURE)
     except (OSError, ValueError, TypeError) as e:
-        raise UserError(f"cannot sign with {private_key}: {str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}"
+        raise UserError(f"cannot sign with {private_key}: {first_line(e)}"
                         " (give an unencrypted PEM elliptic-curve private key)") from e

@@ -17,7 +17,8 @@ _DISTRIBUTIONS = ("edgepick", "torch", "onnx", "onnxruntime", "openvino", "onnxs
 
 
 @functools.lru_cache(maxsize=1)
-def _cpu() -> dict:
+def cpu_info() -> dict:
+    """This machine's CPU: model, arch, the ISA flags edgepick cares about, cores, memory (cached per process)."""
     import cpuinfo
     import psutil
 
@@ -44,9 +45,12 @@ def versions() -> dict[str, str | None]:
     return out
 
 
+_cpu = cpu_info  # the old private name, still imported by compress/ and launch/device_agent.py (issue 12 stage B)
+
+
 def fingerprint(model_hash: str) -> dict:
     return {
-        **_cpu(),
+        **cpu_info(),
         "os": platform.platform(),
         "python": platform.python_version(),
         "versions": versions(),

@@ -7,14 +7,14 @@ import importlib
 import os
 import re
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from edgepick.artifact import Artifact, file_sha256
-from edgepick.errors import UserError
-from edgepick.runtimes.torch_eager import example_tensors
+from edgepick.errors import UserError, first_line
+from edgepick.model_spec import ModelSpec
 from edgepick.signature import Signature, TensorSpec
+from edgepick.torch_dims import batch_dynamic_shapes, example_tensors
 from edgepick.usercode import call_user_factory, quiet_logger, user_code_failure
 from edgepick.zoo import ZOO
 
@@ -23,20 +23,6 @@ _ONNX_DTYPES = {1: "float32", 2: "uint8", 3: "int8", 6: "int32", 7: "int64", 9: 
 PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".bin")
 TORCHSCRIPT_SUFFIXES = (".jit", ".ts", ".torchscript")  # .pt/.pth may hold either: the zip's entries decide
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
-
-
-@dataclass
-class ModelSpec:
-    name: str
-    artifact: Artifact  # the model as given: the root of the conversion graph
-    signature: Signature
-    content_hash: str
-    data_factory: str | None = None  # a zoo model's own labelled eval set
-    module: Any = field(default=None, repr=False)  # the nn.Module in this process, for torch inputs
-
-    @property
-    def is_torch(self) -> bool:
-        return self.artifact.format.startswith("torch")
 
 
 def load_model(source: Any, trust_pickle: bool = False, work_dir: Path | None = None) -> ModelSpec:
@@ -152,8 +138,7 @@ def export_module(spec: ModelSpec, out_dir: Path) -> None:
     path = out_dir / "model.pt2"
     if not path.exists():
         example = example_tensors(spec.signature, 2)
-        batch = torch.export.Dim("batch", min=1, max=4096)
-        dyn = tuple({0: batch} for _ in example)
+        dyn = batch_dynamic_shapes(True for _ in example)
         try:
             if spec.signature.whole_feeds:  # no batch axis (a scalar input, a recurrent state): static shapes
                 raise ValueError("no batch axis")
@@ -186,7 +171,7 @@ def _from_onnx(path: Path) -> ModelSpec:
         proto = onnx.load(str(path), load_external_data=False)
         onnx.checker.check_model(proto)
     except Exception as e:
-        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        first = first_line(e, 160)
         raise UserError(f"{path} is not a valid ONNX model (truncated or corrupt: {first}); re-export it") from e
     if not proto.graph.node:
         raise UserError(f"{path} is not a valid ONNX model (it has no nodes); re-export it")

@@ -15,16 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from edgepick.artifact import Artifact, file_sha256
-from edgepick.data import join_outputs, parts
-from edgepick.errors import UserError
+from edgepick.errors import UserError, first_line
 from edgepick.signature import Signature, TensorSpec
 
 TF_FORMATS = ("keras", "tf-savedmodel", "tflite")
-
-
-def _first_line(e: Exception) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0][:200] if text else type(e).__name__
 
 
 def _spec(tensor_name: str, shape, dtype) -> TensorSpec:
@@ -33,7 +27,7 @@ def _spec(tensor_name: str, shape, dtype) -> TensorSpec:
 
 
 def from_keras(path: Path, trust: bool = False):
-    from edgepick.model import ModelSpec
+    from edgepick.model_spec import ModelSpec
 
     if "keras" not in sys.modules:  # the reference is TensorFlow's, whatever the user's default backend
         os.environ["KERAS_BACKEND"] = "tensorflow"
@@ -54,9 +48,9 @@ def from_keras(path: Path, trust: bool = False):
         if "safe_mode" in str(e) or "lambda" in str(e).lower():
             raise UserError(f"{path} holds a Lambda layer whose Python code Keras refuses to load in safe mode; "
                             "pass --trust-pickle if you trust its source") from e
-        raise UserError(f"{path} is not a loadable {kind} model ({_first_line(e)}); re-save it with model.save()") from e
+        raise UserError(f"{path} is not a loadable {kind} model ({first_line(e, 200)}); re-save it with model.save()") from e
     except Exception as e:
-        raise UserError(f"{path} is not a loadable {kind} model ({type(e).__name__}: {_first_line(e)}); "
+        raise UserError(f"{path} is not a loadable {kind} model ({type(e).__name__}: {first_line(e, 200)}); "
                         "re-save it with model.save()") from e
     inputs = [_spec(t.name, t.shape, keras.backend.standardize_dtype(t.dtype)) for t in model.inputs]
     artifact.meta["input_names"] = [t.name for t in inputs]
@@ -77,7 +71,7 @@ def _tree_hash(root: Path) -> str:
 
 
 def from_savedmodel(path: Path):
-    from edgepick.model import ModelSpec
+    from edgepick.model_spec import ModelSpec
 
     try:
         import tensorflow as tf
@@ -86,7 +80,7 @@ def from_savedmodel(path: Path):
     try:
         loaded = tf.saved_model.load(str(path))
     except Exception as e:
-        raise UserError(f"{path} is not a loadable SavedModel ({type(e).__name__}: {_first_line(e)})") from e
+        raise UserError(f"{path} is not a loadable SavedModel ({type(e).__name__}: {first_line(e, 200)})") from e
     if "serving_default" not in loaded.signatures:
         raise UserError(f"{path} has no serving_default signature (it has: {', '.join(loaded.signatures) or 'none'}); "
                         "export it with model.export() or tf.saved_model.save(..., signatures=...)")
@@ -100,7 +94,7 @@ def from_savedmodel(path: Path):
 
 
 def from_tflite(path: Path):
-    from edgepick.model import ModelSpec
+    from edgepick.model_spec import ModelSpec
 
     try:
         from ai_edge_litert.interpreter import Interpreter
@@ -109,29 +103,7 @@ def from_tflite(path: Path):
     try:
         details = Interpreter(model_path=str(path)).get_input_details()
     except Exception as e:
-        raise UserError(f"{path} is not a valid .tflite model ({_first_line(e)}); re-convert it") from e
+        raise UserError(f"{path} is not a valid .tflite model ({first_line(e, 200)}); re-convert it") from e
     inputs = [_spec(d["name"], [s if s >= 0 else None for s in d["shape_signature"]], d["dtype"]) for d in details]
     artifact = Artifact("tflite", str(path.absolute()), {"input_names": [t.name for t in inputs]})
     return ModelSpec(path.stem, artifact, Signature(inputs), file_sha256(path))
-
-
-def reference_outputs_tf(spec, inputs: dict[str, np.ndarray], threads: int, chunk: int) -> tuple[str, list[np.ndarray]]:
-    """TensorFlow for Keras/SavedModel input, LiteRT for .tflite input; in-process, like the other references."""
-    if spec.artifact.format == "tflite":
-        from ai_edge_litert import __version__ as litert_version
-
-        from edgepick.runtimes.litert import LiteRt
-
-        session = LiteRt().load(spec.artifact, threads)
-        label = f"LiteRT {litert_version} Interpreter FP32 (in-process)"
-    else:
-        import tensorflow as tf
-
-        from edgepick.runtimes.tensorflow import TfSession, set_tf_threads, tf_callable
-
-        set_tf_threads(threads, strict=False)  # the model was read already: TF may be initialised, harmless here
-        session = TfSession(*tf_callable(spec.artifact))
-        label = f"TensorFlow {tf.__version__} FP32 (in-process)"
-    whole = spec.signature.whole_feeds
-    outs = [session.to_numpy(session.run(session.prepare(part))) for part in parts(inputs, whole, chunk)]
-    return label, join_outputs(outs, whole)

@@ -19,7 +19,7 @@ import zipfile
 from pathlib import Path
 
 from edgepick.artifact import Artifact, file_sha256
-from edgepick.errors import UserError
+from edgepick.errors import UserError, first_line
 from edgepick.signature import Signature
 
 
@@ -33,13 +33,8 @@ def is_torchscript_archive(path: Path) -> bool:
     return any(len(parts) > 2 and parts[1] == "code" for parts in (n.split("/") for n in names))
 
 
-def _first_line(e: Exception) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0][:200] if text else type(e).__name__
-
-
 def from_torchscript(path: Path, trust: bool):
-    from edgepick.model import ModelSpec
+    from edgepick.model_spec import ModelSpec
 
     if not trust:
         raise UserError(f"{path} is a TorchScript archive: torch.jit.load runs TorchScript code from the file while "
@@ -53,7 +48,7 @@ def from_torchscript(path: Path, trust: bool):
         module = torch.jit.load(str(path), map_location="cpu")
     except Exception as e:
         raise UserError(f"{path} is a TorchScript archive torch.jit.load cannot read ({type(e).__name__}: "
-                        f"{_first_line(e)}); re-save it with torch.jit.save") from e
+                        f"{first_line(e, 200)}); re-save it with torch.jit.save") from e
     module.eval()
     arguments = module.forward.schema.arguments[1:]  # [0] is self
     other = [f"{a.name}: {a.type}" for a in arguments if str(a.type) != "Tensor"]

@@ -75,7 +75,7 @@ def darknet_inputs(text: str) -> list[TensorSpec]:
 
 
 def from_two_files(path: Path, fmt: str):
-    from edgepick.model import ModelSpec
+    from edgepick.model_spec import ModelSpec
 
     weights = _weights_beside(path, fmt)
     text = path.read_text(errors="replace")

@@ -46,6 +46,19 @@ def resolve_runtimes(requested: list[str] | None) -> list[str]:
     return list(dict.fromkeys(requested))
 
 
+def blocker(rt, source_format: str, path: list[str] | None, signature, batch: int) -> tuple[str, str] | None:
+    """Why a candidate cannot even be attempted, as (reason_class, reason), or None: the one wording of the rule for
+    plain and compressed candidates (the runtime is not installed, no conversion path, a batch the model cannot take)."""
+    unavailable = rt.unavailable_reason()
+    if unavailable:
+        return errors.NOT_INSTALLED, unavailable
+    if path is None:
+        return errors.CONVERSION_ERROR, f"no conversion path from {source_format} to {'/'.join(rt.formats)}"
+    if not signature.supports_batch(batch):
+        return errors.UNSUPPORTED_SHAPE, signature.batch_blocker(batch)
+    return None
+
+
 def plan(source_format: str, runtimes: list[str], threads: list[int], batches: list[int], signature,
          precisions: list[str] | None = None, isa_flags=None) -> list[Candidate]:
     """`precisions`: the --precision request (None: FP32 plus the reduced precisions native on a CPU with `isa_flags`,
@@ -61,14 +74,7 @@ def plan(source_format: str, runtimes: list[str], threads: list[int], batches: l
             precision = offered.precision
             for t in threads:
                 for b in batches:
-                    blocked = None
-                    unavailable = rt.unavailable_reason()
-                    if unavailable:
-                        blocked = (errors.NOT_INSTALLED, unavailable)
-                    elif path is None:
-                        blocked = (errors.CONVERSION_ERROR, f"no conversion path from {source_format} to {'/'.join(rt.formats)}")
-                    elif not signature.supports_batch(b):
-                        blocked = (errors.UNSUPPORTED_SHAPE, signature.batch_blocker(b))
+                    blocked = blocker(rt, source_format, path, signature, b)
                     if blocked and precision != prec.FP32:
                         continue  # the runtime's FP32 row already says why; one row per reason
                     support = offered.to_dict() if precision != prec.FP32 else None

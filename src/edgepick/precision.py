@@ -76,24 +76,9 @@ def offers(runtime_precisions, isa_flags, requested: list[str] | None) -> list[O
 
 
 def host_isa_flags() -> list[str]:
-    from edgepick.fingerprint import _cpu
+    from edgepick.fingerprint import cpu_info
 
-    return list(_cpu()["isa_flags"])
-
-
-def judge(row: dict, outputs, reference, labels, request) -> None:
-    """A BF16/FP16 row passes or fails on the task metric's drop against FP32 (--metric, --max-acc-drop), as a
-    compressed row does; the FP32 closeness figures stay in row["equivalence"] for reference."""
-    from types import SimpleNamespace
-
-    from edgepick.compress.metrics import parse_drop, resolve_metric
-    from edgepick.compress.search import judge as judge_drop
-
-    metric = resolve_metric(getattr(request, "metric", None), labels is not None)
-    setup = SimpleNamespace(metric=metric, tolerance=parse_drop(getattr(request, "max_acc_drop", None)),
-                            data=SimpleNamespace(labels=labels), reference=reference,
-                            reference_score=metric.score(reference, labels, reference))
-    judge_drop(row, outputs, setup)
+    return list(cpu_info()["isa_flags"])
 
 
 def outcomes(rows: list[dict]) -> list[dict]:

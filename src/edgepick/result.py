@@ -4,24 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from edgepick.rows import FIELDS, CandidateRow, from_db, to_json
+
 SCHEMA = "edgepick.run/1"
 
-# The fields every candidate carries in --json output, in this order (see README, "JSON output").
-CANDIDATE_FIELDS = ("key", "runtime", "precision", "threads", "batch", "status", "reason_class", "reason",
-                    "latency_ms", "load_s", "import_s", "compile_s", "first_inference_ms", "throughput_per_s", "peak_rss_mb",
-                    "rss_above_baseline_mb", "size_mb", "equivalence", "accuracy", "conversion", "cores",
-                    "memory_cap", "artifact",
-                    "runtime_details",  # what the runtime verified at load, e.g. LiteRT's XNNPACK delegate (issue 3)
-                    # measurement rigor (issue 6): present when measured; energy says "measured" or "estimate" in its kind
-                    "energy", "roofline", "noise", "loadgen", "op_profile", "cold_start", "interleaved",
-                    # compression (issue 4): the pass, its options, calibration set, flags; the metric and its drop
-                    "compression", "metric",
-                    # real time (issue 15): the frame loop's stages, deadlines at --fps, background load; null unless asked
-                    "realtime",
-                    # precision (issue 10): a BF16/FP16 row's support here (native, or predicted slower)
-                    "precision_support",
-                    # the device fleet (issue 13): {"name", "fingerprint"} of the device that measured it; null = here
-                    "device")
+# The fields every candidate carries in --json output, in this order: declared once, in rows.py (PublicRow).
+CANDIDATE_FIELDS = FIELDS
+row_from_db = from_db  # the name benchmarks and older tests import
 
 
 @dataclass
@@ -31,7 +20,7 @@ class Run:
     model_hash: str
     request: dict
     fingerprint: dict
-    rows: list[dict]
+    rows: list[CandidateRow]
     picked: dict | None
     reasons: dict[str, str]
     context: dict = field(default_factory=dict)  # reference description and accuracy, data source
@@ -53,7 +42,7 @@ class Run:
             "fingerprint": self.fingerprint,
             "pick": self.picked["key"] if self.picked else None,
             "selection": self._selection(),  # budget, objective, device; feasible set, Pareto front, verdict
-            "candidates": [_public(r, self.reasons.get(r["key"])) for r in self.rows],
+            "candidates": [to_json(r, self.reasons.get(r["key"])) for r in self.rows],
             "incomplete": self.context.get("incomplete"),  # None for a finished run (issue 11)
             **self._fleet(),
         }
@@ -76,24 +65,10 @@ class Run:
         return {**derived, "device": settings.get("device")}
 
 
-def _public(row: dict, not_picked_because: str | None) -> dict:
-    out = {k: row.get(k) for k in CANDIDATE_FIELDS}
-    out["not_picked_because"] = not_picked_because
-    return out
-
-
-def row_from_db(c) -> dict:
-    row = {"key": c.key, "runtime": c.runtime, "precision": c.precision, "threads": c.threads, "batch": c.batch,
-           "status": c.status, "reason_class": c.reason_class, "reason": c.reason}
-    row.update(c.metrics or {})
-    row["latency_samples_ms"] = c.latency_samples_ms
-    return row
-
-
 def run_from_db(run_row) -> Run:
     from edgepick.select.pick import pick
 
-    rows = [row_from_db(c) for c in run_row.candidates]
+    rows = [from_db(c) for c in run_row.candidates]
     req = run_row.request
     chosen, reasons = pick(rows, req.get("selection"), req.get("reference_accuracy"))
     if req.get("devices"):  # a fleet run: one pick per device

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
-import itertools
 import json
 import os
 from collections.abc import Callable
@@ -22,326 +20,351 @@ from edgepick.data import arrays_sha256
 from edgepick.fingerprint import fingerprint
 from edgepick.launch.isolated import convert_isolated, eval_data_isolated, reference_isolated
 from edgepick.measure import rigor
-from edgepick.measure.equivalence import Tolerance, accuracy_top1, compare, for_quantized_source
-from edgepick.measure.latency import TimingPolicy
+from edgepick.measure.equivalence import accuracy_top1, compare, for_quantized_source
 from edgepick.model import export_module, load_model
 from edgepick.planner import Candidate, drop_for_platform, plan, resolve_runtimes
 from edgepick.precision import REDUCED as REDUCED_PRECISIONS
-from edgepick.precision import judge as judge_precision
 from edgepick.precision import outcomes as precision_outcomes
 from edgepick.precision import parse_precisions
-from edgepick.result import Run, row_from_db
-from edgepick.select.budget import parse_budget, parse_objective
-from edgepick.select.explain import settings_of
+from edgepick.result import Run
+from edgepick.rows import CandidateRow, from_db, to_db
 from edgepick.select.pick import pick
+from edgepick.settings import Settings
 from edgepick.signature import apply_shapes, parse_input_shapes, parse_input_values, require_resolved
 from edgepick.store.db import Store
-from edgepick.validate import check_request
 
-
-@dataclass
-class Request:
-    model: Any
-    runtimes: list[str] | None = None
-    threads: list[int] = field(default_factory=lambda: [min(2, len(os.sched_getaffinity(0)))])
-    batches: list[int] = field(default_factory=lambda: [1])
-    input_shape: str | None = None
-    data: Any = None
-    data_limit: int = 512
-    memory_limit: int | None = None
-    memory_mechanism: str = "auto"
-    timeout_s: float = 300.0
-    timing: TimingPolicy = field(default_factory=TimingPolicy)
-    tolerance: Tolerance = field(default_factory=Tolerance)
-    trust_pickle: bool = False
-    force: bool = False
-    cores: list[int] | None = None
-    db_url: str | None = None
-    budget: str | None = None  # "p90<=15ms,mem<=300MB,..." (select/budget.py); selection only, not in the request key
-    optimize: str | None = None  # "latency" or weights "latency=0.7,size=0.3"
-    device: dict | None = None  # a DeviceProfile.to_dict(); its cores/threads/memory cap are applied by the CLI/API
-    platform: str | None = None  # "android-arm64": runtimes the capability matrix rules out become 'platform' rows
-    scenario: dict | None = None  # LoadGenSettings.to_dict() (measure/loadgen.py): an MLPerf scenario after the steady state
-    profile_runs: int = 0  # per-op profile over this many inferences (measure/profile.py); 0 = off
-    cold_start: int = 0  # fresh-process cold starts per candidate (measure/coldstart.py); 0 = off
-    noise_retry: bool = True  # re-measure a noisy row once with a longer steady state (measure/noise.py)
-    interleave: int = 0  # A B A B rounds between the pick and candidates tied with it; 0 = off
-    repeats: int = 1  # fresh-process windows per ok candidate; >1 gives a between-process CI (measure/repeats.py)
-    compressions: list[str] | None = None  # e.g. ["int8-dynamic", "int8-static", "fp16", "prune"] (compress/plan.py)
-    max_acc_drop: str | None = None  # "1%" relative (the default) or "0.01abs"; compressed rows must stay within it
-    metric: str | None = None  # top1 | top5 | cosine | mse | module:function (default top1 with labels, else cosine)
-    calib: Any = None  # calibration data (same forms as data); default a fixed-seed subset of the eval data
-    calib_size: int = 128
-    train_data: Any = None  # for pruning's fine-tuning and distillation; zoo models bring their own train split
-    realtime: dict | None = None  # RealtimeSettings.to_dict() (measure/frameloop.py): frame loop, deadlines, load
-    precisions: Any = None  # "fp32,bf16" or a list; None: FP32 plus the reduced precisions this CPU has natively
-    input_values: Any = None  # fixed input values: {"sr": 16000}, "sr=16000" or ["sr=16000", ...] (signature.py)
-    no_batch_axis: bool = False  # the first dims are not a batch (x [T, F]): one whole input set per call, batch 1
-    on: str | None = None  # measure on these devices of a Ray cluster: "dev-a,dev-b" or "class=pi5" (sweep_fleet.py)
-    cluster: str | None = None  # the Ray head's HOST:PORT for --on (default RAY_ADDRESS or `edgepick cluster start`'s)
-    step_timeout_s: float | None = None  # reference/inputs/conversion workers; default max(timeout_s, 120) (launch/isolated.py)
+# The flat constructor tests, benchmarks and edgepick.pick() use: Request(model=..., threads=[1], budget=...).
+Request = Settings.of
 
 
 Progress = Callable[[str, dict], None]
 
 
-def _cores_for(request: Request, threads: int) -> list[int]:
+def _cores_for(request: Settings, threads: int) -> list[int]:
     """Pin each worker to as many cores as it has threads: the user's list, or the first usable ones."""
-    pool = request.cores or sorted(os.sched_getaffinity(0))
+    pool = request.target.cores or sorted(os.sched_getaffinity(0))
     return pool[: max(1, threads)]
 
 
-def _request_key(request: Request, spec, runtimes: list[str], inputs_digest: str) -> tuple[str, dict]:
+def _request_key(request: Settings, spec, runtimes: list[str], inputs_digest: str) -> tuple[str, dict]:
     described = {
         "model_hash": spec.content_hash,
         "runtimes": runtimes,
-        "threads": request.threads,
-        "batches": request.batches,
+        "threads": request.workload.threads,
+        "batches": request.workload.batches,
         "signature": spec.signature.to_dict(),
         "eval_inputs_sha256": inputs_digest,
-        "memory_limit": request.memory_limit,
-        "cores": request.cores,
-        "timing": request.timing.to_dict(),
-        "tolerance": request.tolerance.to_dict(),
+        "memory_limit": request.target.memory_limit,
+        "cores": request.target.cores,
+        "timing": request.time.policy.to_dict(),
+        "tolerance": request.workload.tolerance.to_dict(),
         "edgepick": __version__,
     }
-    if request.platform:
-        described["platform"] = request.platform
-    if rigor.key_settings(request):
-        described["rigor"] = rigor.key_settings(request)
-    if request.compressions:
+    if request.target.platform:
+        described["platform"] = request.target.platform
+    if request.rigor.key():
+        described["rigor"] = request.rigor.key()
+    if request.compression.compressions:
         described["compress"] = compress_hooks.key_settings(request)
-    if request.realtime:
-        described["realtime"] = request.realtime
-    if request.precisions:
-        described["precisions"] = parse_precisions(request.precisions)
-    if request.on:  # a fleet run is its own run: resuming it measures only the devices' missing rows
-        described["on"] = request.on
+    if request.rigor.realtime:
+        described["realtime"] = request.rigor.realtime
+    if request.workload.precisions:
+        described["precisions"] = parse_precisions(request.workload.precisions)
+    if request.target.on:  # a fleet run is its own run: resuming it measures only the devices' missing rows
+        described["on"] = request.target.on
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest(), described
 
 
-def execute(request: Request, progress: Progress | None = None) -> Run:
+def execute(request: Settings, progress: Progress | None = None) -> Run:
     notify = progress or (lambda kind, info: None)
-    check_request(request)  # threads vs cores, --cores ids, --timeout, --max-acc-drop: one line before any work
-    for value in [*request.threads, *request.batches]:
-        if value < 1:
-            raise errors.UserError("--threads and --batch take positive integers, e.g. --threads 1,2 --batch 1,8")
-    parse_budget(request.budget), parse_objective(request.optimize)  # a malformed budget stops the run before any work
-    parse_precisions(request.precisions)
-    if request.platform:
-        from edgepick.capabilities import parse_platform
+    request.check()  # each part validated its values when built; threads against cores once more after a device
+    spec, data = _load(request)
+    fleet = _open_fleet(request)  # --on: devices of a Ray cluster measure, in parallel (sweep_fleet.py)
+    runtimes = resolve_runtimes(request.workload.runtimes)
+    artifacts_root = paths.home() / "artifacts" / spec.content_hash[:16]
+    artifacts_root.mkdir(parents=True, exist_ok=True)
+    if spec.artifact.format == "torch-module":
+        export_module(spec, artifacts_root)
+    sw = _open_run(request, spec, data, runtimes, artifacts_root, notify)
+    sw.fleet = fleet
+    candidates = sw.plan(runtimes)
+    total = len(candidates) * (len(fleet.launchers) if fleet else 1)
+    sw.store.set_expected_rows(sw.run.id, total)
+    notify("start", {"run_id": sw.run.id, "total": total, "resumed": len(sw.done)})
+    if fleet:
+        sw.rows += fleet.sweep(candidates, sw.done, sw.run_dir, notify, convert=lambda c: sw.convert(c, sw.run_dir),
+                               measure_one=lambda c, device_dir: sw.measure(c, device_dir, ref_dir=sw.run_dir),
+                               save=sw.save)
+    else:
+        sw.sweep_locally(candidates)
+    return sw.finish()
 
-        parse_platform(request.platform)
-    home = paths.home()
-    spec = load_model(request.model, trust_pickle=request.trust_pickle)
-    apply_shapes(spec.signature, parse_input_shapes(request.input_shape))
-    parse_input_values(request.input_values, spec.signature)
-    spec.signature.whole = spec.signature.whole or request.no_batch_axis
+
+def _load(request: Settings):
+    """The model with its signature resolved, and the eval data (made in a capped worker): errors before any run."""
+    w = request.workload
+    spec = load_model(request.model, trust_pickle=w.trust_pickle)
+    apply_shapes(spec.signature, parse_input_shapes(w.input_shape))
+    parse_input_values(w.input_values, spec.signature)
+    spec.signature.whole = spec.signature.whole or w.no_batch_axis
     data = eval_data_isolated(spec, request)  # the user's data callable / synthesis run in a capped worker
     require_resolved(spec.signature)
-    if request.compressions and spec.signature.whole_feeds:  # calibration and search batch the eval samples
+    if request.compression.compressions and spec.signature.whole_feeds:  # calibration and search batch the eval samples
         raise errors.UserError("--compress needs a model with a batch axis; this one has none (a scalar input, or "
                                "inputs whose leading dims differ) and is fed one whole input set per call")
     if spec.is_torch:  # a module's inputs are named by --input-shape: the workers feed them in that order
         spec.artifact.meta["input_names"] = spec.signature.names
-    fleet = _open_fleet(request)  # --on: devices of a Ray cluster measure, in parallel (sweep_fleet.py)
-    runtimes = resolve_runtimes(request.runtimes)
-    artifacts_root = home / "artifacts" / spec.content_hash[:16]
-    artifacts_root.mkdir(parents=True, exist_ok=True)
-    if spec.artifact.format == "torch-module":
-        export_module(spec, artifacts_root)
+    return spec, data
 
+
+def _open_run(request: Settings, spec, data, runtimes: list[str], artifacts_root: Path, notify) -> _Sweep:
+    """The stored run (a resumable one's rows reused), the eval inputs on disk and the reference outputs."""
     store = Store(request.db_url or paths.default_db_url())
     key, described = _request_key(request, spec, runtimes, arrays_sha256(data.inputs))
     run = None if request.force else store.find_resumable(key)
-    done = {c.key: row_from_db(c) for c in run.candidates} if run else {}
+    done = {c.key: from_db(c) for c in run.candidates} if run else {}
     if run is None:
         described |= {"model": spec.name, "input_format": spec.artifact.format, "data_source": data.source,
                       "eval_samples": data.count}
         run = store.create_run(key, spec.name, spec.content_hash, described, fingerprint(spec.content_hash))
-    run_dir = home / "runs" / run.id
+    run_dir = paths.home() / "runs" / run.id
     run_dir.mkdir(parents=True, exist_ok=True)
     inputs_path = run_dir / "eval_inputs.npz"
     data.save(inputs_path)
     try:  # the user's model runs in a capped worker; without a reference nothing can be compared, so the run stops
-        ref_label, reference = reference_isolated(spec, inputs_path, run_dir, max(request.threads), request)
+        ref_label, reference = reference_isolated(spec, inputs_path, run_dir, max(request.workload.threads), request)
     except errors.UserError as e:
         store.fail_run(run.id, str(e))
         raise
-    source_tolerance = for_quantized_source(spec.artifact, request.tolerance, reference)
-    if source_tolerance is not request.tolerance:  # an INT8 source is judged in steps of its output scale
-        request = dataclasses.replace(request, tolerance=source_tolerance)
+    source_tolerance = for_quantized_source(spec.artifact, request.workload.tolerance, reference)
+    if source_tolerance is not request.workload.tolerance:  # an INT8 source is judged in steps of its output scale
+        request = request.replace("workload", tolerance=source_tolerance)
     ref_accuracy = accuracy_top1(reference[0], data.labels) if data.labels is not None else None
-
-    candidates = plan(spec.artifact.format, runtimes, request.threads, request.batches, spec.signature,
-                      parse_precisions(request.precisions))
-    if request.platform:
-        drop_for_platform(candidates, request.platform)
-    compress = None  # the compression axis (compress/hooks.py): compressed artifacts as more candidates
-    if request.compressions:
-        compress = compress_hooks.setup(request, spec, data, reference, artifacts_root)
-        candidates += compress_hooks.candidates(request, runtimes, compress, notify)
-    total = len(candidates) * (len(fleet.launchers) if fleet else 1)
-    store.set_expected_rows(run.id, total)
-    notify("start", {"run_id": run.id, "total": total, "resumed": len(done)})
-    conversions: dict[tuple, Any] = {}
-    rows = []
-    if fleet:
-        rows += fleet.sweep(candidates, done, run_dir, notify,
-                            convert=lambda c: _convert_for(c, request, spec, artifacts_root, conversions, inputs_path, run_dir),
-                            measure_one=lambda c, device_dir: _measure_candidate(
-                                c, request, spec, data, reference, inputs_path, device_dir, artifacts_root, conversions, compress,
-                                ref_dir=run_dir),
-                            save=lambda row: store.save_candidate(run.id, _db_fields(row)))
-    # Follow-ups (e.g. INT8 with its most sensitive layers back in float) are generated lazily from the rows so far.
-    follow_ups = compress_hooks.follow_up(rows, compress, request, notify) if compress and not fleet else ()
-    for cand in itertools.chain(candidates, follow_ups) if not fleet else ():
-        if cand.key in done:
-            rows.append(done[cand.key])
-            notify("reused", {"key": cand.key})
-            continue
-        notify("measuring", {"key": cand.key})
-        row = _measure_candidate(cand, request, spec, data, reference, inputs_path, run_dir, artifacts_root, conversions,
-                                 compress)
-        if row.get("reason"):  # runtimes' own messages may span lines; a reason is one line in every output
-            row["reason"] = " ".join(row["reason"].split())
-        store.save_candidate(run.id, _db_fields(row))
-        rows.append(row)
-        notify("measured", {"key": cand.key, "status": row["status"]})
-    for row in (fleet.after_sweep if fleet else rigor.after_sweep)(rows, spec, artifacts_root, run_dir, inputs_path, request,
-                                 lambda rs: pick(rs, settings_of(request), ref_accuracy)[0], notify):
-        store.save_candidate(run.id, _db_fields(row))
-    compress_summary = compress_hooks.finish(rows, compress) if compress else None
-    for row in rows if compress else ():
-        if (row.get("compression") or {}).get("int8_flag"):  # the flag's outcome is known only now
-            store.save_candidate(run.id, _db_fields(row))
-    for row in precision_outcomes(rows):  # BF16/FP16 rows: the measured speed against their FP32 twin
-        store.save_candidate(run.id, _db_fields(row))
-    chosen, reasons = pick(rows, settings_of(request), ref_accuracy)
-    devices = fleet.summary(rows, settings_of(request), ref_accuracy) if fleet else {}
-    if fleet:  # one pick per device (select/devices.py); there is no single pick across devices
-        from edgepick.select.devices import pick_per_device
-
-        chosen, reasons, _ = pick_per_device(rows, settings_of(request), ref_accuracy)
-        fleet.close()
-    store.finish_run(run.id, chosen["key"] if chosen else None, {"selection": settings_of(request),
-                                                                  "reference": ref_label, "reference_accuracy": ref_accuracy,
-                                                                  **({"compression": compress_summary} if compress else {}),
-                                                                  **devices})
-    return Run(run.id, spec.name, spec.content_hash, store.get_run(run.id).request, run.fingerprint, rows,
-               chosen, reasons, {"reference": ref_label, "reference_accuracy": ref_accuracy, "data": data.source,
-                                 **({"compression": compress_summary} if compress_summary else {}), **devices})
+    return _Sweep(request, spec, data, store, run, done, run_dir, inputs_path, artifacts_root, ref_label, reference,
+                  ref_accuracy, notify)
 
 
-def _open_fleet(request: Request):
-    if not request.on:
-        return None  # the local launcher; Ray is never imported
-    from edgepick.sweep_fleet import Fleet
+@dataclass
+class _Sweep:
+    """One sweep's context once its run is open: what measuring, saving and picking a row need."""
 
-    return Fleet.open(request.on, request.cluster)
+    request: Settings
+    spec: Any
+    data: Any
+    store: Store
+    run: Any
+    done: dict[str, CandidateRow]  # rows of a resumed run, by key
+    run_dir: Path
+    inputs_path: Path
+    artifacts_root: Path
+    ref_label: str
+    reference: list
+    ref_accuracy: float | None
+    notify: Progress
+    fleet: Any = None
+    compress: Any = None  # the compression axis (compress/hooks.py): compressed artifacts as more candidates
+    rows: list[CandidateRow] = field(default_factory=list)
+    conversions: dict[tuple, Any] = field(default_factory=dict)
+
+    def save(self, row: CandidateRow) -> None:
+        self.store.save_candidate(self.run.id, to_db(row))
+
+    def plan(self, runtimes: list[str]) -> list[Candidate]:
+        r = self.request
+        candidates = plan(self.spec.artifact.format, runtimes, r.workload.threads, r.workload.batches,
+                          self.spec.signature, parse_precisions(r.workload.precisions))
+        if r.target.platform:
+            drop_for_platform(candidates, r.target.platform)
+        if r.compression.compressions:
+            self.compress = compress_hooks.setup(r, self.spec, self.data, self.reference, self.artifacts_root)
+            candidates += compress_hooks.candidates(r, runtimes, self.compress, self.notify)
+        return candidates
+
+    def sweep_locally(self, candidates: list[Candidate]) -> None:
+        """Every candidate in turn; then the compression follow-ups (e.g. INT8 with its most sensitive layers back in
+        float), asked for round by round with the rows measured so far."""
+        self._measure_each(candidates)
+        while self.compress is not None and (more := compress_hooks.follow_up(self.rows, self.compress, self.request,
+                                                                               self.notify)):
+            self._measure_each(more)
+
+    def _measure_each(self, candidates: list[Candidate]) -> None:
+        for cand in candidates:
+            if cand.key in self.done:
+                self.rows.append(self.done[cand.key])
+                self.notify("reused", {"key": cand.key})
+                continue
+            self.notify("measuring", {"key": cand.key})
+            row = self.measure(cand, self.run_dir)
+            if row.get("reason"):  # runtimes' own messages may span lines; a reason is one line in every output
+                row["reason"] = " ".join(row["reason"].split())
+            self.save(row)
+            self.rows.append(row)
+            self.notify("measured", {"key": cand.key, "status": row["status"]})
+
+    def finish(self) -> Run:
+        """The passes over all rows (rigor, compression summary, precision outcomes), the pick, the stored run."""
+        rows, settings, ref_accuracy = self.rows, self.request.selection_settings(), self.ref_accuracy
+        passes = self.fleet.after_sweep if self.fleet else rigor.after_sweep
+        for row in passes(rows, self.spec, self.artifacts_root, self.run_dir, self.inputs_path, self.request,
+                          lambda rs: pick(rs, settings, ref_accuracy)[0], self.notify):
+            self.save(row)
+        compress_summary = compress_hooks.finish(rows, self.compress) if self.compress else None
+        for row in rows if self.compress else ():
+            if (row.get("compression") or {}).get("int8_flag"):  # the flag's outcome is known only now
+                self.save(row)
+        for row in precision_outcomes(rows):  # BF16/FP16 rows: the measured speed against their FP32 twin
+            self.save(row)
+        chosen, reasons = pick(rows, settings, ref_accuracy)
+        devices = self.fleet.summary(rows, settings, ref_accuracy) if self.fleet else {}
+        if self.fleet:  # one pick per device (select/devices.py); there is no single pick across devices
+            from edgepick.select.devices import pick_per_device
+
+            chosen, reasons, _ = pick_per_device(rows, settings, ref_accuracy)
+            self.fleet.close()
+        context = {"reference": self.ref_label, "reference_accuracy": ref_accuracy}
+        self.store.finish_run(self.run.id, chosen["key"] if chosen else None, {
+            "selection": settings, **context, **({"compression": compress_summary} if self.compress else {}), **devices})
+        return Run(self.run.id, self.spec.name, self.spec.content_hash, self.store.get_run(self.run.id).request,
+                   self.run.fingerprint, rows, chosen, reasons,
+                   {**context, "data": self.data.source,
+                    **({"compression": compress_summary} if compress_summary else {}), **devices})
+
+    def convert(self, cand: Candidate, ref_dir: Path):
+        """The candidate's converted artifact and steps, or the CandidateFailure that stopped it; once per path."""
+        path_key = (tuple(cand.path), cand.key if cand.compression else None)
+        if path_key not in self.conversions:
+            try:
+                if cand.compression:
+                    self.conversions[path_key] = compress_hooks.convert(cand, self.spec, self.artifacts_root)
+                else:  # converters read user files and run user models: in a capped worker, like the candidates
+                    self.conversions[path_key] = convert_isolated(cand.path, self.spec, self.artifacts_root,
+                                                                  self.inputs_path, ref_dir, self.request)
+            except errors.CandidateFailure as failure:
+                self.conversions[path_key] = failure
+        return self.conversions[path_key]
+
+    def measure(self, cand: Candidate, run_dir: Path, ref_dir: Path | None = None) -> CandidateRow:
+        """One row. `ref_dir` holds the reference outputs (the run's folder; a fleet device measures under its own)."""
+        row = _new_row(cand, _cores_for(self.request, cand.threads))
+        if cand.blocked:
+            row["reason_class"], row["reason"] = cand.blocked
+            return row
+        converted = self.convert(cand, ref_dir or run_dir)
+        if isinstance(converted, errors.CandidateFailure):
+            row["reason_class"], row["reason"] = converted.reason_class, converted.message
+            return row
+        result, steps = self._run_worker(cand, row, *converted, run_dir)
+        if result["status"] != "ok":
+            row["reason_class"], row["reason"] = result["reason_class"], result["reason"]
+            return row
+        with np.load(result_outputs(run_dir, cand)) as f:
+            outputs = [f[k] for k in f.files]
+        self._judge(cand, row, outputs, steps)
+        return row
+
+    def _run_worker(self, cand: Candidate, row: CandidateRow, artifact, steps, run_dir: Path) -> tuple[dict, list]:
+        """Measure the converted artifact in a worker (once more on the folded graph if the runtime refused it);
+        copy the worker's figures into the row."""
+        request = self.request
+        row["conversion"], row["artifact"] = steps, {"format": artifact.format, "path": artifact.path}
+        size = artifact.size_bytes()
+        row["size_mb"] = size / 2**20 if size is not None else None
+        job = {"runtime": cand.runtime, "artifact": _with_precision(artifact, cand), "threads": cand.threads,
+               "batch": cand.batch, "cores": row["cores"], "inputs": str(self.inputs_path),
+               "timing": request.time.policy.to_dict()}
+        if request.rigor.realtime:  # the frame loop runs in the worker; the background load (if any) around it
+            job["realtime"] = dict(request.rigor.realtime, data_source=self.data.source)
+        from edgepick.measure.background import measured_under_load
+
+        workdir = run_dir / cand.key.replace("/", "_")
+
+        def measure(job_now: dict) -> dict:
+            return measured_under_load(request.rigor.realtime, row["cores"],
+                                       lambda: rigor.run_measured(job_now, workdir, request))
+
+        result = measure(job)
+        if not cand.compression:  # a runtime that refused an ONNX graph gets it once more with its shapes folded
+            artifact, steps, result = static_graph.retry_measurement(
+                result, artifact, steps, cand.path, self.spec.signature, self.artifacts_root,
+                lambda simple: measure({**job, "artifact": _with_precision(simple, cand)}))
+            row["conversion"], row["artifact"] = steps, {"format": artifact.format, "path": artifact.path}
+            job["artifact"] = _with_precision(artifact, cand)
+        row["realtime"] = result.get("realtime")
+        rigor.copy_into_row(row, result, job)
+        for name in _WORKER_FIGURES:
+            row[name] = result.get(name)
+        if row["peak_rss_mb"] is not None and row["baseline_rss_mb"] is not None:
+            row["rss_above_baseline_mb"] = row["peak_rss_mb"] - row["baseline_rss_mb"]
+        return result, steps
+
+    def _judge(self, cand: Candidate, row: CandidateRow, outputs: list, steps: list) -> None:
+        """ok or disagrees: FP32 closeness to the reference; the accuracy drop for compressed and BF16/FP16 rows."""
+        tolerance, labels = self.request.workload.tolerance, self.data.labels
+        eq = compare(self.reference, outputs, tolerance)
+        row["equivalence"] = {k: eq.get(k) for k in ("max_abs_err", "max_rel_err", "cosine", "top1_agreement")}
+        if tolerance.source:
+            row["equivalence"]["tolerance"] = tolerance.source
+        if labels is not None:
+            row["accuracy"] = accuracy_top1(outputs[0], labels)
+        if self.compress is not None and compress_hooks.decide(row, cand, outputs, self.compress):
+            return  # a compressed row passes or fails on the accuracy drop, not on FP32 closeness
+        if cand.precision in REDUCED_PRECISIONS and not cand.compression:
+            judge_precision(row, outputs, self.reference, labels, self.request)
+            return  # so does a BF16/FP16 row (precision.py)
+        if eq["agrees"]:
+            row["status"] = "ok"
+        else:
+            row["status"], row["reason_class"], row["reason"] = "disagrees", errors.DISAGREES, eq["why"] + blame(steps)
 
 
-def _convert_for(cand: Candidate, request, spec, artifacts_root, conversions, inputs_path, ref_dir):
-    """The candidate's converted artifact and steps, or the CandidateFailure that stopped it; once per path."""
-    path_key = (tuple(cand.path), cand.key if cand.compression else None)
-    if path_key not in conversions:
-        try:
-            if cand.compression:
-                conversions[path_key] = compress_hooks.convert(cand, spec, artifacts_root)
-            else:
-                # converters read user files and run user models: in a capped worker, like the candidates
-                conversions[path_key] = convert_isolated(cand.path, spec, artifacts_root, inputs_path, ref_dir, request)
-        except errors.CandidateFailure as failure:
-            conversions[path_key] = failure
-    return conversions[path_key]
+_WORKER_FIGURES = ("import_s", "load_s", "compile_s", "first_inference_ms", "latency_ms", "throughput_per_s",
+                   "peak_rss_mb", "baseline_rss_mb", "warmup_calls", "memory_cap", "worker_wall_s", "latency_samples_ms",
+                   "runtime_details")
 
 
-def _measure_candidate(cand: Candidate, request, spec, data, reference, inputs_path, run_dir, artifacts_root,
-                       conversions, compress=None, ref_dir=None) -> dict:
-    """One row. `ref_dir` holds the reference outputs (the run's folder; a fleet device measures under its own)."""
-    row = {"key": cand.key, "runtime": cand.runtime, "precision": cand.precision, "threads": cand.threads,
-           "batch": cand.batch, "status": "failed", "reason_class": None, "reason": None, "conversion": [],
-           "cores": _cores_for(request, cand.threads)}
+def _new_row(cand: Candidate, cores: list[int]) -> CandidateRow:
+    row: CandidateRow = {"key": cand.key, "runtime": cand.runtime, "precision": cand.precision,
+                         "threads": cand.threads, "batch": cand.batch, "status": "failed", "reason_class": None,
+                         "reason": None, "conversion": [], "cores": cores}
     if cand.compression:
         row["compression"] = cand.record
     if cand.precision_support:
         row["precision_support"] = cand.precision_support
-    if cand.blocked:
-        row["reason_class"], row["reason"] = cand.blocked
-        return row
-    converted = _convert_for(cand, request, spec, artifacts_root, conversions, inputs_path, ref_dir or run_dir)
-    if isinstance(converted, errors.CandidateFailure):
-        row["reason_class"], row["reason"] = converted.reason_class, converted.message
-        return row
-    artifact, steps = converted
-    row["conversion"] = steps
-    row["artifact"] = {"format": artifact.format, "path": artifact.path}
-    size = artifact.size_bytes()
-    row["size_mb"] = size / 2**20 if size is not None else None
-    job = {"runtime": cand.runtime, "artifact": artifact.to_dict(), "threads": cand.threads, "batch": cand.batch,
-           "cores": row["cores"], "inputs": str(inputs_path), "timing": request.timing.to_dict()}
-    if not cand.compression:  # the precision the runtime computes in (a compressed artifact carries its own); in the
-        job["artifact"]["meta"]["run_precision"] = cand.precision  # artifact, so repeats and interleaved windows keep it
-    if request.realtime:  # the frame loop runs in the worker; the background load (if any) around the whole worker
-        job["realtime"] = dict(request.realtime, data_source=data.source)
-    from edgepick.measure.background import measured_under_load
-
-    workdir = run_dir / cand.key.replace("/", "_")
-
-    def measure(job_now: dict) -> dict:
-        return measured_under_load(request.realtime, row["cores"], lambda: rigor.run_measured(job_now, workdir, request))
-
-    result = measure(job)
-    if not cand.compression:  # a runtime that refused an ONNX graph gets it once more with its shape subgraphs folded
-        def with_precision(art) -> dict:
-            d = art.to_dict()
-            d["meta"] = {**d.get("meta", {}), "run_precision": cand.precision}
-            return d
-
-        artifact, steps, result = static_graph.retry_measurement(
-            result, artifact, steps, cand.path, spec.signature, artifacts_root,
-            lambda simple: measure({**job, "artifact": with_precision(simple)}))
-        row["conversion"], row["artifact"] = steps, {"format": artifact.format, "path": artifact.path}
-        job["artifact"] = with_precision(artifact)
-    row["realtime"] = result.get("realtime")
-    rigor.copy_into_row(row, result, job)
-    for name in ("import_s", "load_s", "compile_s", "first_inference_ms", "latency_ms", "throughput_per_s", "peak_rss_mb",
-                 "baseline_rss_mb", "warmup_calls", "memory_cap", "worker_wall_s", "latency_samples_ms", "runtime_details"):
-        row[name] = result.get(name)
-    if row["peak_rss_mb"] is not None and row["baseline_rss_mb"] is not None:
-        row["rss_above_baseline_mb"] = row["peak_rss_mb"] - row["baseline_rss_mb"]
-    if result["status"] != "ok":
-        row["reason_class"], row["reason"] = result["reason_class"], result["reason"]
-        return row
-    with np.load(result_outputs(run_dir, cand)) as f:
-        outputs = [f[k] for k in f.files]
-    eq = compare(reference, outputs, request.tolerance)
-    row["equivalence"] = {k: eq.get(k) for k in ("max_abs_err", "max_rel_err", "cosine", "top1_agreement")}
-    if request.tolerance.source:
-        row["equivalence"]["tolerance"] = request.tolerance.source
-    if data.labels is not None:
-        row["accuracy"] = accuracy_top1(outputs[0], data.labels)
-    if compress is not None and compress_hooks.decide(row, cand, outputs, compress):
-        return row  # a compressed row passes or fails on the accuracy drop, not on FP32 closeness
-    if cand.precision in REDUCED_PRECISIONS and not cand.compression:
-        judge_precision(row, outputs, reference, data.labels, request)
-        return row  # so does a BF16/FP16 row (precision.py)
-    if eq["agrees"]:
-        row["status"] = "ok"
-    else:
-        row["status"], row["reason_class"], row["reason"] = "disagrees", errors.DISAGREES, eq["why"] + blame(steps)
     return row
+
+
+def _with_precision(artifact, cand: Candidate) -> dict:
+    """The worker's artifact; uncompressed, with the precision the runtime computes in (a compressed artifact
+    carries its own), in the artifact so repeats and interleaved windows keep it."""
+    d = artifact.to_dict()
+    if not cand.compression:
+        d["meta"] = {**d.get("meta", {}), "run_precision": cand.precision}
+    return d
+
+
+def judge_precision(row: dict, outputs, reference, labels, request) -> None:
+    """A BF16/FP16 row passes or fails on the task metric's drop against FP32 (--metric, --max-acc-drop), as a
+    compressed row does; the FP32 closeness figures stay in row["equivalence"] for reference."""
+    from types import SimpleNamespace
+
+    from edgepick.compress.metrics import parse_drop, resolve_metric
+    from edgepick.compress.search import judge as judge_drop
+
+    metric = resolve_metric(request.compression.metric, labels is not None)
+    setup = SimpleNamespace(metric=metric, tolerance=parse_drop(request.compression.max_acc_drop),
+                            data=SimpleNamespace(labels=labels), reference=reference,
+                            reference_score=metric.score(reference, labels, reference))
+    judge_drop(row, outputs, setup)
+
+
+def _open_fleet(request: Settings):
+    if not request.target.on:
+        return None  # the local launcher; Ray is never imported
+    from edgepick.sweep_fleet import Fleet
+
+    return Fleet.open(request.target.on, request.target.cluster)
 
 
 def result_outputs(run_dir: Path, cand: Candidate) -> Path:
     return run_dir / cand.key.replace("/", "_") / "outputs.npz"
-
-
-_COLUMNS = ("key", "runtime", "precision", "threads", "batch", "status", "reason_class", "reason")
-
-
-def _db_fields(row: dict) -> dict:
-    fields = {k: row[k] for k in _COLUMNS}
-    fields["latency_samples_ms"] = row.get("latency_samples_ms")
-    fields["metrics"] = {k: v for k, v in row.items() if k not in _COLUMNS and k != "latency_samples_ms"}
-    return fields

@@ -4,7 +4,7 @@ The head converts every candidate once (cached by content hash, as for a local s
 device measures that device's candidates one after the other through its RayDeviceLauncher (Ray runs one task at a
 time there: the task holds the device's resource `edgepick-device:NAME`, quantity 1), and the main thread stores
 each row the moment it arrives, whichever device it comes from. The measuring code is the local sweep's own
-(`sweep._measure_candidate`), run in a context whose current launcher is the device's (launch/base.py): equivalence
+(`sweep._Sweep.measure`), run in a context whose current launcher is the device's (launch/base.py): equivalence
 against the head's reference, accuracy and row layout are identical; each row gains "device": {name, fingerprint}
 and its key gains "@NAME". A device that is lost gives `device-lost` rows for what it had left; those rows are
 measured again by the next run of the same command (same run id), the others are reused.

@@ -1,11 +1,10 @@
-"""Checks on a Request and on user data that must stop a run before any work: one line each, exit code 2.
+"""Checks on settings (settings.py) and on user data that must stop a run before any work: one line each, exit code 2.
 
 Kept in one place so the CLI and the Python API (edgepick.pick) refuse the same things the same way.
 """
 
 from __future__ import annotations
 
-import math
 import os
 
 import numpy as np
@@ -17,38 +16,21 @@ def usable_cores() -> list[int]:
     return sorted(os.sched_getaffinity(0))
 
 
-def check_request(request) -> None:
+def check_cores(cores: list[int] | None) -> None:
     usable = usable_cores()
-    bad_cores = [c for c in request.cores or [] if c not in usable]
+    bad_cores = [c for c in cores or [] if c not in usable]
     if bad_cores:
-        raise UserError(f"--cores {','.join(map(str, request.cores))}: CPU(s) {','.join(map(str, bad_cores))} are not "
+        raise UserError(f"--cores {','.join(map(str, cores))}: CPU(s) {','.join(map(str, bad_cores))} are not "
                         f"usable here; this machine lets edgepick use {_ids(usable)}")
-    pool = request.cores or usable
-    too_many = [t for t in request.threads if t > len(pool)]
+
+
+def check_threads(threads: list[int], cores: list[int] | None) -> None:
+    pool = cores or usable_cores()
+    too_many = [t for t in threads if t > len(pool)]
     if too_many:
-        where = f"--cores gives {len(pool)}" if request.cores else f"this machine lets edgepick use {len(pool)}"
+        where = f"--cores gives {len(pool)}" if cores else f"this machine lets edgepick use {len(pool)}"
         raise UserError(f"--threads {max(too_many)} is more than the cores available ({where}: {_ids(pool)}); "
                         f"give at most {len(pool)}")
-    timeout = request.timeout_s
-    if not isinstance(timeout, (int, float)) or not math.isfinite(timeout) or timeout <= 0:
-        raise UserError(f"--timeout {timeout}: give a positive number of seconds per candidate, e.g. --timeout 300")
-    if request.memory_limit is not None and request.memory_limit <= 0:
-        raise UserError("--memory-limit must be positive, e.g. 512MB")
-    if request.data_limit < 1:
-        raise UserError(f"--data-limit {request.data_limit}: give a positive number of samples, e.g. 512")
-    _check_drop(getattr(request, "max_acc_drop", None))
-
-
-def _check_drop(text) -> None:
-    if text is None:
-        return
-    from edgepick.compress.metrics import parse_drop
-
-    tol = parse_drop(text)
-    if tol.relative and not 0 <= tol.value <= 1:
-        raise UserError(f"--max-acc-drop {text}: a relative drop lies between 0% and 100%, e.g. 1%")
-    if not tol.relative and not (tol.value >= 0 and math.isfinite(tol.value)):
-        raise UserError(f"--max-acc-drop {text}: an absolute drop is a non-negative number of metric points, e.g. 0.01abs")
 
 
 def _ids(cores: list[int]) -> str:

@@ -26,8 +26,8 @@ def candidates(request, runtimes: list[str], cs, notify):
     return plan.candidates(request.compressions, runtimes, request.threads, request.batches, cs, notify)
 
 
-def follow_up(rows: list[dict], cs, request, notify):
-    yield from search.follow_up(rows, cs, request.threads, request.batches, notify)
+def follow_up(rows: list[dict], cs, request, notify) -> list:
+    return search.follow_up(rows, cs, request.threads, request.batches, notify)
 
 
 def convert(cand, spec, artifacts_root: Path):

@@ -74,38 +74,59 @@ def sensitivity(fp32_path: str, cs, compressor: str, opts: dict) -> list[dict]:
     return ranked
 
 
-def follow_up(rows: list[dict], cs, threads: list[int], batches: list[int], notify):
-    """Yield extra candidates; after each yield the caller has appended its measured row to `rows`."""
+def follow_up(rows: list[dict], cs, threads: list[int], batches: list[int], notify) -> list:
+    """The next follow-up candidates, given every row measured so far in any order; [] when there is nothing to add.
+
+    For each INT8 row that failed its accuracy drop on ONNX Runtime, in row order: its k most sensitive nodes back in
+    float, k = 1, 2, 4, ..., until a variant passes. The caller measures what this returns and calls again."""
     from edgepick.compress.plan import candidates_for, fp32_onnx
 
-    failing = {}
+    for label, row in _failing(rows).items():
+        comp = row["compression"]
+        if "sensitivity" not in comp and "revert" not in comp:  # ranked once, when this search starts
+            notify("compressing", {"key": f"{label}: per-node sensitivity"})
+            try:
+                with contextlib.redirect_stdout(sys.stderr):  # ORT's calibrators print; stdout is for --json
+                    comp["sensitivity"] = sensitivity(fp32_onnx(cs), cs, comp["compressor"], comp.get("options", {}))
+            except Exception as e:  # recorded on the row that asked for it; the sweep goes on
+                comp["revert"] = f"sensitivity analysis failed: {type(e).__name__}: {e}"
+                continue
+        state, k = next_round(row, rows, len(threads) * len(batches))
+        if state == "waiting":
+            return []  # one search at a time, as a sequential sweep runs them: this round's rows come first
+        if state == "due":
+            exclude = [d["node"] for d in comp["sensitivity"][:k]]
+            return candidates_for(comp["compressor"], f"{label}-float{k}", dict(comp.get("options", {}),
+                                  nodes_to_exclude=exclude), ["onnxruntime"], threads, batches, cs, notify)
+    return []
+
+
+def _failing(rows: list[dict]) -> dict[str, dict]:
+    """The first INT8 ORT row per compression label that failed its accuracy drop (not itself a follow-up)."""
+    failing: dict[str, dict] = {}
     for r in rows:
         label = (r.get("compression") or {}).get("label", "")
         compressor = (r.get("compression") or {}).get("compressor")
         if (r["runtime"] == "onnxruntime" and compressor in REVERTIBLE and r["status"] == "disagrees"
                 and "-float" not in label):
             failing.setdefault(label, r)
-    for label, row in failing.items():
-        opts = row["compression"].get("options", {})
-        compressor = row["compression"]["compressor"]
-        notify("compressing", {"key": f"{label}: per-node sensitivity"})
-        try:
-            with contextlib.redirect_stdout(sys.stderr):  # ORT's calibrators print; stdout is for --json
-                ranked = sensitivity(fp32_onnx(cs), cs, compressor, opts)
-        except Exception as e:  # recorded on the row that asked for it; the sweep goes on
-            row["compression"]["revert"] = f"sensitivity analysis failed: {type(e).__name__}: {e}"
-            continue
-        row["compression"]["sensitivity"] = ranked
-        k = 1
-        while k <= len(ranked):
-            exclude = [d["node"] for d in ranked[:k]]
-            sub = f"{label}-float{k}"
-            produced = candidates_for(compressor, sub, dict(opts, nodes_to_exclude=exclude), ["onnxruntime"],
-                                      threads, batches, cs, notify)
-            passed = False
-            for cand in produced:
-                yield cand
-                passed = passed or rows[-1]["status"] == "ok"
-            if passed:
-                break
-            k *= 2
+    return failing
+
+
+def next_round(failing_row: dict, rows: list[dict], per_round: int) -> tuple[str, int]:
+    """Where the search for `failing_row` stands, from the rows wherever they sit in the list: ("due", k) when round
+    k is to be measured next, ("waiting", k) while fewer than `per_round` rows of round k are in, ("done", k) once
+    round k passed or every node was tried."""
+    label = failing_row["compression"]["label"]
+    ranked = failing_row["compression"].get("sensitivity") or []
+    k = 1
+    while k <= len(ranked):
+        measured = [r for r in rows if (r.get("compression") or {}).get("label") == f"{label}-float{k}"]
+        if not measured:
+            return "due", k
+        if len(measured) < per_round:
+            return "waiting", k
+        if any(r["status"] == "ok" for r in measured):
+            return "done", k
+        k *= 2
+    return "done", k

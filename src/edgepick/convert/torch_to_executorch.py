@@ -4,7 +4,8 @@ import warnings
 
 from edgepick.artifact import Artifact
 from edgepick.convert.base import ConvertContext, Converter
-from edgepick.runtimes.torch_eager import example_tensors, module_to_convert
+from edgepick.runtimes.torch_eager import module_to_convert
+from edgepick.torch_dims import batch_dynamic_shapes, example_tensors
 
 
 class TorchToExecuTorch(Converter):
@@ -32,8 +33,7 @@ class TorchToExecuTorch(Converter):
         example = example_tensors(sig, 2)
         static_batch = None
         try:  # XNNPACK takes dynamic shapes with an upper bound; keep the batch free when the model allows it
-            batch = torch.export.Dim("batch", min=1, max=1024)
-            dyn = tuple({0: batch} if t.batch_dynamic else {} for t in sig.inputs)
+            dyn = batch_dynamic_shapes((t.batch_dynamic for t in sig.inputs), max_batch=1024)
             program = torch.export.export(module, example, dynamic_shapes=dyn)
         except Exception:
             example = example_tensors(sig, 1)

@@ -11,7 +11,8 @@ import logging
 
 from edgepick.artifact import Artifact
 from edgepick.convert.base import ConvertContext, Converter
-from edgepick.runtimes.torch_eager import example_tensors, module_to_convert
+from edgepick.runtimes.torch_eager import module_to_convert
+from edgepick.torch_dims import batch_dynamic_shapes, example_tensors
 
 
 class TorchToLitert(Converter):
@@ -24,7 +25,6 @@ class TorchToLitert(Converter):
 
     def convert(self, artifact: Artifact, ctx: ConvertContext) -> Artifact:
         import litert_torch
-        import torch
 
         logging.getLogger("litert_torch").setLevel(logging.ERROR)
         module = module_to_convert(artifact, ctx.module)
@@ -35,8 +35,7 @@ class TorchToLitert(Converter):
         out = ctx.out_dir / "model.tflite"
         static_batch = None
         try:
-            batch = torch.export.Dim("batch", min=1, max=4096)
-            dynamic = tuple({0: batch} if t.batch_dynamic else {} for t in sig.inputs)
+            dynamic = batch_dynamic_shapes(t.batch_dynamic for t in sig.inputs)
             edge_model = litert_torch.convert(module, example, dynamic_shapes=dynamic)
         except Exception:  # a graph with a baked-in batch (view(1, -1), ...): a static batch-1 model is still useful
             example = example_tensors(sig, 1)

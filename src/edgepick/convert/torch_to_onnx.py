@@ -5,7 +5,8 @@ import warnings
 
 from edgepick.artifact import Artifact
 from edgepick.convert.base import ConvertContext, Converter
-from edgepick.runtimes.torch_eager import example_tensors, module_to_convert
+from edgepick.runtimes.torch_eager import module_to_convert
+from edgepick.torch_dims import batch_dynamic_shapes, example_tensors
 
 
 class TorchToOnnx(Converter):
@@ -26,7 +27,7 @@ class TorchToOnnx(Converter):
         example = example_tensors(sig, 1)
         out = ctx.out_dir / "model.onnx"
         # A dynamic batch dimension lets one ONNX file serve every --batch size.
-        dynamic = tuple({0: torch.export.Dim("batch", min=1, max=4096)} if t.batch_dynamic else {} for t in sig.inputs)
+        dynamic = batch_dynamic_shapes(t.batch_dynamic for t in sig.inputs)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:

@@ -4,7 +4,8 @@ import warnings
 
 from edgepick.artifact import Artifact
 from edgepick.convert.base import ConvertContext, Converter
-from edgepick.runtimes.torch_eager import example_tensors, module_to_convert
+from edgepick.runtimes.torch_eager import module_to_convert
+from edgepick.torch_dims import example_tensors
 
 
 class TorchToTorchScript(Converter):

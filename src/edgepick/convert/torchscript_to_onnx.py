@@ -10,7 +10,7 @@ import warnings
 
 from edgepick.artifact import Artifact
 from edgepick.convert.base import ConvertContext, Converter
-from edgepick.runtimes.torch_eager import example_tensors
+from edgepick.torch_dims import example_tensors
 
 OPSET = 17  # what onnxruntime, OpenVINO, TVM and onnx2torch all read
 

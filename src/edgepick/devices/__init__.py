@@ -14,7 +14,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from edgepick.errors import UserError
+from edgepick.errors import UserError, first_line
 from edgepick.units import parse_size
 
 GiB = 2**30
@@ -70,7 +70,7 @@ def load_device(spec: str) -> DeviceProfile:
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
-        raise UserError(f"{spec} is not valid YAML: {str(e).splitlines()[0]}") from e
+        raise UserError(f"{spec} is not valid YAML: {first_line(e)}") from e
     if not isinstance(data, dict):
         raise UserError(f"{spec}: a device profile is a YAML mapping (cores: 2, memory: 1GB, ...)")
     return _from_yaml(data, spec)
@@ -122,15 +122,15 @@ def apply_to_request(device: DeviceProfile, request, threads_given: bool, memory
     if device.cores > len(usable):
         raise UserError(f"device '{device.name}' needs {device.cores} cores but this machine lets edgepick use "
                         f"{len(usable)}; measure on a bigger machine or lower 'cores'")
-    if request.cores is None:
-        request.cores = usable[: device.cores]
-    elif len(request.cores) > device.cores:
-        raise UserError(f"--cores gives {len(request.cores)} cores but device '{device.name}' has {device.cores}")
+    if request.target.cores is None:
+        request.target.cores = usable[: device.cores]
+    elif len(request.target.cores) > device.cores:
+        raise UserError(f"--cores gives {len(request.target.cores)} cores but device '{device.name}' has {device.cores}")
     if not threads_given:
-        request.threads = list(device.threads)
+        request.workload.threads = list(device.threads)
     if not memory_given and device.memory_cap_bytes:
-        request.memory_limit = device.memory_cap_bytes
-        request.memory_mechanism = device.memory_mechanism
-    if device.platform and getattr(request, "platform", None) is None:
-        request.platform = device.platform  # the planner's capability-matrix filter turns others into 'platform' rows
-    request.device = device.to_dict()
+        request.target.memory_limit = device.memory_cap_bytes
+        request.target.memory_mechanism = device.memory_mechanism
+    if device.platform and request.target.platform is None:
+        request.target.platform = device.platform  # the planner's capability-matrix filter turns others into 'platform' rows
+    request.target.device = device.to_dict()

@@ -35,7 +35,7 @@ class Caps:
 
     @classmethod
     def of(cls, request) -> Caps:
-        return cls(request.timeout_s, request.memory_limit, request.memory_mechanism)
+        return cls(request.time.timeout_s, request.target.memory_limit, request.target.memory_mechanism)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -45,10 +45,3 @@ def cold_start(job: dict, work_dir: Path, repeats: int, timeout_s: float, memory
     if totals:
         out["phases_ms"]["time to first answer ms"] = spread(totals)
     return out
-
-
-def describe(cold: dict | None) -> str:
-    if not cold or not cold.get("phases_ms"):
-        return "-"
-    parts = [f"{label} {s['median']:.1f} [{s['min']:.1f}-{s['max']:.1f}]" for label, s in cold["phases_ms"].items()]
-    return f"cold start x{cold['ok']}: " + ", ".join(parts) + " (median [min-max])"

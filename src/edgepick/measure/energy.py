@@ -98,13 +98,3 @@ class Probe:
         out["mj_per_inference"] = 1e3 * out["joules"] / n
         out["mj_per_item"] = out["mj_per_inference"] / max(1, items_per_inference)
         return out
-
-
-def label(energy: dict | None) -> str:
-    """'0.123 mJ/inference (measured, RAPL)' or '0.123 mJ/inference (estimate)': the only way outputs print energy."""
-    if not energy or energy.get("mj_per_inference") is None:
-        return "-"
-    value = f"{energy['mj_per_inference']:.3g} mJ/inference"
-    if energy.get("kind") == "measured":
-        return f"{value} (measured, RAPL)"
-    return f"{value} (estimate)"

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from edgepick.errors import first_line
 from edgepick.measure import pipeline, sensors
 
 STAGES = ("preprocess", "convert_in", "run", "convert_out", "postprocess")
@@ -260,7 +261,7 @@ def frame_loop_phase(job: dict, result: dict, session, samples: dict, batch: int
     try:
         result["realtime"] = frame_loop(settings, session, samples, batch, batch_of, result.get("affinity") or [])
     except Exception as e:
-        first = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
+        first = first_line(e, 300, empty="")
         result["realtime"] = {"error": f"{type(e).__name__} in the frame loop: {first}",
                               "traceback": traceback.format_exc()[-2000:], "fps": settings.fps,
                               "deadline_ms": settings.deadline_ms}

@@ -154,8 +154,6 @@ def _run_records(events, names: dict[int, str]) -> list[tuple[str, str, float]]:
 
 def _profile(path: str, threads: int, inputs: list, runs: int, warmup: int = 3) -> dict:
     """profile_tflite plus diagnostics: per-run wall ms of LiteRtRunCompiledModel and per-run sum of op ms."""
-    import numpy as np
-
     if not os.path.isfile(path):
         raise RuntimeError(f"no such .tflite file: {path}")
     if runs < 1:
@@ -178,50 +176,9 @@ def _profile(path: str, threads: int, inputs: list, runs: int, warmup: int = 3) 
         _check(lib, "LiteRtGetNumSignatureOutputs", sig, C.byref(n_out))
         if len(inputs) != n_in.value:
             raise RuntimeError(f"model signature 0 has {n_in.value} inputs, got {len(inputs)} arrays")
-        types, arrays, resized = [], [], False
-        for i, arr in enumerate(inputs):
-            tensor, tt = _VP(), _TensorType()
-            _check(lib, "LiteRtGetSignatureInputTensorByIndex", sig, i, C.byref(tensor))
-            _check(lib, "LiteRtGetRankedTensorType", tensor, C.byref(tt))
-            dtype = _DTYPES.get(tt.element_type)
-            if dtype is None:
-                raise RuntimeError(f"input {i}: unsupported LiteRT element type {tt.element_type}")
-            try:
-                a = np.ascontiguousarray(arr, dtype=dtype)
-            except (TypeError, ValueError) as e:
-                raise RuntimeError(f"input {i}: cannot be read as a {dtype} array: {e}") from e
-            dims = list(tt.layout.dims[: tt.layout.rank])
-            if a.ndim != len(dims) or any(d >= 0 and d != s for d, s in zip(dims, a.shape)):
-                raise RuntimeError(f"input {i}: array shape {a.shape} does not fit the model's {dims}")
-            if any(d < 0 for d in dims):  # dynamic dimension: resize to the array's shape
-                shape = (C.c_int * a.ndim)(*a.shape)
-                _check(lib, "LiteRtCompiledModelResizeInputTensor", compiled, 0, i, shape, a.ndim)
-                resized = True
-            for k, s in enumerate(a.shape):
-                tt.layout.dims[k] = s
-            types.append(tt)
-            arrays.append(a)
-        layouts = (_Layout * max(1, n_out.value))()
-        _check(lib, "LiteRtGetCompiledModelOutputTensorLayouts", compiled, 0, n_out.value, layouts, resized)
-        for j in range(n_out.value):
-            tensor, tt = _VP(), _TensorType()
-            _check(lib, "LiteRtGetSignatureOutputTensorByIndex", sig, j, C.byref(tensor))
-            _check(lib, "LiteRtGetRankedTensorType", tensor, C.byref(tt))
-            tt.layout = layouts[j]
-            types.append(tt)
-        for k, tt in enumerate(types):
-            req, buf, size, host = _VP(), _VP(), _SZ(), _VP()
-            kind, idx = ("Input", k) if k < n_in.value else ("Output", k - n_in.value)
-            _check(lib, f"LiteRtGetCompiledModel{kind}BufferRequirements", compiled, 0, idx, C.byref(req))
-            _check(lib, "LiteRtCreateManagedTensorBufferFromRequirements", env, C.byref(tt), req, C.byref(buf))
-            buffers.append(buf)
-            if kind == "Input":
-                _check(lib, "LiteRtGetTensorBufferPackedSize", buf, C.byref(size))
-                if size.value != arrays[k].nbytes:
-                    raise RuntimeError(f"input {k}: buffer holds {size.value} bytes, the array {arrays[k].nbytes}")
-                _check(lib, "LiteRtLockTensorBuffer", buf, C.byref(host), 1)  # kLiteRtTensorBufferLockModeWrite
-                C.memmove(host, arrays[k].ctypes.data, arrays[k].nbytes)
-                _check(lib, "LiteRtUnlockTensorBuffer", buf)
+        types, arrays, resized = _input_types(lib, sig, compiled, inputs)
+        types += _output_types(lib, sig, compiled, n_out.value, resized)
+        buffers += _filled_buffers(lib, env, compiled, types, arrays, n_in.value)
         ins, outs = (_VP * max(1, n_in.value))(*buffers[: n_in.value]), (_VP * max(1, n_out.value))(*buffers[n_in.value:])
         run_args, profiler = (compiled, 0, n_in.value, ins, n_out.value, outs), _VP()
         _check(lib, "LiteRtCompiledModelGetProfiler", compiled, C.byref(profiler))
@@ -229,32 +186,98 @@ def _profile(path: str, threads: int, inputs: list, runs: int, warmup: int = 3) 
             raise RuntimeError("LiteRtCompiledModelGetProfiler returned no profiler: enable_profiling was not taken")
         for _ in range(max(0, warmup)):
             _check(lib, "LiteRtRunCompiledModel", *run_args)
-        names = _op_names(lib, sig)
-        totals: dict[tuple[str, str], float] = {}
-        walls, op_sums, n = [], [], C.c_int()
-        for _ in range(runs):  # one run per profiler window keeps the event buffer small
-            _check(lib, "LiteRtResetProfiler", profiler)
-            _check(lib, "LiteRtStartProfiler", profiler)
-            t0 = time.perf_counter()
-            _check(lib, "LiteRtRunCompiledModel", *run_args)
-            walls.append((time.perf_counter() - t0) * 1000.0)
-            _check(lib, "LiteRtStopProfiler", profiler)
-            _check(lib, "LiteRtGetNumProfilerEvents", profiler, C.byref(n))
-            events = (_Event * max(1, n.value))()
-            if n.value:
-                _check(lib, "LiteRtGetProfilerEvents", profiler, n.value, events)
-            recs = _run_records(list(events)[: n.value], names)
-            op_sums.append(sum(ms for _, _, ms in recs))
-            for name, op_type, ms in recs:
-                totals[(name, op_type)] = totals.get((name, op_type), 0.0) + ms
         n_threads = f"{threads} threads" if threads and threads > 0 else "default threads"
-        return {"records": [(name, op_type, ms) for (name, op_type), ms in totals.items()], "wall_ms": walls, "op_sum_ms": op_sums,
+        return {**_profiled_runs(lib, profiler, run_args, _op_names(lib, sig), runs),
                 "tool": f"LiteRT C API profiler (libLiteRt.so, ai-edge-litert {version}, CPU, {n_threads})"}
     finally:  # the compiled model owns the profiler, the options own the opaque options added to them
         for kind, handle in [*(("TensorBuffer", b) for b in buffers), ("CompiledModel", compiled), ("Options", options),
                              ("Model", model), ("Environment", env)]:
             if handle.value:
                 getattr(lib, f"LiteRtDestroy{kind}")(handle)
+
+
+def _input_types(lib, sig, compiled, inputs: list) -> tuple[list, list, bool]:
+    """Each input's tensor type with the array's shape (dynamic dims resized to it), the arrays, and whether any was."""
+    import numpy as np
+
+    types, arrays, resized = [], [], False
+    for i, arr in enumerate(inputs):
+        tensor, tt = _VP(), _TensorType()
+        _check(lib, "LiteRtGetSignatureInputTensorByIndex", sig, i, C.byref(tensor))
+        _check(lib, "LiteRtGetRankedTensorType", tensor, C.byref(tt))
+        dtype = _DTYPES.get(tt.element_type)
+        if dtype is None:
+            raise RuntimeError(f"input {i}: unsupported LiteRT element type {tt.element_type}")
+        try:
+            a = np.ascontiguousarray(arr, dtype=dtype)
+        except (TypeError, ValueError) as e:
+            raise RuntimeError(f"input {i}: cannot be read as a {dtype} array: {e}") from e
+        dims = list(tt.layout.dims[: tt.layout.rank])
+        if a.ndim != len(dims) or any(d >= 0 and d != s for d, s in zip(dims, a.shape)):
+            raise RuntimeError(f"input {i}: array shape {a.shape} does not fit the model's {dims}")
+        if any(d < 0 for d in dims):  # dynamic dimension: resize to the array's shape
+            shape = (C.c_int * a.ndim)(*a.shape)
+            _check(lib, "LiteRtCompiledModelResizeInputTensor", compiled, 0, i, shape, a.ndim)
+            resized = True
+        for k, s in enumerate(a.shape):
+            tt.layout.dims[k] = s
+        types.append(tt)
+        arrays.append(a)
+    return types, arrays, resized
+
+
+def _output_types(lib, sig, compiled, n_out: int, resized: bool) -> list:
+    layouts = (_Layout * max(1, n_out))()
+    _check(lib, "LiteRtGetCompiledModelOutputTensorLayouts", compiled, 0, n_out, layouts, resized)
+    types = []
+    for j in range(n_out):
+        tensor, tt = _VP(), _TensorType()
+        _check(lib, "LiteRtGetSignatureOutputTensorByIndex", sig, j, C.byref(tensor))
+        _check(lib, "LiteRtGetRankedTensorType", tensor, C.byref(tt))
+        tt.layout = layouts[j]
+        types.append(tt)
+    return types
+
+
+def _filled_buffers(lib, env, compiled, types: list, arrays: list, n_in: int) -> list:
+    """One managed buffer per input and output; the inputs' hold the arrays."""
+    buffers = []
+    for k, tt in enumerate(types):
+        req, buf, size, host = _VP(), _VP(), _SZ(), _VP()
+        kind, idx = ("Input", k) if k < n_in else ("Output", k - n_in)
+        _check(lib, f"LiteRtGetCompiledModel{kind}BufferRequirements", compiled, 0, idx, C.byref(req))
+        _check(lib, "LiteRtCreateManagedTensorBufferFromRequirements", env, C.byref(tt), req, C.byref(buf))
+        buffers.append(buf)
+        if kind == "Input":
+            _check(lib, "LiteRtGetTensorBufferPackedSize", buf, C.byref(size))
+            if size.value != arrays[k].nbytes:
+                raise RuntimeError(f"input {k}: buffer holds {size.value} bytes, the array {arrays[k].nbytes}")
+            _check(lib, "LiteRtLockTensorBuffer", buf, C.byref(host), 1)  # kLiteRtTensorBufferLockModeWrite
+            C.memmove(host, arrays[k].ctypes.data, arrays[k].nbytes)
+            _check(lib, "LiteRtUnlockTensorBuffer", buf)
+    return buffers
+
+
+def _profiled_runs(lib, profiler, run_args: tuple, names: dict, runs: int) -> dict:
+    totals: dict[tuple[str, str], float] = {}
+    walls, op_sums, n = [], [], C.c_int()
+    for _ in range(runs):  # one run per profiler window keeps the event buffer small
+        _check(lib, "LiteRtResetProfiler", profiler)
+        _check(lib, "LiteRtStartProfiler", profiler)
+        t0 = time.perf_counter()
+        _check(lib, "LiteRtRunCompiledModel", *run_args)
+        walls.append((time.perf_counter() - t0) * 1000.0)
+        _check(lib, "LiteRtStopProfiler", profiler)
+        _check(lib, "LiteRtGetNumProfilerEvents", profiler, C.byref(n))
+        events = (_Event * max(1, n.value))()
+        if n.value:
+            _check(lib, "LiteRtGetProfilerEvents", profiler, n.value, events)
+        recs = _run_records(list(events)[: n.value], names)
+        op_sums.append(sum(ms for _, _, ms in recs))
+        for name, op_type, ms in recs:
+            totals[(name, op_type)] = totals.get((name, op_type), 0.0) + ms
+    return {"records": [(name, op_type, ms) for (name, op_type), ms in totals.items()], "wall_ms": walls,
+            "op_sum_ms": op_sums}
 
 
 def profile_tflite(path: str, threads: int, inputs: list, runs: int) -> tuple[list[tuple[str, str, float]], str]:

@@ -255,17 +255,3 @@ def _version() -> str | None:
         return metadata.version("mlcommons-loadgen")
     except metadata.PackageNotFoundError:
         return None
-
-
-def describe(result: dict) -> str:
-    """One line: 'SingleStream: 90.0th percentile latency (ms) 0.123; INVALID (Early stopping satisfied: NO); not compliant'."""
-    m = result.get("metric") or {}
-    value = "-" if m.get("value") is None else f"{m['value']:.4g}"
-    text = f"{result.get('scenario')}: {m.get('name')} {value}; {result.get('validity')}"
-    if result.get("reasons"):
-        text += f" ({'; '.join(result['reasons'])})"
-    peak = result.get("peak_search")
-    if peak:
-        got = "none" if peak["peak_qps"] is None else f"{peak['peak_qps']:.1f} QPS"
-        text += f"; peak under p99 <= {peak['latency_bound_ms']:.3g} ms: {got}"
-    return text + "; not a compliant run"

@@ -73,11 +73,21 @@ def assess(row: dict, before: dict | None, after: dict | None) -> list[str]:
     return warnings
 
 
-def ci_of(a: dict, b: dict) -> tuple[list[float], list[float]]:
-    """The two rows' median CIs, each the most honest one it has (measure/repeats.best_ci): between fresh processes
-    (--repeats), else batch medians (drift within the run), else order statistics."""
-    from edgepick.measure.repeats import best_ci
+METHOD = "t-interval over per-process medians"  # the between-process CI of --repeats (measure/repeats.py)
 
+
+def best_ci(lat: dict) -> tuple[list[float], str]:
+    """The most honest interval a row has: between processes > batch medians (drift in one run) > order statistics."""
+    if lat.get("p50_ci95_processes"):
+        return lat["p50_ci95_processes"], f"{METHOD} ({lat['processes']['count']} processes)"
+    if lat.get("p50_ci95_batches"):
+        return lat["p50_ci95_batches"], "batch medians of one process"
+    return lat["p50_ci95"], "order statistics of one process"
+
+
+def ci_of(a: dict, b: dict) -> tuple[list[float], list[float]]:
+    """The two rows' median CIs, each the most honest one it has (best_ci): between fresh processes
+    (--repeats), else batch medians (drift within the run), else order statistics."""
     return best_ci(a["latency_ms"])[0], best_ci(b["latency_ms"])[0]
 
 

@@ -24,9 +24,9 @@ COPY_MB = 256  # far above any L3 cache, so the copy streams from DRAM
 
 
 def machine_key() -> str:
-    from edgepick.fingerprint import _cpu, versions
+    from edgepick.fingerprint import cpu_info, versions
 
-    cpu = _cpu()
+    cpu = cpu_info()
     ident = {k: cpu.get(k) for k in ("cpu_model", "arch", "isa_flags", "logical_cores", "usable_cores")}
     ident["onnxruntime"] = versions().get("onnxruntime")
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
@@ -72,9 +72,9 @@ def _best_rate(call, ops: float, seconds: float) -> float:
 def gemm_rate(threads: int, int8: bool, n: int = N_GEMM, seconds: float = 1.0) -> float:
     import onnxruntime as ort
 
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
+    from edgepick.runtimes.onnxruntime import session_options
+
+    opts = session_options(threads)  # ORT's defaults are sequential with all optimisations: as before
     sess = ort.InferenceSession(_matmul_model(int8, n).SerializeToString(), opts, providers=["CPUExecutionProvider"])
     rng = np.random.default_rng(0)
     if int8:

@@ -66,11 +66,9 @@ def parse_ort_trace(events: list[dict], runs: int) -> list[dict]:
 def _ort(artifact, threads, session, raw_inputs, runs, work_dir):
     import onnxruntime as ort
 
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    from edgepick.runtimes.onnxruntime import session_options
+
+    opts = session_options(threads)
     opts.enable_profiling = True
     opts.profile_file_prefix = str(work_dir / "ort_profile")
     sess = ort.InferenceSession(artifact.path, sess_options=opts, providers=["CPUExecutionProvider"])

@@ -34,8 +34,6 @@ def _reference_outputs(spec, inputs: dict[str, np.ndarray], threads: int) -> tup
     whole = sig.whole_feeds
     chunk = 64 if whole or all(t.batch_dynamic for t in sig.inputs) else sig.inputs[0].shape[0]
     if spec.artifact.format in ("keras", "tf-savedmodel", "tflite"):  # TensorFlow for Keras/TF, LiteRT for .tflite
-        from edgepick.model_tf import reference_outputs_tf
-
         return reference_outputs_tf(spec, inputs, threads, chunk)
     if spec.module is not None:
         import torch
@@ -67,3 +65,25 @@ def _reference_outputs(spec, inputs: dict[str, np.ndarray], threads: int) -> tup
 
 def _torch_kind(spec) -> str:
     return "TorchScript ScriptModule" if spec.artifact.format == "torchscript" else "eager"
+
+
+def reference_outputs_tf(spec, inputs: dict[str, np.ndarray], threads: int, chunk: int) -> tuple[str, list[np.ndarray]]:
+    """TensorFlow for Keras/SavedModel input, LiteRT for .tflite input; in-process, like the other references."""
+    if spec.artifact.format == "tflite":
+        from ai_edge_litert import __version__ as litert_version
+
+        from edgepick.runtimes.litert import LiteRt
+
+        session = LiteRt().load(spec.artifact, threads)
+        label = f"LiteRT {litert_version} Interpreter FP32 (in-process)"
+    else:
+        import tensorflow as tf
+
+        from edgepick.runtimes.tensorflow import TfSession, set_tf_threads, tf_callable
+
+        set_tf_threads(threads, strict=False)  # the model was read already: TF may be initialised, harmless here
+        session = TfSession(*tf_callable(spec.artifact))
+        label = f"TensorFlow {tf.__version__} FP32 (in-process)"
+    whole = spec.signature.whole_feeds
+    outs = [session.to_numpy(session.run(session.prepare(part))) for part in parts(inputs, whole, chunk)]
+    return label, join_outputs(outs, whole)

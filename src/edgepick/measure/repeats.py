@@ -21,11 +21,11 @@ import statistics
 from pathlib import Path
 
 from edgepick.launch import base as launch
+from edgepick.measure.noise import METHOD, best_ci  # noqa: F401  (best_ci: read here by report/ and tests)
 
 # two-sided 95% Student t quantiles t(0.975, df), df = 1..30 (standard tables); beyond 30 the normal 1.96 is within 4%
 _T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
          2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
-METHOD = "t-interval over per-process medians"
 
 
 def t975(df: int) -> float:
@@ -59,15 +59,6 @@ def combine(first: dict, windows: list[dict]) -> dict:
     return out
 
 
-def best_ci(lat: dict) -> tuple[list[float], str]:
-    """The most honest interval a row has: between processes > batch medians (drift in one run) > order statistics."""
-    if lat.get("p50_ci95_processes"):
-        return lat["p50_ci95_processes"], f"{METHOD} ({lat['processes']['count']} processes)"
-    if lat.get("p50_ci95_batches"):
-        return lat["p50_ci95_batches"], "batch medians of one process"
-    return lat["p50_ci95"], "order statistics of one process"
-
-
 def run_window(row: dict, inputs_path: Path, timing, work_dir: Path, request) -> dict:
     """One timing-only window of the row's artifact in a fresh worker (no eval pass, no extras): what both the
     repeats here and the interleaved A B A B comparison (rigor.interleave_close) measure."""
@@ -77,14 +68,14 @@ def run_window(row: dict, inputs_path: Path, timing, work_dir: Path, request) ->
 
 def repeat_windows(rows: list[dict], run_dir: Path, inputs_path: Path, request, notify=None) -> list[dict]:
     """Rounds 2..R of fresh-process windows over every ok row; returns the rows whose latency changed."""
-    repeats = getattr(request, "repeats", 1)
+    repeats = request.rigor.repeats
     todo = [r for r in rows if r.get("status") == "ok" and r.get("worker_job") and r.get("latency_ms")
             and not (r["latency_ms"].get("processes") or {}).get("count", 0) >= repeats]  # resumed rows keep theirs
     if repeats < 2 or not todo:
         return []
     # same steady-state policy as the first window (a noise re-measure may have made that one longer: it is only
     # ever longer, so the later windows are never the less careful ones)
-    timing = request.timing
+    timing = request.time.policy
     got: dict[str, list[dict]] = {r["key"]: [] for r in todo}
     for i in range(1, repeats):
         for row in todo:

@@ -19,19 +19,11 @@ ROW_KEYS = ("energy", "loadgen", "op_profile", "cold_start", "noise")
 
 def job_extras(request) -> dict:
     extras = {}
-    if getattr(request, "scenario", None):
-        extras["loadgen"] = request.scenario
-    if getattr(request, "profile_runs", 0):
-        extras["profile_runs"] = request.profile_runs
+    if request.rigor.scenario:
+        extras["loadgen"] = request.rigor.scenario
+    if request.rigor.profile_runs:
+        extras["profile_runs"] = request.rigor.profile_runs
     return extras
-
-
-def key_settings(request) -> dict | None:
-    """What of these settings changes the measurements, for the resumable-run key (None when all are off)."""
-    described = {"scenario": getattr(request, "scenario", None), "profile_runs": getattr(request, "profile_runs", 0),
-                 "cold_start": getattr(request, "cold_start", 0), "interleave": getattr(request, "interleave", 0),
-                 "repeats": getattr(request, "repeats", 1) if getattr(request, "repeats", 1) > 1 else 0}
-    return described if any(described.values()) else None
 
 
 def run_measured(job: dict, work_dir: Path, request) -> dict:
@@ -48,11 +40,11 @@ def run_measured(job: dict, work_dir: Path, request) -> dict:
     info = {"load_before": before, "load_after": after, "warnings": warnings, "extended": False}
     # an unsteady median is what a longer steady state can fix; a busy machine or a clock change is only warned about.
     # A steady state under 0.5 s is a deliberate quick look (tests, smoke runs): warn, do not re-measure.
-    retry = getattr(request, "noise_retry", True) and request.timing.min_duration_s >= 0.5
+    retry = request.rigor.noise_retry and request.time.policy.min_duration_s >= 0.5
     if retry and any(w.startswith(noise.UNSTEADY) for w in warnings) and result.get("status") == "ok":
-        longer = replace(request.timing, min_duration_s=2 * request.timing.min_duration_s,
-                         min_samples=2 * request.timing.min_samples,
-                         max_duration_s=max(request.timing.max_duration_s, 4 * request.timing.min_duration_s))
+        longer = replace(request.time.policy, min_duration_s=2 * request.time.policy.min_duration_s,
+                         min_samples=2 * request.time.policy.min_samples,
+                         max_duration_s=max(request.time.policy.max_duration_s, 4 * request.time.policy.min_duration_s))
         retry = launcher.launch(dict(job, timing=longer.to_dict()), work_dir, caps)
         after2 = retry.pop("load_after", None) or noise.machine_load()
         after = retry.pop("load_before", after)
@@ -62,11 +54,11 @@ def run_measured(job: dict, work_dir: Path, request) -> dict:
                         warnings=retry_warnings)
             result = retry
     result["noise"] = info
-    if getattr(request, "cold_start", 0) and result.get("status") == "ok":
+    if request.rigor.cold_start and result.get("status") == "ok":
         from edgepick.measure.coldstart import cold_start
 
-        result["cold_start"] = cold_start(job, work_dir, request.cold_start, request.timeout_s, request.memory_limit,
-                                          request.memory_mechanism)
+        result["cold_start"] = cold_start(job, work_dir, request.rigor.cold_start, request.time.timeout_s,
+                                          request.target.memory_limit, request.target.memory_mechanism)
     return result
 
 
@@ -134,12 +126,12 @@ def annotate_roofline(rows: list[dict], spec, artifacts_root: Path) -> dict | No
 
 def interleave_close(rows: list[dict], best: dict | None, run_dir: Path, inputs_path: Path, request) -> list[dict]:
     """A B A B windows of the pick and each candidate tied with it; the verdict goes into the tied row."""
-    rounds = getattr(request, "interleave", 0)
+    rounds = request.rigor.interleave
     close = [r for r in noise.close_pairs(rows, best) if r.get("worker_job")]
     if not rounds or not close or not best.get("worker_job"):
         return []
-    window = replace(request.timing, min_duration_s=max(0.2, request.timing.min_duration_s / 2),
-                     min_samples=max(10, request.timing.min_samples // 2))
+    window = replace(request.time.policy, min_duration_s=max(0.2, request.time.policy.min_duration_s / 2),
+                     min_samples=max(10, request.time.policy.min_samples // 2))
     comparisons = []
     for other in close:
         medians: dict[str, list[float]] = {best["key"]: [], other["key"]: []}
@@ -170,7 +162,7 @@ def after_sweep(rows: list[dict], spec, artifacts_root: Path, run_dir: Path, inp
             if row.get("status") == "ok" and not row.get("roofline"):
                 row["roofline"] = {"unavailable": why[:300]}
     changed = [r for r in rows if r.get("roofline") or r in repeated]
-    if getattr(request, "interleave", 0):
+    if request.rigor.interleave:
         for verdict in interleave_close(rows, pick_best(rows), run_dir, inputs_path, request):
             changed.extend(r for r in rows if r["key"] == verdict["b"] and r not in changed)
     return changed

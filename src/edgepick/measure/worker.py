@@ -57,6 +57,8 @@ def _has_nan(arrays: list[np.ndarray]) -> bool:
 
 
 def measure(job: dict) -> dict:
+    """One candidate in this process, phase by phase: import, load, first inference, steady state, eval outputs.
+    `result["phase"]` always names the phase running, so a crash or a kill says where it happened."""
     result: dict = {"phase": "start", "pid": os.getpid()}
     if job.get("cores"):
         os.sched_setaffinity(0, job["cores"])
@@ -66,9 +68,19 @@ def measure(job: dict) -> dict:
     result["baseline_rss_mb"] = _rss_mb()
     runtime = RUNTIMES.get(job["runtime"])()
     artifact = Artifact.from_dict(job["artifact"])
-    threads, batch = job["threads"], job["batch"]
     samples = load_inputs_npz(Path(job["inputs"]))
+    session = _load(job, result, runtime, artifact, samples)
+    prepared = _first_inference(job, result, session, samples)
+    if job.get("cold_only"):  # cold-start repeats (measure/coldstart.py) stop at the first answer
+        return _finish(result, session)
+    _steady_state(job, result, runtime, artifact, session, samples, prepared)
+    if job.get("skip_eval"):  # interleaved comparison windows only need the timings
+        return _finish(result, session)
+    _eval_outputs(job, result, session, samples)
+    return _finish(result, session)
 
+
+def _load(job: dict, result: dict, runtime, artifact: Artifact, samples):
     result["phase"] = "import"
     t0 = time.perf_counter()
     runtime.import_framework()
@@ -77,15 +89,18 @@ def measure(job: dict) -> dict:
     result["phase"] = "load"
     # What the runtime is asked to compile for: the precision of the row, and the exact shapes it will be fed.
     artifact.meta.setdefault("run_precision", "fp32")  # sweep.py sets the row's; FP32 for jobs made elsewhere
-    artifact.meta.setdefault("measured_shapes", {k: list(v.shape) for k, v in _batch_of(samples, 0, batch).items()})
+    artifact.meta.setdefault("measured_shapes", {k: list(v.shape) for k, v in _batch_of(samples, 0, job["batch"]).items()})
     t0 = time.perf_counter()
-    session = runtime.load(artifact, threads)
+    session = runtime.load(artifact, job["threads"])
     result["load_s"] = time.perf_counter() - t0
     if getattr(session, "details", None):  # what the runtime verified at load (e.g. LiteRT: XNNPACK delegate applied)
         result["runtime_details"] = session.details
+    return session
 
+
+def _first_inference(job: dict, result: dict, session, samples):
     result["phase"] = "first-inference"
-    prepared = session.prepare(_batch_of(samples, 0, batch))
+    prepared = session.prepare(_batch_of(samples, 0, job["batch"]))
     if hasattr(session, "compile"):  # lazy compilers (torch.compile) build code on their first call: timed apart
         result["phase"] = "compile"
         t0 = time.perf_counter()
@@ -97,9 +112,11 @@ def measure(job: dict) -> dict:
     result["first_inference_ms"] = (time.perf_counter_ns() - t0) / 1e6
     if _has_nan(session.to_numpy(outputs)):
         raise errors.CandidateFailure(errors.NAN_OUTPUTS, "NaN or Inf in the outputs of the first inference")
-    if job.get("cold_only"):  # cold-start repeats (measure/coldstart.py) stop at the first answer
-        return _finish(result, session)
+    return prepared
 
+
+def _steady_state(job: dict, result: dict, runtime, artifact: Artifact, session, samples, prepared) -> None:
+    batch = job["batch"]
     result["phase"] = "steady-state"
     policy = TimingPolicy(**job.get("timing", {}))
     probe = energy.Probe.start()
@@ -117,9 +134,11 @@ def measure(job: dict) -> dict:
         from edgepick.measure.frameloop import frame_loop_phase
 
         frame_loop_phase(job, result, session, samples, batch, _batch_of)
-    if job.get("skip_eval"):  # interleaved comparison windows only need the timings
-        return _finish(result, session)
 
+
+def _eval_outputs(job: dict, result: dict, session, samples) -> None:
+    """The outputs on every eval input, saved for the parent to compare with the reference."""
+    batch = job["batch"]
     result["phase"] = "eval"
     n = len(next(iter(samples.values())))
     chunks = []
@@ -130,7 +149,6 @@ def measure(job: dict) -> dict:
     if _has_nan(eval_outputs):
         raise errors.CandidateFailure(errors.NAN_OUTPUTS, "NaN or Inf in the outputs on the eval inputs")
     np.savez(job["outputs"], *eval_outputs)
-    return _finish(result, session)
 
 
 def _finish(result: dict, session) -> dict:
@@ -156,7 +174,7 @@ def main(argv: list[str]) -> int:
         result.update(status="failed", reason_class=errors.OOM, reason="MemoryError in the worker")
     except Exception as e:  # any runtime's own exception type: classify by the phase it broke
         phase = result.get("phase", "load")
-        message = f"{type(e).__name__} during {phase}: {str(e).strip().splitlines()[0][:300] if str(e).strip() else ''}"
+        message = f"{type(e).__name__} during {phase}: {errors.first_line(e, 300, empty='')}"
         if "bad_alloc" in str(e) or "out of memory" in str(e).lower():
             result.update(status="failed", reason_class=errors.OOM, reason=message)
         else:

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
+from edgepick.rows import metric
+
 
 def _f(value, fmt: str, scale: float = 1.0) -> str:
     return "-" if value is None else format(value * scale, fmt)
-
-
-def _lat(row: dict, q: str) -> str:
-    lat = row.get("latency_ms") or {}
-    return _f(lat.get(q), ".3f")
 
 
 def _rss(row: dict) -> str:
@@ -39,15 +36,15 @@ COLUMNS = [
     ("thr", lambda r: str(r["threads"])),
     ("batch", lambda r: str(r["batch"])),
     ("status", lambda r: r["status"]),
-    ("p50 ms", lambda r: _lat(r, "p50")),
-    ("p90 ms", lambda r: _lat(r, "p90")),
-    ("p99 ms", lambda r: _lat(r, "p99")),
-    ("CV %", lambda r: _f((r.get("latency_ms") or {}).get("cv"), ".1f", 100)),
-    ("items/s", lambda r: _f(r.get("throughput_per_s"), ".0f")),
-    ("load s", lambda r: _f(r.get("load_s"), ".2f")),
-    ("1st ms", lambda r: _f(r.get("first_inference_ms"), ".2f")),
+    ("p50 ms", lambda r: _f(metric(r, "latency"), ".3f")),
+    ("p90 ms", lambda r: _f(metric(r, "p90"), ".3f")),
+    ("p99 ms", lambda r: _f(metric(r, "p99"), ".3f")),
+    ("CV %", lambda r: _f(metric(r, "cv"), ".1f", 100)),
+    ("items/s", lambda r: _f(metric(r, "throughput"), ".0f")),
+    ("load s", lambda r: _f(metric(r, "load"), ".2f")),
+    ("1st ms", lambda r: _f(metric(r, "first_inference"), ".2f")),
     ("RSS MB (+load)", _rss),
-    ("size MB", lambda r: _f(r.get("size_mb"), ".2f")),
+    ("size MB", lambda r: _f(metric(r, "size"), ".2f")),
     ("max|err| / cos", _eq),
-    ("acc %", lambda r: _f(r.get("accuracy"), ".2f", 100)),
+    ("acc %", lambda r: _f(metric(r, "accuracy"), ".2f", 100)),
 ]

@@ -5,13 +5,16 @@ The bar appears only once the request is validated and the sweep starts, so a us
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 
-def sweep_with_progress(request, quiet: bool = False):
-    from edgepick.sweep import execute
-
+def sweep_with_progress(sweep: Callable[[Callable[[str, dict], None]], Any], quiet: bool = False):
+    """Run `sweep(on_event)` (sweep.execute with its settings bound by the caller: report/ sits above sweep only in
+    the data flow, not in the imports) with a progress bar fed by its events."""
     bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    console=Console(stderr=True), disable=quiet)
     task = bar.add_task("", total=None)
@@ -34,7 +37,7 @@ def sweep_with_progress(request, quiet: bool = False):
             bar.console.print(f"{kind}: {info['key']}" + (f" ({info['why']})" if info.get("why") else ""))
 
     try:
-        result = execute(request, on_event)
+        result = sweep(on_event)
         bar.update(task, description="done")
     except KeyboardInterrupt as e:
         from edgepick.errors import SweepInterrupted

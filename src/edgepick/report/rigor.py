@@ -6,8 +6,7 @@ wording (e.g. the word "estimate" on an energy estimate) is decided in one place
 
 from __future__ import annotations
 
-from edgepick.measure import coldstart, energy, noise
-from edgepick.measure import loadgen as lg
+from edgepick.measure import noise
 
 
 def roofline_text(row: dict) -> str | None:
@@ -92,15 +91,15 @@ def row_lines(row: dict, top: int = 5, ops: bool = False) -> list[str]:
     lines = []
     if row.get("loadgen"):
         res = row["loadgen"]
-        lines.append(f"LoadGen {res['error']}" if res.get("error") else "LoadGen " + lg.describe(res))
+        lines.append(f"LoadGen {res['error']}" if res.get("error") else "LoadGen " + loadgen_text(res))
     lines += ops_text(row, top, ops)
     for text in (median_ci_text(row), roofline_text(row), noise_text(row), interleave_text(row)):
         if text:
             lines.append(text)
     if row.get("energy"):
-        lines.append("energy " + energy.label(row["energy"]))
+        lines.append("energy " + energy_text(row["energy"]))
     if row.get("cold_start"):
-        lines.append(coldstart.describe(row["cold_start"]))
+        lines.append(cold_start_text(row["cold_start"]))
     from edgepick.report.realtime import realtime_lines
 
     return lines + realtime_lines(row)
@@ -114,3 +113,34 @@ def rigor_lines(rows: list[dict], top: int = 5, ops: bool = False) -> list[str]:
             out.append(f"{row['key']}:")
             out += [f"  {ln}" for ln in lines]
     return out
+
+
+def loadgen_text(result: dict) -> str:
+    """One line: 'SingleStream: 90.0th percentile latency (ms) 0.123; INVALID (Early stopping satisfied: NO); not compliant'."""
+    m = result.get("metric") or {}
+    value = "-" if m.get("value") is None else f"{m['value']:.4g}"
+    text = f"{result.get('scenario')}: {m.get('name')} {value}; {result.get('validity')}"
+    if result.get("reasons"):
+        text += f" ({'; '.join(result['reasons'])})"
+    peak = result.get("peak_search")
+    if peak:
+        got = "none" if peak["peak_qps"] is None else f"{peak['peak_qps']:.1f} QPS"
+        text += f"; peak under p99 <= {peak['latency_bound_ms']:.3g} ms: {got}"
+    return text + "; not a compliant run"
+
+
+def cold_start_text(cold: dict | None) -> str:
+    if not cold or not cold.get("phases_ms"):
+        return "-"
+    parts = [f"{label} {s['median']:.1f} [{s['min']:.1f}-{s['max']:.1f}]" for label, s in cold["phases_ms"].items()]
+    return f"cold start x{cold['ok']}: " + ", ".join(parts) + " (median [min-max])"
+
+
+def energy_text(energy: dict | None) -> str:
+    """'0.123 mJ/inference (measured, RAPL)' or '0.123 mJ/inference (estimate)': the only way outputs print energy."""
+    if not energy or energy.get("mj_per_inference") is None:
+        return "-"
+    value = f"{energy['mj_per_inference']:.3g} mJ/inference"
+    if energy.get("kind") == "measured":
+        return f"{value} (measured, RAPL)"
+    return f"{value} (estimate)"

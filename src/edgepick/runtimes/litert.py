@@ -70,7 +70,7 @@ class _LiteRtSession(Session):
             except Exception as e:
                 raise errors.CandidateFailure(errors.UNSUPPORTED_SHAPE, f"the .tflite has a fixed input shape "
                                               f"{sorted(current.values())}; cannot resize to {[tuple(s) for _, s in changed]}: "
-                                              f"{str(e).splitlines()[0][:160]}") from e
+                                              f"{errors.first_line(e, 160)}") from e
         dtypes = {d["index"]: d for d in self.inputs}
         for name, index in zip(names, indices):
             self.interpreter.set_tensor(index, _quantized(np.asarray(inputs[name], order="C"), dtypes[index]))

@@ -117,7 +117,7 @@ class MxNet(Runtime):
             try:
                 symbol, arg_params, aux_params = onnx_mxnet.import_model(fixed)
             except Exception as e:  # the importer predates today's exporters' op forms: say which graph it refused
-                first = str(e).strip().splitlines()[0][:240] if str(e).strip() else type(e).__name__
+                first = errors.first_line(e, 240)
                 raise errors.CandidateFailure(errors.LOAD_ERROR, f"mxnet.contrib.onnx could not import this ONNX graph "
                                               f"(opset {opset}): {type(e).__name__}: {first}") from e
         return _MxSession(symbol, arg_params, aux_params, data_names)

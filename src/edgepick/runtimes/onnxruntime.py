@@ -13,7 +13,21 @@ import numpy as np
 from edgepick.artifact import Artifact
 from edgepick.runtimes.base import Runtime, Session, measured_shapes, shapes_by_name
 
+
 # Session config keys that reduce precision when on; both default to "0" today, pinned so a new default cannot slip in.
+def session_options(threads: int):
+    """ORT's SessionOptions as every edgepick session sets them: `threads` intra-op threads, one inter-op thread,
+    sequential execution, all graph optimisations (the runtime, its per-op profile and the machine's peak share it)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return opts
+
+
 PRECISION_CONFIG = {"session.set_denormal_as_zero": "0", "mlas.enable_gemm_fastmath_arm64_bfloat16": "0"}
 
 
@@ -80,11 +94,7 @@ class OnnxRuntime(Runtime):
     def load(self, artifact: Artifact, threads: int) -> Session:
         import onnxruntime as ort
 
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts = session_options(threads)
         for key, value in PRECISION_CONFIG.items():
             opts.add_session_config_entry(key, value)
         try:

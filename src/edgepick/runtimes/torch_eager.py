@@ -8,6 +8,7 @@ import numpy as np
 
 from edgepick.artifact import Artifact
 from edgepick.runtimes.base import Runtime, Session, run_precision
+from edgepick.torch_dims import example_tensors  # noqa: F401  (convert/onnx_to_torch.py and compress/ import it from here)
 
 
 def load_torch_module(artifact: Artifact):
@@ -36,13 +37,6 @@ def load_torch_module(artifact: Artifact):
     if artifact.format != "torch-exported":  # an exported graph is already in inference form; it refuses .eval()
         module.eval()
     return module
-
-
-def example_tensors(signature, batch: int) -> tuple:
-    """The signature's deterministic example inputs as torch tensors, in input order (for export and tracing)."""
-    import torch
-
-    return tuple(torch.from_numpy(a) for a in signature.example_inputs(batch=batch).values())
 
 
 def module_to_convert(artifact: Artifact, in_memory=None):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from edgepick.rows import metric
 from edgepick.select import pareto
 from edgepick.select.budget import OBJECTIVES, Budget, objective_text, parse_budget, parse_objective
 from edgepick.select.checks import Violation, check
@@ -86,7 +87,7 @@ def _rank(rows: list[dict], objective: dict[str, float]) -> tuple[dict, dict[str
     """Weighted sum of min-max normalised metrics (0 = best of the feasible set); ties go to the lower p50."""
     scores = {r["key"]: 0.0 for r in rows}
     for name, weight in objective.items():
-        values = {r["key"]: _metric(r, name) for r in rows}
+        values = {r["key"]: metric(r, name) for r in rows}
         lower = OBJECTIVES[name][1]
         known = [v for v in values.values() if v is not None]
         lo, hi = (min(known), max(known)) if known else (0.0, 0.0)
@@ -102,11 +103,6 @@ def _rank(rows: list[dict], objective: dict[str, float]) -> tuple[dict, dict[str
     return best, scores
 
 
-def _metric(row: dict, name: str) -> float | None:
-    return {"latency": (row.get("latency_ms") or {}).get("p50"), "throughput": row.get("throughput_per_s"),
-            "memory": row.get("peak_rss_mb"), "size": row.get("size_mb"), "accuracy": row.get("accuracy")}[name]
-
-
 _SHOW = {"latency": lambda v: f"p50 {v:.3f} ms", "throughput": lambda v: f"{v:.0f} items/s",
          "memory": lambda v: f"peak RSS {v:.0f} MB", "size": lambda v: f"size {v:.2f} MB",
          "accuracy": lambda v: f"accuracy {v * 100:.2f}%"}
@@ -119,7 +115,7 @@ def _lost(r: dict, best: dict, objective: dict, scores: dict, front: list[dict],
         text = f"p50 {p:.3f} ms vs {b:.3f} ms ({p / b:.2f}x slower)" + tie(r, best)
     elif len(objective) == 1:
         name = next(iter(objective))
-        mine, theirs = _metric(r, name), _metric(best, name)
+        mine, theirs = metric(r, name), metric(best, name)
         text = (f"{_SHOW[name](mine)} vs {_SHOW[name](theirs)} (optimising {name})" if mine is not None and
                 theirs is not None else f"{name} not measured")
     else:
@@ -186,12 +182,6 @@ def not_ok(row: dict) -> str:
         said = f"disagrees with reference (cosine {cos:.5f})" if cos is not None else "disagrees with reference"
         return f"{said}: {row['reason']}"
     return f"failed ({row['reason_class']}): {row['reason']}"
-
-
-def settings_of(request) -> dict:
-    """What selection needs from a request, as stored in the run so `show` and `report` re-derive the same pick."""
-    return {"budget": getattr(request, "budget", None), "optimize": getattr(request, "optimize", None),
-            "device": getattr(request, "device", None)}
 
 
 def select_with(rows: list[dict], settings: dict | None, reference_accuracy: float | None) -> Selection:

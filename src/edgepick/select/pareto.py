@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import math
 
-# (axis, how to read it from a row, lower is better?)
-AXES = (
-    ("latency", lambda r: (r.get("latency_ms") or {}).get("p50"), True),
-    ("accuracy", lambda r: r.get("accuracy"), False),
-    ("memory", lambda r: r.get("peak_rss_mb"), True),
-    ("size", lambda r: r.get("size_mb"), True),
-)
+from edgepick.rows import METRICS
+
+# (axis, how to read it from a row, lower is better?), from the one table of row metrics (rows.py)
+AXES = tuple((name, METRICS[name].read, METRICS[name].lower_is_better) for name in ("latency", "accuracy", "memory", "size"))
 
 
 def costs(row: dict) -> tuple[float, ...]:

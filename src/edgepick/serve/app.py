@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edgepick.errors import first_line
 from edgepick.serve.model import BadRequest, Served, parse_request
 
 _LATENCY_BUCKETS = (5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
@@ -178,7 +179,7 @@ def create_app(served: Served, options: ServeOptions | None = None):
             return JSONResponse({"error": e.message}, status_code=e.status)
         except Exception as e:  # the runtime failed on inputs that passed validation: a server-side fault, one line
             metrics.requests.labels(code="500").inc()
-            first = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
+            first = first_line(e, 300, empty="")
             return JSONResponse({"error": f"{type(e).__name__} in the runtime: {first}"}, status_code=500)
         metrics.requests.labels(code="200").inc()
         text = json.dumps({"outputs": [o.tolist() for o in outputs], "rows": rows})

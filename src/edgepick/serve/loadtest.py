@@ -220,7 +220,7 @@ def describe(res: dict) -> list[str]:
                      f"overhead +{oh.get('p50', 0):.3f} ms at p50, +{oh.get('p99', 0):.3f} ms at p99")
     else:
         lines.append("in-process: the server's run is not in this store (--db), so no overhead is computed")
-    from edgepick.measure.loadgen import describe as lg_describe
+    from edgepick.report.rigor import loadgen_text as lg_describe
 
     target = f" at {sc['target_qps']:.1f} QPS (Poisson)" if sc.get("target_qps") else ""
     lines.append(f"{sc['scenario']}{target}, p99 bound {res['settings']['latency_bound_ms']:g} ms: {lg_describe(sc)}")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgepick.errors import UserError
+from edgepick.errors import UserError, first_line
 from edgepick.signature import Signature
 
 
@@ -111,7 +111,7 @@ def parse_request(body: bytes, signature: Signature, max_rows: int) -> tuple[dic
     try:
         doc = json.loads(body)
     except (ValueError, UnicodeDecodeError) as e:
-        raise BadRequest(400, f"the body is not JSON ({str(e).splitlines()[0][:120]})") from None
+        raise BadRequest(400, f"the body is not JSON ({first_line(e, 120)})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("inputs"), dict):
         raise BadRequest(422, 'send a JSON object {"inputs": {name: nested list}}')
     given, names = doc["inputs"], signature.names

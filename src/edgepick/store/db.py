@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, event, make_url, select
 from sqlalchemy.exc import ArgumentError, DatabaseError
 from sqlalchemy.orm import Session, selectinload
 
-from edgepick.errors import UserError
+from edgepick.errors import UserError, first_line
 from edgepick.store.schema import Base, CandidateRow, RunRow
 
 
@@ -28,7 +28,7 @@ class Store:
             raise UserError(f"the database URL '{_safe(url)}' needs the Python driver '{e.name}', which is not installed: "
                             f"pip install {_DRIVERS.get(e.name, e.name)} ({other})") from e
         except (ArgumentError, ValueError) as e:
-            raise UserError(f"bad --db '{_safe(url)}': {str(e).splitlines()[0]}; give an SQLAlchemy URL such as "
+            raise UserError(f"bad --db '{_safe(url)}': {first_line(e)}; give an SQLAlchemy URL such as "
                             "sqlite:///results.db or postgresql://user@host/db") from e
         try:
             self._open(url)
@@ -168,7 +168,7 @@ def _read_only(path: Path) -> bool:
 
 
 def _database_error_line(engine, url: str, e: Exception) -> str:
-    first = str(getattr(e, "orig", e)).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    first = first_line(getattr(e, "orig", e)) if str(e).strip() else type(e).__name__
     if engine.url.get_backend_name() == "sqlite" and engine.url.database:
         path = Path(engine.url.database).absolute()
         if path.exists() and path.stat().st_size and not _looks_like_sqlite(path):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgepick.torch_dims import batch_dynamic_shapes
 from edgepick.train import data as train_data
 from edgepick.train import weights
 
@@ -95,8 +96,7 @@ class TorchTrainer:
 
         self.model.eval()
         example = (torch.from_numpy(np.zeros((2, *self.job["input_chw"]), np.float32)),)
-        batch = torch.export.Dim("batch", min=1, max=4096)
-        program = torch.export.export(self.model, example, dynamic_shapes=({0: batch},))
+        program = torch.export.export(self.model, example, dynamic_shapes=batch_dynamic_shapes([True]))
         path = out_dir / f"{self.job.get('save_stem', 'model')}.pt2"
         torch.export.save(program, str(path))
         return {"format": "torch-exported", "path": str(path)}
