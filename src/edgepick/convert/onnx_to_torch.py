@@ -28,7 +28,8 @@ from edgepick.convert.onnx2torch_fixes import (
     infer_shapes,
     traceable,
 )
-from edgepick.runtimes.torch_eager import example_tensors
+from edgepick.errors import first_line
+from edgepick.torch_dims import batch_dynamic_shapes, example_tensors
 
 MAX_OPSET = 17  # the newest opset whose op versions onnx2torch 1.5 registers converters for
 _NEEDS_TORCHVISION = ("onnx2torch.node_converters.nms", "onnx2torch.node_converters.roialign")
@@ -127,7 +128,7 @@ class OnnxToTorch(Converter):
             try:
                 program, static_batch, repairs = _convert_and_export(fixed, sig, opset_note, dynamic_batch=False)
             except Exception as second:
-                raise RuntimeError(f"{_one_line(first)} (and with every dimension fixed: {_one_line(second)})") from second
+                raise RuntimeError(f"{first_line(first, 300)} (and with every dimension fixed: {first_line(second, 300)})") from second
             repairs["all_dims_fixed_by_onnxslim"] = True
         out = ctx.out_dir / "model.pt2"
         torch.export.save(program, str(out))
@@ -142,11 +143,6 @@ def _convert_and_export(model, sig, opset_note: str, dynamic_batch: bool = True)
     return program, static_batch, repairs
 
 
-def _one_line(e: Exception) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0][:300] if text else type(e).__name__
-
-
 class _ExportFailed(Exception):
     def __init__(self, why: str):
         super().__init__(f"torch.export cannot capture the onnx2torch module: {why}")
@@ -158,7 +154,7 @@ def _to_torch(model, opset_note: str):
     try:
         return convert(model).eval()
     except NotImplementedError as e:
-        text = str(e).strip().splitlines()[0] if str(e).strip() else "an op is not implemented"
+        text = first_line(e, empty="an op is not implemented")
         missing_vision = any(op in text for op in ("NonMaxSuppression", "RoiAlign")) and not _torchvision_works()
         raise RuntimeError(f"onnx2torch: {text}{opset_note}{f' ({_WHY_NO_TORCHVISION})' if missing_vision else ''}") from e
 
@@ -171,8 +167,7 @@ def _export(module, sig, dynamic_batch: bool = True):
         warnings.simplefilter("ignore")  # export's deprecation chatter says nothing about this model
         if dynamic_batch and any(t.batch_dynamic for t in sig.inputs):
             try:
-                batch = torch.export.Dim("batch", min=1, max=4096)
-                dynamic = tuple({0: batch} if t.batch_dynamic else {} for t in sig.inputs)
+                dynamic = batch_dynamic_shapes(t.batch_dynamic for t in sig.inputs)
                 return torch.export.export(module, example_tensors(sig, 2), dynamic_shapes=dynamic, strict=False), None
             except Exception:  # shape arithmetic baked in by the ONNX graph: a batch-1 program is still useful
                 pass
