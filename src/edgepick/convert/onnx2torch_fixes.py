@@ -269,27 +269,7 @@ def static_axes(module) -> int:
         return split.OnnxSplit(num_splits=old.num_splits, axis=old.axis, split=axes)  # OnnxSplit13
 
     kinds = ("OnnxSqueezeDynamicAxes", "OnnxUnsqueezeDynamicAxes", "OnnxReduceSumDynamicAxes", "OnnxSplit13")
-    graph, swapped = module.graph, 0
-    for node in list(graph.nodes):
-        if node.op != "call_module" or type(module.get_submodule(node.target)).__name__ not in kinds:
-            continue
-        try:
-            replacement = static(node)
-        except Exception:  # an odd module: keep onnx2torch's own
-            replacement = None
-        if replacement is None:
-            continue
-        name = f"edgepick_static_{swapped}"
-        module.add_submodule(name, replacement)
-        with graph.inserting_before(node):
-            call = graph.call_module(name, (node.args[0],))
-        node.replace_all_uses_with(call)
-        graph.erase_node(node)
-        swapped += 1
-    if swapped:
-        graph.eliminate_dead_code()
-        module.recompile()
-    return swapped
+    return _replace_modules(module, kinds, static)
 
 
 def _plain(slices: list) -> list:
@@ -365,8 +345,8 @@ def constant_resizes(module) -> int:
 
 
 def _replace_modules(module, type_names: tuple[str, ...], direct) -> int:
-    """For each call of a module of these types, `direct(node)` gives (function, args, kwargs) computing the same, or
-    None to keep the module; the call is rewired to the function. Returns how many were replaced."""
+    """For each call of a module of these types, `direct(node)` gives what computes the same: (function, args, kwargs),
+    or a module to call on the node's first input; None keeps the module. Returns how many were replaced."""
     graph, changed = module.graph, 0
     for node in list(graph.nodes):
         if node.op != "call_module" or type(module.get_submodule(node.target)).__name__ not in type_names:
@@ -377,9 +357,15 @@ def _replace_modules(module, type_names: tuple[str, ...], direct) -> int:
             replacement = None
         if replacement is None:
             continue
-        function, args, kwargs = replacement
         with graph.inserting_before(node):
-            call = graph.call_function(function, args, kwargs)
+            if isinstance(replacement, tuple):
+                call = graph.call_function(*replacement)
+            else:
+                name = f"edgepick_replaced_{changed}"
+                while hasattr(module, name):
+                    name += "_"
+                module.add_submodule(name, replacement)
+                call = graph.call_module(name, (node.args[0],))
         node.replace_all_uses_with(call)
         graph.erase_node(node)
         changed += 1
