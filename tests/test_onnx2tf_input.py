@@ -169,8 +169,9 @@ def conv_transpose_model(path):
 
 @pytest.mark.slow
 def test_savedmodel_falls_back_to_a_static_batch_where_onnx2tf_needs_one(tmp_path):
-    """onnx2tf cannot build a ConvTranspose with a symbolic batch ("Expected int32 ... got ['unk__6', ...]"): the
-    SavedModel edge tries once more with batch 1 and says so; the result agrees with ONNX Runtime."""
+    """onnx2tf cannot build a ConvTranspose with a symbolic batch ("Expected int32 ... got ['N', 16, 16, 3]", here on
+    the onnxslim-simplified graph, the chain's retry): the SavedModel edge tries once more with batch 1 and says so;
+    the result agrees with ONNX Runtime."""
     _onnx2tf_ready()
     pytest.importorskip("tensorflow")
     from edgepick.convert.chain import convert_along

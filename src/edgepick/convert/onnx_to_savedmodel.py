@@ -26,7 +26,10 @@ class OnnxToSavedModel(OnnxToTflite):
         except RuntimeError as first:
             # onnx2tf guesses some graphs wrong with dynamic dims: a ConvTranspose's output size ("Expected int32 ...
             # got ['unk__6', 160, 160, 24]"), a DBNet that fails when called ("Incompatible shapes: [1,10,20,96] vs.
-            # [1,20,20,96]"). Once more with the measured shapes written in and the batch fixed to 1.
+            # [1,20,20,96]"). Once more with the measured shapes written in and the batch fixed to 1: only for those
+            # two failures, as a conversion can take minutes (other failures go on to the onnxslim retry instead).
+            if not any(sign in str(first) for sign in _STATIC_HELPS):
+                raise
             try:
                 return self._attempt(artifact, ctx, ["-osd", "-b", "1"], fix_dims=True, static_batch=1)
             except RuntimeError as second:
@@ -50,6 +53,11 @@ class OnnxToSavedModel(OnnxToTflite):
                                                         "onnx2tf_input": prepared, "static_batch": static_batch})
         try_one_call(result, ctx.signature)
         return result
+
+
+# What onnx2tf's failures look like when static shapes fix them: a symbolic dim where TensorFlow needs an int
+# ("Expected int32 ... got ['unk__6', 160, 160, 24]"), and a SavedModel that fails when called (try_one_call).
+_STATIC_HELPS = ("Expected int32", "fails when called")
 
 
 def try_one_call(artifact: Artifact, signature) -> None:
