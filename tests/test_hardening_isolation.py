@@ -132,3 +132,66 @@ def test_workers_run_under_the_parent_death_signal(home):
                          capture_output=True, text=True, cwd=home.parent, env=dict(os.environ, PYTHONPATH=os.pathsep.join(
                              [str(home.parent), os.environ.get("PYTHONPATH", "")])), timeout=60)
     assert out.stdout.strip() == "9", out.stderr  # SIGKILL
+
+
+HOSTILE_FACTORIES = textwrap.dedent("""
+    import os, signal, time
+
+    import numpy as np
+    import torch
+
+    def hog():  # 64 GiB of real pages: far beyond any cap
+        blocks = []
+        while True:
+            blocks.append(np.ones(2**28, np.uint8))
+
+    def hang():
+        time.sleep(3600)
+
+    def segfault():
+        os.kill(os.getpid(), signal.SIGSEGV)
+
+    def unseeded():  # other weights on every call: the instance is saved in the worker, before --data is read
+        return torch.nn.Linear(4, 3).eval()
+""")
+
+
+def _parent_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@pytest.mark.parametrize("factory,args,needles", [
+    ("hog", ("--memory-limit", "400MB"), ("loading the model hostile:hog", "does not fit in 400 MB")),
+    ("hang", ("--timeout", "20"), ("loading the model hostile:hang", "20 s timeout")),
+    ("segfault", (), ("loading the model hostile:segfault", "SIGSEGV")),
+])
+def test_factory_runs_in_a_capped_worker(home, factory, args, needles):
+    """The factory is imported and called in a worker under the memory cap and timeout: one line, exit 2."""
+    (home.parent / "hostile.py").write_text(HOSTILE_FACTORIES)
+    proc = cli("run", f"hostile:{factory}", "--runtimes", "torch-eager", *args, *FAST_ARGS)
+    _one_line_error(proc, *needles)
+    assert not (home / "results.db").exists() or _last_run(home) == {}  # nothing started: no run left 'running'
+
+
+def test_factory_over_the_cap_in_process_leaves_the_api_caller_alive(home, fast):
+    """Through the Python API too: the caller's process does not grow; the cap's verdict is a UserError."""
+    import edgepick
+    from edgepick.errors import UserError
+
+    (home.parent / "hostile.py").write_text(HOSTILE_FACTORIES)
+    before = _parent_rss_mb()
+    with pytest.raises(UserError, match="does not fit in 400 MB"):
+        edgepick.pick("hostile:hog", runtimes=["torch-eager"], timing=fast, memory_limit=400 * 10**6)
+    assert _parent_rss_mb() - before < 300
+
+
+def test_unseeded_factory_is_saved_once_in_the_worker_and_measured(home, fast):
+    import edgepick
+
+    (home.parent / "hostile.py").write_text(HOSTILE_FACTORIES)
+    run = edgepick.pick("hostile:unseeded", runtimes=["torch-eager"], timing=fast, input_shape="1x4", threads=[1],
+                        precisions="fp32")
+    assert [r["status"] for r in run.rows] == ["ok"]
+    assert run.rows[0]["artifact"]["format"] == "torch-exported"

@@ -20,11 +20,11 @@ from edgepick.convert import static as static_graph
 from edgepick.convert.stepcheck import blame
 from edgepick.data import arrays_sha256
 from edgepick.fingerprint import fingerprint
-from edgepick.launch.isolated import convert_isolated, eval_data_isolated, reference_isolated
+from edgepick.launch.isolated import convert_isolated, eval_data_isolated, load_model_isolated, reference_isolated
 from edgepick.measure import rigor
 from edgepick.measure.equivalence import Tolerance, accuracy_top1, compare, for_quantized_source
 from edgepick.measure.latency import TimingPolicy
-from edgepick.model import export_module, load_model
+from edgepick.model import export_module
 from edgepick.planner import Candidate, drop_for_platform, plan, resolve_runtimes
 from edgepick.precision import REDUCED as REDUCED_PRECISIONS
 from edgepick.precision import judge as judge_precision
@@ -133,7 +133,7 @@ def execute(request: Request, progress: Progress | None = None) -> Run:
 
         parse_platform(request.platform)
     home = paths.home()
-    spec = load_model(request.model, trust_pickle=request.trust_pickle)
+    spec = load_model_isolated(request)  # the user's file or factory is parsed/called in a capped worker
     apply_shapes(spec.signature, parse_input_shapes(request.input_shape))
     parse_input_values(request.input_values, spec.signature)
     spec.signature.whole = spec.signature.whole or request.no_batch_axis

@@ -61,6 +61,32 @@ def run_task(task: str, job: dict, work_dir: Path, request) -> dict:
     return result
 
 
+def load_model_isolated(request):
+    """load_model in a worker: the file is parsed, the factory imported and called there; the parent gets the name,
+    artifact, signature and hash. An nn.Module from the Python API is already in the caller's process: used as is."""
+    from edgepick.artifact import Artifact
+    from edgepick.model import ModelSpec, load_model
+    from edgepick.signature import Signature
+
+    if not isinstance(request.model, (str, os.PathLike)):
+        return load_model(request.model, trust_pickle=request.trust_pickle)
+    (paths.home() / "tmp").mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="load-model-", dir=paths.home() / "tmp"))
+    try:
+        job = {"source": str(request.model), "trust_pickle": request.trust_pickle, "input_shape": request.input_shape,
+               "no_batch_axis": request.no_batch_axis}
+        result = run_task("load-model", job, work, request)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if result["status"] == "user-error":
+        raise UserError(result["message"])
+    if result["status"] != "ok":
+        raise UserError(f"loading the model {request.model} failed in its capped worker: {_why(result)}"
+                        f"{_reference_hint(result, request)}")
+    return ModelSpec(result["name"], Artifact.from_dict(result["artifact"]), Signature.from_dict(result["signature"]),
+                     result["content_hash"], result["data_factory"])
+
+
 def _why(result: dict) -> str:
     return result.get("reason") or result.get("message") or "no reason given"
 
