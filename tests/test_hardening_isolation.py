@@ -110,14 +110,24 @@ def test_reference_over_the_timeout_stops_the_run(home, fast):
     assert _last_run(home)["status"] == "failed"
 
 
-def test_steps_keep_an_explicit_cap_and_floor_a_device_cap():
-    from edgepick.launch.isolated import DEVICE_STEP_MEMORY_FLOOR, STEP_TIMEOUT_FLOOR_S, step_limits
+def test_steps_get_the_users_limits_and_a_stated_floor_for_a_device_cap():
+    from edgepick.launch.isolated import DEVICE_STEP_MEMORY_FLOOR, step_limits
     from edgepick.sweep import Request
 
     explicit = Request(model="m", memory_limit=512 * 10**6, timeout_s=5)
-    assert step_limits(explicit) == (STEP_TIMEOUT_FLOOR_S, 512 * 10**6)  # --memory-limit protects this machine
+    assert step_limits(explicit) == (5, 512 * 10**6)  # --timeout and --memory-limit exactly: never silently raised
+    own = Request(model="m", memory_limit=512 * 10**6, timeout_s=5, step_timeout_s=900, step_memory_limit=3 * 10**9)
+    assert step_limits(own) == (900, 3 * 10**9)  # --step-timeout / --step-memory-limit
     device = Request(model="m", memory_limit=64 * 2**20, device={"memory_cap_bytes": 64 * 2**20}, timeout_s=600)
     assert step_limits(device) == (600, DEVICE_STEP_MEMORY_FLOOR)  # a device's RAM is the target's, not the host's
+    device.step_memory_limit = 256 * 2**20
+    assert step_limits(device) == (600, 256 * 2**20)  # ...unless the user says otherwise
+
+
+@pytest.mark.parametrize("args,needle", [(("--step-timeout", "0"), "--step-timeout"),
+                                         (("--step-memory-limit", "0MB"), "--step-memory-limit")])
+def test_bad_step_limits_are_one_line(home, args, needle):
+    _one_line_error(cli("run", "digits-cnn", *args), needle)
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="Linux only")

@@ -91,6 +91,10 @@ def run(
                                        "[T, F]): feed each sample as the whole input, batch 1."),
     on: str | None = typer.Option(None, help="Measure on devices of a Ray cluster: dev-a,dev-b or class=pi5 (see `edgepick devices`)."),
     cluster: str | None = typer.Option(None, help="The Ray head HOST:PORT for --on (default: RAY_ADDRESS, or the `cluster start` one)."),
+    step_timeout: float | None = typer.Option(None, help="Timeout of each step before measuring (load, eval inputs, "
+                                              "reference, each conversion/compression), seconds (default: --timeout)."),
+    step_memory_limit: str | None = typer.Option(None, help="Memory cap of those steps, e.g. 2GB (default: --memory-limit; "
+                                                 "with a --device profile's cap, at least 2 GiB: the profile is the target's RAM)."),
 ) -> None:
     """Convert, verify and measure MODEL on every runtime; print the table and the pick."""
     from edgepick.measure.latency import TimingPolicy
@@ -136,6 +140,9 @@ def run(
 
     apply_realtime_options(request, preprocess, postprocess, fps, deadline, frames, reuse_frame, background_load, sustain)
     request.on, request.cluster = on, cluster
+    if step_timeout is not None:  # checked with --timeout (validate.py)
+        request.step_timeout_s = step_timeout
+    request.step_memory_limit = parse_size(step_memory_limit, "--step-memory-limit") if step_memory_limit else None
     if memory_mechanism not in ("auto", "cgroup-v2", "rss-watchdog", "rlimit-as"):
         raise UserError(f"bad --memory-mechanism '{memory_mechanism}': auto, cgroup-v2, rss-watchdog or rlimit-as")
     _sweep_and_print(request, as_json, markdown)

@@ -79,7 +79,8 @@ class Request:
     no_batch_axis: bool = False  # the first dims are not a batch (x [T, F]): one whole input set per call, batch 1
     on: str | None = None  # measure on these devices of a Ray cluster: "dev-a,dev-b" or "class=pi5" (sweep_fleet.py)
     cluster: str | None = None  # the Ray head's HOST:PORT for --on (default RAY_ADDRESS or `edgepick cluster start`'s)
-    step_timeout_s: float | None = None  # reference/inputs/conversion workers; default max(timeout_s, 120) (launch/isolated.py)
+    step_timeout_s: float | None = None  # load/inputs/reference/conversion/compression workers; default timeout_s
+    step_memory_limit: int | None = None  # their memory cap; default memory_limit (launch/isolated.step_limits)
 
 
 Progress = Callable[[str, dict], None]
@@ -179,7 +180,11 @@ def execute(request: Request, progress: Progress | None = None) -> Run:
         drop_for_platform(candidates, request.platform)
     compress = None  # the compression axis (compress/hooks.py): compressed artifacts as more candidates
     if request.compressions:
-        compress = compress_hooks.setup(request, spec, data, reference, artifacts_root)
+        try:  # calibration/training data and a --metric callable are read in a capped worker; without them, no run
+            compress = compress_hooks.setup(request, spec, data, reference, artifacts_root)
+        except errors.UserError as e:
+            store.fail_run(run.id, str(e))
+            raise
         candidates += compress_hooks.candidates(request, runtimes, compress, notify)
     total = len(candidates) * (len(fleet.launchers) if fleet else 1)
     store.set_expected_rows(run.id, total)
@@ -247,7 +252,7 @@ def _convert_for(cand: Candidate, request, spec, artifacts_root, conversions, in
     if path_key not in conversions:
         try:
             if cand.compression:
-                conversions[path_key] = compress_hooks.convert(cand, spec, artifacts_root)
+                conversions[path_key] = compress_hooks.convert(cand, spec, artifacts_root, request, ref_dir)
             else:
                 # converters read user files and run user models: in a capped worker, like the candidates
                 conversions[path_key] = convert_isolated(cand.path, spec, artifacts_root, inputs_path, ref_dir, request)

@@ -34,6 +34,11 @@ def check_request(request) -> None:
         raise UserError(f"--timeout {timeout}: give a positive number of seconds per candidate, e.g. --timeout 300")
     if request.memory_limit is not None and request.memory_limit <= 0:
         raise UserError("--memory-limit must be positive, e.g. 512MB")
+    step = getattr(request, "step_timeout_s", None)
+    if step is not None and (not isinstance(step, (int, float)) or not math.isfinite(step) or step <= 0):
+        raise UserError(f"--step-timeout {step}: give a positive number of seconds per step, e.g. --step-timeout 600")
+    if (getattr(request, "step_memory_limit", None) or 1) <= 0:
+        raise UserError("--step-memory-limit must be positive, e.g. 2GB")
     if request.data_limit < 1:
         raise UserError(f"--data-limit {request.data_limit}: give a positive number of samples, e.g. 512")
     _check_drop(getattr(request, "max_acc_drop", None))

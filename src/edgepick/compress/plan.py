@@ -43,6 +43,8 @@ class CompressSetup:
     reference: list
     artifacts_root: Path
     threads: int
+    request: object = None  # the parent's Request (its step limits), set by compress/isolated.setup
+    context: dict | None = None  # the context folder the workers read; None inside a worker: work runs in-process
 
     def describe(self) -> dict:
         return {"metric": self.metric.name, "tolerance": self.tolerance.to_dict(), "reference_score": self.reference_score,
@@ -172,7 +174,9 @@ def candidates_for(name: str, label: str, options: dict, runtimes: list[str], th
         return []  # e.g. the OpenVINO NNCF pass when only onnxruntime is swept
     notify("compressing", {"key": label})
     try:
-        artifact, steps, record = produce(name, label, options, cs)
+        from edgepick.compress import isolated  # a capped worker (in-process when already in one)
+
+        artifact, steps, record = isolated.produce(name, label, options, cs)
         failure = None
     except errors.CandidateFailure as f:
         artifact, steps, record, failure = None, [], {"label": label, "compressor": name}, f

@@ -76,7 +76,8 @@ def sensitivity(fp32_path: str, cs, compressor: str, opts: dict) -> list[dict]:
 
 def follow_up(rows: list[dict], cs, threads: list[int], batches: list[int], notify):
     """Yield extra candidates; after each yield the caller has appended its measured row to `rows`."""
-    from edgepick.compress.plan import candidates_for, fp32_onnx
+    from edgepick.compress import isolated
+    from edgepick.compress.plan import candidates_for
 
     failing = {}
     for r in rows:
@@ -91,7 +92,7 @@ def follow_up(rows: list[dict], cs, threads: list[int], batches: list[int], noti
         notify("compressing", {"key": f"{label}: per-node sensitivity"})
         try:
             with contextlib.redirect_stdout(sys.stderr):  # ORT's calibrators print; stdout is for --json
-                ranked = sensitivity(fp32_onnx(cs), cs, compressor, opts)
+                ranked = isolated.sensitivity(cs, compressor, opts)  # quantizes and runs: in a capped worker
         except Exception as e:  # recorded on the row that asked for it; the sweep goes on
             row["compression"]["revert"] = f"sensitivity analysis failed: {type(e).__name__}: {e}"
             continue
