@@ -21,13 +21,33 @@ def test_darknet_cfg_with_a_bad_net_dimension_is_one_line(home, height):
     _one_line_error(cli("run", "net.cfg"), "[net] section")
 
 
-def test_fuzz_harness_smoke():
+def test_fuzz_harness_smoke(tmp_path):
     pytest.importorskip("hypothesis", reason="the fuzz harness needs edgepick[fuzz] (hypothesis)")
-    proc = subprocess.run([sys.executable, str(FUZZ / "run.py"), "--seconds", "2", "input-shape", "budget",
-                           "device-yaml", "npz-arrays"], capture_output=True, text=True, timeout=300)
+    import json
+
+    out = tmp_path / "summary.json"
+    targets = ("input-shape", "budget", "device-yaml", "npz-arrays")
+    proc = subprocess.run([sys.executable, str(FUZZ / "run.py"), "--seconds", "2", "--jobs", "2", "--out", str(out),
+                           *targets], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    for target in ("input-shape", "budget", "device-yaml", "npz-arrays"):
-        assert f"{target}: " in proc.stdout and "0 finding(s)" in proc.stdout
+    summary = json.loads(out.read_text())
+    assert [t["target"] for t in summary["targets"]] == list(targets) and summary["jobs"] == 2
+    for t in summary["targets"]:  # each target ran in its own process and tried at least one Hypothesis batch
+        assert t["ended"] == "ok" and t["examples"] >= 100 and t["findings"] == 0 and t["seconds"] >= 2, t
+
+
+def test_a_fuzzing_process_that_dies_is_a_finding_with_its_input(tmp_path, monkeypatch):
+    """A parser that segfaults kills the target's process: the driver keeps the input it died on."""
+    sys.path.insert(0, str(FUZZ))
+    import run as fuzz_run
+
+    monkeypatch.setattr(fuzz_run, "FINDINGS", tmp_path)
+    (tmp_path / "onnx.current").write_bytes(b"the input that crashed it")
+    proc = subprocess.Popen([sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"])
+    proc.wait(timeout=60)
+    summary = fuzz_run._child_summary("onnx", proc, tmp_path / "none.json", 0.0)
+    assert summary["findings"] == 1 and summary["ended"] == "killed by SIGSEGV"
+    assert Path(summary["crash_input"]).read_bytes() == b"the input that crashed it"
 
 
 def _npz_with_central_patch(offset: int, value: int, width: int = 2, compressed: bool = False) -> bytes:
