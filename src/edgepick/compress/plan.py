@@ -124,6 +124,17 @@ def produce(name: str, label: str, options: dict, cs: CompressSetup) -> tuple[Ar
                                       f"path from {spec.artifact.format}")
     source, steps = convert_along(pre, spec.artifact, spec.signature, cs.artifacts_root)
     out_dir = _cache_dir(cs.artifacts_root, name, label, options, cs.calibration, cs.tolerance, cs.metric.name)
+    from filelock import FileLock
+
+    # Another sweep of the same model may be compressing this very configuration: wait for it, then reuse its result,
+    # instead of deleting its folder as "half-written" under its feet (the conversion cache does the same).
+    with FileLock(str(out_dir) + ".lock"):
+        return _produce_locked(cls, name, label, options, cs, source, steps, out_dir)
+
+
+def _produce_locked(cls, name: str, label: str, options: dict, cs: CompressSetup, source: Artifact, steps: list[dict],
+                    out_dir: Path) -> tuple[Artifact, list[dict], dict]:
+    spec = cs.spec
     record_file = out_dir / "compressed.json"
     if record_file.exists():
         saved = json.loads(record_file.read_text())
