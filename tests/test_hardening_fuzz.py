@@ -87,3 +87,40 @@ def test_damaged_npz_archives_are_one_line(home, case, patch):
 def test_damaged_npz_through_the_cli_is_one_line(home, tiny_onnx):
     (home.parent / "enc.npz").write_bytes(_npz_with_central_patch(offset=8, value=1))
     _one_line_error(cli("run", str(tiny_onnx), "--runtimes", "onnxruntime", "--data", "enc.npz"), "not a readable .npz")
+
+
+def _saved_program() -> bytes:
+    import io
+
+    import torch
+
+    torch.manual_seed(0)
+    buf = io.BytesIO()
+    torch.export.save(torch.export.export(torch.nn.Linear(4, 3).eval(), (torch.randn(1, 4),)), buf)
+    return buf.getvalue()
+
+
+def test_pt2_whose_zip64_locator_names_several_disks_is_one_line(home):
+    # fuzz/ pt2 target (60 s run): zipfile.is_zipfile itself raised BadZipFile ("span multiple disks")
+    data = bytearray(_saved_program())
+    at = data.rfind(b"PK\x06\x07")  # the ZIP64 end-of-central-directory locator; +16: total number of disks
+    assert at > 0
+    data[at + 16:at + 20] = (3).to_bytes(4, "little")
+    (home.parent / "disks.pt2").write_bytes(bytes(data))
+    _one_line_error(cli("run", "disks.pt2"), "not a torch.export program")
+    np_path = home.parent / "disks.npz"  # the same damage in a --data archive
+    np_path.write_bytes(bytes(data))
+    from edgepick.data import read_data_arg
+    from edgepick.errors import UserError
+    from edgepick.signature import Signature, TensorSpec
+
+    with pytest.raises(UserError, match="not a readable .npz"):
+        read_data_arg(str(np_path), Signature([TensorSpec("input", [None, 4], "float32", True)]), 8)
+
+
+def test_pt2_whose_call_graph_lost_its_signature_is_one_line(home):
+    # fuzz/ pt2 target (60 s run): the program loaded, then program.module() raised AttributeError ('in_spec')
+    data = _saved_program()
+    assert data.count(b'"fqn": "", "signature"') == 1
+    (home.parent / "nosig.pt2").write_bytes(data.replace(b'"fqn": "", "signature"', b'"fqn": "", "rignature"'))
+    _one_line_error(cli("run", "nosig.pt2"), "not a loadable torch.export program")
