@@ -86,14 +86,19 @@ def judge(row: dict, outputs, reference, labels, request) -> None:
     compressed row does; the FP32 closeness figures stay in row["equivalence"] for reference."""
     from types import SimpleNamespace
 
-    from edgepick.compress.metrics import parse_drop, resolve_metric
+    from edgepick.compress.isolated import metric_for_parent
+    from edgepick.compress.metrics import parse_drop
     from edgepick.compress.search import judge as judge_drop
+    from edgepick.errors import CandidateFailure
 
-    metric = resolve_metric(getattr(request, "metric", None), labels is not None)
-    setup = SimpleNamespace(metric=metric, tolerance=parse_drop(getattr(request, "max_acc_drop", None)),
-                            data=SimpleNamespace(labels=labels), reference=reference,
-                            reference_score=metric.score(reference, labels, reference))
-    judge_drop(row, outputs, setup)
+    metric = metric_for_parent(getattr(request, "metric", None), labels is not None, request)  # user code: in a worker
+    try:
+        setup = SimpleNamespace(metric=metric, tolerance=parse_drop(getattr(request, "max_acc_drop", None)),
+                                data=SimpleNamespace(labels=labels), reference=reference,
+                                reference_score=metric.score(reference, labels, reference))
+        judge_drop(row, outputs, setup)
+    except CandidateFailure as failure:  # the --metric callable crashed, hung or ran out of memory in its worker
+        row["status"], row["reason_class"], row["reason"] = "failed", failure.reason_class, failure.message
 
 
 def outcomes(rows: list[dict]) -> list[dict]:

@@ -115,6 +115,7 @@ class IsolatedMetric:
         job = {"metric": self.name, "outputs": str(work / "outputs.npz"), "reference": str(work / "reference.npz"),
                "labels": str(work / "labels.npy") if labels is not None else None}
         result = run_task("compress-metric", job, work, self._request)
+        shutil.rmtree(work, ignore_errors=True)  # arrays written for this one call
         if result["status"] == "user-error":
             raise UserError(result["message"])
         if result["status"] != "ok":
@@ -122,6 +123,15 @@ class IsolatedMetric:
             raise CandidateFailure(result.get("reason_class") or errors.RUNTIME_ERROR,
                                    f"--metric {self.name} failed in its capped worker: {why}")
         return float(result["score"])
+
+
+def metric_for_parent(name: str | None, has_labels: bool, request):
+    """A built-in metric as is; a --metric module:function as an IsolatedMetric (never imported in this process)."""
+    from edgepick.compress.metrics import BUILTIN, resolve_metric
+
+    if name is None or name in BUILTIN:
+        return resolve_metric(name, has_labels)
+    return IsolatedMetric(name, paths.home() / "tmp" / f"metric-{os.getpid()}", request)  # one call at a time
 
 
 def _job(cs) -> dict:
