@@ -217,3 +217,16 @@ def test_a_compression_being_written_by_another_sweep_is_waited_for_not_deleted(
     holder.wait(timeout=30)
     assert artifact.to_dict() == theirs and steps[-1]["cached"] is True and record == {"label": "int8-dynamic"}
     assert (folder / "in-progress.bin").read_bytes() == b"being written"
+
+
+def test_sweeps_starting_together_on_a_new_store_both_open_it(tmp_path):
+    # Found by the two-sweep test once loading moved to a worker: both processes reached the empty results.db in
+    # the same instant and the second CREATE TABLE failed ("table runs already exists").
+    opener = ("import sys, time; from edgepick.store.db import Store; start = float(sys.argv[2]); "
+              "time.sleep(max(0, start - time.time())); Store('sqlite:///' + sys.argv[1]); print('opened')")
+    start = str(time.time() + 8)  # after every interpreter has imported edgepick
+    procs = [subprocess.Popen([sys.executable, "-c", opener, str(tmp_path / "results.db"), start],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0 and out.strip() == "opened", err
