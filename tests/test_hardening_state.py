@@ -99,11 +99,13 @@ def test_bad_db_urls(home):
 @pytest.mark.parametrize("url,driver", [("postgresql://user:secret@127.0.0.1/db", "psycopg"),
                                         ("mysql://user@127.0.0.1/db", "MySQLdb")])
 def test_db_url_without_its_driver(home, url, driver):
-    import importlib.util
-
-    if importlib.util.find_spec(driver):
-        pytest.skip(f"{driver} is installed here, so the driver is not missing")
-    proc = cli("list", "--db", url)
+    # Where the driver is installed, a module of that name that fails to import stands in for a missing one
+    # (first on PYTHONPATH, so it shadows the real driver in the CLI's process only).
+    shadow = home.parent / "no-driver"
+    shadow.mkdir(exist_ok=True)
+    (shadow / f"{driver}.py").write_text(f"raise ModuleNotFoundError({f'No module named {driver}'!r}, name={driver!r})\n")
+    path = os.pathsep.join(p for p in (str(shadow), os.environ.get("PYTHONPATH", "")) if p)
+    proc = cli("list", "--db", url, env={"PYTHONPATH": path})
     _one_line_error(proc, f"driver '{driver}'", "pip install")
     assert "secret" not in proc.stderr  # the password is not echoed
 
