@@ -54,8 +54,9 @@ def test_huge_declared_input_hits_the_memory_cap_in_a_worker(home):
     assert peak_mb < 1500, peak_mb
 
 
-def test_large_declared_input_over_the_cap_is_one_line(home):
-    _onnx_model(home.parent / "large.onnx", shape=(1, 3, 4000, 4000))  # 16 samples x 192 MB > 512 MB
+@pytest.mark.parametrize("side", [4000, 8000])  # 16 samples x 192 MB, x 768 MB (the issue's case): > 512 MB
+def test_large_declared_input_over_the_cap_is_one_line(home, side):
+    _onnx_model(home.parent / "large.onnx", shape=(1, 3, side, side))
     proc = cli("run", "large.onnx", "--runtimes", "onnxruntime", "--memory-limit", "512MB", *FAST_ARGS)
     _one_line_error(proc, "eval inputs", "512 MB")
 
@@ -110,14 +111,24 @@ def test_reference_over_the_timeout_stops_the_run(home, fast):
     assert _last_run(home)["status"] == "failed"
 
 
-def test_steps_keep_an_explicit_cap_and_floor_a_device_cap():
-    from edgepick.launch.isolated import DEVICE_STEP_MEMORY_FLOOR, STEP_TIMEOUT_FLOOR_S, step_limits
+def test_steps_get_the_users_limits_and_a_stated_floor_for_a_device_cap():
+    from edgepick.launch.isolated import DEVICE_STEP_MEMORY_FLOOR, step_limits
     from edgepick.sweep import Request
 
     explicit = Request(model="m", memory_limit=512 * 10**6, timeout_s=5)
-    assert step_limits(explicit) == (STEP_TIMEOUT_FLOOR_S, 512 * 10**6)  # --memory-limit protects this machine
+    assert step_limits(explicit) == (5, 512 * 10**6)  # --timeout and --memory-limit exactly: never silently raised
+    own = Request(model="m", memory_limit=512 * 10**6, timeout_s=5, step_timeout_s=900, step_memory_limit=3 * 10**9)
+    assert step_limits(own) == (900, 3 * 10**9)  # --step-timeout / --step-memory-limit
     device = Request(model="m", memory_limit=64 * 2**20, device={"memory_cap_bytes": 64 * 2**20}, timeout_s=600)
     assert step_limits(device) == (600, DEVICE_STEP_MEMORY_FLOOR)  # a device's RAM is the target's, not the host's
+    device.step_memory_limit = 256 * 2**20
+    assert step_limits(device) == (600, 256 * 2**20)  # ...unless the user says otherwise
+
+
+@pytest.mark.parametrize("args,needle", [(("--step-timeout", "0"), "--step-timeout"),
+                                         (("--step-memory-limit", "0MB"), "--step-memory-limit")])
+def test_bad_step_limits_are_one_line(home, args, needle):
+    _one_line_error(cli("run", "digits-cnn", *args), needle)
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="Linux only")
@@ -132,3 +143,66 @@ def test_workers_run_under_the_parent_death_signal(home):
                          capture_output=True, text=True, cwd=home.parent, env=dict(os.environ, PYTHONPATH=os.pathsep.join(
                              [str(home.parent), os.environ.get("PYTHONPATH", "")])), timeout=60)
     assert out.stdout.strip() == "9", out.stderr  # SIGKILL
+
+
+HOSTILE_FACTORIES = textwrap.dedent("""
+    import os, signal, time
+
+    import numpy as np
+    import torch
+
+    def hog():  # 64 GiB of real pages: far beyond any cap
+        blocks = []
+        while True:
+            blocks.append(np.ones(2**28, np.uint8))
+
+    def hang():
+        time.sleep(3600)
+
+    def segfault():
+        os.kill(os.getpid(), signal.SIGSEGV)
+
+    def unseeded():  # other weights on every call: the instance is saved in the worker, before --data is read
+        return torch.nn.Linear(4, 3).eval()
+""")
+
+
+def _parent_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@pytest.mark.parametrize("factory,args,needles", [
+    ("hog", ("--memory-limit", "400MB"), ("loading the model hostile:hog", "does not fit in 400 MB")),
+    ("hang", ("--timeout", "20"), ("loading the model hostile:hang", "20 s timeout")),
+    ("segfault", (), ("loading the model hostile:segfault", "SIGSEGV")),
+])
+def test_factory_runs_in_a_capped_worker(home, factory, args, needles):
+    """The factory is imported and called in a worker under the memory cap and timeout: one line, exit 2."""
+    (home.parent / "hostile.py").write_text(HOSTILE_FACTORIES)
+    proc = cli("run", f"hostile:{factory}", "--runtimes", "torch-eager", *args, *FAST_ARGS)
+    _one_line_error(proc, *needles)
+    assert not (home / "results.db").exists() or _last_run(home) == {}  # nothing started: no run left 'running'
+
+
+def test_factory_over_the_cap_in_process_leaves_the_api_caller_alive(home, fast):
+    """Through the Python API too: the caller's process does not grow; the cap's verdict is a UserError."""
+    import edgepick
+    from edgepick.errors import UserError
+
+    (home.parent / "hostile.py").write_text(HOSTILE_FACTORIES)
+    before = _parent_rss_mb()
+    with pytest.raises(UserError, match="does not fit in 400 MB"):
+        edgepick.pick("hostile:hog", runtimes=["torch-eager"], timing=fast, memory_limit=400 * 10**6)
+    assert _parent_rss_mb() - before < 300
+
+
+def test_unseeded_factory_is_saved_once_in_the_worker_and_measured(home, fast):
+    import edgepick
+
+    (home.parent / "hostile.py").write_text(HOSTILE_FACTORIES)
+    run = edgepick.pick("hostile:unseeded", runtimes=["torch-eager"], timing=fast, input_shape="1x4", threads=[1],
+                        precisions="fp32")
+    assert [r["status"] for r in run.rows] == ["ok"]
+    assert run.rows[0]["artifact"]["format"] == "torch-exported"

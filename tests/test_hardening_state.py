@@ -99,11 +99,13 @@ def test_bad_db_urls(home):
 @pytest.mark.parametrize("url,driver", [("postgresql://user:secret@127.0.0.1/db", "psycopg"),
                                         ("mysql://user@127.0.0.1/db", "MySQLdb")])
 def test_db_url_without_its_driver(home, url, driver):
-    import importlib.util
-
-    if importlib.util.find_spec(driver):
-        pytest.skip(f"{driver} is installed here, so the driver is not missing")
-    proc = cli("list", "--db", url)
+    # Where the driver is installed, a module of that name that fails to import stands in for a missing one
+    # (first on PYTHONPATH, so it shadows the real driver in the CLI's process only).
+    shadow = home.parent / "no-driver"
+    shadow.mkdir(exist_ok=True)
+    (shadow / f"{driver}.py").write_text(f"raise ModuleNotFoundError({f'No module named {driver}'!r}, name={driver!r})\n")
+    path = os.pathsep.join(p for p in (str(shadow), os.environ.get("PYTHONPATH", "")) if p)
+    proc = cli("list", "--db", url, env={"PYTHONPATH": path})
     _one_line_error(proc, f"driver '{driver}'", "pip install")
     assert "secret" not in proc.stderr  # the password is not echoed
 
@@ -155,3 +157,78 @@ def test_two_identical_sweeps_in_one_home_both_measure_real_rows(home, tiny_onnx
             # real: measured (a latency), not a crash of a worker whose files the other sweep pulled away
             assert row["reason_class"] not in ("crash", "load-error", "conversion-error"), row
             assert row["latency_ms"] and row["latency_ms"]["p50"] > 0, row
+
+
+HOLDER = """
+import json, sys, time
+from pathlib import Path
+from filelock import FileLock
+
+folder, record_name, record = Path(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])
+with FileLock(str(folder) + ".lock"):
+    folder.mkdir(parents=True)
+    (folder / "in-progress.bin").write_bytes(b"being written")  # another sweep's worker has this open
+    print("holding", flush=True)
+    time.sleep(3)
+    (folder / record_name).write_text(json.dumps(record))
+"""
+
+
+def _hold(folder: Path, record_name: str, record: dict) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(folder), record_name, json.dumps(record)],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "holding"
+    return proc
+
+
+def test_a_conversion_step_being_written_by_another_sweep_is_waited_for_not_deleted(tmp_path):
+    from edgepick.artifact import Artifact
+    from edgepick.convert.chain import convert_along
+    from edgepick.signature import Signature
+
+    step = tmp_path / "onnx-to-openvino"
+    theirs = {"format": "openvino-ir", "path": str(step / "in-progress.bin"), "meta": {}}
+    holder = _hold(step, "artifact.json", {"artifact": theirs, "seconds": 1.5})
+    artifact, steps = convert_along(["onnx-to-openvino"], Artifact("onnx", "m.onnx"), Signature([]), tmp_path)
+    holder.wait(timeout=30)
+    assert artifact.to_dict() == theirs and steps[0]["cached"] is True
+    assert (step / "in-progress.bin").read_bytes() == b"being written"  # not deleted as "left over from a killed sweep"
+
+
+def test_a_compression_being_written_by_another_sweep_is_waited_for_not_deleted(tmp_path, tiny_onnx):
+    pytest.importorskip("onnxruntime")
+    import numpy as np
+
+    from edgepick.artifact import Artifact
+    from edgepick.compress import plan
+    from edgepick.compress.calib import calibration_set
+    from edgepick.compress.metrics import parse_drop, resolve_metric
+    from edgepick.data import EvalData
+    from edgepick.model import ModelSpec
+    from edgepick.signature import Signature, TensorSpec
+
+    sig = Signature([TensorSpec("input", [None, 1, 8, 8], "float32", True)])
+    x = {"input": np.zeros((4, 1, 8, 8), np.float32)}
+    spec = ModelSpec("tiny", Artifact("onnx", str(tiny_onnx)), sig, "h")
+    cs = plan.CompressSetup(resolve_metric("cosine", False), parse_drop("1%"), calibration_set(None, x, "t", sig), 1.0,
+                            None, spec, EvalData(x, None, "t"), [np.zeros((4, 10), np.float32)], tmp_path, 1)
+    folder = plan._cache_dir(tmp_path, "int8-dynamic", "int8-dynamic", {}, cs.calibration, cs.tolerance, "cosine")
+    theirs = {"format": "onnx", "path": str(folder / "in-progress.bin"), "meta": {}}
+    holder = _hold(folder, "compressed.json", {"artifact": theirs, "seconds": 2.0, "record": {"label": "int8-dynamic"}})
+    artifact, steps, record = plan.produce("int8-dynamic", "int8-dynamic", {}, cs)
+    holder.wait(timeout=30)
+    assert artifact.to_dict() == theirs and steps[-1]["cached"] is True and record == {"label": "int8-dynamic"}
+    assert (folder / "in-progress.bin").read_bytes() == b"being written"
+
+
+def test_sweeps_starting_together_on_a_new_store_both_open_it(tmp_path):
+    # Found by the two-sweep test once loading moved to a worker: both processes reached the empty results.db in
+    # the same instant and the second CREATE TABLE failed ("table runs already exists").
+    opener = ("import sys, time; from edgepick.store.db import Store; start = float(sys.argv[2]); "
+              "time.sleep(max(0, start - time.time())); Store('sqlite:///' + sys.argv[1]); print('opened')")
+    start = str(time.time() + 8)  # after every interpreter has imported edgepick
+    procs = [subprocess.Popen([sys.executable, "-c", opener, str(tmp_path / "results.db"), start],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0 and out.strip() == "opened", err

@@ -20,7 +20,7 @@ from edgepick.settings import FLAT, Compression, Rigor, Selection, Settings, Tar
     (Workload, {"data_limit": 0}, "--data-limit 0"),
     (Workload, {"precisions": "fp8"}, "unknown precision 'fp8'"),
     (Timing, {"timeout_s": float("nan")}, "--timeout nan"),
-    (Timing, {"step_timeout_s": -1}, "step_timeout_s -1"),
+    (Timing, {"step_timeout_s": -1}, "--step-timeout -1"),
     (Selection, {"budget": "p90<=fast"}, "p90"),
     (Target, {"memory_mechanism": "swap"}, "bad --memory-mechanism 'swap'"),
     (Target, {"memory_limit": 0}, "--memory-limit must be positive"),

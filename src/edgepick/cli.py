@@ -92,6 +92,10 @@ def run(
                                        "[T, F]): feed each sample as the whole input, batch 1."),
     on: str | None = typer.Option(None, help="Measure on devices of a Ray cluster: dev-a,dev-b or class=pi5 (see `edgepick devices`)."),
     cluster: str | None = typer.Option(None, help="The Ray head HOST:PORT for --on (default: RAY_ADDRESS, or the `cluster start` one)."),
+    step_timeout: float | None = typer.Option(None, help="Timeout of each step before measuring (load, eval inputs, "
+                                              "reference, each conversion/compression), seconds (default: --timeout)."),
+    step_memory_limit: str | None = typer.Option(None, help="Memory cap of those steps, e.g. 2GB (default: --memory-limit; "
+                                                 "with a --device profile's cap, at least 2 GiB: the profile is the target's RAM)."),
 ) -> None:
     """Convert, verify and measure MODEL on every runtime; print the table and the pick."""
     from edgepick.cli_settings import settings_from_cli

@@ -45,8 +45,11 @@ def _workload(p: dict) -> dict:
 def _timing(p: dict) -> dict:
     from edgepick.measure.latency import TimingPolicy
 
-    return {"timing": TimingPolicy(warmup_count=p["warmup"], min_samples=p["min_samples"],
-                                   min_duration_s=p["min_duration"])}
+    options = {"timing": TimingPolicy(warmup_count=p["warmup"], min_samples=p["min_samples"],
+                                      min_duration_s=p["min_duration"])}
+    if p["step_timeout"] is not None:  # unset: --timeout
+        options["step_timeout_s"] = p["step_timeout"]
+    return options
 
 
 def _target(p: dict) -> dict:
@@ -58,4 +61,6 @@ def _target(p: dict) -> dict:
                "cluster": p["cluster"]}
     if p["memory_limit"]:  # unset: none, or the --device profile's cap
         options["memory_limit"] = parse_size(p["memory_limit"])
+    if p["step_memory_limit"]:  # unset: --memory-limit
+        options["step_memory_limit"] = parse_size(p["step_memory_limit"], "--step-memory-limit")
     return options

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import numpy as np
 
 from edgepick.errors import UserError, first_line
 from edgepick.signature import Signature, require_resolved
-from edgepick.validate import check_data_arrays
+from edgepick.validate import check_data_arrays, is_zip_archive
 
 DEFAULT_SYNTHETIC_SAMPLES = 16
 
@@ -105,7 +104,7 @@ def read_data_arg(data: str | tuple | None, sig: Signature, limit: int) -> tuple
         path = Path(data)
         if not path.exists():
             raise UserError(f"no such data file: {data}")
-        if not zipfile.is_zipfile(path):  # else np.load would try it as a pickle and blame "pickled data"
+        if not is_zip_archive(path):  # else np.load would try it as a pickle and blame "pickled data"
             raise UserError(f"{data} is not a readable .npz file (not a zip archive); save it with numpy.savez(x=..., y=...)")
         try:
             with np.load(path, allow_pickle=False) as f:

@@ -204,25 +204,26 @@ def _indexed_rows(proto, name: str) -> int | None:
 
 
 def _from_exported(path: Path) -> ModelSpec:
-    import zipfile
+    from edgepick.validate import is_zip_archive
 
-    if not zipfile.is_zipfile(path):  # torch would log a 12-line traceback before raising
+    if not is_zip_archive(path):  # torch would log a 12-line traceback before raising
         raise UserError(f"{path} is not a torch.export program (not a zip archive); re-save it with torch.export.save")
     import torch
 
     try:
         with quiet_logger("torch.export"):
             program = torch.export.load(str(path))
+            # A damaged program can load and still fail here (fuzz/: a module_call_graph entry without its signature)
+            module = program.module()
+            vals = [n.meta["val"] for n in program.graph.nodes
+                    if n.op == "placeholder" and n.name in program.graph_signature.user_inputs]
     except Exception as e:
         raise UserError(f"{path} is not a loadable torch.export program ({type(e).__name__}); re-save it with torch.export.save") from e
-    vals = [n.meta["val"] for n in program.graph.nodes
-            if n.op == "placeholder" and n.name in program.graph_signature.user_inputs]
     shapes = [list(v.shape) for v in vals]
     dtypes = [str(v.dtype).removeprefix("torch.") for v in vals]  # int64 token ids stay int64
     names = [f"input_{i}" if len(shapes) > 1 else "input" for i in range(len(shapes))]
     inputs = [TensorSpec(n, [int(d) if str(d).isdigit() else None for d in s], dt,
                          batch_dynamic=bool(s) and not str(s[0]).isdigit()) for n, s, dt in zip(names, shapes, dtypes)]
-    module = program.module()
     artifact = Artifact("torch-exported", str(path.absolute()), {"input_names": names})
     return ModelSpec(path.stem, artifact, Signature(inputs), file_sha256(path), module=module)
 

@@ -82,13 +82,14 @@ class Timing:
 
     policy: Any = field(default_factory=_timing_policy)  # measure/latency.TimingPolicy
     timeout_s: float = 300.0
-    step_timeout_s: float | None = None  # reference/inputs/conversion workers; default max(timeout_s, 120)
+    step_timeout_s: float | None = None  # load/inputs/reference/conversion/compression workers; default timeout_s
 
     def __post_init__(self) -> None:
         if not _positive_seconds(self.timeout_s):
             raise UserError(f"--timeout {self.timeout_s}: give a positive number of seconds per candidate, e.g. --timeout 300")
         if self.step_timeout_s is not None and not _positive_seconds(self.step_timeout_s):
-            raise UserError(f"step_timeout_s {self.step_timeout_s}: give a positive number of seconds, e.g. 120")
+            raise UserError(f"--step-timeout {self.step_timeout_s}: give a positive number of seconds per step, "
+                            "e.g. --step-timeout 600")
 
 
 def _positive_seconds(value) -> bool:
@@ -126,9 +127,13 @@ class Target:
     memory_mechanism: str = "auto"
     on: str | None = None  # measure on these devices of a Ray cluster: "dev-a,dev-b" or "class=pi5" (sweep_fleet.py)
     cluster: str | None = None  # the Ray head's HOST:PORT for --on (default RAY_ADDRESS or `edgepick cluster start`'s)
+    step_memory_limit: int | None = None  # the steps' memory cap; default memory_limit (launch/isolated.step_limits)
 
     def __post_init__(self) -> None:
         from edgepick.validate import check_cores
+
+        if self.step_memory_limit is not None and self.step_memory_limit <= 0:
+            raise UserError("--step-memory-limit must be positive, e.g. 2GB")
 
         check_cores(self.cores)
         if self.memory_limit is not None and self.memory_limit <= 0:

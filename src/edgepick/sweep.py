@@ -18,10 +18,10 @@ from edgepick.convert import static as static_graph
 from edgepick.convert.stepcheck import blame
 from edgepick.data import arrays_sha256
 from edgepick.fingerprint import fingerprint
-from edgepick.launch.isolated import convert_isolated, eval_data_isolated, reference_isolated
+from edgepick.launch.isolated import convert_isolated, eval_data_isolated, load_model_isolated, reference_isolated
 from edgepick.measure import rigor
 from edgepick.measure.equivalence import accuracy_top1, compare, for_quantized_source
-from edgepick.model import export_module, load_model
+from edgepick.model import export_module
 from edgepick.planner import Candidate, drop_for_platform, plan, resolve_runtimes
 from edgepick.precision import REDUCED as REDUCED_PRECISIONS
 from edgepick.precision import outcomes as precision_outcomes
@@ -103,7 +103,7 @@ def execute(request: Settings, progress: Progress | None = None) -> Run:
 def _load(request: Settings):
     """The model with its signature resolved, and the eval data (made in a capped worker): errors before any run."""
     w = request.workload
-    spec = load_model(request.model, trust_pickle=w.trust_pickle)
+    spec = load_model_isolated(request)  # the user's file or factory is parsed/called in a capped worker
     apply_shapes(spec.signature, parse_input_shapes(w.input_shape))
     parse_input_values(w.input_values, spec.signature)
     spec.signature.whole = spec.signature.whole or w.no_batch_axis
@@ -176,7 +176,11 @@ class _Sweep:
         if r.target.platform:
             drop_for_platform(candidates, r.target.platform)
         if r.compression.compressions:
-            self.compress = compress_hooks.setup(r, self.spec, self.data, self.reference, self.artifacts_root)
+            try:  # calibration/training data and a --metric callable are read in a capped worker; without them, no run
+                self.compress = compress_hooks.setup(r, self.spec, self.data, self.reference, self.artifacts_root)
+            except errors.UserError as e:
+                self.store.fail_run(self.run.id, str(e))
+                raise
             candidates += compress_hooks.candidates(r, runtimes, self.compress, self.notify)
         return candidates
 
@@ -236,7 +240,8 @@ class _Sweep:
         if path_key not in self.conversions:
             try:
                 if cand.compression:
-                    self.conversions[path_key] = compress_hooks.convert(cand, self.spec, self.artifacts_root)
+                    self.conversions[path_key] = compress_hooks.convert(cand, self.spec, self.artifacts_root, self.request,
+                                                                         ref_dir)
                 else:  # converters read user files and run user models: in a capped worker, like the candidates
                     self.conversions[path_key] = convert_isolated(cand.path, self.spec, self.artifacts_root,
                                                                   self.inputs_path, ref_dir, self.request)
@@ -348,14 +353,18 @@ def judge_precision(row: dict, outputs, reference, labels, request) -> None:
     compressed row does; the FP32 closeness figures stay in row["equivalence"] for reference."""
     from types import SimpleNamespace
 
-    from edgepick.compress.metrics import parse_drop, resolve_metric
+    from edgepick.compress.isolated import metric_for_parent
+    from edgepick.compress.metrics import parse_drop
     from edgepick.compress.search import judge as judge_drop
 
-    metric = resolve_metric(request.compression.metric, labels is not None)
-    setup = SimpleNamespace(metric=metric, tolerance=parse_drop(request.compression.max_acc_drop),
-                            data=SimpleNamespace(labels=labels), reference=reference,
-                            reference_score=metric.score(reference, labels, reference))
-    judge_drop(row, outputs, setup)
+    c = request.compression
+    metric = metric_for_parent(c.metric, labels is not None, request)  # a module:function runs in a capped worker
+    try:
+        setup = SimpleNamespace(metric=metric, tolerance=parse_drop(c.max_acc_drop), data=SimpleNamespace(labels=labels),
+                                reference=reference, reference_score=metric.score(reference, labels, reference))
+        judge_drop(row, outputs, setup)
+    except errors.CandidateFailure as failure:  # the --metric callable crashed, hung or ran out of memory
+        row["status"], row["reason_class"], row["reason"] = "failed", failure.reason_class, failure.message
 
 
 def _open_fleet(request: Settings):

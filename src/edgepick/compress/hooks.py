@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from edgepick import errors
 from edgepick.artifact import Artifact
 from edgepick.compress import plan, search
 from edgepick.compress.metrics import parse_drop
@@ -19,7 +20,10 @@ def key_settings(request) -> dict | None:
 
 
 def setup(request, spec, data, reference, artifacts_root: Path):
-    return plan.setup(request, spec, data, reference, artifacts_root)
+    """The calibration set, training data and metric, read and checked in a capped worker (compress/isolated.py)."""
+    from edgepick.compress import isolated
+
+    return isolated.setup(request, spec, data, reference, artifacts_root)
 
 
 def candidates(request, runtimes: list[str], cs, notify):
@@ -30,8 +34,14 @@ def follow_up(rows: list[dict], cs, request, notify) -> list:
     return search.follow_up(rows, cs, request.threads, request.batches, notify)
 
 
-def convert(cand, spec, artifacts_root: Path):
-    """A compressed candidate's artifact in its runtime's format, with every step it took (compression first)."""
+def convert(cand, spec, artifacts_root: Path, request=None, run_dir: Path | None = None):
+    """A compressed candidate's artifact in its runtime's format, with every step it took (compression first).
+
+    With the request and the run's folder (the sweep), the conversion runs in a capped worker like any other."""
+    if request is not None and run_dir is not None:
+        from edgepick.compress import isolated
+
+        return isolated.convert(cand, spec, artifacts_root, request, run_dir)
     from edgepick.convert.chain import convert_along
 
     artifact, steps = convert_along(cand.path, Artifact.from_dict(cand.start), spec.signature, Path(cand.cache_dir))
@@ -40,10 +50,14 @@ def convert(cand, spec, artifacts_root: Path):
 
 def decide(row: dict, cand, outputs, cs) -> bool:
     """Score the metric on every row; a compressed row's verdict is the drop rule (True: verdict given here)."""
-    if cand.compression:
-        search.judge(row, outputs, cs)
+    try:  # a --metric module:function runs in a worker (compress/isolated.py): its failure is this row's reason
+        if cand.compression:
+            search.judge(row, outputs, cs)
+            return True
+        score = cs.metric.score(outputs, cs.data.labels, cs.reference)
+    except errors.CandidateFailure as failure:
+        row["status"], row["reason_class"], row["reason"] = "failed", failure.reason_class, failure.message
         return True
-    score = cs.metric.score(outputs, cs.data.labels, cs.reference)
     row["metric"] = {"name": cs.metric.name, "score": score, "reference": cs.reference_score,
                      "drop": cs.tolerance.drop(cs.reference_score, score), "tolerance": cs.tolerance.describe()}
     return False
@@ -51,8 +65,10 @@ def decide(row: dict, cand, outputs, cs) -> bool:
 
 def finish(rows: list[dict], cs) -> dict:
     """Flag outcomes on INT8 rows, and the run-level summary (metric, tolerance, calibration, fastest passing)."""
+    from edgepick.compress import isolated
     from edgepick.compress.flags import verdicts
 
+    isolated.cleanup(cs)  # the context folder the workers shared
     verdicts(rows)
     best = search.fastest_within([r for r in rows if r["status"] == "ok"])
     return {**cs.describe(), "fastest_within_tolerance": best["key"] if best else None,

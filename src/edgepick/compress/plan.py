@@ -43,6 +43,8 @@ class CompressSetup:
     reference: list
     artifacts_root: Path
     threads: int
+    request: object = None  # the parent's Request (its step limits), set by compress/isolated.setup
+    context: dict | None = None  # the context folder the workers read; None inside a worker: work runs in-process
 
     def describe(self) -> dict:
         return {"metric": self.metric.name, "tolerance": self.tolerance.to_dict(), "reference_score": self.reference_score,
@@ -122,6 +124,17 @@ def produce(name: str, label: str, options: dict, cs: CompressSetup) -> tuple[Ar
                                       f"path from {spec.artifact.format}")
     source, steps = convert_along(pre, spec.artifact, spec.signature, cs.artifacts_root)
     out_dir = _cache_dir(cs.artifacts_root, name, label, options, cs.calibration, cs.tolerance, cs.metric.name)
+    from filelock import FileLock
+
+    # Another sweep of the same model may be compressing this very configuration: wait for it, then reuse its result,
+    # instead of deleting its folder as "half-written" under its feet (the conversion cache does the same).
+    with FileLock(str(out_dir) + ".lock"):
+        return _produce_locked(cls, name, label, options, cs, source, steps, out_dir)
+
+
+def _produce_locked(cls, name: str, label: str, options: dict, cs: CompressSetup, source: Artifact, steps: list[dict],
+                    out_dir: Path) -> tuple[Artifact, list[dict], dict]:
+    spec = cs.spec
     record_file = out_dir / "compressed.json"
     if record_file.exists():
         saved = json.loads(record_file.read_text())
@@ -172,7 +185,9 @@ def candidates_for(name: str, label: str, options: dict, runtimes: list[str], th
         return []  # e.g. the OpenVINO NNCF pass when only onnxruntime is swept
     notify("compressing", {"key": label})
     try:
-        artifact, steps, record = produce(name, label, options, cs)
+        from edgepick.compress import isolated  # a capped worker (in-process when already in one)
+
+        artifact, steps, record = isolated.produce(name, label, options, cs)
         failure = None
     except errors.CandidateFailure as f:
         artifact, steps, record, failure = None, [], {"label": label, "compressor": name}, f

@@ -79,7 +79,8 @@ def follow_up(rows: list[dict], cs, threads: list[int], batches: list[int], noti
 
     For each INT8 row that failed its accuracy drop on ONNX Runtime, in row order: its k most sensitive nodes back in
     float, k = 1, 2, 4, ..., until a variant passes. The caller measures what this returns and calls again."""
-    from edgepick.compress.plan import candidates_for, fp32_onnx
+    from edgepick.compress import isolated
+    from edgepick.compress.plan import candidates_for
 
     for label, row in _failing(rows).items():
         comp = row["compression"]
@@ -87,7 +88,7 @@ def follow_up(rows: list[dict], cs, threads: list[int], batches: list[int], noti
             notify("compressing", {"key": f"{label}: per-node sensitivity"})
             try:
                 with contextlib.redirect_stdout(sys.stderr):  # ORT's calibrators print; stdout is for --json
-                    comp["sensitivity"] = sensitivity(fp32_onnx(cs), cs, comp["compressor"], comp.get("options", {}))
+                    comp["sensitivity"] = isolated.sensitivity(cs, comp["compressor"], comp.get("options", {}))  # capped worker
             except Exception as e:  # recorded on the row that asked for it; the sweep goes on
                 comp["revert"] = f"sensitivity analysis failed: {type(e).__name__}: {e}"
                 continue

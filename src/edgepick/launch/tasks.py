@@ -69,6 +69,8 @@ def convert(job: dict) -> dict:
 
     artifact, steps = convert_along(job["path"], Artifact.from_dict(job["artifact"]), Signature.from_dict(job["signature"]),
                                     Path(job["cache_root"]), None)
+    if job.get("check_steps") is False:  # a compressed artifact: its outputs differ from FP32 by design
+        return {"artifact": artifact.to_dict(), "steps": steps}
     with np.load(job["reference"], allow_pickle=False) as f:
         ref = [f[k] for k in f.files]
     check_steps(job["path"], steps, Path(job["cache_root"]), load_inputs_npz(Path(job["inputs"])), ref,
@@ -76,7 +78,36 @@ def convert(job: dict) -> dict:
     return {"artifact": artifact.to_dict(), "steps": steps}
 
 
-TASKS = {"reference": reference, "eval-inputs": eval_inputs, "convert": convert}
+def load(job: dict) -> dict:
+    """load_model: the user's file parsed, the factory imported and called, here; the parent gets plain data back."""
+    from edgepick import paths
+    from edgepick.model import export_module, load_model
+    from edgepick.signature import apply_shapes, parse_input_shapes
+
+    spec = load_model(job["source"], trust_pickle=job["trust_pickle"])
+    if spec.artifact.format == "torch-module":  # a factory with other weights per call: save this very instance now
+        apply_shapes(spec.signature, parse_input_shapes(job.get("input_shape")))
+        spec.signature.whole = spec.signature.whole or job.get("no_batch_axis", False)
+        if not all(t.resolved for t in spec.signature.inputs) or not spec.signature.inputs:
+            raise errors.UserError(f"the factory '{job['source']}' gives other weights on each call (an unseeded "
+                                   "init), so this one instance is saved before --data is read: give --input-shape, "
+                                   "or seed the factory (torch.manual_seed)")
+        root = paths.home() / "artifacts" / spec.content_hash[:16]
+        root.mkdir(parents=True, exist_ok=True)
+        export_module(spec, root)
+    return {"name": spec.name, "artifact": spec.artifact.to_dict(), "signature": spec.signature.to_dict(),
+            "content_hash": spec.content_hash, "data_factory": spec.data_factory}
+
+
+TASKS = {"reference": reference, "eval-inputs": eval_inputs, "convert": convert, "load-model": load}
+
+
+def _task(name: str):
+    if name.startswith("compress"):  # compression's steps (compress/isolated.py): same worker, same caps
+        from edgepick.compress.isolated import TASKS as COMPRESS_TASKS
+
+        return COMPRESS_TASKS[name]
+    return TASKS[name]
 
 
 def main(argv: list[str]) -> int:
@@ -86,7 +117,7 @@ def main(argv: list[str]) -> int:
     if job.get("rlimit_as_bytes"):
         resource.setrlimit(resource.RLIMIT_AS, (job["rlimit_as_bytes"], job["rlimit_as_bytes"]))
     try:
-        result = {"status": "ok", **TASKS[job["task"]](job)}
+        result = {"status": "ok", **_task(job["task"])(job)}
     except errors.UserError as e:
         result = {"status": "user-error", "message": str(e)}
     except errors.CandidateFailure as e:

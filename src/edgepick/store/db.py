@@ -51,7 +51,7 @@ class Store:
             Path(self.engine.url.database).parent.mkdir(parents=True, exist_ok=True)
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        Base.metadata.create_all(self.engine)
+        _create_schema(self.engine, sqlite_file)
 
     def require_writable(self) -> None:
         if self.read_only:
@@ -181,3 +181,20 @@ def _database_error_line(engine, url: str, e: Exception) -> str:
 def _looks_like_sqlite(path: Path) -> bool:
     with open(path, "rb") as f:
         return f.read(16) == b"SQLite format 3\x00"
+
+
+def _create_schema(engine, sqlite_file: bool, tries: int = 3) -> None:
+    """create_all, safe when two sweeps start on a new store at once: both see no tables and both CREATE, and the
+    second failed with "table runs already exists". A file lock orders them on SQLite; a retry covers a server."""
+    import contextlib
+
+    from filelock import FileLock
+
+    with FileLock(str(engine.url.database) + ".lock") if sqlite_file else contextlib.nullcontext():
+        for attempt in range(tries):
+            try:
+                Base.metadata.create_all(engine)
+                return
+            except DatabaseError as e:
+                if "already exists" not in str(e) or attempt == tries - 1:
+                    raise

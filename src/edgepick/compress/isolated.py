@@ -1,0 +1,321 @@
+"""Compression's user-controlled work, each step in a capped worker (launch/isolated.run_task), like a conversion.
+
+In a worker, under the step timeout and memory cap: reading --calib/--train-data (files, or the user's callables),
+importing a --metric module:function and scoring with it, converting the model to a compressor's input, the
+compression itself (ORT quantizers, NNCF, PT2E, pruning and distillation load and run the user's model), converting
+a compressed artifact to its runtime's format, and the per-node sensitivity analysis. The parent keeps only arrays
+and JSON. A crash, OOM or hang there is a row with its classified reason (one compression configuration; the sweep
+goes on) or, for the setup the whole compression axis needs, one line: the run cannot go on without it.
+
+The parent writes what the workers share once, into a context folder: eval inputs, labels, reference outputs,
+calibration and training arrays. The worker side (the *_task functions, registered in launch/tasks.py) rebuilds a
+CompressSetup from those files and calls the same plan/search code the parent used to run in-process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from edgepick import errors, paths
+from edgepick.errors import CandidateFailure, UserError
+
+CONTEXT_FILES = {"inputs": "inputs.npz", "labels": "labels.npy", "reference": "reference.npz",
+                 "calib": "calib.npz", "train": "train.npz"}
+
+
+# --- parent side ---------------------------------------------------------------------------------------------------
+
+def _is_user_text(arg) -> bool:
+    """A path or module:callable the worker can read; arrays from the Python API are the caller's own, used as is."""
+    return isinstance(arg, (str, os.PathLike))
+
+
+def setup(request, spec, data, reference, artifacts_root: Path):
+    """plan.setup with the user's data callables and metric run in a worker; raises UserError (the run stops)."""
+    from edgepick.compress import plan
+    from edgepick.compress.calib import CalibrationSet, calibration_set
+    from edgepick.compress.metrics import BUILTIN, parse_drop, resolve_metric
+
+    (paths.home() / "tmp").mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="compress-", dir=paths.home() / "tmp"))
+    files = {k: str(work / v) for k, v in CONTEXT_FILES.items()}
+    data.save(Path(files["inputs"]))
+    if data.labels is not None:
+        np.save(files["labels"], np.asarray(data.labels), allow_pickle=False)
+    np.savez(files["reference"], *reference)
+    calib_arg, train_arg = getattr(request, "calib", None), getattr(request, "train_data", None)
+    job = {"signature": spec.signature.to_dict(), "files": files, "eval_source": data.source,
+           "calib": str(calib_arg) if _is_user_text(calib_arg) else None, "calib_size": getattr(request, "calib_size", 128),
+           "train_data": str(train_arg) if _is_user_text(train_arg) else None, "data_factory": spec.data_factory,
+           "metric": getattr(request, "metric", None), "has_labels": data.labels is not None}
+    calib = None
+    if calib_arg is not None and not _is_user_text(calib_arg):  # (x, y) arrays from the API: no user code to run
+        calib = calibration_set(calib_arg, data.inputs, data.source, spec.signature, job["calib_size"])
+        _save_calibration(calib, files["calib"])
+        job["calib_given"] = True
+    result = _run_or_line("compress-setup", job, work / "setup", request, "preparing compression (calibration, "
+                          "training data, metric)")
+    calib = calib or CalibrationSet(_load_arrays(files["calib"]), **result["calibration"])
+    train = None
+    if train_arg is not None and not _is_user_text(train_arg):
+        from edgepick.data import read_data_arg
+
+        x, y, _ = read_data_arg(train_arg, spec.signature, 10**9)
+        train = (next(iter(x.values())), y)
+    elif result["has_train"]:
+        train = _load_train(files["train"])
+    name = getattr(request, "metric", None)
+    if name is None or name in BUILTIN:
+        metric = resolve_metric(name, data.labels is not None)
+    else:  # the user's module:function: imported and called only in workers
+        metric = IsolatedMetric(name, work, request)
+    cs = plan.CompressSetup(metric, parse_drop(getattr(request, "max_acc_drop", None)), calib, result["reference_score"],
+                            train, spec, data, reference, artifacts_root, max(request.threads))
+    cs.request, cs.context = request, {"dir": str(work), "files": files, "metric": name, "eval_source": data.source}
+    return cs
+
+
+def _run_or_line(task: str, job: dict, work: Path, request, what: str) -> dict:
+    from edgepick.launch.isolated import run_task
+
+    result = run_task(task, job, work, request)
+    if result["status"] == "user-error":
+        raise UserError(result["message"])
+    if result["status"] != "ok":
+        why = result.get("reason") or result.get("message") or "no reason given"
+        raise UserError(f"the run cannot continue: {what} failed in its capped worker: {why}")
+    return result
+
+
+class IsolatedMetric:
+    """A --metric module:function scored in a worker: the Metric interface, with no user code in this process."""
+
+    needs_labels = False
+
+    def __init__(self, name: str, context_dir: Path, request):
+        self.name, self._dir, self._request, self._calls = name, Path(context_dir), request, 0
+
+    def score(self, outputs, labels, reference) -> float:
+        from edgepick.launch.isolated import run_task
+
+        self._calls += 1
+        work = self._dir / f"metric-{self._calls}"
+        work.mkdir(parents=True, exist_ok=True)
+        np.savez(work / "outputs.npz", *outputs)
+        np.savez(work / "reference.npz", *reference)
+        if labels is not None:
+            np.save(work / "labels.npy", np.asarray(labels), allow_pickle=False)
+        job = {"metric": self.name, "outputs": str(work / "outputs.npz"), "reference": str(work / "reference.npz"),
+               "labels": str(work / "labels.npy") if labels is not None else None}
+        result = run_task("compress-metric", job, work, self._request)
+        shutil.rmtree(work, ignore_errors=True)  # arrays written for this one call
+        if result["status"] == "user-error":
+            raise UserError(result["message"])
+        if result["status"] != "ok":
+            why = result.get("reason") or result.get("message") or "no reason given"
+            raise CandidateFailure(result.get("reason_class") or errors.RUNTIME_ERROR,
+                                   f"--metric {self.name} failed in its capped worker: {why}")
+        return float(result["score"])
+
+
+def metric_for_parent(name: str | None, has_labels: bool, request):
+    """A built-in metric as is; a --metric module:function as an IsolatedMetric (never imported in this process)."""
+    from edgepick.compress.metrics import BUILTIN, resolve_metric
+
+    if name is None or name in BUILTIN:
+        return resolve_metric(name, has_labels)
+    return IsolatedMetric(name, paths.home() / "tmp" / f"metric-{os.getpid()}", request)  # one call at a time
+
+
+def _job(cs) -> dict:
+    """What a worker needs to rebuild the CompressSetup (context_from_job)."""
+    return {"files": cs.context["files"], "artifact": cs.spec.artifact.to_dict(), "signature": cs.spec.signature.to_dict(),
+            "name": cs.spec.name, "content_hash": cs.spec.content_hash, "artifacts_root": str(cs.artifacts_root),
+            "metric": cs.context["metric"], "tolerance": cs.tolerance.to_dict(), "threads": cs.threads,
+            "calibration": cs.calibration.describe(), "reference_score": cs.reference_score,
+            "eval_source": cs.context["eval_source"], "has_train": cs.train is not None}
+
+
+def _failure(result: dict, where: str) -> CandidateFailure:
+    why = result.get("reason") or result.get("message") or "no reason given"
+    if result["status"] == "failed":
+        own = result["reason_class"] in (errors.NOT_INSTALLED, errors.CONVERSION_ERROR) and "compression" in why
+        return CandidateFailure(result["reason_class"], why if own else f"{where}: {why}")
+    return CandidateFailure(errors.CONVERSION_ERROR, f"{where} failed: {why}")
+
+
+def produce(name: str, label: str, options: dict, cs):
+    """plan.produce in a worker: (artifact, steps, record), or a CandidateFailure whose rows record why."""
+    from edgepick.artifact import Artifact
+    from edgepick.compress import plan
+
+    if cs.context is None:  # in a worker already (or a test's own CompressSetup): run it here
+        return plan.produce(name, label, options, cs)
+    if cs.train is not None and not Path(cs.context["files"]["train"]).exists():
+        _save_train(cs.train, cs.context["files"]["train"])
+    job = dict(_job(cs), compressor=name, label=label, options=options)
+    result = run_in_context(cs, "compress", job, f"produce-{name}--{label}")
+    if result["status"] != "ok":
+        raise _failure(result, f"compression {label}")
+    return Artifact.from_dict(result["artifact"]), result["steps"], result["record"]
+
+
+def run_in_context(cs, task: str, job: dict, folder: str) -> dict:
+    from edgepick.launch.isolated import run_task
+
+    return run_task(task, job, Path(cs.context["dir"]) / folder.replace("/", "_"), cs.request)
+
+
+def convert(cand, spec, artifacts_root: Path, request, run_dir: Path):
+    """A compressed artifact to its runtime's format in a worker, with every step it took (compression first)."""
+    from edgepick.artifact import Artifact
+    from edgepick.launch.isolated import run_task
+
+    if not cand.path:
+        return Artifact.from_dict(cand.start), list(cand.steps or [])
+    job = {"path": list(cand.path), "artifact": cand.start, "signature": spec.signature.to_dict(),
+           "cache_root": cand.cache_dir, "check_steps": False}  # compressed outputs differ from FP32 by design
+    result = run_task("convert", job, run_dir / "convert" / cand.key.replace("/", "_"), request)
+    if result["status"] != "ok":
+        raise _failure(result, f"conversion {' -> '.join(cand.path)} of {cand.compression}")
+    return Artifact.from_dict(result["artifact"]), list(cand.steps or []) + result["steps"]
+
+
+def sensitivity(cs, compressor: str, opts: dict) -> list[dict]:
+    """search.sensitivity (quantize with one node left float, run, score; per node) in a worker."""
+    from edgepick.compress import search
+    from edgepick.compress.plan import fp32_onnx
+
+    if cs.context is None:
+        return search.sensitivity(fp32_onnx(cs), cs, compressor, opts)
+    job = dict(_job(cs), compressor=compressor, options=opts)
+    digest = hashlib.sha256(json.dumps(opts, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    result = run_in_context(cs, "compress-sensitivity", job, f"sensitivity-{compressor}-{digest}")
+    if result["status"] != "ok":
+        raise RuntimeError(result.get("reason") or result.get("message") or "no reason given")
+    return result["ranked"]
+
+
+def cleanup(cs) -> None:
+    if cs is not None and cs.context:
+        shutil.rmtree(cs.context["dir"], ignore_errors=True)
+
+
+# --- worker side (launch/tasks.py runs these) ----------------------------------------------------------------------
+
+def _save_calibration(calib, path: str) -> None:
+    np.savez(path, **calib.inputs)
+
+
+def _load_arrays(path: str) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as f:
+        return {k: f[k] for k in f.files}
+
+
+def _save_train(train: tuple, path: str) -> None:
+    x, y = train
+    np.savez(path, x=np.asarray(x), **({"y": np.asarray(y)} if y is not None else {}))
+
+
+def _load_train(path: str) -> tuple:
+    arrays = _load_arrays(path)
+    return arrays["x"], arrays.get("y")
+
+
+def _labels(files: dict):
+    return np.load(files["labels"], allow_pickle=False) if Path(files["labels"]).exists() else None
+
+
+def _outputs(path: str) -> list[np.ndarray]:
+    with np.load(path, allow_pickle=False) as f:
+        return [f[f"arr_{i}"] for i in range(len(f.files))]
+
+
+def setup_task(job: dict) -> dict:
+    from edgepick.compress import plan
+    from edgepick.compress.calib import calibration_set
+    from edgepick.compress.metrics import resolve_metric
+    from edgepick.data import load_inputs_npz, read_data_arg
+    from edgepick.model import ModelSpec
+    from edgepick.signature import Signature
+
+    files, sig = job["files"], Signature.from_dict(job["signature"])
+    described = None
+    if not job.get("calib_given"):  # --calib's file or callable, or a seeded subset of the eval inputs
+        inputs = dict(load_inputs_npz(Path(files["inputs"])))
+        calib = calibration_set(job["calib"], inputs, job["eval_source"], sig, job["calib_size"])
+        _save_calibration(calib, files["calib"])
+        described = {k: v for k, v in calib.describe().items() if k != "size"}
+    train = None
+    if job["train_data"]:
+        x, y, _ = read_data_arg(job["train_data"], sig, 10**9)
+        train = (next(iter(x.values())), y)
+    elif job["data_factory"]:
+        train = plan._zoo_train(ModelSpec("model", None, sig, "", job["data_factory"]))
+    if train is not None:
+        _save_train(train, files["train"])
+    metric = resolve_metric(job["metric"], job["has_labels"])
+    reference = _outputs(files["reference"])
+    return {"calibration": described, "has_train": train is not None,
+            "reference_score": metric.score(reference, _labels(files), reference)}
+
+
+def context_from_job(job: dict):
+    """The parent's CompressSetup, rebuilt from the context files, with the metric resolved here (user code runs here)."""
+    from edgepick.artifact import Artifact
+    from edgepick.compress import plan
+    from edgepick.compress.calib import CalibrationSet
+    from edgepick.compress.metrics import DropTolerance, resolve_metric
+    from edgepick.data import EvalData, load_inputs_npz
+    from edgepick.model import ModelSpec
+    from edgepick.signature import Signature
+
+    files = job["files"]
+    spec = ModelSpec(job["name"], Artifact.from_dict(job["artifact"]), Signature.from_dict(job["signature"]),
+                     job["content_hash"])
+    labels = _labels(files)
+    data = EvalData(dict(load_inputs_npz(Path(files["inputs"]))), labels, job["eval_source"])
+    calib = job["calibration"]
+    calibration = CalibrationSet(_load_arrays(files["calib"]), calib["source"], calib["seed"], calib["sha256"])
+    tol = DropTolerance(job["tolerance"]["value"], job["tolerance"]["relative"])
+    train = _load_train(files["train"]) if job["has_train"] else None
+    return plan.CompressSetup(resolve_metric(job["metric"], labels is not None), tol, calibration, job["reference_score"],
+                              train, spec, data, _outputs(files["reference"]), Path(job["artifacts_root"]), job["threads"])
+
+
+def produce_task(job: dict) -> dict:
+    from edgepick.compress import plan
+
+    artifact, steps, record = plan.produce(job["compressor"], job["label"], job["options"], context_from_job(job))
+    return {"artifact": artifact.to_dict(), "steps": steps, "record": record}
+
+
+def sensitivity_task(job: dict) -> dict:
+    import contextlib
+    import sys
+
+    from edgepick.compress import search
+    from edgepick.compress.plan import fp32_onnx
+
+    cs = context_from_job(job)
+    with contextlib.redirect_stdout(sys.stderr):  # ORT's calibrators print
+        return {"ranked": search.sensitivity(fp32_onnx(cs), cs, job["compressor"], job["options"])}
+
+
+def metric_task(job: dict) -> dict:
+    from edgepick.compress.metrics import resolve_metric
+
+    labels = np.load(job["labels"], allow_pickle=False) if job.get("labels") else None
+    metric = resolve_metric(job["metric"], labels is not None)
+    return {"score": metric.score(_outputs(job["outputs"]), labels, _outputs(job["reference"]))}
+
+
+TASKS = {"compress-setup": setup_task, "compress": produce_task, "compress-sensitivity": sensitivity_task,
+         "compress-metric": metric_task}
