@@ -112,3 +112,25 @@ def test_the_tables_count_agreeing_runtimes_and_keep_crashed_models():
     assert "| a | tvm | conversion-error | boom |" in text
     assert "| b | crash | crash |" in text and "| b | (the run) | parent crashed (exit 1) | IndexError: x |" in text
     assert "Median agreeing runtimes: 0.5 of 2" in text
+
+
+def test_merged_runs_keep_the_later_row_per_model_in_corpus_order():
+    import reach_merge
+
+    names = [e.name for e in corpus.load()]
+
+    def run(stamp, commit, models):
+        machine = {"cpu": "cpu", "flags": {"avx512f": True}, "logical_cores": 2, "load_average_start": (1.0, 1.0, 1.0),
+                   "edgepick": {"commit": commit, "dirty": False}, "runtime_envs": []}
+        rows = [{"model": name, "format": "onnx", "kind": "k", "seconds": 1, "outcome": "ran",
+                 "runtimes": reach.summarise_candidates([_candidate("onnxruntime", status)])} for name, status in models]
+        return {"runtimes": ["onnxruntime"], "machine": machine, "models": rows, "started_utc": stamp,
+                "input_value_option": True}
+
+    first = run("t1", "aaa", [(names[2], "failed"), (names[0], "ok")])
+    second = run("t2", "bbb", [(names[2], "ok"), (names[1], "ok")])
+    merged = reach_merge.merge([first, second])
+    assert [m["model"] for m in merged["models"]] == names[:3]  # corpus order, each model once
+    assert merged["models"][2]["runtimes"]["onnxruntime"]["agrees"]  # the later run's row
+    text = reach_merge.header(merged)
+    assert "edgepick aaa" in text and "edgepick bbb" in text and "(interrupted)" in text

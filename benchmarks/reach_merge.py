@@ -1,0 +1,65 @@
+"""One reach table from several reach runs: a full run split over processes (`reach.py --only ...` on each core), or a
+model re-run after a fix. Per model the run listed last wins; the header names every run, its commit and its load.
+
+    python benchmarks/reach_merge.py results/reach-A.json results/reach-B.json [--out benchmarks/results]
+
+Writes reach-<first run's stamp>-merged.json/.md and prints the Markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from corpus import load  # noqa: E402
+from reach_report import render  # noqa: E402
+
+
+def merge(reports: list[dict]) -> dict:
+    """The first report's header, every model's row from the last report that has it, in corpus order."""
+    by_model = {m["model"]: m for report in reports for m in report["models"]}
+    order = [e.name for e in load()]
+    models = sorted(by_model.values(), key=lambda m: order.index(m["model"]) if m["model"] in order else len(order))
+    runtimes = sorted({rt for r in reports for rt in r["runtimes"]}, key=lambda rt: reports[0]["runtimes"].index(rt)
+                      if rt in reports[0]["runtimes"] else 99)
+    merged = {**reports[0], "models": models, "runtimes": runtimes,
+              "merged_from": [{"started_utc": r["started_utc"], "finished_utc": r.get("finished_utc"),
+                               "edgepick": r["machine"]["edgepick"], "load_average_start": r["machine"]["load_average_start"],
+                               "load_average_end": r["machine"].get("load_average_end"),
+                               "models": [m["model"] for m in r["models"]]} for r in reports]}
+    merged["machine"] = {k: v for k, v in reports[0]["machine"].items() if k != "load_average_end"}
+    return merged
+
+
+def header(merged: dict) -> str:
+    lines = ["Merged from these runs (per model, the later run listed wins):", ""]
+    for part in merged["merged_from"]:
+        commit = part["edgepick"]["commit"][:10] or "(commit unknown)"
+        load = ", ".join(f"{x:.2f}" for x in part["load_average_start"])
+        end = ", ".join(f"{x:.2f}" for x in part["load_average_end"]) if part["load_average_end"] else "(interrupted)"
+        lines.append(f"- run {part['started_utc']} at edgepick {commit}, load at start {load}, at end {end}: "
+                     f"{', '.join(part['models'])}")
+    return "\n".join(lines) + "\n\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("runs", nargs="+", type=Path, help="reach-*.json files, earliest first")
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    args = ap.parse_args(argv)
+    merged = merge([json.loads(p.read_text()) for p in args.runs])
+    stamp = f"{merged['started_utc']}-merged"
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"reach-{stamp}.json").write_text(json.dumps(merged, indent=1))
+    text = header(merged) + render(merged)
+    (args.out / f"reach-{stamp}.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
