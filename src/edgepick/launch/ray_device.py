@@ -31,8 +31,9 @@ DEVICE_LOST = errors.DEVICE_LOST
 POLL_S = 1.0  # how often a waiting launch asks Ray whether its device's node is still alive
 
 
-def connect(address: str | None = None) -> None:
-    """Join the cluster as a driver: --cluster / RAY_ADDRESS / the address `edgepick cluster start` saved."""
+def connect(address: str | None = None, node_ip: str | None = None) -> None:
+    """Join the cluster as a driver: --cluster / RAY_ADDRESS / the address `edgepick cluster start` saved; through
+    the node at `node_ip` when given (a device registering itself), else the head's when on loopback."""
     if ray.is_initialized():
         return
     from edgepick.launch.cluster_state import saved_address
@@ -45,7 +46,7 @@ def connect(address: str | None = None) -> None:
         host = target.rsplit(":", 1)[0]
         # On one machine every node may have a loopback address: attach to the head's raylet (the one at the head's
         # address), not a device's, whose death would end this driver with it.
-        pin = {"_node_ip_address": host} if host.startswith("127.") else {}
+        pin = {"_node_ip_address": node_ip or host} if node_ip or host.startswith("127.") else {}
         ray.init(address=target, namespace=NAMESPACE, logging_level="ERROR", log_to_driver=False, **pin)
     except (ConnectionError, RuntimeError, ValueError) as e:
         raise errors.UserError(f"cannot reach the Ray head at {target}: {str(e).splitlines()[0][:200]}") from e
@@ -127,12 +128,22 @@ def _pack(path: Path) -> bytes:
     return buf.getvalue()
 
 
+def device_record(name: str, fingerprint: dict | None) -> dict:
+    """What every row measured on the device carries as "device"; an emulated device's latencies are labelled so."""
+    record = {"name": name, "fingerprint": fingerprint}
+    how = (fingerprint or {}).get("emulated")
+    if how:
+        record["latency_label"] = (f"EMULATED ({how}): {fingerprint.get('arch')} code translated on the host's CPU; "
+                                   "the latency is not the real chip's and is never used for a pick")
+    return record
+
+
 class RayDeviceLauncher:
     """Launches on device `name`; files already put into the object store are shipped again by reference only."""
 
     def __init__(self, name: str, fingerprint: dict | None = None):
         self.name = name
-        self.device = {"name": name, "fingerprint": fingerprint}
+        self.device = device_record(name, fingerprint)
         self.lost: str | None = None  # why the device was lost; later launches fail at once with device-lost
         self._shipped: dict[tuple[str, float], tuple[dict, ray.ObjectRef]] = {}
 
@@ -209,7 +220,8 @@ class RayDeviceLauncher:
         (out_dir / "worker.log").write_text(result.pop("worker_log", "") or "")
         fingerprint = result.pop("device_fingerprint", None)
         if fingerprint is not None:
-            self.device = {**self.device, "fingerprint": fingerprint}
+            self.device = {**device_record(self.name, fingerprint),
+                           **{k: v for k, v in self.device.items() if k not in ("fingerprint", "latency_label")}}
         result["device"] = self.device
         (out_dir / "result.json").write_text(json.dumps(result, default=str))
         return result
