@@ -134,7 +134,7 @@ def _register(head: str, name: str, node_ip: str | None = None) -> dict | None:
     from edgepick.launch import ray_device
 
     ray_device.connect(head, node_ip)  # through this device's own node (an emulated one shares no memory with the head)
-    fingerprint = ray_device.probe(name)
+    fingerprint = ray_device.probe(name, timeout_s=300)  # a slow board's (or an emulated one's) first worker starts slowly
     if fingerprint:
         ray_device.register(name, fingerprint)
     return fingerprint

@@ -99,6 +99,16 @@ def _hwcap_flags() -> list[str] | None:
                   + [name for bit, name in _HWCAP2.items() if hwcap2 >> bit & 1])
 
 
+def device_record(name: str, fingerprint: dict | None) -> dict:
+    """What every row measured on the device carries as "device"; an emulated device's latencies are labelled so."""
+    record = {"name": name, "fingerprint": fingerprint}
+    how = (fingerprint or {}).get("emulated")
+    if how:
+        record["latency_label"] = (f"EMULATED ({how}): {fingerprint.get('arch')} code translated on the host's CPU; "
+                                   "the latency is not the real chip's and is never used for a pick")
+    return record
+
+
 def _cpu_this_boot() -> dict:
     """The CPU part of the fingerprint, read once per boot: py-cpuinfo takes seconds (it runs CPUID in a child
     process), and Ray starts fresh worker processes on a device. A CPU does not change while the machine is up."""

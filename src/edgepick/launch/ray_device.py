@@ -23,6 +23,7 @@ import ray
 
 from edgepick import errors
 from edgepick.launch.base import Caps
+from edgepick.launch.device_agent import device_record
 
 RESOURCE_PREFIX = "edgepick-device:"
 NAME_LABEL = "edgepick-device"
@@ -126,16 +127,6 @@ def _pack(path: Path) -> bytes:
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
         tar.add(path, arcname=".")
     return buf.getvalue()
-
-
-def device_record(name: str, fingerprint: dict | None) -> dict:
-    """What every row measured on the device carries as "device"; an emulated device's latencies are labelled so."""
-    record = {"name": name, "fingerprint": fingerprint}
-    how = (fingerprint or {}).get("emulated")
-    if how:
-        record["latency_label"] = (f"EMULATED ({how}): {fingerprint.get('arch')} code translated on the host's CPU; "
-                                   "the latency is not the real chip's and is never used for a pick")
-    return record
 
 
 class RayDeviceLauncher:
