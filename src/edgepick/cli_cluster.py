@@ -126,6 +126,14 @@ def device_join(head: str = typer.Argument(..., help="The head's HOST:PORT (prin
         args += ["--memory", str(mem)]
     _check(_ray(*args, env=env), "ray start --address")
     cluster_state.save(f"device-{name}", {"head": head, "name": name, "labels": labels, "env": env})
+    os.environ.update(env)  # this process describes the device as its Ray workers will
+    from edgepick.launch.device_agent import emulation, fingerprint
+
+    if emulation():
+        # Ray's driver finds its node's raylet by the executable named in /proc/PID/cmdline, which under qemu-user is
+        # the emulator's: no driver starts here, so the head registers the fingerprint when it first reaches the device
+        print(f"device {name} joined {head}: {_describe(fingerprint())} (the head registers it at first contact)")
+        return
     fingerprint = _register(head, name, own_ip)
     print(f"device {name} joined {head}: {_describe(fingerprint)}")
 

@@ -282,7 +282,9 @@ def describe_devices() -> list[dict]:
         node = group[0]
         alive = node.state == "ALIVE"
         seen_ms = time.time() * 1000 if alive else (node.end_time_ms or node.start_time_ms or 0)
-        fp = (reg.get(name) or {}).get("fingerprint") or (probe(name, 30) if alive else None)
+        fp = (reg.get(name) or {}).get("fingerprint") or (probe(name, 120) if alive else None)
+        if fp and name not in reg:  # a device that could not register itself (an emulated one): at first contact
+            register(name, fp)
         out.append({"name": name, "state": node.state, "busy": alive and available.get(RESOURCE_PREFIX + name, 0) < 1,
                     "last_seen": datetime.fromtimestamp(seen_ms / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
                     "node_id": node.node_id, "address": node.node_ip, "labels": node.labels and
