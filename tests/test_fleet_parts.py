@@ -142,3 +142,6 @@ def test_emulated_rows_are_labelled_and_stay_out_of_every_selection():
     text = console.export_text()
     assert "qemu (emulated aarch64" in text and "emulated (latencies labelled, never picked): qemu" in text
     assert "qemu (emulated: not its real speed)" in fleet_markdown(run)
+    from edgepick.report.rigor import row_lines
+
+    assert row_lines(dict(rows[0], device=record))[0].startswith("EMULATED (qemu-user)")  # each row's detail says so
