@@ -35,6 +35,8 @@ CHROOT = shutil.which("chroot", path=f"{os.environ.get('PATH', '')}:/usr/sbin:/s
 
 @pytest.fixture
 def arm64_root():
+    if os.geteuid() != 0:
+        pytest.skip("the emulated device runs in a chroot: run `make test-arm64` as root")
     if not (ROOT / AGENT.lstrip("/") / "edgepick").exists() or not Path("/proc/sys/fs/binfmt_misc/qemu-aarch64").exists():
         pytest.skip(f"no emulated arm64 root at {ROOT} (as root: `make test-arm64` builds it)")
     if not (ROOT / "proc/self").exists():
