@@ -61,13 +61,11 @@ def _root_args(command: str, env: dict | None) -> list[str]:
     return [CHROOT, str(ROOT), "/usr/bin/env", "-i", *(f"{k}={v}" for k, v in clean.items()), "/bin/sh", "-c", command]
 
 
-def _join(address: str, env: dict) -> tuple[subprocess.Popen, str]:
+def _join(address: str, env: dict) -> subprocess.Popen:
     """`edgepick device join` on the emulated device, in a session of its own that its Ray node keeps."""
-    proc = subprocess.Popen(_root_args(f"edgepick device join {address} --name arm64 --label class=arm64", env),
+    return subprocess.Popen(_root_args(f"edgepick device join {address} --name arm64 --label class=arm64", env),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
                             preexec_fn=_cpu_first)
-    out, _ = proc.communicate(timeout=900)
-    return proc, out
 
 
 def _cpu_first() -> None:
@@ -86,7 +84,8 @@ def test_emulated_aarch64_device_joins_measures_and_is_never_picked(tmp_path, ti
         c.wait_alive([])
         device_env = {"EDGEPICK_DEVICE_HOME": "/tmp/edgepick-device", "EDGEPICK_CLUSTER_STATE": "/tmp/edgepick-cluster",
                       "RAY_raylet_start_wait_time_s": "300"}
-        join, out = _join(c.address, device_env)
+        join = _join(c.address, device_env)
+        out, _ = join.communicate(timeout=900)
         assert join.returncode == 0, out[-3000:]
         assert "device arm64 joined" in out and "emulated aarch64" in out, out
 
