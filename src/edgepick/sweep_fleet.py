@@ -43,6 +43,8 @@ class Fleet:
         launchers = {}
         for name in names:
             launchers[name] = ray_device.RayDeviceLauncher(name, ray_device.probe(name))
+            if name not in joined and launchers[name].device["fingerprint"]:  # registered at first contact
+                ray_device.register(name, launchers[name].device["fingerprint"])
             # a device that now reports another fingerprint than when it joined (a runtime upgraded): recorded
             changed = device_agent.fingerprint_changes((joined.get(name) or {}).get("fingerprint"),
                                                      launchers[name].device["fingerprint"])

@@ -56,6 +56,8 @@ def emulation() -> str | None:
     x86_host = "vendor_id" in cpuinfo and ("genuineintel" in cpuinfo or "authenticamd" in cpuinfo)
     if x86_host and machine in ("aarch64", "arm64", "armv7l", "riscv64", "ppc64le", "s390x"):
         return "qemu-user"
+    if "cpu implementer" in cpuinfo and machine in ("x86_64", "amd64", "i686"):  # an ARM host running x86 code
+        return "qemu-user"
     return None
 
 
@@ -68,12 +70,43 @@ def fingerprint() -> dict:
     cpu = _cpu_this_boot()
     emulated = emulation()
     if emulated:  # under qemu-user the CPU model and flags are the host's: say so instead of passing them off
-        cpu.update(arch=platform.machine(), emulated=emulated, host_cpu_model=cpu.pop("cpu_model"), cpu_model=None)
+        cpu.update(arch=platform.machine(), emulated=emulated, host_cpu_model=cpu.pop("cpu_model"), cpu_model=None,
+                   host_isa_flags=cpu.pop("isa_flags", None), isa_flags=_hwcap_flags())
     runtimes = {}
     for name, rt in RUNTIMES.all().items():
         runtimes[name] = rt.version() if rt.unavailable_reason() is None else None
     return {**cpu, "os": platform.platform(), "python": platform.python_version(), "versions": fp.versions(),
             "runtimes": runtimes, "device_cores": device_cores(), "device_memory_mb": _mb(device_memory())}
+
+
+# Linux's aarch64 AT_HWCAP / AT_HWCAP2 bits (arch/arm64/include/uapi/asm/hwcap.h), named as /proc/cpuinfo names them
+_HWCAP = {0: "fp", 1: "asimd", 3: "aes", 4: "pmull", 5: "sha1", 6: "sha2", 7: "crc32", 8: "atomics", 9: "fphp",
+          10: "asimdhp", 12: "asimdrdm", 20: "asimddp", 22: "sve", 23: "asimdfhm"}
+_HWCAP2 = {1: "sve2", 13: "i8mm", 14: "bf16", 23: "sme"}
+
+
+def _hwcap_flags() -> list[str] | None:
+    """The ISA features the emulated aarch64 CPU offers the code running on it (what the runtimes' ARM kernels see):
+    the auxiliary vector qemu-user gives the process, since /proc/cpuinfo describes the host."""
+    if platform.machine().lower() not in ("aarch64", "arm64"):
+        return None
+    import ctypes
+
+    getauxval = ctypes.CDLL(None).getauxval
+    getauxval.restype = ctypes.c_ulong
+    hwcap, hwcap2 = getauxval(16), getauxval(26)  # AT_HWCAP, AT_HWCAP2
+    return sorted([name for bit, name in _HWCAP.items() if hwcap >> bit & 1]
+                  + [name for bit, name in _HWCAP2.items() if hwcap2 >> bit & 1])
+
+
+def device_record(name: str, fingerprint: dict | None) -> dict:
+    """What every row measured on the device carries as "device"; an emulated device's latencies are labelled so."""
+    record = {"name": name, "fingerprint": fingerprint}
+    how = (fingerprint or {}).get("emulated")
+    if how:
+        record["latency_label"] = (f"EMULATED ({how}): {fingerprint.get('arch')} code translated on the host's CPU; "
+                                   "the latency is not the real chip's and is never used for a pick")
+    return record
 
 
 def _cpu_this_boot() -> dict:

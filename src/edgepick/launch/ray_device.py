@@ -23,6 +23,7 @@ import ray
 
 from edgepick import errors
 from edgepick.launch.base import Caps
+from edgepick.launch.device_agent import device_record
 
 RESOURCE_PREFIX = "edgepick-device:"
 NAME_LABEL = "edgepick-device"
@@ -31,8 +32,9 @@ DEVICE_LOST = errors.DEVICE_LOST
 POLL_S = 1.0  # how often a waiting launch asks Ray whether its device's node is still alive
 
 
-def connect(address: str | None = None) -> None:
-    """Join the cluster as a driver: --cluster / RAY_ADDRESS / the address `edgepick cluster start` saved."""
+def connect(address: str | None = None, node_ip: str | None = None) -> None:
+    """Join the cluster as a driver: --cluster / RAY_ADDRESS / the address `edgepick cluster start` saved; through
+    the node at `node_ip` when given (a device registering itself), else the head's when on loopback."""
     if ray.is_initialized():
         return
     from edgepick.launch.cluster_state import saved_address
@@ -45,7 +47,7 @@ def connect(address: str | None = None) -> None:
         host = target.rsplit(":", 1)[0]
         # On one machine every node may have a loopback address: attach to the head's raylet (the one at the head's
         # address), not a device's, whose death would end this driver with it.
-        pin = {"_node_ip_address": host} if host.startswith("127.") else {}
+        pin = {"_node_ip_address": node_ip or host} if node_ip or host.startswith("127.") else {}
         ray.init(address=target, namespace=NAMESPACE, logging_level="ERROR", log_to_driver=False, **pin)
     except (ConnectionError, RuntimeError, ValueError) as e:
         raise errors.UserError(f"cannot reach the Ray head at {target}: {str(e).splitlines()[0][:200]}") from e
@@ -132,7 +134,7 @@ class RayDeviceLauncher:
 
     def __init__(self, name: str, fingerprint: dict | None = None):
         self.name = name
-        self.device = {"name": name, "fingerprint": fingerprint}
+        self.device = device_record(name, fingerprint)
         self.lost: str | None = None  # why the device was lost; later launches fail at once with device-lost
         self._shipped: dict[tuple[str, float], tuple[dict, ray.ObjectRef]] = {}
 
@@ -209,7 +211,8 @@ class RayDeviceLauncher:
         (out_dir / "worker.log").write_text(result.pop("worker_log", "") or "")
         fingerprint = result.pop("device_fingerprint", None)
         if fingerprint is not None:
-            self.device = {**self.device, "fingerprint": fingerprint}
+            self.device = {**device_record(self.name, fingerprint),
+                           **{k: v for k, v in self.device.items() if k not in ("fingerprint", "latency_label")}}
         result["device"] = self.device
         (out_dir / "result.json").write_text(json.dumps(result, default=str))
         return result
@@ -279,7 +282,9 @@ def describe_devices() -> list[dict]:
         node = group[0]
         alive = node.state == "ALIVE"
         seen_ms = time.time() * 1000 if alive else (node.end_time_ms or node.start_time_ms or 0)
-        fp = (reg.get(name) or {}).get("fingerprint") or (probe(name, 30) if alive else None)
+        fp = (reg.get(name) or {}).get("fingerprint") or (probe(name, 120) if alive else None)
+        if fp and name not in reg:  # a device that could not register itself (an emulated one): at first contact
+            register(name, fp)
         out.append({"name": name, "state": node.state, "busy": alive and available.get(RESOURCE_PREFIX + name, 0) < 1,
                     "last_seen": datetime.fromtimestamp(seen_ms / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
                     "node_id": node.node_id, "address": node.node_ip, "labels": node.labels and

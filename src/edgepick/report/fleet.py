@@ -50,7 +50,8 @@ def fleet_markdown(run) -> str:
     cross = cross_device(run.rows)
     if not cross["devices"]:
         return ""
-    lines = ["", "| candidate | " + " | ".join(cross["devices"]) + " |", "|---|" + "---:|" * len(cross["devices"])]
+    heads = [f"{n} (emulated: not its real speed)" if n in cross["emulated"] else n for n in cross["devices"]]
+    lines = ["", "| candidate | " + " | ".join(heads) + " |", "|---|" + "---:|" * len(cross["devices"])]
     for entry in cross["rows"]:
         lines.append(f"| {entry['candidate']} | " + " | ".join(_cell(entry, n) for n in cross["devices"]) + " |")
     for name, info in (run.context.get("devices") or {}).items():

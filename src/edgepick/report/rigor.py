@@ -88,7 +88,7 @@ def interleave_text(row: dict) -> str | None:
 
 
 def row_lines(row: dict, top: int = 5, ops: bool = False) -> list[str]:
-    lines = []
+    lines = [row["device"]["latency_label"]] if (row.get("device") or {}).get("latency_label") else []  # issue 13
     if row.get("loadgen"):
         res = row["loadgen"]
         lines.append(f"LoadGen {res['error']}" if res.get("error") else "LoadGen " + loadgen_text(res))

@@ -16,6 +16,11 @@ def emulated(row: dict) -> str | None:
     return ((row.get("device") or {}).get("fingerprint") or {}).get("emulated")
 
 
+def pickable(rows: list[dict]) -> list[dict]:
+    """The rows a selection may consider: not those measured on an emulated device."""
+    return [row for row in rows if not emulated(row)]
+
+
 def base_key(row: dict) -> str:
     return row["key"].rsplit("@", 1)[0] if device_of(row) else row["key"]
 
