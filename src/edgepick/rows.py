@@ -127,3 +127,19 @@ METRICS: dict[str, Metric] = {
 
 def metric(row: dict, name: str) -> float | None:
     return METRICS[name].read(row)
+
+
+def device_of(row: dict) -> str | None:
+    """The fleet device a row was measured on; None for a local row."""
+    return (row.get("device") or {}).get("name")
+
+
+def emulated(row: dict) -> str | None:
+    """How the row's device was emulated ("qemu-user"), or None for real hardware."""
+    return ((row.get("device") or {}).get("fingerprint") or {}).get("emulated")
+
+
+def pickable(rows: list[dict]) -> list[dict]:
+    """The rows a selection may consider: not those measured on an emulated device (issue 13: their latencies say the
+    candidate runs and agrees there, not how fast the real chip would run it)."""
+    return [row for row in rows if not emulated(row)]

@@ -7,18 +7,7 @@ that the candidate runs and agrees there, not how fast it would run on the real 
 
 from __future__ import annotations
 
-
-def device_of(row: dict) -> str | None:
-    return (row.get("device") or {}).get("name")
-
-
-def emulated(row: dict) -> str | None:
-    return ((row.get("device") or {}).get("fingerprint") or {}).get("emulated")
-
-
-def pickable(rows: list[dict]) -> list[dict]:
-    """The rows a selection may consider: not those measured on an emulated device."""
-    return [row for row in rows if not emulated(row)]
+from edgepick.rows import device_of, emulated, pickable  # noqa: F401  (the accessors live with the other row readers)
 
 
 def base_key(row: dict) -> str:

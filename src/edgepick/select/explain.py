@@ -185,7 +185,7 @@ def not_ok(row: dict) -> str:
 
 
 def select_with(rows: list[dict], settings: dict | None, reference_accuracy: float | None) -> Selection:
-    from edgepick.select.devices import pickable  # rows measured under emulation never compete (issue 13)
+    from edgepick.rows import pickable  # rows measured under emulation never compete (issue 13)
 
     settings = settings or {}
     return select(pickable(rows), parse_budget(settings.get("budget")), parse_objective(settings.get("optimize")),
