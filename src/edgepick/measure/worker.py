@@ -20,7 +20,7 @@ import numpy as np
 from edgepick import errors
 from edgepick.artifact import Artifact
 from edgepick.data import load_inputs_npz
-from edgepick.measure import energy
+from edgepick.measure import energy, sensors
 from edgepick.measure.latency import TimingPolicy, summarize, timed_loop
 from edgepick.registry import RUNTIMES
 
@@ -119,9 +119,15 @@ def _steady_state(job: dict, result: dict, runtime, artifact: Artifact, session,
     batch = job["batch"]
     result["phase"] = "steady-state"
     policy = TimingPolicy(**job.get("timing", {}))
+    cores = sorted(os.sched_getaffinity(0))
+    before = sensors.snapshot(cores)  # clocks and temperatures around the steady state: throttling shows on a board
     probe = energy.Probe.start()
     samples_ns, warm = timed_loop(lambda: session.run(prepared), policy)
     result["energy"] = probe.stop(len(samples_ns) + warm, batch)
+    after = sensors.snapshot(cores)
+    readable = before["cpu_mhz"] is not None or before["thermal_c"]
+    result["energy"]["sensors"] = {"before": before, "after": after} if readable else {
+        "unavailable": sensors.availability(cores)}
     result["warmup_calls"] = warm
     result["latency_ms"] = summarize(samples_ns)
     result["latency_samples_ms"] = [s / 1e6 for s in samples_ns[: job.get("keep_samples", 5000)]]

@@ -142,5 +142,20 @@ def energy_text(energy: dict | None) -> str:
         return "-"
     value = f"{energy['mj_per_inference']:.3g} mJ/inference"
     if energy.get("kind") == "measured":
-        return f"{value} (measured, RAPL)"
-    return f"{value} (estimate)"
+        source = "RAPL" if str(energy.get("source", "")).startswith("RAPL") else "board hwmon"
+        return f"{value} (measured, {source}){_sensors_text(energy.get('sensors'))}"
+    return f"{value} (estimate){_sensors_text(energy.get('sensors'))}"
+
+
+def _sensors_text(sensors: dict | None) -> str:
+    """'; CPU 2400->1800 MHz, 51->74 C' when the CPU's clock or temperature was readable around the steady state."""
+    if not sensors or not sensors.get("before"):
+        return ""
+    before, after = sensors["before"], sensors.get("after") or {}
+    parts = []
+    if before.get("cpu_mhz") and after.get("cpu_mhz"):
+        parts.append(f"CPU {before['cpu_mhz']:.0f}->{after['cpu_mhz']:.0f} MHz")
+    hot0, hot1 = max((before.get("thermal_c") or {}).values(), default=None), max((after.get("thermal_c") or {}).values(), default=None)
+    if hot0 is not None and hot1 is not None:
+        parts.append(f"{hot0:.0f}->{hot1:.0f} C (hottest zone)")
+    return f"; {', '.join(parts)}" if parts else ""
