@@ -207,3 +207,32 @@ def test_cluster_and_device_commands(tmp_path, tiny_onnx):
     finally:
         stopped = edgepick("cluster", "stop")
         assert stopped.returncode == 0, stopped.stderr
+
+
+@pytest.mark.slow
+def test_compression_follow_ups_run_on_the_device(tmp_path, tiny_onnx):
+    """An INT8 candidate over its accuracy drop on device `solo` gets its follow-ups there too: the sensitivity
+    ranking on the head, then INT8 with the most sensitive nodes back in float, round by round, until one passes."""
+    import numpy as np
+
+    np.savez(tmp_path / "d.npz", x=np.random.default_rng(0).normal(size=(48, 1, 8, 8)).astype(np.float32))
+    pythonpath = os.pathsep.join(p for p in (SRC, os.environ.get("PYTHONPATH")) if p)
+    c = Cluster(tmp_path, {"PYTHONPATH": pythonpath})
+    try:
+        c.start_head(device="solo")
+        c.wait_alive(["solo"])
+        args = [sys.executable, "-m", "edgepick.cli", "run", str(tiny_onnx), "--runtimes", "onnxruntime", "--threads", "1",
+                "--on", "solo", "--json", "--min-duration", "0.05", "--min-samples", "5", "--warmup", "2",
+                "--data", str(tmp_path / "d.npz"), "--compress", "int8-dynamic", "--metric", "mse",
+                "--max-acc-drop", "0.00000001abs"]  # no quantization error allowed: forces the follow-ups
+        done = subprocess.run(args, capture_output=True, text=True, env=_env(c, tmp_path / "home"), timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        rows = {r["key"]: r for r in json.loads(done.stdout)["candidates"]}
+        first = rows["onnxruntime/int8-dynamic/t1/b1@solo"]
+        assert first["status"] == "disagrees" and first["compression"]["sensitivity"]
+        follow_ups = sorted(k for k in rows if "-float" in k)
+        assert follow_ups and all(k.endswith("@solo") for k in follow_ups)
+        assert all(rows[k]["device"]["name"] == "solo" for k in follow_ups)
+        assert any(rows[k]["status"] == "ok" for k in follow_ups)  # the search stops at the first k that passes
+    finally:
+        c.stop()

@@ -92,9 +92,7 @@ def execute(request: Settings, progress: Progress | None = None) -> Run:
     sw.store.set_expected_rows(sw.run.id, total)
     notify("start", {"run_id": sw.run.id, "total": total, "resumed": len(sw.done)})
     if fleet:
-        sw.rows += fleet.sweep(candidates, sw.done, sw.run_dir, notify, convert=lambda c: sw.convert(c, sw.run_dir),
-                               measure_one=lambda c, device_dir: sw.measure(c, device_dir, ref_dir=sw.run_dir),
-                               save=sw.save)
+        sw.sweep_on_fleet(candidates)
     else:
         sw.sweep_locally(candidates)
     return sw.finish()
@@ -191,6 +189,18 @@ class _Sweep:
         while self.compress is not None and (more := compress_hooks.follow_up(self.rows, self.compress, self.request,
                                                                                self.notify)):
             self._measure_each(more)
+
+    def sweep_on_fleet(self, candidates: list[Candidate]) -> None:
+        """Every candidate on every device, rows stored as they arrive from any device; then the compression
+        follow-ups, each round on every device. The search finds its rows by label, so arrival order does not matter;
+        the sensitivity ranking is computed once, on the head, on the same model."""
+        more = candidates
+        while more:
+            self.rows += self.fleet.sweep(more, self.done, self.run_dir, self.notify,
+                                          convert=lambda c: self.convert(c, self.run_dir),
+                                          measure_one=lambda c, device_dir: self.measure(c, device_dir, ref_dir=self.run_dir),
+                                          save=self.save)
+            more = compress_hooks.follow_up(self.rows, self.compress, self.request, self.notify) if self.compress else []
 
     def _measure_each(self, candidates: list[Candidate]) -> None:
         for cand in candidates:

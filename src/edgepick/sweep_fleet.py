@@ -9,8 +9,9 @@ against the head's reference, accuracy and row layout are identical; each row ga
 and its key gains "@NAME". A device that is lost gives `device-lost` rows for what it had left; those rows are
 measured again by the next run of the same command (same run id), the others are reused.
 
-Not in fleet mode (yet): compression follow-ups (lazy INT8 re-tries that read the previous row), interleaved windows
-and the roofline (its peak is measured on the head, not on the device).
+Compression follow-ups (INT8 with its most sensitive nodes back in float) run round by round on every device
+(sweep._Sweep.sweep_on_fleet). Not in fleet mode (yet): interleaved windows and the roofline (its peak is measured on
+the head, not on the device).
 """
 
 from __future__ import annotations
