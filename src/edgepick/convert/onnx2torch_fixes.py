@@ -1,13 +1,16 @@
 """Graph repairs around onnx2torch: what real exporters write that onnx2torch or torch.export cannot take as it is.
 
 Before onnx2torch (on the ONNX graph): weights held in Constant nodes instead of initializers (Paddle2ONNX writes
-every weight so; onnx2torch's Conv reads its weight from the initializers only: "KeyError: 'conv2d_0.w_0'"), and
-Reshape's needless allowzero.
+every weight so; onnx2torch's Conv reads its weight from the initializers only: "KeyError: 'conv2d_0.w_0'"), the
+measured input shapes written in and inferred (onnx2torch reads BatchNorm's rank from them), Reshape's needless
+allowzero.
 
 After onnx2torch (on the torch.fx graph): modules that read a constant tensor's *values* at run time (Reshape's target,
-Resize's scales or sizes). torch.export lifts every weight to a symbolic input, so reading its values is a
-"data-dependent expression" it cannot trace. Where that tensor is a constant of the graph, the module is replaced by
-the same torch call with the values written in: the same computation, now traceable.
+Resize's scales or sizes, Pad's pads, Slice's bounds, Squeeze/Unsqueeze/ReduceSum axes, Split sizes). torch.export
+lifts every weight to a symbolic input, so reading its values is a "data-dependent expression" it cannot trace (or,
+for many Pads, one it reasons about for minutes). Where that tensor is a constant of the graph, the module is replaced
+by the same torch call, or onnx2torch's own static module, with the values written in: the same computation, now
+traceable. Then what torch.export.save and load trip on: unused empty weights, shared storage, odd module names.
 """
 
 from __future__ import annotations
@@ -125,7 +128,7 @@ def plain_module_names(module) -> int:
     for node in graph.nodes:
         if node.op != "call_module" or not re.search(r"[^\w./-]", node.target):
             continue
-        new = re.sub(r"[^\w./-]", "_", node.target)
+        new = re.sub(r"[^\w/-]", "_", node.target)  # no '.': add_submodule would read it as a path
         while new in taken:
             new += "_"
         module.add_submodule(new, module.get_submodule(node.target))
