@@ -19,9 +19,16 @@ from tests.helpers import FAST_ARGS, cli
 from tests.test_cli_errors import _one_line_error
 
 
+def _default_sigint() -> None:
+    """In the CLI's process before exec: SIGINT at its default and unblocked, as a terminal gives it. A child inherits
+    both from pytest, where an earlier test's library (a pool's resource tracker) can leave SIGINT blocked."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def _cli_popen(*args: str, cwd) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "edgepick.cli", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=cwd)
+                            stderr=subprocess.PIPE, text=True, cwd=cwd, preexec_fn=_default_sigint)
 
 
 def _measure_worker_of(parent_pid: int, timeout_s: float = 180) -> psutil.Process:
