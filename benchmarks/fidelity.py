@@ -85,7 +85,7 @@ def static_vs_dynamic(model: Path, windows: int = 20) -> dict:
 def export_model(work: Path) -> Path:
     import torch
 
-    from edgepick.zoo.mobilenet import build
+    from edgepick.inputs.zoo.mobilenet import build
 
     path = work / "mobilenetv2-like.onnx"
     torch.onnx.export(build(), (torch.randn(1, 3, 224, 224),), str(path), input_names=["input"], dynamo=False)
@@ -99,7 +99,7 @@ def export_dynamic_model(work: Path) -> Path:
     """mobilenetv2-like with dynamic batch, height and width (like detectors and OCR nets ship)."""
     import torch
 
-    from edgepick.zoo.mobilenet import build
+    from edgepick.inputs.zoo.mobilenet import build
 
     path = work / "mobilenetv2-like-dynamic-hw.onnx"
     torch.onnx.export(build(), (torch.randn(1, 3, 224, 224),), str(path), input_names=["images"], dynamo=False,
@@ -110,7 +110,7 @@ def export_dynamic_model(work: Path) -> Path:
 def edgepick_row(model: Path, home: Path, runtime: str, **options) -> dict:
     """The row of one fresh edgepick measurement of `runtime` (FP32 rows only)."""
     import edgepick
-    from edgepick.measure.latency import TimingPolicy
+    from edgepick.worker.latency import TimingPolicy
 
     os.environ["EDGEPICK_HOME"] = str(home)
     run = edgepick.pick(str(model), runtimes=[runtime], threads=THREADS, force=True, noise_retry=False,
@@ -184,7 +184,7 @@ def cores() -> list[int]:
 
 def harness_overhead_us() -> dict[str, float]:
     """The cost the harness adds per timed call: the clock pair and loop around a no-op, and the Session wrapper."""
-    from edgepick.measure.latency import TimingPolicy, timed_loop
+    from edgepick.worker.latency import TimingPolicy, timed_loop
 
     policy = TimingPolicy(warmup_count=1000, warmup_s=0.1, min_samples=100_000, min_duration_s=1.0)
     loop, _ = timed_loop(lambda: None, policy)
@@ -284,7 +284,7 @@ def _round_entry(ours, theirs) -> dict:
 
 
 def _machine() -> str:
-    from edgepick.fingerprint import fingerprint
+    from edgepick.core.fingerprint import fingerprint
 
     fp = fingerprint("-")
     return f"{fp['cpu_model']}, {fp['usable_cores']} cores, {fp['memory_gb']} GB, {fp['os']}"

@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/fleet_clus
 
 from tests.fleet_cluster import Cluster  # noqa: E402
 
-from edgepick.measure.latency import TimingPolicy  # noqa: E402
-from edgepick.sweep import Request, execute  # noqa: E402
+from edgepick.sweep.scheduler import Request, execute  # noqa: E402
+from edgepick.worker.latency import TimingPolicy  # noqa: E402
 
 RUNTIMES = os.environ.get("FLEET_RUNTIMES", "onnxruntime,opencv-dnn,torchscript").split(",")
 ROUNDS = int(os.environ.get("FLEET_ROUNDS", "3"))

@@ -40,16 +40,16 @@ EOF
 } > "$out/machine.txt" 2>&1
 
 timeout 200 "$py" -m pytest -q -p no:cacheprovider -m "not slow" \
-  tests/test_precision.py tests/test_precision_quantized_source.py tests/test_onnx2torch_fixes.py tests/test_units.py \
+  tests/plan/test_precision.py tests/plan/test_precision_quantized_source.py tests/convert/test_onnx2torch_fixes.py tests/core/test_units.py \
   > "$out/tests.txt" 2>&1
 echo "pytest exit $?" >> "$out/tests.txt"
 
 # Not installed here -> a "not-installed" row, said as such.
 runtimes=torch-eager,onnxruntime,openvino,torch-compile,torchscript,opencv-dnn
 echo "runtimes: $runtimes" >> "$out/machine.txt"
-timeout 480 "$py" -m edgepick.cli run digits-cnn --runtimes "$runtimes" --precision auto --threads 1 --batch 1 \
+timeout 480 "$py" -m edgepick.cli.main run digits-cnn --runtimes "$runtimes" --precision auto --threads 1 --batch 1 \
   > "$out/digits.txt" 2>&1
 echo "run exit $?" >> "$out/digits.txt"
 run_id=$(grep -o 'edgepick run [0-9a-f]\{10\}' "$out/digits.txt" | head -1 | awk '{print $3}')
-[ -n "$run_id" ] && "$py" -m edgepick.cli show "$run_id" --json > "$out/digits.json" 2>&1
+[ -n "$run_id" ] && "$py" -m edgepick.cli.main show "$run_id" --json > "$out/digits.json" 2>&1
 exit 0

@@ -39,7 +39,7 @@ OPTIONAL = (("--no-noise-retry",), ("--precision", "fp32"))
 
 
 def edgepick_cmd() -> list[str]:
-    return [sys.executable, "-m", "edgepick.cli"]
+    return [sys.executable, "-m", "edgepick.cli.main"]
 
 
 def cli_options() -> str:
@@ -128,8 +128,8 @@ def run_model(entry: Entry, args: list[str], home: Path, model_timeout: float) -
 # Runs in a fresh process with the model's EDGEPICK_HOME: reads the newest run's rows as the store kept them.
 _READ_STORE = """
 import json
-from edgepick.paths import default_db_url
-from edgepick.result import row_from_db
+from edgepick.core.paths import default_db_url
+from edgepick.store.result import row_from_db
 from edgepick.store.db import Store
 runs = Store(default_db_url()).list_runs(1)
 rows = [row_from_db(c) for c in runs[0].candidates] if runs else []
@@ -186,7 +186,7 @@ def summarise_candidates(candidates: list[dict]) -> dict[str, dict]:
 
 def runtime_names() -> list[str]:
     """The registry's runtimes, asked in a child process: an edgepick that cannot even import is a row, not the end."""
-    code = "from edgepick.registry import RUNTIMES; print(','.join(RUNTIMES.all()))"
+    code = "from edgepick.core.registry import RUNTIMES; print(','.join(RUNTIMES.all()))"
     try:
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     except subprocess.TimeoutExpired:

@@ -45,7 +45,7 @@ def _edgepick_source() -> dict:
 def _envs() -> list[str]:
     """The per-runtime venvs present (edgepick env create): without onnx2tf's, LiteRT has no path from ONNX."""
     try:
-        from edgepick.envs import MARKER, root
+        from edgepick.core.envs import MARKER, root
 
         return sorted(p.name for p in root().iterdir() if (p / MARKER).is_file())
     except Exception:  # noqa: BLE001  (no envs folder, or an edgepick that does not import)

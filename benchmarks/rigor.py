@@ -16,11 +16,11 @@ import os
 import sys
 import tempfile
 
-from edgepick.measure.latency import TimingPolicy
-from edgepick.measure.loadgen import LoadGenSettings
 from edgepick.report.rigor import loadgen_text as describe
 from edgepick.report.rigor import ops_text, roofline_text
-from edgepick.sweep import Request, execute
+from edgepick.sweep.scheduler import Request, execute
+from edgepick.worker.latency import TimingPolicy
+from edgepick.worker.loadgen import LoadGenSettings
 
 TIMING = TimingPolicy(warmup_count=10, warmup_s=0.3, min_samples=100, min_duration_s=2.0)
 
@@ -65,7 +65,7 @@ def agreement_section(models=("digits-cnn", "mobilenetv2-like"), runtimes=("onnx
     r = int(os.environ.get("RIGOR_REPEATS", "5"))
     models = tuple(os.environ["RIGOR_MODELS"].split(",")) if os.environ.get("RIGOR_MODELS") else models
     out = [f"## Run-to-run agreement: two runs of the same sweep, 1 thread, {r} fresh processes per candidate", "",
-           "CIs of the median: between processes (t-interval over the per-process medians, measure/repeats.py; the "
+           "CIs of the median: between processes (t-interval over the per-process medians, rigor/repeats.py; the "
            "one edgepick uses), and, for comparison, the first process's own order-statistic and batch-median CIs.", "",
            "Mutual containment is a strict test: even for two runs of one distribution with exact 95% intervals of equal "
            "width, each median lands inside the other's interval only with P(|Z| < 1.96/sqrt 2) = 83%. The Welch t-test "
@@ -97,7 +97,7 @@ def _welch(la: dict, lb: dict) -> str:
     """Welch's t on the two runs' per-process medians: 'same' when |t| is under the 95% two-sided critical value."""
     import statistics
 
-    from edgepick.measure.repeats import t975
+    from edgepick.rigor.repeats import t975
 
     a, b = la["processes"]["p50_ms"], lb["processes"]["p50_ms"]
     va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)

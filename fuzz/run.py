@@ -4,7 +4,7 @@
 the summary (per target: examples tried, seconds, findings, how it ended) to FUZZ_OUT. Each target runs in a process
 of its own: a parser that crashes the process (a segfault in a native library) is a finding too, with the input that
 did it (the child writes each input to fuzz/findings/TARGET.current before trying it). Each finding is the shrunk
-input Hypothesis reports, with the exception it raised; turn each into a regression test (tests/test_hardening_fuzz.py).
+input Hypothesis reports, with the exception it raised; turn each into a regression test (tests/tools/test_hardening_fuzz.py).
 Exit code: 0 when no target found anything, 1 otherwise.
 """
 

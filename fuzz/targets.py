@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from hypothesis import strategies as st
 
-from edgepick.errors import UserError
+from edgepick.core.errors import UserError
 
 WORK = Path(tempfile.mkdtemp(prefix="edgepick-fuzz-"))
 SEEDS: dict[str, bytes] = {}
@@ -145,7 +145,7 @@ def _write(suffix: str, data: bytes) -> Path:
 
 
 def check_model_file(fmt: str, data: bytes) -> None:
-    from edgepick.model import load_model
+    from edgepick.inputs.model import load_model
 
     suffix = {"prototxt": ".prototxt", "cfg": ".cfg"}.get(fmt, f".{fmt}")
     path = _write(suffix, data)
@@ -158,7 +158,7 @@ def check_model_file(fmt: str, data: bytes) -> None:
 
 
 def check_input_shape(text: str) -> None:
-    from edgepick.signature import Signature, TensorSpec, apply_shapes, parse_input_shapes
+    from edgepick.inputs.signature import Signature, TensorSpec, apply_shapes, parse_input_shapes
 
     sig = Signature([TensorSpec("ids", [None, 128], "int64", True), TensorSpec("mask", [None, None], "int64", True)])
     try:
@@ -178,7 +178,7 @@ def check_budget(text: str, objective: str) -> None:
 
 
 def check_device_yaml(text: str) -> None:
-    from edgepick.devices import load_device
+    from edgepick.plan.devices import load_device
 
     path = WORK / "device.yaml"
     path.write_text(text, encoding="utf-8", errors="surrogatepass")
@@ -202,8 +202,8 @@ def check_npz_arrays(arrays: dict[str, np.ndarray]) -> None:
 
 
 def _check_npz(path: Path) -> None:
-    from edgepick.data import check_against_signature, read_data_arg
-    from edgepick.signature import Signature, TensorSpec
+    from edgepick.inputs.data import check_against_signature, read_data_arg
+    from edgepick.inputs.signature import Signature, TensorSpec
 
     sig = Signature([TensorSpec("input", [None, 4], "float32", True)])
     try:

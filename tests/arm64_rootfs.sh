@@ -1,5 +1,5 @@
 #!/bin/sh
-# An emulated aarch64 device for tests/test_fleet_arm64.py (`make test-arm64`, as root): Debian's qemu-user-static
+# An emulated aarch64 device for tests/launch/test_fleet_arm64.py (`make test-arm64`, as root): Debian's qemu-user-static
 # registered with binfmt_misc, an arm64 Debian 12 root file system made with mmdebstrap, and in it the venv a user
 # makes on a Raspberry Pi: edgepick's wheel (built from this checkout) with the extras `agent,onnxruntime,litert`,
 # every dependency an aarch64 wheel from PyPI, Ray pinned to the head's version (a cluster runs one Ray).

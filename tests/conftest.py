@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edgepick.measure.latency import TimingPolicy
+from edgepick.worker.latency import TimingPolicy
 
 FAST = TimingPolicy(warmup_count=2, warmup_s=0.0, min_samples=5, min_duration_s=0.05, max_duration_s=5.0)
 

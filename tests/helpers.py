@@ -9,8 +9,19 @@ import sys
 
 def cli(*args: str, env: dict | None = None, cwd=None, timeout: float = 300) -> subprocess.CompletedProcess:
     full_env = dict(os.environ, **(env or {}))
-    return subprocess.run([sys.executable, "-m", "edgepick.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "edgepick.cli.main", *args], capture_output=True, text=True,
                           env=full_env, cwd=cwd, timeout=timeout)
 
 
 FAST_ARGS = ("--min-duration", "0.05", "--min-samples", "5", "--warmup", "2")
+
+
+def one_line_error(proc, *needles):
+    """A user mistake: exit code 2, no traceback, and exactly one line saying what to do, with each needle in it."""
+    assert proc.returncode == 2, proc.stderr + proc.stdout
+    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+    assert "Traceback" not in proc.stderr
+    assert lines[-1].startswith("edgepick: error:"), proc.stderr
+    assert len(lines) == 1, proc.stderr
+    for needle in needles:
+        assert needle in proc.stderr, proc.stderr

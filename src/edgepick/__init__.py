@@ -11,12 +11,12 @@ __version__ = "0.1.0"
 def pick(model, **options):
     """Measure `model` (a path, zoo name, 'module:callable' or nn.Module) on every runtime; return a Run.
 
-    Options are the flat names of edgepick.settings (settings.FLAT): runtimes, threads, batches, input_shape, data,
+    Options are the flat names of edgepick.sweep.settings (settings.FLAT): runtimes, threads, batches, input_shape, data,
     memory_limit, timeout_s, force, db_url, budget, optimize, ... `threads` and `batches` take an int or a list;
     `device` takes a profile name (pi-class, phone-class), a YAML path or a DeviceProfile.
     """
-    from edgepick.settings import build
-    from edgepick.sweep import execute
+    from edgepick.sweep.scheduler import execute
+    from edgepick.sweep.settings import build
 
     for name in ("threads", "batches"):
         if isinstance(options.get(name), int):

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from edgepick.artifact import Artifact
-from edgepick.signature import Signature
+from edgepick.core.artifact import Artifact
+from edgepick.inputs.signature import Signature
 
 
 @dataclass

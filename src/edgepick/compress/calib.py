@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgepick.data import arrays_sha256, check_against_signature, read_data_arg
+from edgepick.inputs.data import arrays_sha256, check_against_signature, read_data_arg
 
 DEFAULT_CALIB_SIZE = 128
 CALIB_SEED = 0

@@ -8,14 +8,14 @@ the per-layer quantize/dequantize overhead is as large as the arithmetic saved.
 
 from __future__ import annotations
 
-from edgepick.fingerprint import _cpu
+from edgepick.core.fingerprint import cpu_info
 
 _INT8_ISA = ("avx512_vnni", "avx512vnni", "avx_vnni", "amx_int8")
 SMALL_MODEL_BYTES = 512 * 1024
 
 
 def int8_flag(compressor: str, runtime: str, artifact) -> dict:
-    flags = _cpu()["isa_flags"]
+    flags = cpu_info()["isa_flags"]
     reasons = []
     if not any(f in flags for f in _INT8_ISA):
         reasons.append("no VNNI/AMX in the CPU's ISA flags (" + ", ".join(flags) + ")")

@@ -7,8 +7,8 @@ only on CPUs with AVX512-FP16/AMX-FP16) and said in the row, since without it th
 
 from __future__ import annotations
 
-from edgepick.artifact import Artifact
 from edgepick.compress.base import CompressContext, Compressor
+from edgepick.core.artifact import Artifact
 
 
 class OnnxFloat16(Compressor):
@@ -69,9 +69,9 @@ class OpenVinoFp16Hint(Compressor):
 
 
 def _cpu_fp16_note() -> str:
-    from edgepick.fingerprint import _cpu
+    from edgepick.core.fingerprint import cpu_info
 
-    flags = _cpu()["isa_flags"]
+    flags = cpu_info()["isa_flags"]
     if "avx512_fp16" in flags or "amx_fp16" in flags:
         return "the CPU has native FP16 arithmetic (avx512_fp16)"
     return ("no native FP16 arithmetic on this CPU (ISA: " + ", ".join(flags) + "); ONNX Runtime's CPU provider "

@@ -1,22 +1,23 @@
-"""The few calls sweep.py makes for the compression axis, kept here so the sweep's own code stays small."""
+"""The few calls sweep/scheduler.py makes for the compression axis, kept here so the sweep's own code stays small."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from edgepick import errors
-from edgepick.artifact import Artifact
 from edgepick.compress import plan, search
 from edgepick.compress.metrics import parse_drop
+from edgepick.core import errors
+from edgepick.core.artifact import Artifact
 
 
 def key_settings(request) -> dict | None:
     """What changes compressed rows, so a run with other compression settings is not resumed from this one."""
-    if not request.compressions:
+    c = request.compression
+    if not c.compressions:
         return None
-    return {"compressions": request.compressions, "max_acc_drop": parse_drop(request.max_acc_drop).to_dict(),
-            "metric": request.metric, "calib": str(request.calib) if request.calib else None,
-            "calib_size": request.calib_size, "train_data": str(request.train_data) if request.train_data else None}
+    return {"compressions": c.compressions, "max_acc_drop": parse_drop(c.max_acc_drop).to_dict(), "metric": c.metric,
+            "calib": str(c.calib) if c.calib else None, "calib_size": c.calib_size,
+            "train_data": str(c.train_data) if c.train_data else None}
 
 
 def setup(request, spec, data, reference, artifacts_root: Path):
@@ -27,11 +28,11 @@ def setup(request, spec, data, reference, artifacts_root: Path):
 
 
 def candidates(request, runtimes: list[str], cs, notify):
-    return plan.candidates(request.compressions, runtimes, request.threads, request.batches, cs, notify)
+    return plan.candidates(request.compression.compressions, runtimes, request.workload.threads, request.workload.batches, cs, notify)
 
 
 def follow_up(rows: list[dict], cs, request, notify) -> list:
-    return search.follow_up(rows, cs, request.threads, request.batches, notify)
+    return search.follow_up(rows, cs, request.workload.threads, request.workload.batches, notify)
 
 
 def convert(cand, spec, artifacts_root: Path, request=None, run_dir: Path | None = None):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from edgepick.artifact import Artifact
 from edgepick.compress.base import CompressContext, Compressor
+from edgepick.core.artifact import Artifact
 
 
 def quantize_dyn(src: str, out: str, per_channel: bool, exclude: list[str]) -> None:

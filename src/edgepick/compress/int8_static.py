@@ -10,16 +10,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgepick.artifact import Artifact
 from edgepick.compress.base import CompressContext, Compressor
+from edgepick.core.artifact import Artifact
 
 METHODS = ("minmax", "entropy", "percentile")
 
 
 def has_vnni() -> bool:
-    from edgepick.fingerprint import _cpu
+    from edgepick.core.fingerprint import cpu_info
 
-    return any(f in _cpu()["isa_flags"] for f in ("avx512_vnni", "avx512vnni", "avx_vnni", "amx_int8"))
+    return any(f in cpu_info()["isa_flags"] for f in ("avx512_vnni", "avx512vnni", "avx_vnni", "amx_int8"))
 
 
 def quantize_qdq(src: str, out: str, calibration, method: str, per_channel: bool, exclude: list[str]) -> dict:

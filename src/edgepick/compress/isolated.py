@@ -8,7 +8,7 @@ and JSON. A crash, OOM or hang there is a row with its classified reason (one co
 goes on) or, for the setup the whole compression axis needs, one line: the run cannot go on without it.
 
 The parent writes what the workers share once, into a context folder: eval inputs, labels, reference outputs,
-calibration and training arrays. The worker side (the *_task functions, registered in launch/tasks.py) rebuilds a
+calibration and training arrays. The worker side (worker/compress_tasks.py, dispatched by worker/tasks.py) rebuilds a
 CompressSetup from those files and calls the same plan/search code the parent used to run in-process.
 """
 
@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgepick import errors, paths
-from edgepick.errors import CandidateFailure, UserError
+from edgepick.core import errors, paths
+from edgepick.core.errors import CandidateFailure, UserError
 
 CONTEXT_FILES = {"inputs": "inputs.npz", "labels": "labels.npy", "reference": "reference.npz",
                  "calib": "calib.npz", "train": "train.npz"}
@@ -39,9 +39,9 @@ def _is_user_text(arg) -> bool:
 
 def setup(request, spec, data, reference, artifacts_root: Path):
     """plan.setup with the user's data callables and metric run in a worker; raises UserError (the run stops)."""
-    from edgepick.compress import plan
     from edgepick.compress.calib import CalibrationSet, calibration_set
     from edgepick.compress.metrics import BUILTIN, parse_drop, resolve_metric
+    from edgepick.compress.setup import CompressSetup
 
     (paths.home() / "tmp").mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="compress-", dir=paths.home() / "tmp"))
@@ -50,34 +50,34 @@ def setup(request, spec, data, reference, artifacts_root: Path):
     if data.labels is not None:
         np.save(files["labels"], np.asarray(data.labels), allow_pickle=False)
     np.savez(files["reference"], *reference)
-    calib_arg, train_arg = getattr(request, "calib", None), getattr(request, "train_data", None)
+    calib_arg, train_arg = request.compression.calib, request.compression.train_data
     job = {"signature": spec.signature.to_dict(), "files": files, "eval_source": data.source,
-           "calib": str(calib_arg) if _is_user_text(calib_arg) else None, "calib_size": getattr(request, "calib_size", 128),
+           "calib": str(calib_arg) if _is_user_text(calib_arg) else None, "calib_size": request.compression.calib_size,
            "train_data": str(train_arg) if _is_user_text(train_arg) else None, "data_factory": spec.data_factory,
-           "metric": getattr(request, "metric", None), "has_labels": data.labels is not None}
+           "metric": request.compression.metric, "has_labels": data.labels is not None}
     calib = None
     if calib_arg is not None and not _is_user_text(calib_arg):  # (x, y) arrays from the API: no user code to run
         calib = calibration_set(calib_arg, data.inputs, data.source, spec.signature, job["calib_size"])
-        _save_calibration(calib, files["calib"])
+        save_calibration(calib, files["calib"])
         job["calib_given"] = True
     result = _run_or_line("compress-setup", job, work / "setup", request, "preparing compression (calibration, "
                           "training data, metric)")
-    calib = calib or CalibrationSet(_load_arrays(files["calib"]), **result["calibration"])
+    calib = calib or CalibrationSet(load_arrays(files["calib"]), **result["calibration"])
     train = None
     if train_arg is not None and not _is_user_text(train_arg):
-        from edgepick.data import read_data_arg
+        from edgepick.inputs.data import read_data_arg
 
         x, y, _ = read_data_arg(train_arg, spec.signature, 10**9)
         train = (next(iter(x.values())), y)
     elif result["has_train"]:
-        train = _load_train(files["train"])
-    name = getattr(request, "metric", None)
+        train = load_train(files["train"])
+    name = request.compression.metric
     if name is None or name in BUILTIN:
         metric = resolve_metric(name, data.labels is not None)
     else:  # the user's module:function: imported and called only in workers
         metric = IsolatedMetric(name, work, request)
-    cs = plan.CompressSetup(metric, parse_drop(getattr(request, "max_acc_drop", None)), calib, result["reference_score"],
-                            train, spec, data, reference, artifacts_root, max(request.threads))
+    cs = CompressSetup(metric, parse_drop(request.compression.max_acc_drop), calib, result["reference_score"],
+                            train, spec, data, reference, artifacts_root, max(request.workload.threads))
     cs.request, cs.context = request, {"dir": str(work), "files": files, "metric": name, "eval_source": data.source}
     return cs
 
@@ -152,14 +152,11 @@ def _failure(result: dict, where: str) -> CandidateFailure:
 
 
 def produce(name: str, label: str, options: dict, cs):
-    """plan.produce in a worker: (artifact, steps, record), or a CandidateFailure whose rows record why."""
-    from edgepick.artifact import Artifact
-    from edgepick.compress import plan
+    """plan.produce in a worker (worker/compress_tasks.py): (artifact, steps, record), or a CandidateFailure."""
+    from edgepick.core.artifact import Artifact
 
-    if cs.context is None:  # in a worker already (or a test's own CompressSetup): run it here
-        return plan.produce(name, label, options, cs)
     if cs.train is not None and not Path(cs.context["files"]["train"]).exists():
-        _save_train(cs.train, cs.context["files"]["train"])
+        save_train(cs.train, cs.context["files"]["train"])
     job = dict(_job(cs), compressor=name, label=label, options=options)
     result = run_in_context(cs, "compress", job, f"produce-{name}--{label}")
     if result["status"] != "ok":
@@ -175,7 +172,7 @@ def run_in_context(cs, task: str, job: dict, folder: str) -> dict:
 
 def convert(cand, spec, artifacts_root: Path, request, run_dir: Path):
     """A compressed artifact to its runtime's format in a worker, with every step it took (compression first)."""
-    from edgepick.artifact import Artifact
+    from edgepick.core.artifact import Artifact
     from edgepick.launch.isolated import run_task
 
     if not cand.path:
@@ -190,11 +187,6 @@ def convert(cand, spec, artifacts_root: Path, request, run_dir: Path):
 
 def sensitivity(cs, compressor: str, opts: dict) -> list[dict]:
     """search.sensitivity (quantize with one node left float, run, score; per node) in a worker."""
-    from edgepick.compress import search
-    from edgepick.compress.plan import fp32_onnx
-
-    if cs.context is None:
-        return search.sensitivity(fp32_onnx(cs), cs, compressor, opts)
     job = dict(_job(cs), compressor=compressor, options=opts)
     digest = hashlib.sha256(json.dumps(opts, sort_keys=True, default=str).encode()).hexdigest()[:12]
     result = run_in_context(cs, "compress-sensitivity", job, f"sensitivity-{compressor}-{digest}")
@@ -208,114 +200,31 @@ def cleanup(cs) -> None:
         shutil.rmtree(cs.context["dir"], ignore_errors=True)
 
 
-# --- worker side (launch/tasks.py runs these) ----------------------------------------------------------------------
+# --- the context files, written and read on both sides -----------------------------------------------------------
 
-def _save_calibration(calib, path: str) -> None:
+def save_calibration(calib, path: str) -> None:
     np.savez(path, **calib.inputs)
 
 
-def _load_arrays(path: str) -> dict[str, np.ndarray]:
+def load_arrays(path: str) -> dict[str, np.ndarray]:
     with np.load(path, allow_pickle=False) as f:
         return {k: f[k] for k in f.files}
 
 
-def _save_train(train: tuple, path: str) -> None:
+def save_train(train: tuple, path: str) -> None:
     x, y = train
     np.savez(path, x=np.asarray(x), **({"y": np.asarray(y)} if y is not None else {}))
 
 
-def _load_train(path: str) -> tuple:
-    arrays = _load_arrays(path)
+def load_train(path: str) -> tuple:
+    arrays = load_arrays(path)
     return arrays["x"], arrays.get("y")
 
 
-def _labels(files: dict):
+def labels_of(files: dict):
     return np.load(files["labels"], allow_pickle=False) if Path(files["labels"]).exists() else None
 
 
-def _outputs(path: str) -> list[np.ndarray]:
+def load_outputs(path: str) -> list[np.ndarray]:
     with np.load(path, allow_pickle=False) as f:
         return [f[f"arr_{i}"] for i in range(len(f.files))]
-
-
-def setup_task(job: dict) -> dict:
-    from edgepick.compress import plan
-    from edgepick.compress.calib import calibration_set
-    from edgepick.compress.metrics import resolve_metric
-    from edgepick.data import load_inputs_npz, read_data_arg
-    from edgepick.model import ModelSpec
-    from edgepick.signature import Signature
-
-    files, sig = job["files"], Signature.from_dict(job["signature"])
-    described = None
-    if not job.get("calib_given"):  # --calib's file or callable, or a seeded subset of the eval inputs
-        inputs = dict(load_inputs_npz(Path(files["inputs"])))
-        calib = calibration_set(job["calib"], inputs, job["eval_source"], sig, job["calib_size"])
-        _save_calibration(calib, files["calib"])
-        described = {k: v for k, v in calib.describe().items() if k != "size"}
-    train = None
-    if job["train_data"]:
-        x, y, _ = read_data_arg(job["train_data"], sig, 10**9)
-        train = (next(iter(x.values())), y)
-    elif job["data_factory"]:
-        train = plan._zoo_train(ModelSpec("model", None, sig, "", job["data_factory"]))
-    if train is not None:
-        _save_train(train, files["train"])
-    metric = resolve_metric(job["metric"], job["has_labels"])
-    reference = _outputs(files["reference"])
-    return {"calibration": described, "has_train": train is not None,
-            "reference_score": metric.score(reference, _labels(files), reference)}
-
-
-def context_from_job(job: dict):
-    """The parent's CompressSetup, rebuilt from the context files, with the metric resolved here (user code runs here)."""
-    from edgepick.artifact import Artifact
-    from edgepick.compress import plan
-    from edgepick.compress.calib import CalibrationSet
-    from edgepick.compress.metrics import DropTolerance, resolve_metric
-    from edgepick.data import EvalData, load_inputs_npz
-    from edgepick.model import ModelSpec
-    from edgepick.signature import Signature
-
-    files = job["files"]
-    spec = ModelSpec(job["name"], Artifact.from_dict(job["artifact"]), Signature.from_dict(job["signature"]),
-                     job["content_hash"])
-    labels = _labels(files)
-    data = EvalData(dict(load_inputs_npz(Path(files["inputs"]))), labels, job["eval_source"])
-    calib = job["calibration"]
-    calibration = CalibrationSet(_load_arrays(files["calib"]), calib["source"], calib["seed"], calib["sha256"])
-    tol = DropTolerance(job["tolerance"]["value"], job["tolerance"]["relative"])
-    train = _load_train(files["train"]) if job["has_train"] else None
-    return plan.CompressSetup(resolve_metric(job["metric"], labels is not None), tol, calibration, job["reference_score"],
-                              train, spec, data, _outputs(files["reference"]), Path(job["artifacts_root"]), job["threads"])
-
-
-def produce_task(job: dict) -> dict:
-    from edgepick.compress import plan
-
-    artifact, steps, record = plan.produce(job["compressor"], job["label"], job["options"], context_from_job(job))
-    return {"artifact": artifact.to_dict(), "steps": steps, "record": record}
-
-
-def sensitivity_task(job: dict) -> dict:
-    import contextlib
-    import sys
-
-    from edgepick.compress import search
-    from edgepick.compress.plan import fp32_onnx
-
-    cs = context_from_job(job)
-    with contextlib.redirect_stdout(sys.stderr):  # ORT's calibrators print
-        return {"ranked": search.sensitivity(fp32_onnx(cs), cs, job["compressor"], job["options"])}
-
-
-def metric_task(job: dict) -> dict:
-    from edgepick.compress.metrics import resolve_metric
-
-    labels = np.load(job["labels"], allow_pickle=False) if job.get("labels") else None
-    metric = resolve_metric(job["metric"], labels is not None)
-    return {"score": metric.score(_outputs(job["outputs"]), labels, _outputs(job["reference"]))}
-
-
-TASKS = {"compress-setup": setup_task, "compress": produce_task, "compress-sensitivity": sensitivity_task,
-         "compress-metric": metric_task}

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 
-from edgepick.artifact import Artifact
 from edgepick.compress.base import CompressContext, Compressor
+from edgepick.core.artifact import Artifact
 
 
 class LitertFullInteger(Compressor):

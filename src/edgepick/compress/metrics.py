@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgepick.errors import UserError
+from edgepick.core.errors import UserError
 
 
 @dataclass

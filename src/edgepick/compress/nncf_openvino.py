@@ -4,8 +4,8 @@ which reverts the most sensitive layers to float until the drop is within the to
 
 from __future__ import annotations
 
-from edgepick.artifact import Artifact
 from edgepick.compress.base import CompressContext, Compressor
+from edgepick.core.artifact import Artifact
 
 
 def _dataset(nncf, calibration, input_names: list[str]):

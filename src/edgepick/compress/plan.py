@@ -14,41 +14,19 @@ import json
 import shutil
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-from edgepick import errors
-from edgepick.artifact import Artifact
 from edgepick.compress.base import CompressContext
 from edgepick.compress.calib import CalibrationSet, calibration_set
-from edgepick.compress.metrics import DropTolerance, Metric, parse_drop, resolve_metric
+from edgepick.compress.metrics import DropTolerance, parse_drop, resolve_metric
+from edgepick.compress.setup import CompressSetup
 from edgepick.convert.chain import convert_along
-from edgepick.errors import UserError
-from edgepick.formats import usable_path
-from edgepick.planner import Candidate
-from edgepick.registry import COMPRESSORS, RUNTIMES
-
-
-@dataclass
-class CompressSetup:
-    """Everything compressed candidates share within one run."""
-
-    metric: Metric
-    tolerance: DropTolerance
-    calibration: CalibrationSet
-    reference_score: float
-    train: tuple | None
-    spec: object
-    data: object
-    reference: list
-    artifacts_root: Path
-    threads: int
-    request: object = None  # the parent's Request (its step limits), set by compress/isolated.setup
-    context: dict | None = None  # the context folder the workers read; None inside a worker: work runs in-process
-
-    def describe(self) -> dict:
-        return {"metric": self.metric.name, "tolerance": self.tolerance.to_dict(), "reference_score": self.reference_score,
-                "calibration": self.calibration.describe(), "train_samples": len(self.train[0]) if self.train else 0}
+from edgepick.core import errors
+from edgepick.core.artifact import Artifact
+from edgepick.core.errors import UserError
+from edgepick.core.registry import COMPRESSORS, RUNTIMES
+from edgepick.plan.formats import usable_path
+from edgepick.plan.planner import Candidate
 
 
 def parse_compressions(text: str | None) -> list[str] | None:
@@ -88,21 +66,21 @@ def _zoo_train(spec):
 
 
 def setup(request, spec, data, reference, artifacts_root: Path) -> CompressSetup:
-    from edgepick.data import read_data_arg
+    from edgepick.inputs.data import read_data_arg
 
-    metric = resolve_metric(getattr(request, "metric", None), data.labels is not None)
-    tolerance = parse_drop(getattr(request, "max_acc_drop", None))
-    calib = calibration_set(getattr(request, "calib", None), data.inputs, data.source, spec.signature,
-                            getattr(request, "calib_size", 128))
+    metric = resolve_metric(request.compression.metric, data.labels is not None)
+    tolerance = parse_drop(request.compression.max_acc_drop)
+    calib = calibration_set(request.compression.calib, data.inputs, data.source, spec.signature,
+                            request.compression.calib_size)
     train = None
-    if getattr(request, "train_data", None):
-        x, y, _ = read_data_arg(request.train_data, spec.signature, 10**9)
+    if request.compression.train_data:
+        x, y, _ = read_data_arg(request.compression.train_data, spec.signature, 10**9)
         train = (next(iter(x.values())), y)
     else:
         train = _zoo_train(spec)
     ref_score = metric.score(reference, data.labels, reference)
     return CompressSetup(metric, tolerance, calib, ref_score, train, spec, data, reference, artifacts_root,
-                         max(request.threads))
+                         max(request.workload.threads))
 
 
 def _cache_dir(root: Path, name: str, label: str, options: dict, calib: CalibrationSet, tol: DropTolerance,
@@ -185,9 +163,12 @@ def candidates_for(name: str, label: str, options: dict, runtimes: list[str], th
         return []  # e.g. the OpenVINO NNCF pass when only onnxruntime is swept
     notify("compressing", {"key": label})
     try:
-        from edgepick.compress import isolated  # a capped worker (in-process when already in one)
+        if cs.context is None:  # in a worker already (or a test's own CompressSetup): run it here
+            artifact, steps, record = produce(name, label, options, cs)
+        else:
+            from edgepick.compress import isolated  # a capped worker
 
-        artifact, steps, record = isolated.produce(name, label, options, cs)
+            artifact, steps, record = isolated.produce(name, label, options, cs)
         failure = None
     except errors.CandidateFailure as f:
         artifact, steps, record, failure = None, [], {"label": label, "compressor": name}, f

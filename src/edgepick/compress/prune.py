@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import copy
 
-from edgepick.artifact import Artifact
 from edgepick.compress import torch_util
 from edgepick.compress.base import CompressContext, Compressor
+from edgepick.core.artifact import Artifact
 
 
 def ratio_label(ratio: float) -> str:

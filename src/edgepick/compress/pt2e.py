@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 import warnings
 
-from edgepick.artifact import Artifact
 from edgepick.compress import torch_util
 from edgepick.compress.base import CompressContext, Compressor
+from edgepick.core.artifact import Artifact
 
 
 class Pt2eX86Inductor(Compressor):

@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from edgepick import errors
+from edgepick.core import errors
 
 MAX_SENSITIVITY_NODES = 24  # leave-one-out costs one quantization + one eval pass per node
 REVERTIBLE = ("int8-static", "int8-dynamic")  # the ORT passes that take nodes_to_exclude
@@ -79,7 +79,6 @@ def follow_up(rows: list[dict], cs, threads: list[int], batches: list[int], noti
 
     For each INT8 row that failed its accuracy drop on ONNX Runtime, in row order: its k most sensitive nodes back in
     float, k = 1, 2, 4, ..., until a variant passes. The caller measures what this returns and calls again."""
-    from edgepick.compress import isolated
     from edgepick.compress.plan import candidates_for
 
     for label, row in _failing(rows).items():
@@ -88,7 +87,7 @@ def follow_up(rows: list[dict], cs, threads: list[int], batches: list[int], noti
             notify("compressing", {"key": f"{label}: per-node sensitivity"})
             try:
                 with contextlib.redirect_stdout(sys.stderr):  # ORT's calibrators print; stdout is for --json
-                    comp["sensitivity"] = isolated.sensitivity(cs, comp["compressor"], comp.get("options", {}))  # capped worker
+                    comp["sensitivity"] = _sensitivity(cs, comp["compressor"], comp.get("options", {}))
             except Exception as e:  # recorded on the row that asked for it; the sweep goes on
                 comp["revert"] = f"sensitivity analysis failed: {type(e).__name__}: {e}"
                 continue
@@ -131,3 +130,14 @@ def next_round(failing_row: dict, rows: list[dict], per_round: int) -> tuple[str
             return "done", k
         k *= 2
     return "done", k
+
+
+def _sensitivity(cs, compressor: str, options: dict) -> list[dict]:
+    """The per-node ranking in a capped worker; in-process when this is the worker (or a test's own CompressSetup)."""
+    if cs.context is None:
+        from edgepick.compress.plan import fp32_onnx
+
+        return sensitivity(fp32_onnx(cs), cs, compressor, options)
+    from edgepick.compress import isolated
+
+    return isolated.sensitivity(cs, compressor, options)

@@ -6,9 +6,9 @@ expected on the runtimes here; what shrinks is the compressed (zlib) size, which
 
 from __future__ import annotations
 
-from edgepick.artifact import Artifact
 from edgepick.compress import torch_util
 from edgepick.compress.base import CompressContext, Compressor
+from edgepick.core.artifact import Artifact
 
 
 class MagnitudeSparsity(Compressor):

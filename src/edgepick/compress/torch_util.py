@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgepick.artifact import Artifact
+from edgepick.core.artifact import Artifact
 from edgepick.runtimes.torch_eager import example_tensors
 
 

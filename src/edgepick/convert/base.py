@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from edgepick.artifact import Artifact
-from edgepick.signature import Signature
+from edgepick.core.artifact import Artifact
+from edgepick.inputs.signature import Signature
 
 
 @dataclass

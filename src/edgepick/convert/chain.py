@@ -10,11 +10,11 @@ import sys
 import time
 from pathlib import Path
 
-from edgepick import errors
-from edgepick.artifact import Artifact
 from edgepick.convert import static
 from edgepick.convert.base import ConvertContext
-from edgepick.registry import CONVERTERS
+from edgepick.core import errors
+from edgepick.core.artifact import Artifact
+from edgepick.core.registry import CONVERTERS
 
 
 def convert_along(path: list[str], source: Artifact, signature, cache_root: Path, module=None) -> tuple[Artifact, list[dict]]:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from edgepick.artifact import Artifact
+from edgepick.core.artifact import Artifact
 
 # Ops whose input really is channels-first: an input of rank 3 feeding one of them is a signal, kept with -k.
 _CHANNELS_FIRST_OPS = {"Conv", "ConvTranspose", "MaxPool", "AveragePool", "LpPool", "BatchNormalization",

@@ -16,9 +16,9 @@ import os
 import subprocess
 import sys
 
-from edgepick import envs, errors
-from edgepick.artifact import Artifact
 from edgepick.convert.base import ConvertContext, Converter, last_json_line
+from edgepick.core import envs, errors
+from edgepick.core.artifact import Artifact
 
 
 class OnnxToKeras(Converter):

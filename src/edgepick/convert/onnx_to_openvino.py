@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from edgepick.artifact import Artifact
 from edgepick.convert.base import ConvertContext, Converter
+from edgepick.core.artifact import Artifact
 
 
 class OnnxToOpenVino(Converter):

@@ -10,9 +10,9 @@ main environment's (newer) one, which SavedModel's compatibility guarantee cover
 
 from __future__ import annotations
 
-from edgepick.artifact import Artifact
 from edgepick.convert.base import ConvertContext
 from edgepick.convert.onnx_to_tflite import OnnxToTflite, run_onnx2tf
+from edgepick.core.artifact import Artifact
 
 
 class OnnxToSavedModel(OnnxToTflite):

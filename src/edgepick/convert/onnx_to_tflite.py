@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 import subprocess
 
-from edgepick import envs
-from edgepick.artifact import Artifact
 from edgepick.convert.base import ConvertContext, Converter
+from edgepick.core import envs
+from edgepick.core.artifact import Artifact
 
 
 class OnnxToTflite(Converter):

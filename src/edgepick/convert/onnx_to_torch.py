@@ -19,7 +19,6 @@ import traceback
 import types
 import warnings
 
-from edgepick.artifact import Artifact
 from edgepick.convert.base import ConvertContext, Converter
 from edgepick.convert.onnx2tf_input import fold_constant_dequantize
 from edgepick.convert.onnx2torch_fixes import (
@@ -28,8 +27,9 @@ from edgepick.convert.onnx2torch_fixes import (
     infer_shapes,
     traceable,
 )
-from edgepick.errors import first_line
-from edgepick.torch_dims import batch_dynamic_shapes, example_tensors
+from edgepick.core.artifact import Artifact
+from edgepick.core.errors import first_line
+from edgepick.inputs.torch_dims import batch_dynamic_shapes, example_tensors
 
 MAX_OPSET = 17  # the newest opset whose op versions onnx2torch 1.5 registers converters for
 _NEEDS_TORCHVISION = ("onnx2torch.node_converters.nms", "onnx2torch.node_converters.roialign")

@@ -10,9 +10,9 @@ import json
 import subprocess
 import sys
 
-from edgepick import errors
-from edgepick.artifact import Artifact
 from edgepick.convert.base import ConvertContext, Converter, last_json_line
+from edgepick.core import errors
+from edgepick.core.artifact import Artifact
 from edgepick.runtimes import overlay
 
 

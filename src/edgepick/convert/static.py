@@ -16,8 +16,8 @@ import shutil
 import time
 from pathlib import Path
 
-from edgepick import errors
-from edgepick.artifact import Artifact
+from edgepick.core import errors
+from edgepick.core.artifact import Artifact
 
 STEP = "onnxslim"  # the name the simplification step has in a row's conversion steps and in the cache
 RETRY_CLASSES = (errors.LOAD_ERROR, errors.RUNTIME_ERROR, errors.CRASH, errors.CONVERSION_ERROR)

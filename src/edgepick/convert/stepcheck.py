@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgepick.artifact import Artifact
-from edgepick.data import join_outputs, parts
+from edgepick.core.artifact import Artifact
+from edgepick.inputs.data import join_outputs, parts
 
 MAX_SAMPLES = 32  # enough to catch a broken step; cheap even for 224x224 inputs
 MAX_WHOLE_SAMPLES = 8  # a model without a batch axis runs one call (and one load) per sample
@@ -44,7 +44,7 @@ def _run_intermediate(artifact: Artifact, inputs: dict[str, np.ndarray]) -> list
 
 
 def _run_whole(artifact: Artifact, inputs: dict[str, np.ndarray]) -> list[np.ndarray] | None:
-    """No batch axis (data.py: whole_feeds): each stored sample is a whole input set, run alone; outputs stacked."""
+    """No batch axis (inputs/data.py: whole_feeds): each stored sample is a whole input set, run alone; outputs stacked."""
     per_call = [_run_intermediate(artifact, feed) for feed in parts(inputs, True, 1)]
     return None if per_call[0] is None else join_outputs(per_call, True)
 

@@ -6,8 +6,8 @@ so one .onnx serves every --batch), and the ONNX inputs keep the model's input n
 
 from __future__ import annotations
 
-from edgepick.artifact import Artifact
 from edgepick.convert.base import ConvertContext, Converter
+from edgepick.core.artifact import Artifact
 
 OPSET = 17  # what onnxruntime, OpenVINO and TVM all read; tf2onnx 1.16+ writes it
 

@@ -7,8 +7,8 @@ shape_signature, so LiteRT resizes it per --batch.
 
 from __future__ import annotations
 
-from edgepick.artifact import Artifact
 from edgepick.convert.base import ConvertContext, Converter
+from edgepick.core.artifact import Artifact
 
 
 class TfToTflite(Converter):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import subprocess
 
-from edgepick.artifact import Artifact
 from edgepick.convert.base import ConvertContext, Converter
+from edgepick.core.artifact import Artifact
 
 
 class Pnnx(Converter):

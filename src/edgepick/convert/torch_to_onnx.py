@@ -3,10 +3,10 @@ from __future__ import annotations
 import logging
 import warnings
 
-from edgepick.artifact import Artifact
 from edgepick.convert.base import ConvertContext, Converter
+from edgepick.core.artifact import Artifact
+from edgepick.inputs.torch_dims import batch_dynamic_shapes, example_tensors
 from edgepick.runtimes.torch_eager import module_to_convert
-from edgepick.torch_dims import batch_dynamic_shapes, example_tensors
 
 
 class TorchToOnnx(Converter):

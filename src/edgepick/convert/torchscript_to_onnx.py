@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import warnings
 
-from edgepick.artifact import Artifact
 from edgepick.convert.base import ConvertContext, Converter
-from edgepick.torch_dims import example_tensors
+from edgepick.core.artifact import Artifact
+from edgepick.inputs.torch_dims import example_tensors
 
 OPSET = 17  # what onnxruntime, OpenVINO, TVM and onnx2torch all read
 

@@ -1,7 +1,7 @@
 """The launcher interface: how one measurement worker is started, wherever it runs.
 
 A launcher has one method, `launch(job, out_dir, caps) -> result dict`: it runs the worker
-(`python -m edgepick.measure.worker job.json`) for `job` in isolation, under `caps` (hard timeout, memory cap), and
+(`python -m edgepick.worker.measure job.json`) for `job` in isolation, under `caps` (hard timeout, memory cap), and
 returns the worker's result with the failures it could not report classified from the outside. `out_dir` on this
 machine then holds `result.json`, `outputs.npz` (the eval outputs the equivalence check reads) and `worker.log`.
 
@@ -9,9 +9,9 @@ Two implementations:
 - `LocalLauncher` (the default): a spawned process on this machine (launch/subprocess.py).
 - `RayDeviceLauncher` (launch/ray_device.py): the same worker code on a device of a Ray cluster, `--on NAME`.
 
-Which launcher the measurement code (measure/rigor.py, repeats.py, coldstart.py) uses is the current one of the
+Which launcher the measurement code (rigor/run.py, repeats.py, coldstart.py) uses is the current one of the
 calling context (`current()`, set with `using(launcher)`), so the code that decides *what* to measure never needs
-to know *where*; the fleet scheduler (sweep_fleet.py) runs each device's candidates in a context using its launcher.
+to know *where*; the fleet scheduler (sweep/fleet.py) runs each device's candidates in a context using its launcher.
 A context variable rather than an argument threaded through every call: each scheduler thread has its own context.
 """
 

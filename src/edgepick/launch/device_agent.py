@@ -17,7 +17,7 @@ import tarfile
 import time
 from pathlib import Path
 
-from edgepick import errors
+from edgepick.core import errors
 
 NAME_ENV, CORES_ENV, MEMORY_ENV, HOME_ENV = ("EDGEPICK_DEVICE_NAME", "EDGEPICK_DEVICE_CORES", "EDGEPICK_DEVICE_MEMORY",
                                              "EDGEPICK_DEVICE_HOME")
@@ -64,8 +64,8 @@ def emulation() -> str | None:
 def fingerprint() -> dict:
     """The device's fingerprint: CPU, ISA flags, cores, RAM, OS, arch, Python, and each runtime's version (None:
     not installed here)."""
-    from edgepick import fingerprint as fp
-    from edgepick.registry import RUNTIMES
+    from edgepick.core import fingerprint as fp
+    from edgepick.core.registry import RUNTIMES
 
     cpu = _cpu_this_boot()
     emulated = emulation()
@@ -112,19 +112,19 @@ def device_record(name: str, fingerprint: dict | None) -> dict:
 def _cpu_this_boot() -> dict:
     """The CPU part of the fingerprint, read once per boot: py-cpuinfo takes seconds (it runs CPUID in a child
     process), and Ray starts fresh worker processes on a device. A CPU does not change while the machine is up."""
-    from edgepick import fingerprint as fp
+    from edgepick.core import fingerprint as fp
 
     try:
         boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
     except OSError:
-        return dict(fp._cpu())
+        return dict(fp.cpu_info())
     cache = device_home() / f"cpu-{boot}.json"
     if cache.exists():
         try:
             return json.loads(cache.read_text())
         except ValueError:
             pass
-    cpu = dict(fp._cpu())
+    cpu = dict(fp.cpu_info())
     tmp = cache.with_name(cache.name + f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps(cpu))
     os.replace(tmp, cache)
@@ -186,9 +186,9 @@ def device_caps(caps: dict) -> dict:
 
 def measure(job: dict, caps: dict, manifest: list[dict], blobs: list[bytes], work_key: str) -> dict:
     """Measure one candidate here with the local launcher; the result carries the outputs and this device's load."""
+    from edgepick.core.registry import RUNTIMES
     from edgepick.launch.base import Caps, LocalLauncher
     from edgepick.measure import noise
-    from edgepick.registry import RUNTIMES
 
     name = device_name() or platform.node()
     base = {"device_fingerprint": fingerprint(), "device_name": name}

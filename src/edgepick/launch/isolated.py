@@ -1,4 +1,4 @@
-"""The sweep's own user-controlled steps, each in a capped worker (launch/tasks.py): reference, inputs, conversions.
+"""The sweep's own user-controlled steps, each in a capped worker (worker/tasks.py): reference, inputs, conversions.
 
 The parent process never runs the user's model, data callable or a converter itself: a model that segfaults, a
 declared 1x3x100000x100000 input, a converter that hangs, each hits the same timeout and memory cap as a candidate.
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgepick import errors, paths
-from edgepick.errors import CandidateFailure, UserError
+from edgepick.core import errors, paths
+from edgepick.core.errors import CandidateFailure, UserError
 from edgepick.launch import memcap
 from edgepick.launch.subprocess import classify, spawn_capped
 
@@ -32,10 +32,10 @@ DEVICE_STEP_MEMORY_FLOOR = 2 * 2**30
 
 
 def step_limits(request) -> tuple[float, int | None]:
-    timeout = getattr(request, "step_timeout_s", None) or request.timeout_s
-    limit = getattr(request, "step_memory_limit", None) or request.memory_limit
-    device_cap = (getattr(request, "device", None) or {}).get("memory_cap_bytes")
-    if not getattr(request, "step_memory_limit", None) and limit and device_cap and limit == device_cap:
+    timeout = request.time.step_timeout_s or request.time.timeout_s
+    limit = request.target.step_memory_limit or request.target.memory_limit
+    device_cap = (request.target.device or {}).get("memory_cap_bytes")
+    if not request.target.step_memory_limit and limit and device_cap and limit == device_cap:
         limit = max(limit, DEVICE_STEP_MEMORY_FLOOR)
     return timeout, limit
 
@@ -44,14 +44,14 @@ def run_task(task: str, job: dict, work_dir: Path, request) -> dict:
     """Run one task in a worker under the step limits; always returns a result with a status."""
     work_dir.mkdir(parents=True, exist_ok=True)
     timeout, limit = step_limits(request)
-    mechanism = memcap.choose(limit, request.memory_mechanism)
-    job = dict(job, task=task, result=str(work_dir / "result.json"), cores=request.cores)
+    mechanism = memcap.choose(limit, request.target.memory_mechanism)
+    job = dict(job, task=task, result=str(work_dir / "result.json"), cores=request.target.cores)
     if mechanism == "rlimit-as":
         job["rlimit_as_bytes"] = limit
     (work_dir / "job.json").write_text(json.dumps(job))
     (work_dir / "result.json").unlink(missing_ok=True)
     env = dict(os.environ, PYTHONUNBUFFERED="1", EDGEPICK_WORKER_ROLE=task)
-    outcome = spawn_capped(sys.executable, "edgepick.launch.tasks", work_dir / "job.json", work_dir, timeout, limit,
+    outcome = spawn_capped(sys.executable, "edgepick.worker.tasks", work_dir / "job.json", work_dir, timeout, limit,
                            mechanism, env)
     path = work_dir / "result.json"
     result = json.loads(path.read_text()) if path.exists() else {}
@@ -66,17 +66,17 @@ def run_task(task: str, job: dict, work_dir: Path, request) -> dict:
 def load_model_isolated(request):
     """load_model in a worker: the file is parsed, the factory imported and called there; the parent gets the name,
     artifact, signature and hash. An nn.Module from the Python API is already in the caller's process: used as is."""
-    from edgepick.artifact import Artifact
-    from edgepick.model import ModelSpec, load_model
-    from edgepick.signature import Signature
+    from edgepick.core.artifact import Artifact
+    from edgepick.inputs.model import ModelSpec, load_model
+    from edgepick.inputs.signature import Signature
 
     if not isinstance(request.model, (str, os.PathLike)):
-        return load_model(request.model, trust_pickle=request.trust_pickle)
+        return load_model(request.model, trust_pickle=request.workload.trust_pickle)
     (paths.home() / "tmp").mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="load-model-", dir=paths.home() / "tmp"))
     try:
-        job = {"source": str(request.model), "trust_pickle": request.trust_pickle, "input_shape": request.input_shape,
-               "no_batch_axis": request.no_batch_axis}
+        job = {"source": str(request.model), "trust_pickle": request.workload.trust_pickle, "input_shape": request.workload.input_shape,
+               "no_batch_axis": request.workload.no_batch_axis}
         result = run_task("load-model", job, work, request)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -95,22 +95,22 @@ def _why(result: dict) -> str:
 
 def eval_data_isolated(spec, request):
     """data.eval_data in a worker: the user's data callable, .npz reading and synthesis all happen there."""
-    from edgepick.data import EvalData, eval_data, load_inputs_npz
-    from edgepick.signature import Signature
+    from edgepick.inputs.data import EvalData, eval_data, load_inputs_npz
+    from edgepick.inputs.signature import Signature
 
-    if request.data is not None and not isinstance(request.data, (str, os.PathLike)):  # arrays from the Python API
-        return eval_data(spec.data_factory, spec.signature, request.data, request.data_limit)
+    if request.workload.data is not None and not isinstance(request.workload.data, (str, os.PathLike)):  # arrays from the Python API
+        return eval_data(spec.data_factory, spec.signature, request.workload.data, request.workload.data_limit)
     (paths.home() / "tmp").mkdir(exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="eval-inputs-", dir=paths.home() / "tmp"))
     try:
-        job = {"signature": spec.signature.to_dict(), "data": None if request.data is None else str(request.data),
-               "data_factory": spec.data_factory, "limit": request.data_limit,
+        job = {"signature": spec.signature.to_dict(), "data": None if request.workload.data is None else str(request.workload.data),
+               "data_factory": spec.data_factory, "limit": request.workload.data_limit,
                "outputs": str(work / "inputs.npz"), "labels": str(work / "labels.npy")}
         result = run_task("eval-inputs", job, work, request)
         if result["status"] == "user-error":
             raise UserError(result["message"])
         if result["status"] != "ok":
-            what = f"the data {request.data}" if request.data is not None else _declared(spec.signature)
+            what = f"the data {request.workload.data}" if request.workload.data is not None else _declared(spec.signature)
             raise UserError(f"preparing the eval inputs ({what}) failed in its capped worker: {_why(result)}; "
                             f"{_inputs_hint(request)}")
         spec.signature.inputs[:] = Signature.from_dict(result["signature"]).inputs  # dims resolved from the data
@@ -126,7 +126,7 @@ def _declared(sig) -> str:
 
 
 def _inputs_hint(request) -> str:
-    cap = " or raise --memory-limit" if request.memory_limit else ""
+    cap = " or raise --memory-limit" if request.target.memory_limit else ""
     return f"declare a smaller --input-shape{cap}, or give --data"
 
 
@@ -161,14 +161,14 @@ def reference_path(run_dir: Path) -> Path:
 
 def convert_isolated(path: list[str], spec, artifacts_root: Path, inputs_path: Path, run_dir: Path, request):
     """convert_along + check_steps in a worker. Returns (artifact, steps) or raises CandidateFailure (a row)."""
-    from edgepick.artifact import Artifact
+    from edgepick.core.artifact import Artifact
 
     if not path:  # the runtime reads the model as given: nothing to convert
         return spec.artifact, []
     work = run_dir / "convert" / "+".join(path)
     job = {"path": list(path), "artifact": spec.artifact.to_dict(), "signature": spec.signature.to_dict(),
            "cache_root": str(artifacts_root), "inputs": str(inputs_path), "reference": str(reference_path(run_dir)),
-           "tolerance": request.tolerance.to_dict()}
+           "tolerance": request.workload.tolerance.to_dict()}
     result = run_task("convert", job, work, request)
     if result["status"] == "ok":
         return Artifact.from_dict(result["artifact"]), result["steps"]

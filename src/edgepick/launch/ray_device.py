@@ -21,7 +21,7 @@ from pathlib import Path
 
 import ray
 
-from edgepick import errors
+from edgepick.core import errors
 from edgepick.launch.base import Caps
 from edgepick.launch.device_agent import device_record
 

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgepick import envs, errors
+from edgepick.core import envs, errors
 from edgepick.launch import memcap
 
 
@@ -27,7 +27,7 @@ class Outcome:
 
 
 def run_worker(job: dict, work_dir: Path, timeout_s: float, memory_limit: int | None = None,
-               memory_mechanism: str = "auto", module: str = "edgepick.measure.worker",
+               memory_mechanism: str = "auto", module: str = "edgepick.worker.measure",
                launch: tuple[str, dict[str, str]] | None = None) -> dict:
     """Return the worker's result dict; failures the worker could not report are classified here.
 
@@ -41,7 +41,7 @@ def run_worker(job: dict, work_dir: Path, timeout_s: float, memory_limit: int | 
     (work_dir / "job.json").write_text(json.dumps(job))
     for stale in ("result.json", "outputs.npz"):
         (work_dir / stale).unlink(missing_ok=True)
-    try:  # a runtime may name its own venv (envs.py) and env variables read at import (thread counts)
+    try:  # a runtime may name its own venv (core/envs.py) and env variables read at import (thread counts)
         python, overrides = launch if launch is not None else envs.worker_launch(job)
     except errors.CandidateFailure as e:
         return {"status": "failed", "reason_class": e.reason_class, "reason": e.message}
@@ -70,8 +70,8 @@ def spawn_capped(python: str, module: str, job_file: Path, work_dir: Path, timeo
     started = time.monotonic()
     with open(work_dir / "worker.log", "wb") as log:
         # The worker runs in its own session (a terminal's Ctrl-C reaches the parent only, which stops it below) and
-        # under launch/child.py, which ties it to this process: if the parent is SIGKILLed, the kernel kills it too.
-        proc = subprocess.Popen([python, "-m", "edgepick.launch.child", str(os.getpid()), module, str(job_file)],
+        # under worker/child.py, which ties it to this process: if the parent is SIGKILLed, the kernel kills it too.
+        proc = subprocess.Popen([python, "-m", "edgepick.worker.child", str(os.getpid()), module, str(job_file)],
                                 stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         if cap:
             cap.add(proc.pid)

@@ -73,7 +73,7 @@ def assess(row: dict, before: dict | None, after: dict | None) -> list[str]:
     return warnings
 
 
-METHOD = "t-interval over per-process medians"  # the between-process CI of --repeats (measure/repeats.py)
+METHOD = "t-interval over per-process medians"  # the between-process CI of --repeats (rigor/repeats.py)
 
 
 def best_ci(lat: dict) -> tuple[list[float], str]:

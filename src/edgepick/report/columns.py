@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edgepick.rows import metric
+from edgepick.core.rows import metric
 
 
 def _f(value, fmt: str, scale: float = 1.0) -> str:

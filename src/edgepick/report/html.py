@@ -1,7 +1,7 @@
 """`edgepick report RUN -o report.html`: one self-contained HTML file, plotly's JavaScript embedded (no CDN).
 
 It opens offline, from a file:// URL or an e-mail attachment, and shows the charts, the environment fingerprint,
-the capability matrix where edgepick.capabilities provides one, and the pick with a reason for every other row.
+the capability matrix where edgepick.plan.capabilities provides one, and the pick with a reason for every other row.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def build_html(run) -> str:
     charts = "\n".join(f'<div class="chart">{pio.to_html(f, full_html=False, include_plotlyjs=False)}</div>'
                        for f in figures)
     parts = [f"<h1>edgepick report: {_e(run.model_name)} (run {_e(run.run_id)})</h1>", _summary(run, sel)]
-    from edgepick.result import incomplete_note
+    from edgepick.store.result import incomplete_note
 
     if incomplete_note(run):
         parts.insert(1, f'<p class="incomplete" style="color:#a60;font-weight:bold">{_e(incomplete_note(run))}</p>')
@@ -124,11 +124,11 @@ def _fingerprint(run) -> str:
 
 
 def _capabilities(runtimes: list[str]) -> str:
-    from edgepick.devices.platform import matrix_table
+    from edgepick.plan.platform import matrix_table
 
     table = matrix_table(runtimes)
     if table is None:
-        return ("<p>Not available: the capability matrix module (edgepick.capabilities) is not installed in this "
+        return ("<p>Not available: the capability matrix module (edgepick.plan.capabilities) is not installed in this "
                 "edgepick, so platforms are not shown here.</p>")
     header, rows = table
     return _table(header, rows)
@@ -137,7 +137,7 @@ def _capabilities(runtimes: list[str]) -> str:
 def write_report(run, out: Path) -> Path:
     out = Path(out)
     if out.suffix.lower() not in (".html", ".htm"):
-        from edgepick.errors import UserError
+        from edgepick.core.errors import UserError
 
         raise UserError(f"-o {out}: the report is one HTML file; give a name ending in .html")
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ def to_markdown(run) -> str:
     head = [name for name, _ in columns] + ["note"]
     lines = [f"### edgepick run {run.run_id}: {run.model_name}", "",
              "| " + " | ".join(h.replace("|", "\\|") for h in head) + " |", "|" + "---|" * len(head)]
-    from edgepick.result import incomplete_note
+    from edgepick.store.result import incomplete_note
 
     if incomplete_note(run):
         lines[1:1] = ["", f"**{incomplete_note(run)}**"]

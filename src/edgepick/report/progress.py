@@ -40,7 +40,7 @@ def sweep_with_progress(sweep: Callable[[Callable[[str, dict], None]], Any], qui
         result = sweep(on_event)
         bar.update(task, description="done")
     except KeyboardInterrupt as e:
-        from edgepick.errors import SweepInterrupted
+        from edgepick.core.errors import SweepInterrupted
 
         bar.stop()
         raise SweepInterrupted(kept["run_id"], kept["rows"], kept["total"]) from e

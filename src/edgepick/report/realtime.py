@@ -1,4 +1,4 @@
-"""Text and table columns for a row's real-time record (measure/frameloop.py), shared by the terminal and Markdown."""
+"""Text and table columns for a row's real-time record (worker/frameloop.py), shared by the terminal and Markdown."""
 
 from __future__ import annotations
 

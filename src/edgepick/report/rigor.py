@@ -63,7 +63,7 @@ def noise_text(row: dict) -> str | None:
 
 def median_ci_text(row: dict) -> str | None:
     """The median's 95% CI and where it comes from; with --repeats, every process's median too."""
-    from edgepick.measure.repeats import best_ci
+    from edgepick.measure.noise import best_ci
 
     lat = row.get("latency_ms")
     if not lat:

@@ -43,13 +43,13 @@ def pick_estimate(sel: Selection) -> str:
 
 
 def platform_note(sel: Selection, run) -> str | None:
-    from edgepick.devices.platform import matrix_available
+    from edgepick.plan.platform import matrix_available
 
     platform = run.request.get("platform") or (sel.device or {}).get("platform")
     if not platform:
         return None
     if not matrix_available():
-        return (f"platform {platform} was not checked: the capability matrix (edgepick.capabilities) "
+        return (f"platform {platform} was not checked: the capability matrix (edgepick.plan.capabilities) "
                 "is not available, so no runtime was filtered out by platform")
     dropped = sorted({r["runtime"] for r in run.rows if r.get("reason_class") == "platform"})
     return (f"platform {platform}: runtimes checked against the capability matrix; "

@@ -38,7 +38,7 @@ def print_run(run, console: Console | None = None) -> None:
             cells[0] = f"★ {cells[0]}"
         # Text cells: reasons quote install hints like edgepick[litert-torch], which markup would swallow.
         table.add_row(*(Text(c) for c in cells), Text(_note(row)), style=_STYLE.get(row["status"]))
-    from edgepick.result import incomplete_note
+    from edgepick.store.result import incomplete_note
 
     if incomplete_note(run):
         console.print(incomplete_note(run), style="bold yellow", markup=False, highlight=False, soft_wrap=True)
@@ -67,7 +67,7 @@ def print_pick(run, console: Console) -> None:
         return
     p = run.picked
     lat = p["latency_ms"]
-    from edgepick.measure.repeats import best_ci
+    from edgepick.measure.noise import best_ci
 
     (lo, hi), how = best_ci(lat)
     console.print(f"[bold]pick:[/] {escape(p['runtime'])} ({p['precision']}, {p['threads']} threads, batch {p['batch']}): "

@@ -130,7 +130,7 @@ def write_train_report(run_row, out):
     """`edgepick report` on a stored training run."""
     from pathlib import Path
 
-    from edgepick.errors import UserError
+    from edgepick.core.errors import UserError
     from edgepick.train.runner import run_from_store
 
     out = Path(out)

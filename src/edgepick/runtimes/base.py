@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from edgepick.artifact import Artifact
+from edgepick.core.artifact import Artifact
 
 
 def run_precision(artifact: Artifact) -> str:
@@ -62,7 +62,7 @@ class Runtime:
     precisions: ClassVar[tuple[str, ...]] = ("fp32",)
     thread_setting: ClassVar[str]  # the runtime's own knob that --threads sets, shown in `edgepick runtimes`
     description: ClassVar[str] = ""
-    env: ClassVar[str | None] = None  # a venv of envs.py whose python runs this runtime's worker (None: this python)
+    env: ClassVar[str | None] = None  # a venv of core/envs.py whose python runs this runtime's worker (None: this python)
 
     @staticmethod
     def worker_env(threads: int) -> dict[str, str]:
@@ -84,8 +84,8 @@ class Runtime:
 
     @classmethod
     def capabilities(cls) -> dict | None:
-        """Where this runtime can deploy (OS, CPU, accelerators, ...), each cell with its source: capabilities.json."""
-        from edgepick.capabilities import entry
+        """Where this runtime can deploy (OS, CPU, accelerators, ...), each cell with its source: plan/capabilities.json."""
+        from edgepick.plan.capabilities import entry
 
         return entry(cls.name)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgepick import errors
-from edgepick.artifact import Artifact
+from edgepick.core import errors
+from edgepick.core.artifact import Artifact
 from edgepick.runtimes.base import Runtime, Session
 
 

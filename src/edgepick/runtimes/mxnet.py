@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgepick import envs, errors
-from edgepick.artifact import Artifact
+from edgepick.core import envs, errors
+from edgepick.core.artifact import Artifact
 from edgepick.runtimes.base import Runtime, Session
 
 

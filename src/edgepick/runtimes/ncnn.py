@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgepick.artifact import Artifact
+from edgepick.core.artifact import Artifact
 from edgepick.runtimes.base import Runtime, Session
 
 # Reduced-precision switches of ncnn.Option; ncnn turns several on by default where the CPU has fp16/bf16.

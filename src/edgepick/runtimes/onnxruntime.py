@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgepick.artifact import Artifact
+from edgepick.core.artifact import Artifact
 from edgepick.runtimes.base import Runtime, Session, measured_shapes, shapes_by_name
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgepick.artifact import Artifact
+from edgepick.core.artifact import Artifact
 from edgepick.runtimes.base import Runtime, Session, measured_shapes, run_precision, shapes_by_name
 
 # Compiled-model properties recorded per row (the ones benchmark_app's "-hint none -nstreams 1 -nthreads N" sets).

@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from edgepick import paths
+from edgepick.core import paths
 
 
 def overlay_dir(runtime: str) -> Path:

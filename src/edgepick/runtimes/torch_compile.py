@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import shutil
 
-from edgepick import errors
-from edgepick.artifact import Artifact
+from edgepick.core import errors
+from edgepick.core.artifact import Artifact
 from edgepick.runtimes.base import Runtime, Session, run_precision
 from edgepick.runtimes.torch_eager import TorchEager, _TorchSession, load_torch_module, pin_torch_precision, set_torch_threads
 

@@ -6,9 +6,9 @@ import sys
 
 import numpy as np
 
-from edgepick.artifact import Artifact
+from edgepick.core.artifact import Artifact
+from edgepick.inputs.torch_dims import example_tensors  # noqa: F401  (convert/onnx_to_torch.py and compress/ import it from here)
 from edgepick.runtimes.base import Runtime, Session, run_precision
-from edgepick.torch_dims import example_tensors  # noqa: F401  (convert/onnx_to_torch.py and compress/ import it from here)
 
 
 def load_torch_module(artifact: Artifact):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edgepick.artifact import Artifact
+from edgepick.core.artifact import Artifact
 from edgepick.runtimes.base import Runtime, Session
 from edgepick.runtimes.torch_eager import _TorchSession, pin_torch_precision, set_torch_threads
 

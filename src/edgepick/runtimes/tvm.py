@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 
-from edgepick.artifact import Artifact
+from edgepick.core.artifact import Artifact
 from edgepick.runtimes import overlay
 from edgepick.runtimes.base import Runtime, Session
 

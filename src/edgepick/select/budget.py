@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass
 
-from edgepick.errors import UserError
-from edgepick.units import parse_size
+from edgepick.core.errors import UserError
+from edgepick.core.units import parse_size
 
 _LATENCY_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 _TIME_UNITS_S = {"ms": 1e-3, "s": 1.0}

@@ -137,7 +137,7 @@ def check(row: dict, budget: Budget, device: dict | None, reference_accuracy: fl
 
 
 def _miss_rate(row: dict) -> tuple[float | None, str]:
-    """The frame loop's deadline-miss rate in % (measure/frameloop.py), and how to say it."""
+    """The frame loop's deadline-miss rate in % (worker/frameloop.py), and how to say it."""
     rt = row.get("realtime") or {}
     if rt.get("error"):
         return None, f"deadline-miss rate unknown: {rt['error']}"

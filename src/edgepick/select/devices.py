@@ -7,7 +7,7 @@ that the candidate runs and agrees there, not how fast it would run on the real 
 
 from __future__ import annotations
 
-from edgepick.rows import device_of, emulated, pickable  # noqa: F401  (the accessors live with the other row readers)
+from edgepick.core.rows import device_of, emulated, pickable  # noqa: F401  (the accessors live with the other row readers)
 
 
 def base_key(row: dict) -> str:

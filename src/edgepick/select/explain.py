@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from edgepick.rows import metric
+from edgepick.core.rows import metric
 from edgepick.select import pareto
 from edgepick.select.budget import OBJECTIVES, Budget, objective_text, parse_budget, parse_objective
 from edgepick.select.checks import Violation, check
@@ -41,7 +41,7 @@ class Selection:
 
 def select(rows: list[dict], budget: Budget | None = None, objective: dict[str, float] | None = None,
            device: dict | None = None, reference_accuracy: float | None = None) -> Selection:
-    """Rows the capability matrix ruled out for the platform arrive already failed ('platform' rows, planner.py)."""
+    """Rows the capability matrix ruled out for the platform arrive already failed ('platform' rows, plan/planner.py)."""
     budget = budget or Budget()
     objective = objective or {"latency": 1.0}
     sel = Selection(None, {}, budget=budget.text, objective=objective_text(objective), device=device,
@@ -185,7 +185,7 @@ def not_ok(row: dict) -> str:
 
 
 def select_with(rows: list[dict], settings: dict | None, reference_accuracy: float | None) -> Selection:
-    from edgepick.rows import pickable  # rows measured under emulation never compete (issue 13)
+    from edgepick.core.rows import pickable  # rows measured under emulation never compete (issue 13)
 
     settings = settings or {}
     return select(pickable(rows), parse_budget(settings.get("budget")), parse_objective(settings.get("optimize")),

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import math
 
-from edgepick.rows import METRICS
+from edgepick.core.rows import METRICS
 
-# (axis, how to read it from a row, lower is better?), from the one table of row metrics (rows.py)
+# (axis, how to read it from a row, lower is better?), from the one table of row metrics (core/rows.py)
 AXES = tuple((name, METRICS[name].read, METRICS[name].lower_is_better) for name in ("latency", "accuracy", "memory", "size"))
 
 

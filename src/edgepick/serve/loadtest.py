@@ -5,7 +5,7 @@ connection from a small pool of client threads, so Server queries that arrive to
 real clients' would, and a micro-batching server can batch them. The request bodies are built once, before the test,
 from the input signature the server reports on /healthz (16 seeded synthetic rows).
 
-Three phases, each a short LoadGen test (never a compliant MLPerf run: see measure/loadgen.py):
+Three phases, each a short LoadGen test (never a compliant MLPerf run: see worker/loadgen.py):
   1. SingleStream: one request at a time, the served latency to compare with the in-process figure of the same
      candidate (its row in the run the server reports);
   2. the scenario (Server by default): Poisson arrivals at --target-qps (default half the capacity a short Offline
@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from edgepick.errors import UserError
+from edgepick.core.errors import UserError
 
 
 @dataclass
@@ -151,7 +151,7 @@ def _capacity(lg, lgm, sut, qsl, settings: LoadTestSettings, p50_ms: float, boun
 def run_loadtest(url: str, settings: LoadTestSettings, out_dir: Path, in_process: dict | None = None) -> dict:
     import mlperf_loadgen as lg
 
-    from edgepick.measure import loadgen as lgm
+    from edgepick.worker import loadgen as lgm
 
     info = health(url)
     bodies = request_bodies(info)

@@ -1,6 +1,6 @@
 """The served model: a measured candidate's artifact loaded with the same runtime and threads, and request validation.
 
-The artifact is the exact file the run measured and `edgepick export` copies (export.py); it is loaded with the
+The artifact is the exact file the run measured and `edgepick export` copies (export/bundle.py); it is loaded with the
 runtime's own Session (prepare -> run -> to_numpy), the code path the sweep timed, so served and in-process numbers
 differ only by what serving adds (HTTP, JSON, queueing, batching).
 """
@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgepick.errors import UserError, first_line
-from edgepick.signature import Signature
+from edgepick.core.errors import UserError, first_line
+from edgepick.inputs.signature import Signature
 
 
 class BadRequest(Exception):
@@ -49,9 +49,9 @@ class Served:
 
 
 def load_served(run, key: str | None) -> Served:
-    from edgepick.artifact import Artifact
-    from edgepick.export import _choose
-    from edgepick.registry import RUNTIMES
+    from edgepick.core.artifact import Artifact
+    from edgepick.core.registry import RUNTIMES
+    from edgepick.export.bundle import _choose
 
     row = _choose(run, key)  # the pick by default; a named candidate must have passed
     runtime_cls = RUNTIMES.get(row["runtime"])

@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, event, make_url, select
 from sqlalchemy.exc import ArgumentError, DatabaseError
 from sqlalchemy.orm import Session, selectinload
 
-from edgepick.errors import UserError, first_line
+from edgepick.core.errors import UserError, first_line
 from edgepick.store.schema import Base, CandidateRow, RunRow
 
 

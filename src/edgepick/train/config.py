@@ -7,7 +7,7 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 
-from edgepick.errors import UserError
+from edgepick.core.errors import UserError
 
 SCHEMA = "edgepick.train/1"
 TRAIN_MODELS = ("digits-cnn", "mobilenetv2-like")

@@ -27,11 +27,11 @@ def prepare(config, path: Path) -> dict:
         x_train, y_train, x_eval, y_eval = user_data.split(x, y)
         source = f"{read_from}: {len(y)} samples, {len(np.unique(y))} classes, 20% per class held out, seed 0"
     elif config.has_accuracy:
-        from edgepick.zoo.digits import eval_set, train_set
+        from edgepick.inputs.zoo.digits import eval_set, train_set
 
         x_train, y_train = train_set()
         x_eval, y_eval = eval_set()
-        source = "scikit-learn digits (8x8, 10 classes), 80/20 stratified split, seed 0 (edgepick.zoo.digits)"
+        source = "scikit-learn digits (8x8, 10 classes), 80/20 stratified split, seed 0 (edgepick.inputs.zoo.digits)"
     else:
         c, h, w = config.input_chw()
         rng = np.random.default_rng(0)
@@ -41,7 +41,7 @@ def prepare(config, path: Path) -> dict:
         x_eval, y_eval = x_train[: config.batch], y_train[: config.batch]
         source = f"synthetic: {n} seeded N(0,1) images {c}x{h}x{w}, random labels (step time and memory only)"
     if len(x_train) < config.batch:  # every loader drops the last partial batch: there would be no step at all
-        from edgepick.errors import UserError
+        from edgepick.core.errors import UserError
 
         raise UserError(f"--batch {config.batch} is larger than the {len(x_train)} training samples: lower --batch")
     probe = np.ascontiguousarray(x_eval[:PROBE])

@@ -3,7 +3,7 @@
 PyTorch's model goes in as the torch.export program it saved (.pt2), Keras' as its .keras file (whatever backend
 trained it: the file is backend-agnostic), MXNet's as the ONNX file its own exporter (mx.onnx.export_model) wrote from
 the symbol+params it saved; if that export fails, the row says why.
-The sweep is the ordinary one (edgepick.sweep.execute with a Request): conversion, equivalence against the trained
+The sweep is the ordinary one (edgepick.sweep.scheduler.execute with a Request): conversion, equivalence against the trained
 model's own outputs, latency in isolated workers; the row keeps how many runtimes were tried, how many ran, how many
 agreed, and the best median latency among those that agreed, plus the sweep's run id for `edgepick show`.
 """
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edgepick.errors import UserError
-from edgepick.measure.latency import TimingPolicy
+from edgepick.core.errors import UserError
 from edgepick.train import data as train_data
+from edgepick.worker.latency import TimingPolicy
 
 # Short windows: reach and agreement are the point here; `edgepick run MODEL` measures one model at length.
 TIMING = TimingPolicy(warmup_count=5, warmup_s=0.1, min_samples=30, min_duration_s=0.3, max_duration_s=5.0)
@@ -41,7 +41,7 @@ def deploy_row(row: dict, config, folder: Path) -> None:
         row["deploy"] = {"tried": 0, "agreed": None, "format": artifact["format"],
                          "note": artifact.get("onnx_error") or f"edgepick's sweep reads no {artifact['format']} input"}
         return
-    from edgepick.sweep import Request, execute
+    from edgepick.sweep.scheduler import Request, execute
 
     request = Request(model=artifact["path"], runtimes=config.deploy_runtimes, batches=[1], threads=[config.threads],
                       data=str(_eval_file(folder, artifact["format"] == "keras")), timing=TIMING, noise_retry=False,

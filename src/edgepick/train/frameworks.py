@@ -13,7 +13,7 @@ import os
 import sys
 from dataclasses import dataclass
 
-from edgepick import envs
+from edgepick.core import envs
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class Framework:
     mode: str  # how its graph runs, in words
     needs: tuple[str, ...] = ()  # importable modules in the main environment
     backend: str | None = None  # KERAS_BACKEND
-    env: str | None = None  # a per-framework venv (envs.py)
+    env: str | None = None  # a per-framework venv (core/envs.py)
     options: tuple[tuple[str, object], ...] = ()  # passed to the trainer
     unavailable: str | None = None  # no maintained runtime installable here: always a row saying so
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgepick import errors, paths
-from edgepick.fingerprint import fingerprint
+from edgepick.core import errors, paths
+from edgepick.core.fingerprint import fingerprint
 from edgepick.launch.subprocess import run_worker
 from edgepick.measure.equivalence import Tolerance
 from edgepick.store.db import Store

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgepick.torch_dims import batch_dynamic_shapes
+from edgepick.inputs.torch_dims import batch_dynamic_shapes
 from edgepick.train import data as train_data
 from edgepick.train import weights
 

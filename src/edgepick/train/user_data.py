@@ -1,5 +1,5 @@
 """`edgepick train --data`: the forms `edgepick run` accepts (an .npz with x and y, a module:callable returning (x, y))
-plus a folder of class sub-folders of images, read by edgepick.data's reader, then split once for every framework.
+plus a folder of class sub-folders of images, read by edgepick.inputs.data's reader, then split once for every framework.
 
 Training needs labels, so y is required. Images are stored channels-first (N x C x H x W, the run's file layout); an
 NHWC array (last axis 1 or 3, second not) is transposed once, and N x H x W gets a channel axis. The held-out split is
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgepick.errors import UserError
+from edgepick.core.errors import UserError
 
 HELD_OUT = 0.2
 SAMPLE_LIMIT = 10_000_000  # no cap in practice: training uses the whole data set
@@ -36,7 +36,7 @@ def data_digest(data: str) -> str:
 
 
 def _signature(data: str, image_chw: tuple[int, int, int] | None):
-    from edgepick.signature import Signature, TensorSpec
+    from edgepick.inputs.signature import Signature, TensorSpec
 
     if Path(data).expanduser().is_dir():  # images resized to image_chw, or kept at their own (uniform) size
         shape = [None, *image_chw] if image_chw else [None, 3, None, None]
@@ -59,7 +59,7 @@ def _to_nchw(x: np.ndarray, data: str) -> np.ndarray:
 
 def read(data: str, image_chw: tuple[int, int, int] | None = None):
     """(x NCHW float32, y int64, source) from --data; one clear line on anything a user can fix."""
-    from edgepick.data import read_data_arg
+    from edgepick.inputs.data import read_data_arg
 
     read_back = read_data_arg(data, _signature(data, image_chw), SAMPLE_LIMIT)
     x, y, source = read_back

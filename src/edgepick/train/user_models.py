@@ -17,8 +17,8 @@ import os
 import sys
 from pathlib import Path
 
-from edgepick import errors
-from edgepick.errors import UserError
+from edgepick.core import errors
+from edgepick.core.errors import UserError
 
 NO_COPY = ("user model: no common definition between frameworks, so no initial-weight copy and no forward "
            "cross-check; each framework trains the model's own initial weights")

@@ -19,30 +19,14 @@ from pathlib import Path
 
 import numpy as np
 
-from edgepick import errors
+from edgepick.core import errors
+from edgepick.core.procmem import peak_rss_mb, rss_mb, write_result
 from edgepick.measure.equivalence import Tolerance, compare
 from edgepick.train import data as train_data
 from edgepick.train import weights
 from edgepick.train.clock import Clock
 
 KEEP_STEPS = 5000
-
-
-def _rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def _peak_rss_mb() -> float | None:
-    """VmHWM: this process image's own high-water mark (ru_maxrss would carry the parent's over fork+exec)."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
 
 
 def _trainer(job: dict):
@@ -77,13 +61,13 @@ def train(job: dict, result: dict) -> None:
     if job.get("cores"):
         os.sched_setaffinity(0, job["cores"])
     result["affinity"] = sorted(os.sched_getaffinity(0))
-    result["baseline_rss_mb"] = _rss_mb()
+    result["baseline_rss_mb"] = rss_mb()
     trainer = _trainer(job)
     result["phase"] = "import"
     t0 = time.perf_counter()
     result["versions"] = trainer.import_framework(job["threads"])
     result["import_s"] = time.perf_counter() - t0
-    result["import_rss_mb"] = _rss_mb()
+    result["import_rss_mb"] = rss_mb()
     arrays = train_data.load(job["data"])
     x, y, batch = arrays["x_train"], arrays["y_train"], job["hyperparameters"]["batch"]
 
@@ -157,10 +141,8 @@ def main(argv: list[str]) -> int:
         result.update(status="failed", reason=message,
                       reason_class=errors.OOM if oom else _PHASE_CLASS.get(result["phase"], errors.RUNTIME_ERROR))
         result["traceback"] = traceback.format_exc()[-4000:]
-    result["peak_rss_mb"] = _peak_rss_mb()
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result))
-    os.replace(tmp, out)
+    result["peak_rss_mb"] = peak_rss_mb()
+    write_result(out, result)
     return 0
 
 

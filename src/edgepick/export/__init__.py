@@ -1,0 +1,1 @@
+"""`edgepick export`: a measured candidate as a deployable folder."""

@@ -1,0 +1,1 @@
+"""Loading what the user brings: each model format, eval data, input signatures, the built-in zoo."""

@@ -1,0 +1,1 @@
+"""Which candidates to measure: formats, conversion paths, precisions, device profiles, capabilities."""

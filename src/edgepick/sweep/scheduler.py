@@ -1,0 +1,390 @@
+"""One run, end to end: model -> plan -> convert -> launch/measure -> compare -> store -> pick."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgepick import __version__
+from edgepick.compress import hooks as compress_hooks
+from edgepick.convert import static as static_graph
+from edgepick.convert.stepcheck import blame
+from edgepick.core import errors, paths
+from edgepick.core.fingerprint import fingerprint
+from edgepick.core.rows import CandidateRow, from_db, to_db
+from edgepick.inputs.data import arrays_sha256
+from edgepick.inputs.model import export_module
+from edgepick.inputs.signature import apply_shapes, parse_input_shapes, parse_input_values, require_resolved
+from edgepick.launch.isolated import convert_isolated, eval_data_isolated, load_model_isolated, reference_isolated
+from edgepick.measure.equivalence import accuracy_top1, compare, for_quantized_source
+from edgepick.plan.planner import Candidate, drop_for_platform, plan, resolve_runtimes
+from edgepick.plan.precision import REDUCED as REDUCED_PRECISIONS
+from edgepick.plan.precision import outcomes as precision_outcomes
+from edgepick.plan.precision import parse_precisions
+from edgepick.rigor import run as rigor
+from edgepick.select.pick import pick
+from edgepick.store.db import Store
+from edgepick.store.result import Run
+from edgepick.sweep.settings import Settings
+
+# The flat constructor tests, benchmarks and edgepick.pick() use: Request(model=..., threads=[1], budget=...).
+Request = Settings.of
+
+
+Progress = Callable[[str, dict], None]
+
+
+def _cores_for(request: Settings, threads: int) -> list[int]:
+    """Pin each worker to as many cores as it has threads: the user's list, or the first usable ones."""
+    pool = request.target.cores or sorted(os.sched_getaffinity(0))
+    return pool[: max(1, threads)]
+
+
+def _request_key(request: Settings, spec, runtimes: list[str], inputs_digest: str) -> tuple[str, dict]:
+    described = {
+        "model_hash": spec.content_hash,
+        "runtimes": runtimes,
+        "threads": request.workload.threads,
+        "batches": request.workload.batches,
+        "signature": spec.signature.to_dict(),
+        "eval_inputs_sha256": inputs_digest,
+        "memory_limit": request.target.memory_limit,
+        "cores": request.target.cores,
+        "timing": request.time.policy.to_dict(),
+        "tolerance": request.workload.tolerance.to_dict(),
+        "edgepick": __version__,
+    }
+    if request.target.platform:
+        described["platform"] = request.target.platform
+    if request.rigor.key():
+        described["rigor"] = request.rigor.key()
+    if request.compression.compressions:
+        described["compress"] = compress_hooks.key_settings(request)
+    if request.rigor.realtime:
+        described["realtime"] = request.rigor.realtime
+    if request.workload.precisions:
+        described["precisions"] = parse_precisions(request.workload.precisions)
+    if request.target.on:  # a fleet run is its own run: resuming it measures only the devices' missing rows
+        described["on"] = request.target.on
+    return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest(), described
+
+
+def execute(request: Settings, progress: Progress | None = None) -> Run:
+    notify = progress or (lambda kind, info: None)
+    request.check()  # each part validated its values when built; threads against cores once more after a device
+    spec, data = _load(request)
+    fleet = _open_fleet(request)  # --on: devices of a Ray cluster measure, in parallel (sweep/fleet.py)
+    runtimes = resolve_runtimes(request.workload.runtimes)
+    artifacts_root = paths.home() / "artifacts" / spec.content_hash[:16]
+    artifacts_root.mkdir(parents=True, exist_ok=True)
+    if spec.artifact.format == "torch-module":
+        export_module(spec, artifacts_root)
+    sw = _open_run(request, spec, data, runtimes, artifacts_root, notify)
+    sw.fleet = fleet
+    candidates = sw.plan(runtimes)
+    total = len(candidates) * (len(fleet.launchers) if fleet else 1)
+    sw.store.set_expected_rows(sw.run.id, total)
+    notify("start", {"run_id": sw.run.id, "total": total, "resumed": len(sw.done)})
+    if fleet:
+        sw.sweep_on_fleet(candidates)
+    else:
+        sw.sweep_locally(candidates)
+    return sw.finish()
+
+
+def _load(request: Settings):
+    """The model with its signature resolved, and the eval data (made in a capped worker): errors before any run."""
+    w = request.workload
+    spec = load_model_isolated(request)  # the user's file or factory is parsed/called in a capped worker
+    apply_shapes(spec.signature, parse_input_shapes(w.input_shape))
+    parse_input_values(w.input_values, spec.signature)
+    spec.signature.whole = spec.signature.whole or w.no_batch_axis
+    data = eval_data_isolated(spec, request)  # the user's data callable / synthesis run in a capped worker
+    require_resolved(spec.signature)
+    if request.compression.compressions and spec.signature.whole_feeds:  # calibration and search batch the eval samples
+        raise errors.UserError("--compress needs a model with a batch axis; this one has none (a scalar input, or "
+                               "inputs whose leading dims differ) and is fed one whole input set per call")
+    if spec.is_torch:  # a module's inputs are named by --input-shape: the workers feed them in that order
+        spec.artifact.meta["input_names"] = spec.signature.names
+    return spec, data
+
+
+def _open_run(request: Settings, spec, data, runtimes: list[str], artifacts_root: Path, notify) -> _Sweep:
+    """The stored run (a resumable one's rows reused), the eval inputs on disk and the reference outputs."""
+    store = Store(request.db_url or paths.default_db_url())
+    key, described = _request_key(request, spec, runtimes, arrays_sha256(data.inputs))
+    run = None if request.force else store.find_resumable(key)
+    done = {c.key: from_db(c) for c in run.candidates} if run else {}
+    if run is None:
+        described |= {"model": spec.name, "input_format": spec.artifact.format, "data_source": data.source,
+                      "eval_samples": data.count}
+        run = store.create_run(key, spec.name, spec.content_hash, described, fingerprint(spec.content_hash))
+    run_dir = paths.home() / "runs" / run.id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    inputs_path = run_dir / "eval_inputs.npz"
+    data.save(inputs_path)
+    try:  # the user's model runs in a capped worker; without a reference nothing can be compared, so the run stops
+        ref_label, reference = reference_isolated(spec, inputs_path, run_dir, max(request.workload.threads), request)
+    except errors.UserError as e:
+        store.fail_run(run.id, str(e))
+        raise
+    source_tolerance = for_quantized_source(spec.artifact, request.workload.tolerance, reference)
+    if source_tolerance is not request.workload.tolerance:  # an INT8 source is judged in steps of its output scale
+        request = request.replace("workload", tolerance=source_tolerance)
+    ref_accuracy = accuracy_top1(reference[0], data.labels) if data.labels is not None else None
+    return _Sweep(request, spec, data, store, run, done, run_dir, inputs_path, artifacts_root, ref_label, reference,
+                  ref_accuracy, notify)
+
+
+@dataclass
+class _Sweep:
+    """One sweep's context once its run is open: what measuring, saving and picking a row need."""
+
+    request: Settings
+    spec: Any
+    data: Any
+    store: Store
+    run: Any
+    done: dict[str, CandidateRow]  # rows of a resumed run, by key
+    run_dir: Path
+    inputs_path: Path
+    artifacts_root: Path
+    ref_label: str
+    reference: list
+    ref_accuracy: float | None
+    notify: Progress
+    fleet: Any = None
+    compress: Any = None  # the compression axis (compress/hooks.py): compressed artifacts as more candidates
+    rows: list[CandidateRow] = field(default_factory=list)
+    conversions: dict[tuple, Any] = field(default_factory=dict)
+
+    def save(self, row: CandidateRow) -> None:
+        self.store.save_candidate(self.run.id, to_db(row))
+
+    def plan(self, runtimes: list[str]) -> list[Candidate]:
+        r = self.request
+        candidates = plan(self.spec.artifact.format, runtimes, r.workload.threads, r.workload.batches,
+                          self.spec.signature, parse_precisions(r.workload.precisions))
+        if r.target.platform:
+            drop_for_platform(candidates, r.target.platform)
+        if r.compression.compressions:
+            try:  # calibration/training data and a --metric callable are read in a capped worker; without them, no run
+                self.compress = compress_hooks.setup(r, self.spec, self.data, self.reference, self.artifacts_root)
+            except errors.UserError as e:
+                self.store.fail_run(self.run.id, str(e))
+                raise
+            candidates += compress_hooks.candidates(r, runtimes, self.compress, self.notify)
+        return candidates
+
+    def sweep_locally(self, candidates: list[Candidate]) -> None:
+        """Every candidate in turn; then the compression follow-ups (e.g. INT8 with its most sensitive layers back in
+        float), asked for round by round with the rows measured so far."""
+        self._measure_each(candidates)
+        while self.compress is not None and (more := compress_hooks.follow_up(self.rows, self.compress, self.request,
+                                                                               self.notify)):
+            self._measure_each(more)
+
+    def sweep_on_fleet(self, candidates: list[Candidate]) -> None:
+        """Every candidate on every device, rows stored as they arrive from any device; then the compression
+        follow-ups, each round on every device. The search finds its rows by label, so arrival order does not matter;
+        the sensitivity ranking is computed once, on the head, on the same model."""
+        more = candidates
+        while more:
+            self.rows += self.fleet.sweep(more, self.done, self.run_dir, self.notify,
+                                          convert=lambda c: self.convert(c, self.run_dir),
+                                          measure_one=lambda c, device_dir: self.measure(c, device_dir, ref_dir=self.run_dir),
+                                          save=self.save)
+            more = compress_hooks.follow_up(self.rows, self.compress, self.request, self.notify) if self.compress else []
+
+    def _measure_each(self, candidates: list[Candidate]) -> None:
+        for cand in candidates:
+            if cand.key in self.done:
+                self.rows.append(self.done[cand.key])
+                self.notify("reused", {"key": cand.key})
+                continue
+            self.notify("measuring", {"key": cand.key})
+            row = self.measure(cand, self.run_dir)
+            if row.get("reason"):  # runtimes' own messages may span lines; a reason is one line in every output
+                row["reason"] = " ".join(row["reason"].split())
+            self.save(row)
+            self.rows.append(row)
+            self.notify("measured", {"key": cand.key, "status": row["status"]})
+
+    def finish(self) -> Run:
+        """The passes over all rows (rigor, compression summary, precision outcomes), the pick, the stored run."""
+        rows, settings, ref_accuracy = self.rows, self.request.selection_settings(), self.ref_accuracy
+        passes = self.fleet.after_sweep if self.fleet else rigor.after_sweep
+        for row in passes(rows, self.spec, self.artifacts_root, self.run_dir, self.inputs_path, self.request,
+                          lambda rs: pick(rs, settings, ref_accuracy)[0], self.notify):
+            self.save(row)
+        compress_summary = compress_hooks.finish(rows, self.compress) if self.compress else None
+        for row in rows if self.compress else ():
+            if (row.get("compression") or {}).get("int8_flag"):  # the flag's outcome is known only now
+                self.save(row)
+        for row in precision_outcomes(rows):  # BF16/FP16 rows: the measured speed against their FP32 twin
+            self.save(row)
+        chosen, reasons = pick(rows, settings, ref_accuracy)
+        devices = self.fleet.summary(rows, settings, ref_accuracy) if self.fleet else {}
+        if self.fleet:  # one pick per device (select/devices.py); there is no single pick across devices
+            from edgepick.select.devices import pick_per_device
+
+            chosen, reasons, _ = pick_per_device(rows, settings, ref_accuracy)
+            self.fleet.close()
+        context = {"reference": self.ref_label, "reference_accuracy": ref_accuracy}
+        self.store.finish_run(self.run.id, chosen["key"] if chosen else None, {
+            "selection": settings, **context, **({"compression": compress_summary} if self.compress else {}), **devices})
+        return Run(self.run.id, self.spec.name, self.spec.content_hash, self.store.get_run(self.run.id).request,
+                   self.run.fingerprint, rows, chosen, reasons,
+                   {**context, "data": self.data.source,
+                    **({"compression": compress_summary} if compress_summary else {}), **devices})
+
+    def convert(self, cand: Candidate, ref_dir: Path):
+        """The candidate's converted artifact and steps, or the CandidateFailure that stopped it; once per path."""
+        path_key = (tuple(cand.path), cand.key if cand.compression else None)
+        if path_key not in self.conversions:
+            try:
+                if cand.compression:
+                    self.conversions[path_key] = compress_hooks.convert(cand, self.spec, self.artifacts_root, self.request,
+                                                                         ref_dir)
+                else:  # converters read user files and run user models: in a capped worker, like the candidates
+                    self.conversions[path_key] = convert_isolated(cand.path, self.spec, self.artifacts_root,
+                                                                  self.inputs_path, ref_dir, self.request)
+            except errors.CandidateFailure as failure:
+                self.conversions[path_key] = failure
+        return self.conversions[path_key]
+
+    def measure(self, cand: Candidate, run_dir: Path, ref_dir: Path | None = None) -> CandidateRow:
+        """One row. `ref_dir` holds the reference outputs (the run's folder; a fleet device measures under its own)."""
+        row = _new_row(cand, _cores_for(self.request, cand.threads))
+        if cand.blocked:
+            row["reason_class"], row["reason"] = cand.blocked
+            return row
+        converted = self.convert(cand, ref_dir or run_dir)
+        if isinstance(converted, errors.CandidateFailure):
+            row["reason_class"], row["reason"] = converted.reason_class, converted.message
+            return row
+        result, steps = self._run_worker(cand, row, *converted, run_dir)
+        if result["status"] != "ok":
+            row["reason_class"], row["reason"] = result["reason_class"], result["reason"]
+            return row
+        with np.load(result_outputs(run_dir, cand)) as f:
+            outputs = [f[k] for k in f.files]
+        self._judge(cand, row, outputs, steps)
+        return row
+
+    def _run_worker(self, cand: Candidate, row: CandidateRow, artifact, steps, run_dir: Path) -> tuple[dict, list]:
+        """Measure the converted artifact in a worker (once more on the folded graph if the runtime refused it);
+        copy the worker's figures into the row."""
+        request = self.request
+        row["conversion"], row["artifact"] = steps, {"format": artifact.format, "path": artifact.path}
+        size = artifact.size_bytes()
+        row["size_mb"] = size / 2**20 if size is not None else None
+        job = {"runtime": cand.runtime, "artifact": _with_precision(artifact, cand), "threads": cand.threads,
+               "batch": cand.batch, "cores": row["cores"], "inputs": str(self.inputs_path),
+               "timing": request.time.policy.to_dict()}
+        if request.rigor.realtime:  # the frame loop runs in the worker; the background load (if any) around it
+            job["realtime"] = dict(request.rigor.realtime, data_source=self.data.source)
+        from edgepick.rigor.background import measured_under_load
+
+        workdir = run_dir / cand.key.replace("/", "_")
+
+        def measure(job_now: dict) -> dict:
+            return measured_under_load(request.rigor.realtime, row["cores"],
+                                       lambda: rigor.run_measured(job_now, workdir, request))
+
+        result = measure(job)
+        if not cand.compression:  # a runtime that refused an ONNX graph gets it once more with its shapes folded
+            artifact, steps, result = static_graph.retry_measurement(
+                result, artifact, steps, cand.path, self.spec.signature, self.artifacts_root,
+                lambda simple: measure({**job, "artifact": _with_precision(simple, cand)}))
+            row["conversion"], row["artifact"] = steps, {"format": artifact.format, "path": artifact.path}
+            job["artifact"] = _with_precision(artifact, cand)
+        row["realtime"] = result.get("realtime")
+        rigor.copy_into_row(row, result, job)
+        for name in _WORKER_FIGURES:
+            row[name] = result.get(name)
+        if row["peak_rss_mb"] is not None and row["baseline_rss_mb"] is not None:
+            row["rss_above_baseline_mb"] = row["peak_rss_mb"] - row["baseline_rss_mb"]
+        return result, steps
+
+    def _judge(self, cand: Candidate, row: CandidateRow, outputs: list, steps: list) -> None:
+        """ok or disagrees: FP32 closeness to the reference; the accuracy drop for compressed and BF16/FP16 rows."""
+        tolerance, labels = self.request.workload.tolerance, self.data.labels
+        eq = compare(self.reference, outputs, tolerance)
+        row["equivalence"] = {k: eq.get(k) for k in ("max_abs_err", "max_rel_err", "cosine", "top1_agreement")}
+        if tolerance.source:
+            row["equivalence"]["tolerance"] = tolerance.source
+        if labels is not None:
+            row["accuracy"] = accuracy_top1(outputs[0], labels)
+        if self.compress is not None and compress_hooks.decide(row, cand, outputs, self.compress):
+            return  # a compressed row passes or fails on the accuracy drop, not on FP32 closeness
+        if cand.precision in REDUCED_PRECISIONS and not cand.compression:
+            judge_precision(row, outputs, self.reference, labels, self.request)
+            return  # so does a BF16/FP16 row (plan/precision.py)
+        if eq["agrees"]:
+            row["status"] = "ok"
+        else:
+            row["status"], row["reason_class"], row["reason"] = "disagrees", errors.DISAGREES, eq["why"] + blame(steps)
+
+
+_WORKER_FIGURES = ("import_s", "load_s", "compile_s", "first_inference_ms", "latency_ms", "throughput_per_s",
+                   "peak_rss_mb", "baseline_rss_mb", "warmup_calls", "memory_cap", "worker_wall_s", "latency_samples_ms",
+                   "runtime_details")
+
+
+def _new_row(cand: Candidate, cores: list[int]) -> CandidateRow:
+    row: CandidateRow = {"key": cand.key, "runtime": cand.runtime, "precision": cand.precision,
+                         "threads": cand.threads, "batch": cand.batch, "status": "failed", "reason_class": None,
+                         "reason": None, "conversion": [], "cores": cores}
+    if cand.compression:
+        row["compression"] = cand.record
+    if cand.precision_support:
+        row["precision_support"] = cand.precision_support
+    return row
+
+
+def _with_precision(artifact, cand: Candidate) -> dict:
+    """The worker's artifact; uncompressed, with the precision the runtime computes in (a compressed artifact
+    carries its own), in the artifact so repeats and interleaved windows keep it."""
+    d = artifact.to_dict()
+    if not cand.compression:
+        d["meta"] = {**d.get("meta", {}), "run_precision": cand.precision}
+    return d
+
+
+def judge_precision(row: dict, outputs, reference, labels, request) -> None:
+    """A BF16/FP16 row passes or fails on the task metric's drop against FP32 (--metric, --max-acc-drop), as a
+    compressed row does; the FP32 closeness figures stay in row["equivalence"] for reference."""
+    from types import SimpleNamespace
+
+    from edgepick.compress.isolated import metric_for_parent
+    from edgepick.compress.metrics import parse_drop
+    from edgepick.compress.search import judge as judge_drop
+
+    c = request.compression
+    metric = metric_for_parent(c.metric, labels is not None, request)  # a module:function runs in a capped worker
+    try:
+        setup = SimpleNamespace(metric=metric, tolerance=parse_drop(c.max_acc_drop), data=SimpleNamespace(labels=labels),
+                                reference=reference, reference_score=metric.score(reference, labels, reference))
+        judge_drop(row, outputs, setup)
+    except errors.CandidateFailure as failure:  # the --metric callable crashed, hung or ran out of memory
+        row["status"], row["reason_class"], row["reason"] = "failed", failure.reason_class, failure.message
+
+
+def _open_fleet(request: Settings):
+    if not request.target.on:
+        return None  # the local launcher; Ray is never imported
+    from edgepick.sweep.fleet import Fleet
+
+    return Fleet.open(request.target.on, request.target.cluster)
+
+
+def result_outputs(run_dir: Path, cand: Candidate) -> Path:
+    return run_dir / cand.key.replace("/", "_") / "outputs.npz"

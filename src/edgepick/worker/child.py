@@ -1,0 +1,37 @@
+"""`python -m edgepick.worker.child PARENT_PID MODULE ARGS...`: run MODULE as __main__, tied to the parent's life.
+
+Workers run in their own session (so a terminal's Ctrl-C reaches only the parent, which stops them in order). That
+also means nothing would stop them if the parent were killed with SIGKILL: they would keep measuring and overlap a
+resumed run. PR_SET_PDEATHSIG asks the kernel to SIGKILL this process when its parent dies; it survives exec, so
+it is set here, first thing, before the worker's own imports.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import runpy
+import signal
+import sys
+
+PR_SET_PDEATHSIG = 1
+
+
+def tie_to_parent(parent_pid: int) -> None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: the launcher's own kill on exit/interrupt still applies
+        return
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect: nobody is waiting for us
+        os._exit(1)
+
+
+def main(argv: list[str]) -> None:
+    tie_to_parent(int(argv[0]))
+    sys.argv = [argv[1], *argv[2:]]
+    runpy.run_module(argv[1], run_name="__main__", alter_sys=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,183 @@
+"""The measurement worker: one candidate, in its own process. `python -m edgepick.worker.measure job.json`.
+
+It reads a job (JSON), measures the phases in order and writes a result (JSON) plus the outputs on the eval
+inputs (.npz). Anything it can catch becomes a classified failure in the result; what it cannot catch (a
+segfault, the OOM killer, a hang) the launcher classifies from the outside.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+from edgepick.core import errors
+from edgepick.core.artifact import Artifact
+from edgepick.core.procmem import peak_rss_mb, rss_mb, write_result
+from edgepick.core.registry import RUNTIMES
+from edgepick.inputs.data import load_inputs_npz
+from edgepick.worker import energy, sensors
+from edgepick.worker.latency import TimingPolicy, summarize, timed_loop
+
+
+def _batch_of(samples: dict[str, np.ndarray], start: int, batch: int) -> dict[str, np.ndarray]:
+    """Samples [start, start+batch), wrapping around so every call has exactly `batch` rows."""
+    n = len(next(iter(samples.values())))
+    if getattr(samples, "whole_feeds", False):  # no batch axis (inputs/data.py): sample i is the model's whole input
+        return {k: np.asarray(v[start % n], order="C") for k, v in samples.items()}
+    idx = [(start + i) % n for i in range(batch)]
+    return {k: np.ascontiguousarray(v[idx]) for k, v in samples.items()}
+
+
+def _has_nan(arrays: list[np.ndarray]) -> bool:
+    return any(np.issubdtype(a.dtype, np.floating) and not np.isfinite(a).all() for a in arrays)
+
+
+def measure(job: dict) -> dict:
+    """One candidate in this process, phase by phase: import, load, first inference, steady state, eval outputs.
+    `result["phase"]` always names the phase running, so a crash or a kill says where it happened."""
+    result: dict = {"phase": "start", "pid": os.getpid()}
+    if job.get("cores"):
+        os.sched_setaffinity(0, job["cores"])
+    result["affinity"] = sorted(os.sched_getaffinity(0))
+    if job.get("rlimit_as_bytes"):
+        resource.setrlimit(resource.RLIMIT_AS, (job["rlimit_as_bytes"], job["rlimit_as_bytes"]))
+    result["baseline_rss_mb"] = rss_mb()
+    runtime = RUNTIMES.get(job["runtime"])()
+    artifact = Artifact.from_dict(job["artifact"])
+    samples = load_inputs_npz(Path(job["inputs"]))
+    session = _load(job, result, runtime, artifact, samples)
+    prepared = _first_inference(job, result, session, samples)
+    if job.get("cold_only"):  # cold-start repeats (rigor/coldstart.py) stop at the first answer
+        return _finish(result, session)
+    _steady_state(job, result, runtime, artifact, session, samples, prepared)
+    if job.get("skip_eval"):  # interleaved comparison windows only need the timings
+        return _finish(result, session)
+    _eval_outputs(job, result, session, samples)
+    return _finish(result, session)
+
+
+def _load(job: dict, result: dict, runtime, artifact: Artifact, samples):
+    result["phase"] = "import"
+    t0 = time.perf_counter()
+    runtime.import_framework()
+    result["import_s"] = time.perf_counter() - t0
+
+    result["phase"] = "load"
+    # What the runtime is asked to compile for: the precision of the row, and the exact shapes it will be fed.
+    artifact.meta.setdefault("run_precision", "fp32")  # sweep/scheduler.py sets the row's; FP32 for jobs made elsewhere
+    artifact.meta.setdefault("measured_shapes", {k: list(v.shape) for k, v in _batch_of(samples, 0, job["batch"]).items()})
+    t0 = time.perf_counter()
+    session = runtime.load(artifact, job["threads"])
+    result["load_s"] = time.perf_counter() - t0
+    if getattr(session, "details", None):  # what the runtime verified at load (e.g. LiteRT: XNNPACK delegate applied)
+        result["runtime_details"] = session.details
+    return session
+
+
+def _first_inference(job: dict, result: dict, session, samples):
+    result["phase"] = "first-inference"
+    prepared = session.prepare(_batch_of(samples, 0, job["batch"]))
+    if hasattr(session, "compile"):  # lazy compilers (torch.compile) build code on their first call: timed apart
+        result["phase"] = "compile"
+        t0 = time.perf_counter()
+        session.compile(prepared)
+        result["compile_s"] = time.perf_counter() - t0
+        result["phase"] = "first-inference"
+    t0 = time.perf_counter_ns()
+    outputs = session.run(prepared)
+    result["first_inference_ms"] = (time.perf_counter_ns() - t0) / 1e6
+    if _has_nan(session.to_numpy(outputs)):
+        raise errors.CandidateFailure(errors.NAN_OUTPUTS, "NaN or Inf in the outputs of the first inference")
+    return prepared
+
+
+def _steady_state(job: dict, result: dict, runtime, artifact: Artifact, session, samples, prepared) -> None:
+    batch = job["batch"]
+    result["phase"] = "steady-state"
+    policy = TimingPolicy(**job.get("timing", {}))
+    cores = sorted(os.sched_getaffinity(0))
+    before = sensors.snapshot(cores)  # clocks and temperatures around the steady state: throttling shows on a board
+    probe = energy.Probe.start()
+    samples_ns, warm = timed_loop(lambda: session.run(prepared), policy)
+    result["energy"] = probe.stop(len(samples_ns) + warm, batch)
+    after = sensors.snapshot(cores)
+    readable = before["cpu_mhz"] is not None or before["thermal_c"]
+    result["energy"]["sensors"] = {"before": before, "after": after} if readable else {
+        "unavailable": sensors.availability(cores)}
+    result["warmup_calls"] = warm
+    result["latency_ms"] = summarize(samples_ns)
+    result["latency_samples_ms"] = [s / 1e6 for s in samples_ns[: job.get("keep_samples", 5000)]]
+    result["throughput_per_s"] = batch * len(samples_ns) / (sum(samples_ns) / 1e9)
+    if job.get("loadgen") or job.get("profile_runs"):
+        from edgepick.worker.extras import after_steady_state
+
+        after_steady_state(job, result, runtime.name, artifact, session, samples, batch, _batch_of)
+    if job.get("realtime"):  # the whole frame loop, back to back or on a camera clock (worker/frameloop.py)
+        from edgepick.worker.frameloop import frame_loop_phase
+
+        frame_loop_phase(job, result, session, samples, batch, _batch_of)
+
+
+def _eval_outputs(job: dict, result: dict, session, samples) -> None:
+    """The outputs on every eval input, saved for the parent to compare with the reference."""
+    batch = job["batch"]
+    result["phase"] = "eval"
+    n = len(next(iter(samples.values())))
+    chunks = []
+    for start in range(0, n, batch):
+        got = session.to_numpy(session.run(session.prepare(_batch_of(samples, start, batch))))
+        chunks.append([g[None] if samples.whole_feeds else g[: min(batch, n - start)] for g in got])
+    eval_outputs = [np.concatenate([c[i] for c in chunks]) for i in range(len(chunks[0]))]
+    if _has_nan(eval_outputs):
+        raise errors.CandidateFailure(errors.NAN_OUTPUTS, "NaN or Inf in the outputs on the eval inputs")
+    np.savez(job["outputs"], *eval_outputs)
+
+
+def _finish(result: dict, session) -> dict:
+    session.close()
+    result["phase"] = "done"
+    result["peak_rss_mb"] = _peak_rss_mb()
+    return result
+
+
+_PHASE_CLASS = {"import": errors.NOT_INSTALLED, "load": errors.LOAD_ERROR, "compile": errors.CONVERSION_ERROR}
+
+
+def main(argv: list[str]) -> int:
+    job = json.loads(Path(argv[0]).read_text())
+    out = Path(job["result"])
+    result: dict = {}
+    try:
+        result = measure(job)
+        result["status"] = "ok"
+    except errors.CandidateFailure as e:
+        result.update(status="failed", reason_class=e.reason_class, reason=e.message)
+    except MemoryError:
+        result.update(status="failed", reason_class=errors.OOM, reason="MemoryError in the worker")
+    except Exception as e:  # any runtime's own exception type: classify by the phase it broke
+        phase = result.get("phase", "load")
+        message = f"{type(e).__name__} during {phase}: {errors.first_line(e, 300, empty='')}"
+        if "bad_alloc" in str(e) or "out of memory" in str(e).lower():
+            result.update(status="failed", reason_class=errors.OOM, reason=message)
+        else:
+            result.update(status="failed", reason_class=_PHASE_CLASS.get(phase, errors.RUNTIME_ERROR), reason=message)
+        result["traceback"] = traceback.format_exc()[-4000:]
+    result.setdefault("peak_rss_mb", _peak_rss_mb())
+    write_result(out, result)
+    return 0
+
+
+def _peak_rss_mb() -> float:
+    # Where /proc has no VmHWM, ru_maxrss is the one figure left (it may carry the parent's peak over fork+exec).
+    return peak_rss_mb() or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
