@@ -85,7 +85,7 @@ def static_vs_dynamic(model: Path, windows: int = 20) -> dict:
 def export_model(work: Path) -> Path:
     import torch
 
-    from edgepick.inputs.zoo.mobilenet import build
+    from edgepick.zoo.mobilenet import build
 
     path = work / "mobilenetv2-like.onnx"
     torch.onnx.export(build(), (torch.randn(1, 3, 224, 224),), str(path), input_names=["input"], dynamo=False)
@@ -99,7 +99,7 @@ def export_dynamic_model(work: Path) -> Path:
     """mobilenetv2-like with dynamic batch, height and width (like detectors and OCR nets ship)."""
     import torch
 
-    from edgepick.inputs.zoo.mobilenet import build
+    from edgepick.zoo.mobilenet import build
 
     path = work / "mobilenetv2-like-dynamic-hw.onnx"
     torch.onnx.export(build(), (torch.randn(1, 3, 224, 224),), str(path), input_names=["images"], dynamo=False,

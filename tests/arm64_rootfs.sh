@@ -17,12 +17,18 @@ command -v mmdebstrap >/dev/null && [ -e /usr/bin/qemu-aarch64-static ] || apt-g
 cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
 cp /etc/ssl/certs/ca-certificates.crt "$ROOT/etc/ssl/certs/ca-certificates.crt"  # this network's CA, if it adds one
 mountpoint -q "$ROOT/proc" || mount --bind /proc "$ROOT/proc"
+# The device runs this checkout's edgepick: its wheel is built every time, else a cached root would keep the code of
+# whichever checkout first built it. The first time the venv gets every dependency; later, only edgepick (no deps).
+rm -rf "$ROOT/opt/wheels" && mkdir -p "$ROOT/opt/wheels"
+rm -rf "$HERE/build"  # setuptools' scratch folder (git-ignored): modules an earlier layout left there would ship too
+"$PY" -m pip wheel -q --no-deps --no-build-isolation -w "$ROOT/opt/wheels" "$HERE"
+WHEEL=$(cd "$ROOT/opt/wheels" && ls edgepick-*.whl)
 if [ ! -x "$ROOT/opt/edgepick-agent/bin/edgepick" ]; then
-	rm -rf "$ROOT/opt/wheels" && mkdir -p "$ROOT/opt/wheels"
-	"$PY" -m pip wheel -q --no-deps --no-build-isolation -w "$ROOT/opt/wheels" "$HERE"
-	WHEEL=$(cd "$ROOT/opt/wheels" && ls edgepick-*.whl)
 	chroot "$ROOT" /usr/bin/env -i PATH=/usr/bin:/bin HOME=/root PIP_CERT=/etc/ssl/certs/ca-certificates.crt /bin/sh -c \
 		"python3 -m venv /opt/edgepick-agent && /opt/edgepick-agent/bin/pip install -q --only-binary=:all: \
 		'edgepick[agent,onnxruntime,litert] @ file:///opt/wheels/$WHEEL' 'ray==$RAY_VERSION'"
+else
+	chroot "$ROOT" /usr/bin/env -i PATH=/usr/bin:/bin HOME=/root /opt/edgepick-agent/bin/pip install -q --no-deps \
+		--force-reinstall "/opt/wheels/$WHEEL"
 fi
 echo "$ROOT"

@@ -16,7 +16,7 @@ from edgepick.inputs.signature import Signature, TensorSpec
 from edgepick.inputs.spec import ModelSpec
 from edgepick.inputs.torch_dims import batch_dynamic_shapes, example_tensors
 from edgepick.inputs.usercode import call_user_factory, quiet_logger, user_code_failure
-from edgepick.inputs.zoo import ZOO
+from edgepick.zoo import ZOO
 
 _FACTORY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 _ONNX_DTYPES = {1: "float32", 2: "uint8", 3: "int8", 6: "int32", 7: "int64", 9: "bool", 10: "float16", 11: "float64"}

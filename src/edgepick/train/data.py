@@ -27,11 +27,11 @@ def prepare(config, path: Path) -> dict:
         x_train, y_train, x_eval, y_eval = user_data.split(x, y)
         source = f"{read_from}: {len(y)} samples, {len(np.unique(y))} classes, 20% per class held out, seed 0"
     elif config.has_accuracy:
-        from edgepick.inputs.zoo.digits import eval_set, train_set
+        from edgepick.zoo.digits import eval_set, train_set
 
         x_train, y_train = train_set()
         x_eval, y_eval = eval_set()
-        source = "scikit-learn digits (8x8, 10 classes), 80/20 stratified split, seed 0 (edgepick.inputs.zoo.digits)"
+        source = "scikit-learn digits (8x8, 10 classes), 80/20 stratified split, seed 0 (edgepick.zoo.digits)"
     else:
         c, h, w = config.input_chw()
         rng = np.random.default_rng(0)

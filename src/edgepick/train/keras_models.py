@@ -1,4 +1,4 @@
-"""The zoo architectures as Keras 3 models, layer for layer the same as the PyTorch definitions in edgepick.inputs.zoo.
+"""The zoo architectures as Keras 3 models, layer for layer the same as the PyTorch definitions in edgepick.zoo.
 
 Keras runs channels-last (NHWC; TensorFlow's CPU kernels have no NCHW max-pool), so inputs are H x W x C here.
 Two details keep the arithmetic identical to PyTorch's: a 3x3 convolution with stride 2 pads one pixel on every side
@@ -32,7 +32,7 @@ def digits_cnn(input_hwc=(8, 8, 1), num_classes: int = 10, width: int = 16):
     return keras.Model(inputs, outputs, name="digits_cnn")
 
 
-# (expansion t, channels c, repeats n, first stride s): the same plan as edgepick.inputs.zoo.mobilenet (the paper's Table 2).
+# (expansion t, channels c, repeats n, first stride s): the same plan as edgepick.zoo.mobilenet (the paper's Table 2).
 _PLAN = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
 
 

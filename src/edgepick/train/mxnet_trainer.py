@@ -23,7 +23,7 @@ def _digits_cnn(num_classes: int = 10, width: int = 16):
     return net
 
 
-# (expansion t, channels c, repeats n, first stride s): the plan of edgepick.inputs.zoo.mobilenet (the paper's Table 2).
+# (expansion t, channels c, repeats n, first stride s): the plan of edgepick.zoo.mobilenet (the paper's Table 2).
 _PLAN = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
 
 

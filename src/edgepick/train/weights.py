@@ -26,10 +26,10 @@ def torch_model(name: str, seed: int):
 
     torch.manual_seed(seed)
     if name == "digits-cnn":
-        from edgepick.inputs.zoo.digits import architecture
+        from edgepick.zoo.digits import architecture
 
         return architecture()
-    from edgepick.inputs.zoo.mobilenet import build
+    from edgepick.zoo.mobilenet import build
 
     model = build(num_classes=num_classes(name), seed=seed)
     return model.train()

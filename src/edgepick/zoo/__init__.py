@@ -19,14 +19,14 @@ ZOO = {
     for e in (
         ZooEntry(
             "digits-cnn",
-            "edgepick.inputs.zoo.digits:build",
+            "edgepick.zoo.digits:build",
             (1, 1, 8, 8),
-            "edgepick.inputs.zoo.digits:eval_set",
+            "edgepick.zoo.digits:eval_set",
             "small CNN trained in-process on scikit-learn's handwritten digits (real labels, 20% held out)",
         ),
         ZooEntry(
             "mobilenetv2-like",
-            "edgepick.inputs.zoo.mobilenet:build",
+            "edgepick.zoo.mobilenet:build",
             (1, 3, 224, 224),
             None,
             "MobileNetV2 (width 1.0, 224x224, 1000 classes), random seeded weights: for latency, not accuracy",
