@@ -77,7 +77,7 @@ def setup(request, spec, data, reference, artifacts_root: Path):
     else:  # the user's module:function: imported and called only in workers
         metric = IsolatedMetric(name, work, request)
     cs = CompressSetup(metric, parse_drop(request.compression.max_acc_drop), calib, result["reference_score"],
-                            train, spec, data, reference, artifacts_root, max(request.workload.threads))
+                       train, spec, data, reference, artifacts_root, max(request.workload.threads))
     cs.request, cs.context = request, {"dir": str(work), "files": files, "metric": name, "eval_source": data.source}
     return cs
 

@@ -63,7 +63,7 @@ def context_from_job(job: dict):
     tol = DropTolerance(job["tolerance"]["value"], job["tolerance"]["relative"])
     train = load_train(files["train"]) if job["has_train"] else None
     return CompressSetup(resolve_metric(job["metric"], labels is not None), tol, calibration, job["reference_score"],
-                              train, spec, data, load_outputs(files["reference"]), Path(job["artifacts_root"]), job["threads"])
+                         train, spec, data, load_outputs(files["reference"]), Path(job["artifacts_root"]), job["threads"])
 
 
 def produce_task(job: dict) -> dict:
