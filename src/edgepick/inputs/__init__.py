@@ -1,1 +1,1 @@
-"""Loading what the user brings: each model format, eval data, input signatures, the built-in zoo."""
+"""Loading what the user brings: each model format, eval data, input signatures, user callables."""
