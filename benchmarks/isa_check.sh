@@ -32,7 +32,7 @@ for name in ("torch", "onnxruntime", "openvino", "cv2", "onnx", "onnxslim", "onn
         print(name, getattr(module, "__version__", "(no __version__)"))
     except Exception as e:  # absent here: its tests skip and its runtime is left out
         print(name, "not available:", type(e).__name__, str(e)[:80])
-from edgepick import precision
+from edgepick.plan import precision
 flags = precision.host_isa_flags()
 print("edgepick ISA flags:", flags)
 print("native here:", {p: precision.native(p, flags) for p in ("bf16", "fp16")})
