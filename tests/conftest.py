@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from tests.helpers import export_tiny_onnx
 
 from edgepick.worker.latency import TimingPolicy
 
@@ -31,12 +32,4 @@ def fast():
 @pytest.fixture
 def tiny_onnx(tmp_path):
     """A tiny real ONNX classifier (exported by torch.onnx) with a dynamic batch dimension."""
-    import torch
-
-    torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(),
-                                torch.nn.Linear(4 * 8 * 8, 10)).eval()
-    path = tmp_path / "tiny.onnx"
-    torch.onnx.export(model, (torch.randn(1, 1, 8, 8),), str(path), input_names=["input"], output_names=["logits"],
-                      dynamic_axes={"input": {0: "batch"}}, dynamo=False)
-    return path
+    return export_tiny_onnx(tmp_path / "tiny.onnx")

@@ -25,3 +25,15 @@ def one_line_error(proc, *needles):
     assert len(lines) == 1, proc.stderr
     for needle in needles:
         assert needle in proc.stderr, proc.stderr
+
+
+def export_tiny_onnx(path):
+    """A tiny real ONNX classifier (exported by torch.onnx, seed 0) with a dynamic batch dimension, written to path."""
+    import torch
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(),
+                                torch.nn.Linear(4 * 8 * 8, 10)).eval()
+    torch.onnx.export(model, (torch.randn(1, 1, 8, 8),), str(path), input_names=["input"], output_names=["logits"],
+                      dynamic_axes={"input": {0: "batch"}}, dynamo=False)
+    return path

@@ -20,7 +20,7 @@ pytest.importorskip("uvicorn")
 pytest.importorskip("prometheus_client")
 ort = pytest.importorskip("onnxruntime")
 
-from tests.helpers import FAST_ARGS, cli  # noqa: E402
+from tests.helpers import FAST_ARGS, cli, export_tiny_onnx  # noqa: E402
 
 
 def _free_port() -> int:
@@ -32,15 +32,8 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory):
     """A tiny ONNX classifier swept on onnxruntime: (run id, model path, env)."""
-    import torch
-
     root = tmp_path_factory.mktemp("serve")
-    torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(),
-                                torch.nn.Linear(4 * 8 * 8, 10)).eval()
-    path = root / "tiny.onnx"
-    torch.onnx.export(model, (torch.randn(1, 1, 8, 8),), str(path), input_names=["input"], output_names=["logits"],
-                      dynamic_axes={"input": {0: "batch"}}, dynamo=False)
+    path = export_tiny_onnx(root / "tiny.onnx")  # module-scoped: conftest's tiny_onnx is per test
     env = {"EDGEPICK_HOME": str(root / "home")}
     res = cli("run", str(path), "--runtimes", "onnxruntime", "--threads", "1", *FAST_ARGS, "--no-noise-retry", "--json",
               env=env, cwd=root)

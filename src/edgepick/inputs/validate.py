@@ -23,6 +23,15 @@ def is_zip_archive(path) -> bool:
         return False
 
 
+def only_known(items: list[str], known, what: str, hint: str) -> list[str]:
+    """`items` without repeats, in order, if each is a known name; else one line naming the unknown ones and the known
+    ones, then `hint` (where to look or an example)."""
+    unknown = [i for i in items if i not in known]
+    if unknown:
+        raise UserError(f"unknown {what} {', '.join(repr(u) for u in unknown)}; known: {', '.join(known)} {hint}")
+    return list(dict.fromkeys(items))
+
+
 def usable_cores() -> list[int]:
     return sorted(os.sched_getaffinity(0))
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from edgepick.core import errors
-from edgepick.core.errors import UserError
 from edgepick.core.registry import RUNTIMES
+from edgepick.inputs.validate import only_known
 from edgepick.plan.formats import usable_path
 
 
@@ -39,11 +39,7 @@ def resolve_runtimes(requested: list[str] | None) -> list[str]:
     known = RUNTIMES.names()
     if not requested:
         return known
-    unknown = [r for r in requested if r not in known]
-    if unknown:
-        raise UserError(f"unknown runtime {', '.join(repr(u) for u in unknown)}; known: {', '.join(known)} "
-                        "(see `edgepick runtimes`)")
-    return list(dict.fromkeys(requested))
+    return only_known(requested, known, "runtime", "(see `edgepick runtimes`)")
 
 
 def blocker(rt, source_format: str, path: list[str] | None, signature, batch: int) -> tuple[str, str] | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edgepick.core.errors import UserError
+from edgepick.inputs.validate import only_known
 
 FP32 = "fp32"
 REDUCED = ("bf16", "fp16")
@@ -43,11 +43,7 @@ def parse_precisions(text: str | list[str] | None) -> list[str] | None:
     items = [t.strip().lower() for t in (text.split(",") if isinstance(text, str) else text) if t.strip()]
     if not items or items == ["auto"]:
         return None
-    unknown = [i for i in items if i not in KNOWN]
-    if unknown:
-        raise UserError(f"unknown precision {', '.join(repr(u) for u in unknown)}; known: {', '.join(KNOWN)} or auto "
-                        "(e.g. --precision fp32,bf16)")
-    return list(dict.fromkeys(items))
+    return only_known(items, KNOWN, "precision", "or auto (e.g. --precision fp32,bf16)")
 
 
 def native(precision: str, isa_flags) -> bool:
