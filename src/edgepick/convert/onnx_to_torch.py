@@ -27,6 +27,7 @@ from edgepick.convert.onnx2torch_fixes import (
     infer_shapes,
     traceable,
 )
+from edgepick.convert.onnx2torch_ops import graph_outputs_through_identity
 from edgepick.core.artifact import Artifact
 from edgepick.core.errors import first_line
 from edgepick.inputs.torch_dims import batch_dynamic_shapes, example_tensors
@@ -53,6 +54,9 @@ def import_onnx2torch():
             sys.modules.setdefault(name, types.ModuleType(name, _WHY_NO_TORCHVISION))
     convert = importlib.import_module("onnx2torch").convert
     _register_newer_versions()
+    from edgepick.convert import onnx2torch_ops
+
+    onnx2torch_ops.register()  # GlobalMaxPool, LSTM, GRU, RNN: ops onnx2torch has no converter for
     return convert
 
 
@@ -80,6 +84,7 @@ def _within_known_opsets(path: str):
     constants_to_initializers(model)
     fold_constant_dequantize(model)  # onnx2torch has no DequantizeLinear: int8 weights as the floats they stand for
     drop_needless_allowzero(model)
+    graph_outputs_through_identity(model)  # an LSTM's Y_h as a graph output: onnx2torch would return its whole tuple
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
     if opset is None or opset <= MAX_OPSET:
         return model, ""
