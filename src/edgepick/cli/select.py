@@ -61,6 +61,8 @@ def export_cmd(run_id: str = typer.Argument(..., help="A run id (or unique prefi
 
     written = export_candidate(_load_run(run_id, db), candidate, out, sign_key)
     typer.echo(f"exported {written['key']} to {out}/: " + ", ".join(written["files"]))
+    if written.get("warning"):  # an interrupted run: its README says so too
+        typer.echo(f"warning: {written['warning']}", err=True)
     if written["signed"]:
         typer.echo("signed: manifest.sig; verify with python infer.py --public-key KEY.pub.pem")
     else:

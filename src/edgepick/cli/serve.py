@@ -30,35 +30,92 @@ def _load_run(run_id: str, db: str | None):
 
 def serve_cmd(run_id: str = typer.Argument(..., help="A run id (or unique prefix) from `edgepick list`."),
               candidate: str | None = typer.Option(None, help="A candidate key (default: the run's pick)."),
-              host: str = typer.Option("127.0.0.1", help="Address to bind; loopback unless you say otherwise."),
-              port: int = typer.Option(8000, help="TCP port."),
+              host: str = typer.Option("127.0.0.1", help="Address to bind; another than loopback needs --allow-remote."),
+              port: int = typer.Option(8000, help="TCP port (0: a free one, printed)."),
+              allow_remote: bool = typer.Option(False, "--allow-remote", help="Acknowledge that a --host other than "
+                                                "loopback lets other machines use the model (see --token)."),
+              token: str | None = typer.Option(None, envvar="EDGEPICK_SERVE_TOKEN", help="Require Authorization: Bearer "
+                                               "TOKEN on /v1/infer and /metrics (or set EDGEPICK_SERVE_TOKEN)."),
               max_batch: int = typer.Option(1, help="Rows per model run; > 1 batches requests that arrive together."),
-              max_wait_ms: float = typer.Option(2.0, help="How long a batch waits for more requests, ms."),
+              max_wait_ms: float = typer.Option(2.0, help="How long a batch waits for more requests, 0..1000 ms."),
               max_request_mb: float = typer.Option(8.0, help="Largest request body accepted, MB (larger: HTTP 413)."),
               max_rows: int = typer.Option(64, help="Most rows one request may carry."),
               db: str | None = typer.Option(None, help="SQLAlchemy URL.")) -> None:
     """Serve a measured candidate over HTTP: POST /v1/infer, GET /healthz, GET /metrics (Prometheus)."""
     _require("fastapi", "uvicorn", "prometheus_client")
-    for name, value in (("--max-batch", max_batch), ("--max-rows", max_rows), ("--port", port + 1)):
-        if value < 1:
-            raise UserError(f"{name} takes a positive integer")
-    if max_wait_ms < 0 or max_request_mb <= 0:
-        raise UserError("--max-wait-ms takes a value >= 0 and --max-request-mb a positive one")
+    _check_options(max_batch, max_rows, port, max_wait_ms, max_request_mb)
     import uvicorn
 
     from edgepick.serve.app import ServeOptions, create_app
+    from edgepick.serve.guard import InflightLimit, Limits, protocol_class
     from edgepick.serve.model import load_served
 
+    sock = _bind(host, port, allow_remote, token)  # before loading: a busy port is one line, not a banner and Errno 98
     served = load_served(_load_run(run_id, db), candidate)
     if max_batch > 1 and not served.batch_dynamic:
         raise UserError(f"{served.key} has a fixed batch dimension; micro-batching needs a dynamic one: use --max-batch 1")
+    limits = Limits()
     options = ServeOptions(max_batch=max_batch, max_wait_ms=max_wait_ms, max_request_bytes=int(max_request_mb * 1e6),
-                           max_rows=max_rows if served.batch_dynamic else 1)
-    app = create_app(served, options)
-    typer.echo(f"edgepick serve: {served.key} of run {served.run_id} on http://{host}:{port} "
-               f"(POST /v1/infer, GET /healthz, GET /metrics; max batch {max_batch}, max wait {max_wait_ms:g} ms)")
-    # limit_concurrency: past 256 open requests uvicorn answers 503 at once instead of queueing without bound
-    uvicorn.run(app, host=host, port=port, log_level="warning", limit_concurrency=256, timeout_keep_alive=30)
+                           max_rows=max_rows if served.batch_dynamic else 1, body_timeout_s=limits.body_timeout_s,
+                           token=token or None)
+    app = InflightLimit(create_app(served, options), limits.max_inflight)  # its 503 is JSON, unlike uvicorn's
+    bound = sock.getsockname()
+    typer.echo(f"edgepick serve: {served.key} of run {served.run_id} on http://{_url_host(bound[0])}:{bound[1]} "
+               f"(POST /v1/infer, GET /healthz, GET /metrics; max batch {max_batch}, max wait {max_wait_ms:g} ms"
+               f"{'; token required' if token else ''})")
+    config = uvicorn.Config(app, log_level="warning", http=protocol_class(limits), limit_concurrency=None,
+                            timeout_keep_alive=5, lifespan="on")
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def _check_options(max_batch: int, max_rows: int, port: int, max_wait_ms: float, max_request_mb: float) -> None:
+    from edgepick.inputs.validate import check_port, number_in
+
+    for name, value in (("--max-batch", max_batch), ("--max-rows", max_rows)):
+        if value < 1:
+            raise UserError(f"{name} takes a positive integer")
+    check_port(port)
+    number_in(max_wait_ms, "--max-wait-ms", 0, 1000, " ms")
+    number_in(max_request_mb, "--max-request-mb", 0, 1024, " MB", low_open=True)
+
+
+def _bind(host: str, port: int, allow_remote: bool, token: str | None):
+    """The listening socket, bound here so the banner can say the real port and a busy one is one line."""
+    import errno
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as e:
+        raise UserError(f"bad --host '{host}': {e}") from None
+    if not allow_remote and not all(_loopback(info[4][0]) for info in infos):
+        raise UserError(f"--host {host} lets other machines use the model; add --allow-remote to mean it (and "
+                        "--token, or EDGEPICK_SERVE_TOKEN, so only those who know it can), or keep 127.0.0.1")
+    if allow_remote and not token:
+        typer.echo("warning: --allow-remote without --token: anyone who reaches this port can use the model", err=True)
+    family, _, _, _, address = infos[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as e:
+        sock.close()
+        if e.errno == errno.EADDRINUSE:
+            raise UserError(f"port {port} on {host} is in use (another server is listening there); pick another "
+                            "--port, or --port 0 for a free one") from None
+        raise UserError(f"cannot listen on {host}:{port}: {e.strerror}") from None
+    sock.listen(2048)
+    return sock
+
+
+def _loopback(address: str) -> bool:
+    import ipaddress
+
+    return ipaddress.ip_address(address.split("%")[0]).is_loopback
+
+
+def _url_host(address: str) -> str:
+    return f"[{address}]" if ":" in address else address
 
 
 def loadtest_cmd(url: str = typer.Argument(..., help="The server's base URL, e.g. http://127.0.0.1:8000."),

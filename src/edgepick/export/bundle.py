@@ -22,8 +22,10 @@ import numpy as np
 
 from edgepick.core import paths
 from edgepick.core.errors import UserError
+from edgepick.export.integrity import check_factory_module, check_source_file
 from edgepick.export.manifest import sign_manifest, write_manifest
 from edgepick.report.columns import COLUMNS
+from edgepick.store.result import incomplete_note
 
 _DISTRIBUTIONS = {"onnxruntime": ["onnxruntime"], "openvino": ["openvino"], "torch-eager": ["torch"]}
 
@@ -43,13 +45,10 @@ def export_candidate(run, key: str | None, out: Path, sign_key: Path | None = No
     row = _choose(run, key)
     if row["runtime"] not in _RUNTIMES:
         raise UserError(f"export knows onnxruntime, openvino and torch-eager; {row['runtime']} is not supported yet")
-    out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        raise UserError(f"{out} exists and is not empty; give a new directory to export into")
-    out.mkdir(parents=True, exist_ok=True)
     inputs = _example_inputs(run, row["batch"])
+    out = _new_folder(Path(out))
     np.savez(out / "example_input.npz", **inputs)
-    artifact_name = _copy_artifact(row, out, inputs)
+    artifact_name = _copy_artifact(run, row, out, inputs)
     # What infer.py loads is data (a JSON side file), read at run time; the script itself is a constant.
     (out / "export.json").write_text(json.dumps({"runtime": row["runtime"], "artifact": artifact_name,
                                                  "threads": row["threads"], "input_names": list(inputs),
@@ -63,7 +62,22 @@ def export_candidate(run, key: str | None, out: Path, sign_key: Path | None = No
     write_manifest(run, row, out)
     if sign_key:
         sign_manifest(out, sign_key)
-    return {"key": row["key"], "files": sorted(p.name for p in out.iterdir()), "signed": bool(sign_key)}
+    return {"key": row["key"], "files": sorted(p.name for p in out.iterdir()), "signed": bool(sign_key),
+            "warning": incomplete_note(run)}
+
+
+def _new_folder(out: Path) -> Path:
+    """The empty directory to export into, created here; a path that cannot be one is one line, not a traceback."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out} is a file; give a new directory to export into")
+    if out.is_dir() and any(out.iterdir()):
+        raise UserError(f"{out} exists and is not empty; give a new directory to export into")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # a file on the way (afile/sub), /proc, no permission
+        raise UserError(f"cannot create the export directory {out}: {e.strerror or e}; give a writable new "
+                        "directory") from None
+    return out
 
 
 def _choose(run, key: str | None) -> dict:
@@ -89,13 +103,14 @@ def _example_inputs(run, batch: int) -> dict[str, np.ndarray]:
     return head(samples, batch, samples.whole_feeds)
 
 
-def _copy_artifact(row: dict, out: Path, inputs: dict[str, np.ndarray]) -> str:
+def _copy_artifact(run, row: dict, out: Path, inputs: dict[str, np.ndarray]) -> str:
     art = row.get("artifact") or {}
     fmt, src = art.get("format"), art.get("path")
     if fmt == "torch-factory":  # the measured module, saved as a standalone ExportedProgram (no edgepick needed)
-        return _save_exported(src, out, inputs)
+        return _save_exported(run, src, out, inputs)
     if not src or not Path(src).exists():
         raise UserError(f"the artifact of {row['key']} is gone ({src}); run the sweep again to rebuild it")
+    check_source_file(run, art)  # a source file replaced after the run would ship under the old run's figures
     src_path = Path(src)
     shutil.copy2(src_path, out / src_path.name)
     # IR weights (model.bin) and ONNX external data (model.onnx.data / model.onnx_data) sit beside the file.
@@ -105,7 +120,7 @@ def _copy_artifact(row: dict, out: Path, inputs: dict[str, np.ndarray]) -> str:
     return src_path.name
 
 
-def _save_exported(factory: str, out: Path, inputs: dict[str, np.ndarray]) -> str:
+def _save_exported(run, factory: str, out: Path, inputs: dict[str, np.ndarray]) -> str:
     import os
 
     import torch
@@ -122,6 +137,7 @@ def _save_exported(factory: str, out: Path, inputs: dict[str, np.ndarray]) -> st
         from edgepick.inputs.usercode import user_code_failure
 
         raise UserError(f"the model factory '{factory}' failed: {user_code_failure(e)}") from e
+    check_factory_module(run, module, factory)
     example = tuple(torch.from_numpy(v) for v in inputs.values())
     program = torch.export.export(module, example)
     torch.export.save(program, str(out / "model.pt2"))
@@ -168,4 +184,6 @@ def _readme(run, row: dict, artifact_name: str) -> str:
         lines += ["", f"Not the run's pick: {run.reasons[row['key']]}"]
     elif run.picked and run.picked["key"] == row["key"]:
         lines += ["", "This is the run's pick."]
+    if incomplete_note(run):  # an interrupted run's pick is among the rows measured before it stopped
+        lines += ["", f"**Warning:** {incomplete_note(run)}"]
     return "\n".join(lines) + "\n"

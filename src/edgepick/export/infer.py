@@ -3,23 +3,40 @@
 This file is copied verbatim into every export (it never contains text from the model or the user): what it loads
 is read at run time from export.json, and every file is checked against manifest.json's SHA-256 before loading.
 It needs only numpy and the candidate's runtime (requirements.txt), not edgepick.
+
+Nothing is imported from this folder: Python puts a script's folder first on the import path, so a numpy.py or
+onnxruntime.py planted beside this file would run in place of the real package (before any check, and under a
+verified signature, which covers only the files the manifest lists). The folder is taken off the path before any
+other import (sys and os are loaded by the interpreter before this script, so they cannot be shadowed), and a file
+the manifest does not list (other than .npz/.npy data) is refused.
 """
 
-import argparse
-import hashlib
-import json
-import pathlib
+import os
 import sys
-import time
 
-import numpy as np
+HERE_STR = os.path.dirname(os.path.realpath(__file__))
+sys.path[:] = [p for p in sys.path if p and os.path.realpath(p) != HERE_STR]  # '' (the working directory) too
 
-HERE = pathlib.Path(__file__).resolve().parent
+import argparse  # noqa: E402  (after the path is cleaned: see the docstring)
+import hashlib  # noqa: E402
+import json  # noqa: E402
+import pathlib  # noqa: E402
+import time  # noqa: E402
+import zipfile  # noqa: E402
+
+HERE = pathlib.Path(HERE_STR)
+DATA_SUFFIXES = (".npz", ".npy")  # inputs/outputs a user keeps beside the script: read without pickle, never run
 
 
 def refuse(message):
     print(f"infer.py: refusing to run: {message}", file=sys.stderr)
     sys.exit(3)
+
+
+def usage_error(message):
+    """The caller's mistake (a missing or unreadable --input): one line, exit 2 as argparse does."""
+    print(f"infer.py: error: {message}", file=sys.stderr)
+    sys.exit(2)
 
 
 def sha256(path):
@@ -46,7 +63,18 @@ def verify_manifest():
     config = json.loads((HERE / "export.json").read_text(encoding="utf-8"))
     if "export.json" not in files or config["artifact"] not in files:
         refuse("manifest.json does not cover export.json and the artifact; re-export the candidate")
+    refuse_unlisted(files)
     return config
+
+
+def refuse_unlisted(files):
+    """A file (or folder) the manifest does not list is refused: the signature covers only listed files."""
+    known = set(files) | {"manifest.json", "manifest.sig"}
+    extra = sorted(p.name for p in HERE.iterdir() if p.name not in known
+                   and not (p.suffix.lower() in DATA_SUFFIXES and p.is_file() and not p.is_symlink()))
+    if extra:
+        refuse(f"{', '.join(map(repr, extra[:5]))} in the export folder {'is' if len(extra) == 1 else 'are'} not in "
+               "manifest.json; remove what you did not export (only .npz/.npy data may sit beside infer.py)")
 
 
 def verify_signature(public_key):
@@ -61,12 +89,31 @@ def verify_signature(public_key):
     print("signature: verified (model-signing, manifest.sig)")
 
 
-def read_inputs(path):
-    with np.load(path, allow_pickle=False) as f:
-        return {name: f[name] for name in f.files}
+def read_inputs(path, names):
+    """The --input arrays by name, checked against the model's input names: one line for any mistake."""
+    import numpy as np
+
+    try:
+        loaded = np.load(path, allow_pickle=False)
+        if not hasattr(loaded, "files"):  # a bare .npy array: no names to match the model's inputs
+            usage_error(f"--input {path} is a single array; give an .npz with one array per input {names}")
+        with loaded as f:
+            inputs = {name: f[name] for name in f.files}
+    except (OSError, EOFError, zipfile.BadZipFile) as e:
+        usage_error(f"cannot read --input {path}: {getattr(e, 'strerror', None) or e}")
+    except ValueError as e:  # an object array needs pickle, which is never allowed (it would run code)
+        usage_error(f"--input {path} holds an array this script does not load ({str(e).splitlines()[0][:120]}); "
+                    "save plain numeric arrays with numpy.savez")
+    if sorted(inputs) != sorted(names):
+        usage_error(f"--input {path} holds arrays {sorted(inputs)}; the model's inputs are {names}")
+    bad = [n for n, a in inputs.items() if a.dtype.kind not in "biuf"]
+    if bad:
+        usage_error(f"--input {path}: array(s) {bad} are not numeric ({inputs[bad[0]].dtype})")
+    return inputs
 
 
 def load_onnxruntime(config):
+    import numpy as np
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -79,6 +126,7 @@ def load_onnxruntime(config):
 
 
 def load_openvino(config):
+    import numpy as np
     import openvino as ov
     import openvino.properties as props
 
@@ -96,6 +144,7 @@ def load_openvino(config):
 
 
 def load_torch_eager(config):
+    import numpy as np
     import torch
 
     torch.set_num_threads(config["threads"])
@@ -124,12 +173,16 @@ def main():
     config = verify_manifest()
     if args.public_key:
         verify_signature(args.public_key)
-    inputs = read_inputs(args.input)
+    inputs = read_inputs(args.input, config["input_names"])
     t0 = time.perf_counter()
     run = LOADERS[config["runtime"]](config)
     print(f"load: {(time.perf_counter() - t0) * 1e3:.1f} ms")
     t0 = time.perf_counter()
-    outputs = run(inputs)
+    try:
+        outputs = run(inputs)
+    except Exception as e:  # the runtime refused these inputs (shape, dtype): one line, not its traceback
+        usage_error(f"the runtime refused --input {args.input}: {type(e).__name__}: "
+                    f"{(str(e).strip().splitlines() or [''])[0][:300]}")
     print(f"first inference: {(time.perf_counter() - t0) * 1e3:.3f} ms")
     times = []
     for _ in range(args.repeat):
@@ -143,7 +196,16 @@ def main():
         if out.ndim == 2 and out.shape[1] > 1:
             print(f"  top-1 per row: {out.argmax(1).tolist()}")
     if args.output:
-        np.savez(args.output, *outputs)
+        try:
+            save(args.output, outputs)
+        except OSError as e:
+            usage_error(f"cannot write --output {args.output}: {e.strerror or e}")
+
+
+def save(path, outputs):
+    import numpy as np
+
+    np.savez(path, *outputs)
 
 
 if __name__ == "__main__":

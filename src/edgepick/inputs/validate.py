@@ -32,6 +32,34 @@ def only_known(items: list[str], known, what: str, hint: str) -> list[str]:
     return list(dict.fromkeys(items))
 
 
+def number_in(value: float, option: str, low: float, high: float, unit: str = "", low_open: bool = False) -> float:
+    """`value` if it is a finite number in [low, high] ((low, high] with low_open); else one line. NaN compares
+    False with everything, so a plain `value < low` check lets it (and inf, past an upper bound nobody set) through."""
+    import math
+
+    ok = isinstance(value, (int, float)) and math.isfinite(value) and (value > low if low_open else value >= low) \
+        and value <= high
+    if not ok:
+        side = f"more than {low:g}" if low_open else f"at least {low:g}"
+        raise UserError(f"bad {option} {value!r}: give a number {side} and at most {high:g}{unit}")
+    return value
+
+
+def check_port(port: int, option: str = "--port") -> int:
+    if not 0 <= port <= 65535:
+        raise UserError(f"bad {option} {port}: a TCP port is 1..65535 (0 picks a free one)")
+    return port
+
+
+def check_background_load(n: int) -> int:
+    """Load processes are one per core: more than the usable cores only measures the scheduler's queue."""
+    usable = usable_cores()
+    if not 0 <= n <= len(usable):
+        raise UserError(f"bad --background-load {n}: give 0..{len(usable)} (one load process per core; this machine "
+                        f"lets edgepick use {_ids(usable)})")
+    return n
+
+
 def usable_cores() -> list[int]:
     return sorted(os.sched_getaffinity(0))
 

@@ -28,6 +28,8 @@ class ServeOptions:
     max_wait_ms: float = 2.0  # how long the first request of a batch waits for others
     max_request_bytes: int = 8 * 2**20
     max_rows: int = 64  # rows one request may carry (dynamic-batch models)
+    body_timeout_s: float = 30.0  # a whole body within this long, or 408 (a stalled upload holds no slot forever)
+    token: str | None = None  # when set, /v1/infer and /metrics need "Authorization: Bearer TOKEN"
 
 
 class Metrics:
@@ -122,6 +124,44 @@ class Batcher:
             offset += n
 
 
+async def _read_body(request, options: ServeOptions) -> bytes:
+    try:
+        return await asyncio.wait_for(_read_limited(request, options.max_request_bytes), options.body_timeout_s)
+    except asyncio.TimeoutError:
+        raise BadRequest(408, f"the request body did not arrive within {options.body_timeout_s:g} s") from None
+
+
+def _authorized(request, token: str | None) -> bool:
+    import hmac
+
+    if token is None:
+        return True
+    given = request.headers.get("authorization", "")
+    return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
+
+
+def _error_handlers(app, metrics: Metrics) -> None:
+    """Every refusal has one shape, {"error": "one line"}: FastAPI's 404/405/422 ({"detail": ...}) and a bug's 500."""
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+    from starlette.exceptions import HTTPException
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request, e: HTTPException):
+        metrics.requests.labels(code=str(e.status_code)).inc()
+        return JSONResponse({"error": f"{request.method} {request.url.path}: {e.detail}"}, status_code=e.status_code,
+                            headers=getattr(e, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request, e: RequestValidationError):
+        return JSONResponse({"error": f"invalid request: {first_line(str(e.errors()[:1]), 200)}"}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def bug(request, e: Exception):
+        metrics.requests.labels(code="500").inc()
+        return JSONResponse({"error": f"internal error: {type(e).__name__}"}, status_code=500)
+
+
 async def _read_limited(request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None:
@@ -155,6 +195,11 @@ def create_app(served: Served, options: ServeOptions | None = None):
 
     app = FastAPI(title=f"edgepick: {served.key}", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.metrics, app.state.options = metrics, options
+    _error_handlers(app, metrics)
+
+    def unauthorized():
+        return JSONResponse({"error": "this server needs a token: send Authorization: Bearer TOKEN"}, status_code=401,
+                            headers={"www-authenticate": "Bearer"})
 
     @app.get("/healthz")
     async def healthz():
@@ -164,14 +209,19 @@ def create_app(served: Served, options: ServeOptions | None = None):
                 "max_request_bytes": options.max_request_bytes}
 
     @app.get("/metrics")
-    async def prometheus():
+    async def prometheus(request: Request):
+        if not _authorized(request, options.token):
+            return unauthorized()
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.post("/v1/infer")
     async def infer(request: Request):
         t0 = time.perf_counter()
+        if not _authorized(request, options.token):
+            metrics.requests.labels(code="401").inc()
+            return unauthorized()
         try:
-            body = await _read_limited(request, options.max_request_bytes)
+            body = await _read_body(request, options)
             inputs, rows = parse_request(body, served.signature, options.max_rows)
             outputs = await batcher.submit(inputs, rows)
         except BadRequest as e:

@@ -64,6 +64,7 @@ def load_served(run, key: str | None) -> Served:
     art = (row.get("worker_job") or {}).get("artifact") or row.get("artifact") or {}
     if not art.get("path"):
         raise UserError(f"candidate {row['key']} has no artifact recorded; run the sweep again")
+    _check_unchanged(run, art)
     runtime = runtime_cls()
     runtime.import_framework()
     session = runtime.load(Artifact.from_dict(art) if "meta" in art else Artifact(art["format"], art["path"]), row["threads"])
@@ -71,10 +72,22 @@ def load_served(run, key: str | None) -> Served:
     return Served(run.run_id, row["key"], row["runtime"], row["threads"], signature, session)
 
 
+def _check_unchanged(run, art: dict) -> None:
+    """The model on disk must be the one the run measured (export/integrity.py), or its figures are not this model's."""
+    from edgepick.export.integrity import check_factory_module, check_source_file
+
+    check_source_file(run, art)
+    if art.get("format") == "torch-factory":
+        from edgepick.core.artifact import Artifact
+        from edgepick.runtimes.torch_eager import load_torch_module
+
+        check_factory_module(run, load_torch_module(Artifact.from_dict(art)), art["path"])
+
+
 def _array(name: str, value, dtype: str) -> np.ndarray:
     try:
         arr = np.asarray(value)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise BadRequest(422, f"input '{name}' is not a rectangular nested list of numbers") from None
     want = np.dtype(dtype)
     if arr.dtype.kind not in "biuf":
@@ -83,9 +96,14 @@ def _array(name: str, value, dtype: str) -> np.ndarray:
         raise BadRequest(422, f"input '{name}' takes integers ({dtype}); got floating-point values")
     if want.kind == "b" and arr.dtype.kind not in "b":
         raise BadRequest(422, f"input '{name}' takes booleans (true/false)")
-    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
-        raise BadRequest(422, f"input '{name}' holds NaN or Infinity")
-    return arr.astype(want, copy=False)
+    if want.kind in "iu" and arr.size and (arr.min() < np.iinfo(want).min or arr.max() > np.iinfo(want).max):
+        raise BadRequest(422, f"input '{name}' holds integers outside {dtype}'s range")
+    with np.errstate(over="ignore", invalid="ignore"):
+        cast = arr.astype(want, copy=False)
+    # checked after the cast: 1e300 is finite in float64 and Infinity in float32
+    if cast.dtype.kind == "f" and not np.isfinite(cast).all():
+        raise BadRequest(422, f"input '{name}' holds NaN or Infinity, or values too large for {dtype}")
+    return cast
 
 
 def _kind(arr: np.ndarray) -> str:
@@ -112,6 +130,8 @@ def parse_request(body: bytes, signature: Signature, max_rows: int) -> tuple[dic
         doc = json.loads(body)
     except (ValueError, UnicodeDecodeError) as e:
         raise BadRequest(400, f"the body is not JSON ({first_line(e, 120)})") from None
+    except RecursionError:  # JSON nested thousands of levels deep: no model input is
+        raise BadRequest(400, "the body's JSON is nested too deeply") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("inputs"), dict):
         raise BadRequest(422, 'send a JSON object {"inputs": {name: nested list}}')
     given, names = doc["inputs"], signature.names

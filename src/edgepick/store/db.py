@@ -13,6 +13,7 @@ from sqlalchemy.exc import ArgumentError, DatabaseError
 from sqlalchemy.orm import Session, selectinload
 
 from edgepick.core.errors import UserError, first_line
+from edgepick.store import ownership
 from edgepick.store.schema import Base, CandidateRow, RunRow
 
 
@@ -40,18 +41,21 @@ class Store:
 
     def _open(self, url: str) -> None:
         sqlite_file = self.engine.url.get_backend_name() == "sqlite" and self.engine.url.database not in (None, "", ":memory:")
+        if sqlite_file:
+            ownership.check_sqlite_path(Path(self.engine.url.database))
         if sqlite_file and _read_only(Path(self.engine.url.database)):
             # list/show on a read-only home: open the file immutable (no WAL, no journal, no lock files); runs refuse
             path = Path(self.engine.url.database).absolute()
             self.engine = create_engine("sqlite://", creator=lambda: sqlite3.connect(f"file:{path}?immutable=1", uri=True))
             self.read_only, self.path = True, path
-            self.engine.connect().close()
+            ownership.refuse_foreign_schema(self.engine, True)
             return
         if sqlite_file:
             Path(self.engine.url.database).parent.mkdir(parents=True, exist_ok=True)
-        if url.startswith("sqlite"):
-            event.listen(self.engine, "connect", _sqlite_pragmas)
         _create_schema(self.engine, sqlite_file)
+        if url.startswith("sqlite"):  # WAL only once the file is known to be edgepick's (the pragma writes to it)
+            self.engine.dispose()  # pooled connections opened without the pragma are dropped
+            event.listen(self.engine, "connect", _sqlite_pragmas)
 
     def require_writable(self) -> None:
         if self.read_only:
@@ -63,12 +67,16 @@ class Store:
 
     def find_resumable(self, request_key: str) -> RunRow | None:
         with self.session() as s:
-            return s.scalars(select(RunRow).where(RunRow.request_key == request_key)
-                             .order_by(RunRow.created_at.desc()).options(selectinload(RunRow.candidates))).first()
+            run = s.scalars(select(RunRow).where(RunRow.request_key == request_key)
+                            .order_by(RunRow.created_at.desc()).options(selectinload(RunRow.candidates))).first()
+        if run is not None:
+            ownership.claim(run.id)  # a run another live process is measuring is not resumed under it
+        return run
 
     def create_run(self, request_key: str, model_name: str, model_hash: str, request: dict, fingerprint: dict) -> RunRow:
         run = RunRow(id=uuid.uuid4().hex[:10], request_key=request_key, model_name=model_name, model_hash=model_hash,
                      request=request, fingerprint=fingerprint)
+        ownership.claim(run.id)  # owned before it is visible: a second process cannot resume it in between
         with self.session() as s:
             s.add(run)
             s.commit()
@@ -92,6 +100,7 @@ class Store:
             if request_updates:  # reassigned, not mutated, so SQLAlchemy sees the JSON column change
                 run.request = {**run.request, **request_updates}
             s.commit()
+        ownership.release(run_id)
 
     def fail_run(self, run_id: str, why: str) -> None:
         """A run that cannot go on (its reference failed): never left 'running'."""
@@ -100,6 +109,7 @@ class Store:
             run.status, run.finished_at = "failed", datetime.now(timezone.utc)
             run.request = {**run.request, "failure": why}
             s.commit()
+        ownership.release(run_id)
 
     def set_expected_rows(self, run_id: str, count: int) -> None:
         """How many rows the sweep planned: show/report of an interrupted run say how many are missing."""
@@ -110,7 +120,8 @@ class Store:
 
     def get_run(self, run_id: str) -> RunRow:
         with self.session() as s:
-            matches = s.scalars(select(RunRow).where(RunRow.id.startswith(run_id))
+            # autoescape: '_' and '%' in a prefix are characters, not LIKE patterns (`show _` matched any run)
+            matches = s.scalars(select(RunRow).where(RunRow.id.startswith(run_id, autoescape=True))
                                 .options(selectinload(RunRow.candidates))).all()
         if not matches:
             raise UserError(f"no run '{run_id}' in this database; `edgepick list` shows the runs")
@@ -191,6 +202,7 @@ def _create_schema(engine, sqlite_file: bool, tries: int = 3) -> None:
     from filelock import FileLock
 
     with FileLock(str(engine.url.database) + ".lock") if sqlite_file else contextlib.nullcontext():
+        ownership.refuse_foreign_schema(engine, sqlite_file)  # before create_all writes anything into another app's file
         for attempt in range(tries):
             try:
                 Base.metadata.create_all(engine)
