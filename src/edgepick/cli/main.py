@@ -53,6 +53,8 @@ def run(
     db: str | None = typer.Option(None, help="SQLAlchemy URL (default sqlite:///./.edgepick/results.db)."),
     as_json: bool = typer.Option(False, "--json", help="Print the run as JSON (schema edgepick.run/1)."),
     markdown: bool = typer.Option(False, "--markdown", help="Print the table as Markdown."),
+    wide: bool = typer.Option(False, "--wide", help="Print the full table (every row, every column) instead of the short answer."),
+    details: bool = typer.Option(False, "--details", help="Print every row's details (CI, roofline, noise, energy) and why each lost."),
     budget: str | None = typer.Option(None, help='Constraints, e.g. "p90<=15ms,mem<=300MB,size<=10MB,acc_drop<=1%,throughput>=100/s".'),
     optimize: str | None = typer.Option(None, help="latency | throughput | memory | size | accuracy, or weights latency=0.7,size=0.3."),
     device: str | None = typer.Option(None, help="A device profile: pi-class, phone-class, or a YAML file (cores, memory, ...)."),
@@ -98,13 +100,44 @@ def run(
     step_memory_limit: str | None = typer.Option(None, help="Memory cap of those steps, e.g. 2GB (default: --memory-limit; "
                                                  "with a --device profile's cap, at least 2 GiB: the profile is the target's RAM)."),
 ) -> None:
-    """Convert, verify and measure MODEL on every runtime; print the table and the pick."""
+    """Convert, verify and measure MODEL on every runtime; print the pick, its runner-ups and what failed."""
     from edgepick.cli.settings import settings_from_cli
 
-    _sweep_and_print(settings_from_cli(ctx.params, _db(db)), as_json, markdown)
+    _sweep_and_print(settings_from_cli(ctx.params, _db(db)), as_json, markdown, wide, details)
 
 
-def _sweep_and_print(request, as_json: bool, markdown: bool) -> None:
+# run's options by help panel, in one table so the signature stays one option per line. An option missing here
+# lands under "Options" in --help; tests/cli/test_short_output.py names it.
+_PANELS = {
+    "Workload": ("runtimes", "threads", "batch", "precision", "input_shape", "input_value", "no_batch_axis", "data",
+                 "data_limit", "trust_pickle"),
+    "Timing and rigor": ("min_duration", "min_samples", "warmup", "timeout", "step_timeout", "noise_retry", "repeats",
+                         "interleave", "profile_ops", "cold_start", "exhaustive", "trust_history"),
+    "Selection": ("budget", "optimize", "device"),
+    "Target": ("cores", "memory_limit", "memory_mechanism", "step_memory_limit", "platform"),
+    "Compression": ("compress", "max_acc_drop", "metric", "calib", "calib_size", "train_data"),
+    "Real time and LoadGen": ("fps", "deadline", "frames", "reuse_frame", "preprocess", "postprocess", "background_load",
+                              "sustain", "scenario", "target_qps", "latency_bound_ms", "find_peak_qps", "lg_min_duration",
+                              "lg_min_queries"),
+    "Fleet": ("on", "cluster"),
+    "Output and store": ("wide", "details", "as_json", "markdown", "force", "db"),
+}
+
+
+def _assign_panels(command, panels: dict[str, tuple[str, ...]]) -> None:
+    """Set each option's rich_help_panel; typer reads it when it builds the command, at the first call."""
+    import inspect
+
+    panel_of = {name: panel for panel, names in panels.items() for name in names}
+    for name, param in inspect.signature(command).parameters.items():
+        if isinstance(param.default, typer.models.OptionInfo) and name in panel_of:
+            param.default.rich_help_panel = panel_of[name]
+
+
+_assign_panels(run, _PANELS)
+
+
+def _sweep_and_print(request, as_json: bool, markdown: bool, wide: bool = False, details: bool = False) -> None:
     import contextlib
 
     from edgepick.report.progress import sweep_with_progress
@@ -114,10 +147,10 @@ def _sweep_and_print(request, as_json: bool, markdown: bool) -> None:
     quiet_stdout = contextlib.redirect_stdout(sys.stderr) if request.target.on else contextlib.nullcontext()
     with quiet_stdout:
         result = sweep_with_progress(lambda on_event: execute(request, on_event), quiet=as_json)
-    _print_result(result, as_json, markdown)
+    _print_result(result, as_json, markdown, wide, details)
 
 
-def _print_result(result, as_json: bool, markdown: bool) -> None:
+def _print_result(result, as_json: bool, markdown: bool, wide: bool = False, details: bool = False) -> None:
     if as_json:
         print(json.dumps(result.to_json(), indent=2), flush=True)
     elif markdown:
@@ -128,17 +161,22 @@ def _print_result(result, as_json: bool, markdown: bool) -> None:
             from edgepick.report.fleet import fleet_markdown
 
             print(fleet_markdown(result))
+    elif not (wide or details):  # the answer first: the pick, runner-ups, one line per group that did not compete
+        from edgepick.report.summary import print_summary
+
+        print_summary(result)
     else:
         from edgepick.report.table import print_run
 
-        print_run(result)
+        print_run(result, wide_console(), table=wide, details=details)
         if result.context.get("devices"):  # --on: one pick per device, and the candidate x device table
             from edgepick.report.fleet import print_fleet
 
             print_fleet(result, wide_console())
-        from edgepick.cli.compress import print_compression
+        if wide:
+            from edgepick.cli.compress import print_compression
 
-        print_compression(result)
+            print_compression(result)
 
 
 @app.command()
@@ -179,9 +217,11 @@ def list_runs(db: str | None = typer.Option(None, help="SQLAlchemy URL."),
 def show(run_id: str = typer.Argument(..., help="A run id (or a unique prefix) from `edgepick list`."),
          as_json: bool = typer.Option(False, "--json", help="JSON (schema edgepick.run/1)."),
          markdown: bool = typer.Option(False, "--markdown", help="Markdown."),
+         wide: bool = typer.Option(False, "--wide", help="The full table: every row, every column; the compression table."),
+         details: bool = typer.Option(False, "--details", help="Every row's details (CI, roofline, noise, energy) and why each lost."),
          ops: bool = typer.Option(False, "--ops", help="Top op families/ops per runtime, roofline, energy, LoadGen, noise."),
          db: str | None = typer.Option(None, help="SQLAlchemy URL.")) -> None:
-    """One run's table (and the pick), from the store."""
+    """One run's answer from the store: the pick, runner-ups, what failed; --wide/--details for every row."""
     from edgepick.cli.train import is_training, show_training
     from edgepick.store.db import Store
     from edgepick.store.result import run_from_db
@@ -193,7 +233,7 @@ def show(run_id: str = typer.Argument(..., help="A run id (or a unique prefix) f
         from edgepick.cli.rigor import print_ops
 
         return print_ops(run_from_db(Store(_db(db)).get_run(run_id)), wide_console())
-    _print_result(run_from_db(Store(_db(db)).get_run(run_id)), as_json, markdown)
+    _print_result(run_from_db(Store(_db(db)).get_run(run_id)), as_json, markdown, wide, details)
 
 
 from edgepick.cli.select import compare_cmd, export_cmd, report_cmd  # noqa: E402  (bodies live in cli/select.py)

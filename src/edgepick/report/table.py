@@ -1,4 +1,7 @@
-"""The rich terminal table and the pick, printed at the end of a run and by `edgepick show`."""
+"""The long form: the full rich table, the per-row details and the pick with every reason (`show --wide/--details`).
+
+The short answer that `run` and `show` print by default is report/summary.py.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from rich.text import Text
 
 from edgepick.report.columns import COLUMNS, _note
 
-_STYLE = {"ok": "green", "failed": "red", "disagrees": "yellow"}
+_STYLE = {"ok": "green", "failed": "red", "disagrees": "yellow", "pruned": "dim"}
 
 
 def wide_console() -> Console:
@@ -19,9 +22,31 @@ def wide_console() -> Console:
     return Console() if sys.stdout.isatty() else Console(width=220)
 
 
-def print_run(run, console: Console | None = None) -> None:
+def print_run(run, console: Console | None = None, table: bool = True, details: bool = True) -> None:
+    """The long form (`show --wide` / `--details`; both: what `run` printed before the short answer): the full table
+    and/or every row's detail lines, then the pick with the reason each other row lost."""
     console = console or wide_console()
+    from edgepick.store.result import incomplete_note
+
+    if incomplete_note(run):
+        console.print(incomplete_note(run), style="bold yellow", markup=False, highlight=False, soft_wrap=True)
+    if table:
+        console.print(full_table(run))
+    if details:
+        from edgepick.report.rigor import rigor_lines
+
+        for line in rigor_lines(run.rows):
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
     ctx = run.context
+    if ctx.get("reference"):
+        acc = ctx.get("reference_accuracy")
+        console.print(f"reference: {ctx['reference']}" + (f", accuracy {acc * 100:.2f}%" if acc is not None else "")
+                      + f"; eval data: {ctx.get('data')}", markup=False)
+    print_pick(run, console)
+
+
+def full_table(run) -> Table:
+    """Every row, every column (17 today, more with a frame loop): too wide for a terminal's first look."""
     fp = run.fingerprint
     title = f"edgepick run {run.run_id} · {run.model_name} · {fp.get('cpu_model')} · {fp.get('usable_cores')} cores"
     table = Table(title=title, title_justify="left", header_style="bold")
@@ -38,20 +63,7 @@ def print_run(run, console: Console | None = None) -> None:
             cells[0] = f"★ {cells[0]}"
         # Text cells: reasons quote install hints like edgepick[litert-torch], which markup would swallow.
         table.add_row(*(Text(c) for c in cells), Text(_note(row)), style=_STYLE.get(row["status"]))
-    from edgepick.store.result import incomplete_note
-
-    if incomplete_note(run):
-        console.print(incomplete_note(run), style="bold yellow", markup=False, highlight=False, soft_wrap=True)
-    console.print(table)
-    from edgepick.report.rigor import rigor_lines
-
-    for line in rigor_lines(run.rows):
-        console.print(line, markup=False, highlight=False, soft_wrap=True)
-    if ctx.get("reference"):
-        acc = ctx.get("reference_accuracy")
-        console.print(f"reference: {ctx['reference']}" + (f", accuracy {acc * 100:.2f}%" if acc is not None else "")
-                      + f"; eval data: {ctx.get('data')}", markup=False)
-    print_pick(run, console)
+    return table
 
 
 def print_pick(run, console: Console) -> None:
