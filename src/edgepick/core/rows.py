@@ -53,6 +53,7 @@ class PublicRow(TypedDict, total=False):
     realtime: dict | None  # real time (issue 15): frame loop, deadlines at --fps, background load; null unless asked
     precision_support: dict | None  # precision (issue 10): a BF16/FP16 row's support here (native, or predicted slower)
     device: dict | None  # the device fleet (issue 13): {"name", "fingerprint"} of the device that measured it; null = here
+    notes: list | None  # how the row got its verdict where not by the plain rule (a fallback, a cross-precision pass)
 
 
 class CandidateRow(PublicRow, total=False):

@@ -34,46 +34,95 @@ QUANT_STEPS = 3  # a quantized source's outputs may differ by this many steps of
 
 
 def compare(reference: list[np.ndarray], candidate: list[np.ndarray], tol: Tolerance) -> dict:
-    """Figures over all outputs, and a verdict with the first reason that failed."""
+    """Figures over all outputs, and a verdict with the first reason that failed.
+
+    Per float output, as numpy.allclose judges: the max abs error against an absolute floor plus a share of the
+    output's magnitude. Cosine is judged only above the floor: two outputs that differ by less than the floor agree,
+    whatever the cosine of two near-zero vectors says (a probability map that is ~0 almost everywhere). Integer and
+    boolean outputs (indices, masks) are judged on the share of values that differ. A different output count or
+    shape is `structural`: no precision or accuracy rule can pass it."""
     if len(reference) != len(candidate):
-        return {"agrees": False, "why": f"{len(candidate)} outputs, reference has {len(reference)}"}
+        return _structural(f"{len(candidate)} outputs, reference has {len(reference)}")
     max_abs = max_rel = 0.0
-    cosines = []
-    top1 = None
+    cosines: list[float] = []
     why = None
     top1 = _top1_agreement(reference[0], candidate[0]) if reference else None
     for i, (ref, got) in enumerate(zip(reference, candidate)):
-        ref = np.asarray(ref, dtype=np.float64)
-        got = np.asarray(got, dtype=np.float64)
+        ref, got = np.asarray(ref), np.asarray(got)
         if ref.shape != got.shape:
-            if ref.size == got.size:
-                got = got.reshape(ref.shape)
-            else:
-                return {"agrees": False, "why": f"output {i} has shape {got.shape}, reference {ref.shape}"}
+            if ref.size != got.size:
+                return _structural(f"output {i} has shape {got.shape}, reference {ref.shape}")
+            got = got.reshape(ref.shape)
+        if _is_discrete(ref):
+            why = why or _discrete_why(ref, got, i, tol)
+            continue
+        floor, bound = bounds(ref, tol, i)
+        ref, got = ref.astype(np.float64), got.astype(np.float64)
         diff = np.abs(ref - got)
-        scale = float(np.abs(ref).max()) if ref.size else 0.0
         err = float(diff.max()) if diff.size else 0.0
         max_abs = max(max_abs, err)
         max_rel = max(max_rel, float((diff / np.maximum(np.abs(ref), 1e-6)).max()) if diff.size else 0.0)
         cos = _cosine(ref.ravel(), got.ravel())
         cosines.append(cos)
-        bound = tol.atol_of(i) + tol.rtol * scale
         if why is None and err > bound:
             why = f"max abs error {err:.3g} > {bound:.3g}{f' ({tol.source})' if tol.source else ''} on output {i}"
-        if why is None and cos < tol.min_cosine:
-            why = f"cosine {cos:.5f} < {tol.min_cosine} on output {i}"
+        if why is None and err > floor and cos < tol.min_cosine:
+            why = f"cosine {cos:.5f} < {tol.min_cosine} on output {i} (max abs error {err:.3g} > floor {floor:.3g})"
         if i == 0 and top1 is not None and why is None and top1 < tol.min_top1_agreement:
             why = f"top-1 agreement {top1:.3f} < {tol.min_top1_agreement}"
     if why is not None and top1 is not None and not why.startswith("top-1"):
         why += f"; top-1 agreement {top1:.3f}"  # the task-level view beside the raw error
-    return {
-        "agrees": why is None,
-        "why": why,
-        "max_abs_err": max_abs,
-        "max_rel_err": max_rel,
-        "cosine": min(cosines) if cosines else None,
-        "top1_agreement": top1,
-    }
+    return {"agrees": why is None, "why": why, "max_abs_err": max_abs, "max_rel_err": max_rel,
+            "cosine": min(cosines) if cosines else None, "top1_agreement": top1}
+
+
+# An output computed in float differs from another computation of it by a few units in the last place of its dtype,
+# relative to its magnitude: the floor never goes below that, whatever --atol says.
+FLOOR_ULPS = 16
+
+
+def bounds(ref: np.ndarray, tol: Tolerance, output: int) -> tuple[float, float]:
+    """(absolute floor, max abs error allowed) for one float output: the floor is the tolerance's atol, raised to
+    FLOOR_ULPS units in the last place of the output's dtype at its magnitude; the bound adds rtol of the magnitude."""
+    scale = float(np.abs(ref.astype(np.float64)).max()) if ref.size else 0.0
+    eps = float(np.finfo(ref.dtype).eps) if np.issubdtype(ref.dtype, np.floating) else 0.0
+    floor = max(tol.atol_of(output), FLOOR_ULPS * max(eps, float(np.finfo(np.float32).eps)) * scale)
+    return floor, floor + tol.rtol * scale
+
+
+def _structural(why: str) -> dict:
+    return {"agrees": False, "why": why, "structural": True, "max_abs_err": None, "max_rel_err": None,
+            "cosine": None, "top1_agreement": None}
+
+
+def _is_discrete(ref: np.ndarray) -> bool:
+    return np.issubdtype(ref.dtype, np.integer) or ref.dtype == np.bool_
+
+
+def _discrete_why(ref: np.ndarray, got: np.ndarray, i: int, tol: Tolerance) -> str | None:
+    """Indices, ids and masks: equal or not; a share of them may flip where near-ties round the other way."""
+    share = float((ref != got).mean()) if ref.size else 0.0
+    allowed = 1.0 - tol.min_top1_agreement
+    return None if share <= allowed else f"{share:.1%} of output {i}'s integer values differ (> {allowed:.1%})"
+
+
+def weak_outputs(reference: list[np.ndarray], tol: Tolerance) -> list[str]:
+    """Float outputs the equivalence check sees little of on these inputs: all within the absolute floor, the same
+    for every sample, or within the floor in all but 1% of their values. One phrase per such output."""
+    weak = []
+    for i, ref in enumerate(np.asarray(r) for r in reference):
+        if _is_discrete(ref) or not ref.size:
+            continue
+        floor, bound = bounds(ref, tol, i)
+        ref = ref.astype(np.float64)
+        above = float((np.abs(ref) > floor).mean())
+        if above == 0.0:
+            weak.append(f"output {i} within the floor {floor:.2g} everywhere (max |ref| {np.abs(ref).max():.2g})")
+        elif len(ref) > 1 and float(np.ptp(ref, axis=0).max()) <= bound:
+            weak.append(f"output {i} the same for every sample")
+        elif above < 0.01:
+            weak.append(f"output {i} within the floor {floor:.2g} in {1 - above:.1%} of its values")
+    return weak
 
 
 def _top1_agreement(ref, got) -> float | None:

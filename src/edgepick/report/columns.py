@@ -17,16 +17,16 @@ def _rss(row: dict) -> str:
 
 def _eq(row: dict) -> str:
     eq = row.get("equivalence") or {}
-    if not eq:
+    if not eq or eq.get("max_abs_err") is None:  # no figures: the outputs differ in count or shape
         return "-"
-    return f"{eq['max_abs_err']:.1e} / {eq['cosine']:.5f}"
+    return f"{eq['max_abs_err']:.1e} / {_f(eq.get('cosine'), '.5f')}"
 
 
 def _note(row: dict) -> str:
     if row["status"] != "ok":
         return f"{row.get('reason_class')}: {row.get('reason')}"
     conv = "+".join(f"{s['converter']} {s['seconds']:.1f}s" for s in row.get("conversion") or [])
-    return conv
+    return "; ".join([conv, *(row.get("notes") or [])]) if row.get("notes") else conv
 
 
 COLUMNS = [

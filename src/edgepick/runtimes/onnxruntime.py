@@ -103,6 +103,8 @@ class OnnxRuntime(Runtime):
             dims, precision = None, "f32 (graph dtypes not inspected: onnx is not installed)"
         overrides, mode = free_dimension_overrides(dims or {}, measured_shapes(artifact))
         mode = mode if dims is not None else "as declared (onnx not installed to read the graph)"
+        if artifact.meta.get("dynamic_shapes"):  # the static compile changed the outputs (sweep/static_compile.py)
+            overrides, mode = {}, "dynamic (static compile off)"
         for dim_name, value in overrides.items():
             opts.add_free_dimension_override_by_name(dim_name, value)
         session = ort.InferenceSession(artifact.path, sess_options=opts, providers=["CPUExecutionProvider"])

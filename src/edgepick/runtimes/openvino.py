@@ -87,8 +87,10 @@ class OpenVino(Runtime):
 
         core = ov.Core()
         model = core.read_model(artifact.path)
-        try:
-            shape_mode = reshape_to_measured(model, measured_shapes(artifact))
+        declared_dynamic = any(inp.get_partial_shape().is_dynamic for inp in model.inputs)
+        try:  # the sweep turns the static compile off when it changed the outputs (sweep/static_compile.py)
+            shapes = {} if artifact.meta.get("dynamic_shapes") else measured_shapes(artifact)
+            shape_mode = reshape_to_measured(model, shapes)
         except Exception as e:  # a graph whose shape logic refuses the reshape still runs dynamic, as before
             model = core.read_model(artifact.path)
             shape_mode = f"dynamic (reshape refused: {(str(e).strip().splitlines() or [type(e).__name__])[0][:160]})"
@@ -97,4 +99,6 @@ class OpenVino(Runtime):
         config = {props.inference_num_threads: threads, props.num_streams: 1,
                   props.hint.inference_precision: precision}  # e.g. "f16" from the fp16-openvino compression pass
         compiled = core.compile_model(model, "CPU", config)
-        return _OvSession(compiled, compiled_details(compiled, shape_mode))
+        details = compiled_details(compiled, shape_mode)
+        details["static_compile"] = declared_dynamic and shape_mode == "static"  # reshaped from dynamic dimensions
+        return _OvSession(compiled, details)

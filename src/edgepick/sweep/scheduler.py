@@ -23,7 +23,8 @@ from edgepick.inputs.data import arrays_sha256
 from edgepick.inputs.model import export_module
 from edgepick.inputs.signature import apply_shapes, parse_input_shapes, parse_input_values, require_resolved
 from edgepick.launch.isolated import convert_isolated, eval_data_isolated, load_model_isolated, reference_isolated
-from edgepick.measure.equivalence import accuracy_top1, compare, for_quantized_source
+from edgepick.measure.equivalence import accuracy_top1, compare, for_quantized_source, weak_outputs
+from edgepick.measure.verdicts import reconcile as reconcile_verdicts
 from edgepick.plan.planner import Candidate, drop_for_platform, plan, resolve_runtimes
 from edgepick.plan.precision import REDUCED as REDUCED_PRECISIONS
 from edgepick.plan.precision import outcomes as precision_outcomes
@@ -32,6 +33,7 @@ from edgepick.rigor import run as rigor
 from edgepick.select.pick import pick
 from edgepick.store.db import Store
 from edgepick.store.result import Run
+from edgepick.sweep import static_compile
 from edgepick.sweep.settings import Settings
 
 # The flat constructor tests, benchmarks and edgepick.pick() use: Request(model=..., threads=[1], budget=...).
@@ -135,6 +137,9 @@ def _open_run(request: Settings, spec, data, runtimes: list[str], artifacts_root
     except errors.UserError as e:
         store.fail_run(run.id, str(e))
         raise
+    weak = weak_outputs(reference, request.workload.tolerance)
+    if weak:  # the check would judge noise: say so with the run, beside where the data came from
+        data.source += "; " + near_constant_warning(data.source, weak)
     source_tolerance = for_quantized_source(spec.artifact, request.workload.tolerance, reference)
     if source_tolerance is not request.workload.tolerance:  # an INT8 source is judged in steps of its output scale
         request = request.replace("workload", tolerance=source_tolerance)
@@ -228,8 +233,8 @@ class _Sweep:
         for row in rows if self.compress else ():
             if (row.get("compression") or {}).get("int8_flag"):  # the flag's outcome is known only now
                 self.save(row)
-        for row in precision_outcomes(rows):  # BF16/FP16 rows: the measured speed against their FP32 twin
-            self.save(row)
+        for row in precision_outcomes(rows) + reconcile_verdicts(rows):  # BF16/FP16 rows against their FP32 twin:
+            self.save(row)  # speed, and one verdict rule across precisions (measure/verdicts.py)
         chosen, reasons = pick(rows, settings, ref_accuracy)
         devices = self.fleet.summary(rows, settings, ref_accuracy) if self.fleet else {}
         if self.fleet:  # one pick per device (select/devices.py); there is no single pick across devices
@@ -239,7 +244,8 @@ class _Sweep:
             self.fleet.close()
         context = {"reference": self.ref_label, "reference_accuracy": ref_accuracy}
         self.store.finish_run(self.run.id, chosen["key"] if chosen else None, {
-            "selection": settings, **context, **({"compression": compress_summary} if self.compress else {}), **devices})
+            "selection": settings, **context, "data_source": self.data.source,  # with a near-constant warning, if any
+            **({"compression": compress_summary} if self.compress else {}), **devices})
         return Run(self.run.id, self.spec.name, self.spec.content_hash, self.store.get_run(self.run.id).request,
                    self.run.fingerprint, rows, chosen, reasons,
                    {**context, "data": self.data.source,
@@ -269,8 +275,19 @@ class _Sweep:
         converted = self.convert(cand, ref_dir or run_dir)
         if isinstance(converted, errors.CandidateFailure):
             row["reason_class"], row["reason"] = converted.reason_class, converted.message
+            if converted.reason_class == errors.DISAGREES:  # a preparation step changed the model (convert/static.py)
+                row["status"] = "disagrees"
             return row
-        result, steps = self._run_worker(cand, row, *converted, run_dir)
+        self._measure_converted(cand, row, *converted, run_dir)
+        what = static_compile.described(row)
+        if what:  # the runtime compiled for static shapes: checked like a conversion, the dynamic graph to fall back on
+            again = self._measure_converted(cand, _new_row(cand, row["cores"]), static_compile.dynamic(converted[0]),
+                                            converted[1], run_dir)
+            row = static_compile.settle(row, again, what)
+        return row
+
+    def _measure_converted(self, cand: Candidate, row: CandidateRow, artifact, steps, run_dir: Path) -> CandidateRow:
+        result, steps = self._run_worker(cand, row, artifact, steps, run_dir)
         if result["status"] != "ok":
             row["reason_class"], row["reason"] = result["reason_class"], result["reason"]
             return row
@@ -321,6 +338,9 @@ class _Sweep:
         row["equivalence"] = {k: eq.get(k) for k in ("max_abs_err", "max_rel_err", "cosine", "top1_agreement")}
         if tolerance.source:
             row["equivalence"]["tolerance"] = tolerance.source
+        if eq.get("structural"):  # other outputs or shapes: no precision or accuracy rule can pass that
+            row["status"], row["reason_class"], row["reason"] = "disagrees", errors.DISAGREES, eq["why"] + blame(steps)
+            return
         if labels is not None:
             row["accuracy"] = accuracy_top1(outputs[0], labels)
         if self.compress is not None and compress_hooks.decide(row, cand, outputs, self.compress):
@@ -376,6 +396,12 @@ def judge_precision(row: dict, outputs, reference, labels, request) -> None:
         judge_drop(row, outputs, setup)
     except errors.CandidateFailure as failure:  # the --metric callable crashed, hung or ran out of memory
         row["status"], row["reason_class"], row["reason"] = "failed", failure.reason_class, failure.message
+
+
+def near_constant_warning(source: str, weak: list[str]) -> str:
+    where = "synthetic inputs" if source.startswith("synthetic") else "these eval inputs"
+    advice = "pass --data for a meaningful check" if source.startswith("synthetic") else "the check sees little of them"
+    return f"outputs near constant on {where}: {advice} ({'; '.join(weak)})"
 
 
 def _open_fleet(request: Settings):

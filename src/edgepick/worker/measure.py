@@ -133,7 +133,10 @@ def _eval_outputs(job: dict, result: dict, session, samples) -> None:
     chunks = []
     for start in range(0, n, batch):
         got = session.to_numpy(session.run(session.prepare(_batch_of(samples, start, batch))))
-        chunks.append([g[None] if samples.whole_feeds else g[: min(batch, n - start)] for g in got])
+        # A last call wrapped around to fill the batch: keep its real rows. A full call is kept whole, for an
+        # output's axis 0 need not be the batch (a sequence model's [T, 1, C] on a fixed batch of 1).
+        rows = min(batch, n - start)
+        chunks.append([g[None] if samples.whole_feeds else g if rows == batch else g[:rows] for g in got])
     eval_outputs = [np.concatenate([c[i] for c in chunks]) for i in range(len(chunks[0]))]
     if _has_nan(eval_outputs):
         raise errors.CandidateFailure(errors.NAN_OUTPUTS, "NaN or Inf in the outputs on the eval inputs")
