@@ -59,9 +59,7 @@ def label(row: dict, common: set[int]) -> str:
 
 
 def names(rows: list[dict], common: set[int]) -> str:
-    """'torch-eager (fp32, bf16), openvino fp16': a group's rows by runtime, without what the whole group shares."""
-    if len(rows) > 1:
-        common = common | _common(rows)
+    """'torch-eager (fp32, bf16), openvino fp16': a group's rows by runtime."""
     by_runtime: dict[str, list[str]] = {}
     for row in rows:
         head, _, rest = label(row, common).partition(" ")
@@ -143,11 +141,12 @@ def _print_pick(run, console: Console):
     lat = p["latency_ms"]
     (lo, hi), how = best_ci(lat)
     runtime, variant = p["key"].split("/")[:2]  # the variant: fp32, bf16, or a compression label
-    _say(console, Text.assemble(("pick: ", "bold"), (runtime, "bold green"),
-                                f" · {variant} · {p['threads']} threads · batch {p['batch']}"))
+    threads = f"{p['threads']} thread" + ("s" if p["threads"] != 1 else "")
+    _say(console, Text.assemble(("pick: ", "bold"), (runtime, "bold green"), f" · {variant} · {threads} · batch {p['batch']}"))
     _say(console, f"  p50 {lat['p50']:.4g} ms (95% CI {lo:.4g}–{hi:.4g}, {how}), p99 {lat['p99']:.4g} ms"
-                  + (f", peak RSS {p.get('peak_rss_mb') or 0:.0f} MB, size {p.get('size_mb') or 0:.2f} MB"
-                     if any(settings.values()) else "") + pick_estimate(sel))
+                  + pick_estimate(sel))
+    if any(settings.values()):  # a budget or objective may be about these
+        _say(console, f"  peak RSS {p.get('peak_rss_mb') or 0:.0f} MB, size {p.get('size_mb') or 0:.2f} MB")
     _say(console, f"  {sel.verdict}")
     for line in _pick_notes(p):
         _say(console, f"  {line}")
@@ -187,14 +186,16 @@ def _print_runner_ups(run, sel, console: Console) -> None:
     pad = max(len(n) for n in labels)
     title = "runner-ups" if sel.objective == "latency" else "other feasible candidates, by p50"
     _say(console, f"{title} (± from both medians' 95% CIs; tied: the CIs overlap):", "bold")
-    for row, name in zip(shown, labels):
-        p50 = f"{row['latency_ms']['p50']:.4g} ms"
+    p50s = [f"{row['latency_ms']['p50']:.4g} ms" for row in shown]
+    width = max(len(p) for p in p50s)
+    for row, name, p50 in zip(shown, labels, p50s):
         tied = ", tied" if _tied(row, sel.picked) else ""
-        _say(console, f"  {name:<{pad}}  p50 {p50:<11} {slower_text(row, sel.picked)}{tied}")
+        _say(console, f"  {name:<{pad}}  p50 {p50:<{width}}  {slower_text(row, sel.picked)}{tied}")
     if len(rest) > RUNNER_UPS:
         more = rest[RUNNER_UPS:]
         lo, hi = ratio(more[0], sel.picked)[0], ratio(more[-1], sel.picked)[0]
-        _say(console, f"  + {len(more)} more, {lo:.2f}x to {hi:.2f}x slower: {names(more, common)}")
+        span = f"{lo:.2f}x" if len(more) == 1 else f"{lo:.2f}x to {hi:.2f}x"
+        _say(console, f"  + {len(more)} more, {span} slower: {names(more, common | _common(more))}")
 
 
 def _tied(row: dict, best: dict) -> bool:
@@ -213,7 +214,8 @@ def group_lines(run) -> list[str]:
             groups.setdefault(group, []).append(row)
     out = []
     for (_, title), rows in sorted(groups.items()):
-        shared = common | _common(rows) if len(rows) > 1 else common
+        # a batch group's title names its batch: its list says only what differs inside it
+        shared = common | _common(rows) if title.startswith("batch ") else common
         out.append(f"{title} ({len(rows)}): {names(rows, shared)}{_best_throughput(rows, shared)}")
         reasons = list(dict.fromkeys(r.get("reason") or "" for r in rows if r["status"] != "ok"))
         if reasons and reasons[0] and len(reasons[0]) <= _LONG_REASON:
@@ -228,7 +230,7 @@ def _group_of(run, row: dict) -> tuple[int, str] | None:
         order = _STATUS_ORDER.index(status) if status in _STATUS_ORDER else len(_STATUS_ORDER)
         cls = row.get("reason_class")
         return order, status if cls in (None, status) else f"{status}, {cls}"
-    if emulated(row):
+    if emulated(row) and not run.context.get("devices"):  # a fleet run's table already says which are emulated
         return 10, f"emulated ({emulated(row)}), never picked: its latency is not the device's"
     why = run.reasons.get(row["key"]) or ""
     if why.startswith("batch "):  # selection's own words for the rows outside the latency comparison
