@@ -40,10 +40,12 @@ def serve_cmd(run_id: str = typer.Argument(..., help="A run id (or unique prefix
               max_wait_ms: float = typer.Option(2.0, help="How long a batch waits for more requests, 0..1000 ms."),
               max_request_mb: float = typer.Option(8.0, help="Largest request body accepted, MB (larger: HTTP 413)."),
               max_rows: int = typer.Option(64, help="Most rows one request may carry."),
+              head_timeout_s: float = typer.Option(10.0, help="Seconds a client has to send a whole request head "
+                                                   "(its body: 3x); a stalled connection is closed after it."),
               db: str | None = typer.Option(None, help="SQLAlchemy URL.")) -> None:
     """Serve a measured candidate over HTTP: POST /v1/infer, GET /healthz, GET /metrics (Prometheus)."""
     _require("fastapi", "uvicorn", "prometheus_client")
-    _check_options(max_batch, max_rows, port, max_wait_ms, max_request_mb)
+    _check_options(max_batch, max_rows, port, max_wait_ms, max_request_mb, head_timeout_s)
     import uvicorn
 
     from edgepick.serve.app import ServeOptions, create_app
@@ -54,7 +56,7 @@ def serve_cmd(run_id: str = typer.Argument(..., help="A run id (or unique prefix
     served = load_served(_load_run(run_id, db), candidate)
     if max_batch > 1 and not served.batch_dynamic:
         raise UserError(f"{served.key} has a fixed batch dimension; micro-batching needs a dynamic one: use --max-batch 1")
-    limits = Limits()
+    limits = Limits(head_timeout_s=head_timeout_s, body_timeout_s=3 * head_timeout_s)
     options = ServeOptions(max_batch=max_batch, max_wait_ms=max_wait_ms, max_request_bytes=int(max_request_mb * 1e6),
                            max_rows=max_rows if served.batch_dynamic else 1, body_timeout_s=limits.body_timeout_s,
                            token=token or None)
@@ -68,7 +70,8 @@ def serve_cmd(run_id: str = typer.Argument(..., help="A run id (or unique prefix
     uvicorn.Server(config).run(sockets=[sock])
 
 
-def _check_options(max_batch: int, max_rows: int, port: int, max_wait_ms: float, max_request_mb: float) -> None:
+def _check_options(max_batch: int, max_rows: int, port: int, max_wait_ms: float, max_request_mb: float,
+                   head_timeout_s: float) -> None:
     from edgepick.inputs.validate import check_port, number_in
 
     for name, value in (("--max-batch", max_batch), ("--max-rows", max_rows)):
@@ -77,6 +80,7 @@ def _check_options(max_batch: int, max_rows: int, port: int, max_wait_ms: float,
     check_port(port)
     number_in(max_wait_ms, "--max-wait-ms", 0, 1000, " ms")
     number_in(max_request_mb, "--max-request-mb", 0, 1024, " MB", low_open=True)
+    number_in(head_timeout_s, "--head-timeout-s", 0, 3600, " s", low_open=True)
 
 
 def _bind(host: str, port: int, allow_remote: bool, token: str | None):
@@ -139,10 +143,14 @@ def loadtest_cmd(url: str = typer.Argument(..., help="The server's base URL, e.g
     scenario = LoadGenSettings(scenario=scenario).scenario  # a bad name is one clear line
     if scenario not in ("Server", "SingleStream", "Offline"):
         raise UserError("loadtest runs SingleStream, Server or Offline (one row per request)")
-    if duration <= 0 or duration > 600 or min_queries < 1 or not 1 <= concurrency <= 64 or not 1 <= peak_steps <= 12:
-        raise UserError("--duration 0..600 s, --min-queries >= 1, --concurrency 1..64 and --peak-steps 1..12")
-    if latency_bound_ms <= 0 or (target_qps is not None and target_qps <= 0):
-        raise UserError("--latency-bound-ms and --target-qps take positive values")
+    from edgepick.inputs.validate import number_in
+
+    number_in(duration, "--duration", 0, 600, " s", low_open=True)  # NaN passed `duration <= 0`: a traceback later
+    if min_queries < 1 or not 1 <= concurrency <= 64 or not 1 <= peak_steps <= 12:
+        raise UserError("--min-queries >= 1, --concurrency 1..64 and --peak-steps 1..12")
+    number_in(latency_bound_ms, "--latency-bound-ms", 0, 3.6e6, " ms", low_open=True)
+    if target_qps is not None:
+        number_in(target_qps, "--target-qps", 0, 1e7, low_open=True)
     settings = lt.LoadTestSettings(scenario, latency_bound_ms, target_qps, find_peak_qps and scenario == "Server",
                                    duration, min_queries, peak_steps, concurrency)
     info = lt.health(url)

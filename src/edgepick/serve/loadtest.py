@@ -51,12 +51,40 @@ def _endpoint(url: str) -> tuple[str, str, int, str]:
     return parts.scheme, parts.hostname, port, parts.path.rstrip("/")
 
 
+_HEALTH_KEYS = {"run": str, "candidate": str, "runtime": str, "max_batch": int, "inputs": list}
+
+
 def health(url: str, timeout: float = 5.0) -> dict:
+    _endpoint(url)  # a bad URL is one line before anything is sent
+    request = urllib.request.Request(url.rstrip("/") + "/healthz", headers=_auth_headers())
     try:
-        with urllib.request.urlopen(url.rstrip("/") + "/healthz", timeout=timeout) as resp:
-            return json.loads(resp.read())
-    except (OSError, ValueError) as e:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
+            text = resp.read(1 << 20)
+    except (OSError, ValueError, http.client.HTTPException) as e:
         raise UserError(f"no edgepick server answers at {url} ({e}); start one with `edgepick serve RUN`") from None
+    try:
+        info = json.loads(text)
+    except ValueError:
+        info = None
+    if not _is_edgepick_health(info):  # another server's /healthz: its answer must not become our KeyErrors
+        raise UserError(f"the server at {url} is not an edgepick server (its /healthz does not describe a served "
+                        "candidate); give the URL `edgepick serve` printed")
+    return info
+
+
+def _is_edgepick_health(info) -> bool:
+    if not isinstance(info, dict) or not all(isinstance(info.get(k), t) for k, t in _HEALTH_KEYS.items()):
+        return False
+    return all(isinstance(s, dict) and isinstance(s.get("name"), str) and isinstance(s.get("shape"), list)
+               and isinstance(s.get("dtype"), str) for s in info["inputs"])
+
+
+def _auth_headers() -> dict:
+    """EDGEPICK_SERVE_TOKEN, the server's --token, when the server was started with one."""
+    import os
+
+    token = os.environ.get("EDGEPICK_SERVE_TOKEN")
+    return {"Authorization": f"Bearer {token}"} if token else {}
 
 
 def request_bodies(info: dict, count: int = 16) -> list[bytes]:
@@ -94,7 +122,7 @@ class HttpSut:
 
     def _client(self) -> None:
         conn = self._connect()
-        headers = {"Content-Type": "application/json"}
+        headers = {"Content-Type": "application/json", **_auth_headers()}
         while (sample := self.queue.get()) is not None:
             try:
                 conn.request("POST", self.path, self.bodies[sample.index % len(self.bodies)], headers)
@@ -130,7 +158,8 @@ def _warm_p50_ms(sut: HttpSut, n: int = 20) -> float:
     try:
         for i in range(n):
             t0 = time.perf_counter()
-            conn.request("POST", sut.path, sut.bodies[i % len(sut.bodies)], {"Content-Type": "application/json"})
+            conn.request("POST", sut.path, sut.bodies[i % len(sut.bodies)],
+                         {"Content-Type": "application/json", **_auth_headers()})
             resp = conn.getresponse()
             body = resp.read()
             if resp.status != 200:
