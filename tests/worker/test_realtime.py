@@ -175,8 +175,10 @@ def test_cli_frame_loop_in_the_worker_with_load_budget_and_json(tiny_onnx, home,
     assert rt["preprocess"] == "slowpre_cli:preprocess" and rt["postprocess"].startswith("softmax-topk")
     assert rt["background"]["cores"] == 1 and rt["background"]["passes_per_s"][0] > 0
     assert run["pick"] is None and "deadline-miss rate" in cand["not_picked_because"]
-    shown = cli("show", run["run_id"], env={"COLUMNS": "250"})
+    shown = cli("show", run["run_id"], "--wide", "--details", env={"COLUMNS": "250"})  # the table and per-row lines
     assert "miss %" in shown.stdout and "realtime @ 500 FPS" in shown.stdout and "background load" in shown.stdout
+    short = cli("show", run["run_id"]).stdout  # the default answer: no pick, and the row over the budget says which clause
+    assert "no pick: nothing is feasible" in short and "over the budget, miss<=1% (1): onnxruntime" in short
 
 
 def test_durations_and_settings_from_the_command_line():
