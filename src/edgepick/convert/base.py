@@ -16,6 +16,11 @@ class ConvertContext:
     signature: Signature  # input names, shapes, dtypes; which dims are dynamic
     out_dir: Path
     module: Any = None  # the in-memory nn.Module the reference ran, for torch sources: convert exactly that one
+    samples: dict | None = None  # eval inputs by name as the model takes them, for converters that run the model while
+    # converting (onnx2tf); None: they use the signature's deterministic synthetic inputs
+
+    def sample_inputs(self) -> dict:
+        return self.samples if self.samples is not None else self.signature.example_inputs(1)
 
 
 class Converter:

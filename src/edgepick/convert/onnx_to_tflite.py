@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from pathlib import Path
 
 from edgepick.convert.base import ConvertContext, Converter
 from edgepick.core import envs
@@ -50,17 +51,23 @@ def run_onnx2tf(env_name: str, artifact: Artifact, ctx: ConvertContext, out_dir,
     """Run onnx2tf in its venv on a prepared copy of the ONNX file (fixed image shapes, TensorFlow-safe node names,
     layout flags: convert/onnx2tf_input.py), writing into out_dir; raise with its root error when `produced()` is
     empty afterwards. Returns what the preparation changed, for the artifact's record."""
-    from edgepick.convert import onnx2tf_input
+    from edgepick.convert import onnx2tf_input, onnx2tf_offline
 
-    python, _ = envs.interpreter_for(env_name)
-    source, flags, prepared = onnx2tf_input.prepare(artifact, ctx.signature, ctx.out_dir / "onnx2tf-input", static_batch,
-                                                    fix_dims)
-    cmd = [python, "-m", "onnx2tf", "-i", source, "-o", str(out_dir), *extra_args, "-n", *flags]
+    python, overrides = envs.interpreter_for(env_name)
+    folder, out_dir = (ctx.out_dir / "onnx2tf-input").absolute(), Path(out_dir).absolute()  # onnx2tf runs in folder
+    source, flags, prepared = onnx2tf_input.prepare(artifact, ctx.signature, folder, static_batch, fix_dims)
+    data_flags, prepared["offline"] = onnx2tf_offline.write_inputs(ctx.sample_inputs(), folder,
+                                                                   batch_axis=not ctx.signature.whole_feeds)
+    # onnx2tf_offline runs onnx2tf with the network refused; its sample data comes from the eval inputs instead
+    cmd = [python, "-m", "edgepick.convert.onnx2tf_offline", "-i", source, "-o", str(out_dir), *extra_args, "-n", *flags,
+           *data_flags]
     # TF_ENABLE_ONEDNN_OPTS=0: onnx2tf's TensorFlow 2.19 runs its oneDNN convolutions while building the graph, and on
     # CPUs with AVX512-FP16/BF16 some fail ("could not create a primitive descriptor for a convolution forward
     # propagation primitive", then SIGILL): seen on the PP-OCR nets. Eigen's kernels only cost conversion time.
-    env = {"PYTHONNOUSERSITE": "1", "PATH": "/usr/bin:/bin", "HOME": str(ctx.out_dir), "TF_ENABLE_ONEDNN_OPTS": "0"}
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
+    env = {"PYTHONNOUSERSITE": "1", "PATH": "/usr/bin:/bin", "HOME": str(ctx.out_dir), "TF_ENABLE_ONEDNN_OPTS": "0",
+           **overrides}
+    # cwd: onnx2tf reads its sample image file from its working folder (and writes stray files there)
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800, cwd=folder)
     (ctx.out_dir / "onnx2tf.log").write_text(done.stdout + done.stderr)
     if done.returncode != 0 or not produced():
         raise RuntimeError(f"onnx2tf exited {done.returncode}: {root_error(done.stderr + done.stdout)[:300]} "
