@@ -72,7 +72,7 @@ def test_the_short_answer_fits_the_terminal_and_cuts_nothing(width):
     for name in ("onnxruntime", "mxnet", "keras-jax", "int8-static-per-channel-calibrated", "AMD EPYC 9R14"):
         assert name in flat
     assert "pip install 'edgepick[tvm]'" in flat  # a short shared reason is printed whole, markup-safe
-    assert LONG_REASON[:40] not in flat  # a long one is left to --details rather than cut
+    assert LONG_REASON[:40] not in flat and "why: edgepick show abc1234567 --details" in flat  # left to --details, not cut
 
 
 def test_the_answer_comes_first_and_says_where_to_see_more():

@@ -21,7 +21,7 @@ from edgepick.report.selection import device_line, pick_estimate, platform_note,
 
 WIDTH = 100  # the short form is written for a 100-column terminal
 RUNNER_UPS = 3
-_LONG_REASON = 180  # a reason longer than this (two wrapped lines) is left to --details rather than cut
+_LONG_REASON = 280  # a reason longer than this (three wrapped lines) is left to --details rather than cut
 # the order groups are listed in; any other status (a new one) comes after these, under its own name
 _STATUS_ORDER = ("pruned", "disagrees", "failed")
 
@@ -220,6 +220,8 @@ def group_lines(run) -> list[str]:
         reasons = list(dict.fromkeys(r.get("reason") or "" for r in rows if r["status"] != "ok"))
         if reasons and reasons[0] and len(reasons[0]) <= _LONG_REASON:
             out.append(f"  {'' if len(reasons) == 1 else 'e.g. '}{reasons[0]}")
+        elif reasons and reasons[0]:
+            out.append(f"  why: edgepick show {run.run_id} --details")
     return out
 
 
