@@ -46,9 +46,14 @@ def export_candidate(run, key: str | None, out: Path, sign_key: Path | None = No
     if row["runtime"] not in _RUNTIMES:
         raise UserError(f"export knows onnxruntime, openvino and torch-eager; {row['runtime']} is not supported yet")
     inputs = _example_inputs(run, row["batch"])
+    check_source_file(run, row.get("artifact") or {})  # a file replaced after the run: refused before any folder
     out = _new_folder(Path(out))
+    try:
+        artifact_name = _copy_artifact(run, row, out, inputs)
+    except UserError:  # a factory that fails or changed: no folder without an artifact is left behind
+        shutil.rmtree(out, ignore_errors=True)
+        raise
     np.savez(out / "example_input.npz", **inputs)
-    artifact_name = _copy_artifact(run, row, out, inputs)
     # What infer.py loads is data (a JSON side file), read at run time; the script itself is a constant.
     (out / "export.json").write_text(json.dumps({"runtime": row["runtime"], "artifact": artifact_name,
                                                  "threads": row["threads"], "input_names": list(inputs),
@@ -110,7 +115,6 @@ def _copy_artifact(run, row: dict, out: Path, inputs: dict[str, np.ndarray]) -> 
         return _save_exported(run, src, out, inputs)
     if not src or not Path(src).exists():
         raise UserError(f"the artifact of {row['key']} is gone ({src}); run the sweep again to rebuild it")
-    check_source_file(run, art)  # a source file replaced after the run would ship under the old run's figures
     src_path = Path(src)
     shutil.copy2(src_path, out / src_path.name)
     # IR weights (model.bin) and ONNX external data (model.onnx.data / model.onnx_data) sit beside the file.
