@@ -37,8 +37,7 @@ class TfToOnnx(Converter):
 
         out = ctx.out_dir / "model.onnx"
         if artifact.format == "tflite":
-            tf2onnx.convert.from_tflite(artifact.path, opset=OPSET, output_path=str(out))
-            return Artifact("onnx", str(out), {"exporter": f"tf2onnx {tf2onnx.__version__} (tflite)"})
+            return self._from_tflite(artifact, ctx, out)
         import tensorflow as tf
 
         from edgepick.runtimes.tensorflow import tf_callable
@@ -49,3 +48,22 @@ class TfToOnnx(Converter):
         function = tf.function(lambda *xs: call(*xs), input_signature=ordered, autograph=False)
         tf2onnx.convert.from_function(function, input_signature=ordered, opset=OPSET, output_path=str(out))
         return Artifact("onnx", str(out), {"exporter": f"tf2onnx {tf2onnx.__version__}"})
+
+    @staticmethod
+    def _from_tflite(artifact: Artifact, ctx: ConvertContext, out) -> Artifact:
+        """tf2onnx reads constants as dense buffers: sparse-weight tensors are densified first (convert/tflite_sparse.py),
+        and the artifact says so."""
+        import tf2onnx
+
+        from edgepick.convert.tflite_sparse import densify_file
+
+        dense = ctx.out_dir / "densified.tflite"
+        sparse = densify_file(artifact.path, dense)
+        tf2onnx.convert.from_tflite(str(dense) if sparse else artifact.path, opset=OPSET, output_path=str(out))
+        dense.unlink(missing_ok=True)  # a step's folder keeps only its artifact
+        meta = {"exporter": f"tf2onnx {tf2onnx.__version__} (tflite)"}
+        if sparse:
+            meta |= {"source_sparse_tensors": sparse,
+                     "note": f"the source .tflite was sparse: {sparse} weight tensor(s) in TFLite's sparsity format, "
+                             "densified before tf2onnx (the same values; sparse kernels are LiteRT's alone)"}
+        return Artifact("onnx", str(out), meta)
