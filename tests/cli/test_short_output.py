@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 import typer
+from tests.store.test_stored_run_json import load_stored_run
 from typer.testing import CliRunner
 
 from edgepick.cli.main import _PANELS, app
-from tests.store.test_stored_run_json import load_stored_run
 
 
 @pytest.fixture

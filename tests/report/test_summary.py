@@ -106,6 +106,14 @@ _GROUPS = ("pruned, probe", "disagrees", "failed, not-installed", "failed, unsup
            "batch 8, compared for throughput, not latency")
 
 
+def test_an_interleaved_runner_up_says_what_the_a_b_rounds_settled():
+    best, close = _row("onnxruntime", 1.0, half=0.1), _row("openvino", 1.02, half=0.1)
+    close["interleaved"] = {"a": best["key"], "b": close["key"], "rounds": 5, "b_wins": 0, "verdict": "a faster",
+                           "sign_test_p": 0.0625, "median_ratio_b_over_a": 1.02}
+    text = _render(_run([best, close]))
+    assert "1.02 ± 0.14 times slower, interleaved: pick faster (0/5 rounds to this)" in " ".join(text.split())
+
+
 def test_rows_that_did_not_compete_are_one_line_per_status_and_reason_class():
     text = _render(_busy_run())
     lines = text.splitlines()

@@ -185,7 +185,7 @@ def demo(
     force: bool = typer.Option(False, "--force", help="Measure again instead of reusing stored rows."),
     db: str | None = typer.Option(None, help="SQLAlchemy URL."),
 ) -> None:
-    """Train the built-in digits CNN (cached), sweep every runtime, print the table and the pick."""
+    """Train the built-in digits CNN (cached), sweep every runtime, print the pick and its runner-ups."""
     from edgepick.core.units import parse_int_list
     from edgepick.sweep.settings import Settings
 

@@ -189,8 +189,7 @@ def _print_runner_ups(run, sel, console: Console) -> None:
     p50s = [f"{row['latency_ms']['p50']:.4g} ms" for row in shown]
     width = max(len(p) for p in p50s)
     for row, name, p50 in zip(shown, labels, p50s):
-        tied = ", tied" if _tied(row, sel.picked) else ""
-        _say(console, f"  {name:<{pad}}  p50 {p50:<{width}}  {slower_text(row, sel.picked)}{tied}")
+        _say(console, f"  {name:<{pad}}  p50 {p50:<{width}}  {slower_text(row, sel.picked)}{_tie_note(row, sel.picked)}")
     if len(rest) > RUNNER_UPS:
         more = rest[RUNNER_UPS:]
         lo, hi = ratio(more[0], sel.picked)[0], ratio(more[-1], sel.picked)[0]
@@ -198,10 +197,15 @@ def _print_runner_ups(run, sel, console: Console) -> None:
         _say(console, f"  + {len(more)} more, {span} slower: {names(more, common | _common(more))}")
 
 
-def _tied(row: dict, best: dict) -> bool:
+def _tie_note(row: dict, best: dict) -> str:
+    """', tied' when the two CIs overlap; with --interleave, what the A B A B rounds said, which settles it better."""
     from edgepick.measure.noise import ci_overlap
 
-    return ci_overlap(row, best)
+    inter = row.get("interleaved") or {}
+    if inter.get("rounds") and inter.get("a") == best["key"]:
+        verdict = inter["verdict"].replace("b ", "this ").replace("a ", "pick ")
+        return f", interleaved: {verdict} ({inter['b_wins']}/{inter['rounds']} rounds to this)"
+    return ", tied" if ci_overlap(row, best) else ""
 
 
 def group_lines(run) -> list[str]:
