@@ -58,7 +58,10 @@ def _busy_run() -> Run:
                   reason="probe p50 3.1x the best; measure it with --exhaustive"),
              _row("tensorflow", 0.8, variant="bf16", status="pruned", reason_class="probe",
                   reason="probe p50 4.7x the best; measure it with --exhaustive")]
-    return _run(rows, cpu_model="AMD EPYC 9R14 96-Core Processor with a very long marketing name for the test")
+    compression = {"configs_tried": 1, "tolerance": {"text": "1%", "relative": True},
+                   "fastest_within_tolerance": "openvino/int8-static-per-channel-calibrated/t2/b1"}
+    return _run(rows, context={"compression": compression},
+                cpu_model="AMD EPYC 9R14 96-Core Processor with a very long marketing name for the test")
 
 
 @pytest.mark.parametrize("width", [WIDTH, 80])
@@ -72,6 +75,7 @@ def test_the_short_answer_fits_the_terminal_and_cuts_nothing(width):
     for name in ("onnxruntime", "mxnet", "keras-jax", "int8-static-per-channel-calibrated", "AMD EPYC 9R14"):
         assert name in flat
     assert "pip install 'edgepick[tvm]'" in flat  # a short shared reason is printed whole, markup-safe
+    assert "fastest within --max-acc-drop 1%: openvino/int8-static-per-channel-calibrated/t2/b1" in flat
     assert LONG_REASON[:40] not in flat and "why: edgepick show abc1234567 --details" in flat  # left to --details, not cut
 
 
