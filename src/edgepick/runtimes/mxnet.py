@@ -5,7 +5,9 @@ the worker protocol is the usual one. The artifact is ONNX: load() imports it wi
 into a Symbol + params (that import is part of the recorded load time) and binds an inference-only Module per input
 shape. MXNet's importer predates ONNX IR 4 and expects every initializer to be listed as a graph input, as old
 exporters wrote it, so the bridge adds those entries first. Ops or opsets the importer lacks fail the load with
-MXNet's own message.
+MXNet's own message. One importer translation is replaced (repair_importer): Slice, which compares each end with the
+*first graph input's* shape and writes an open end as None into a float array, so every Slice to the end of an axis
+failed ("end expect int or None but value='nan'"), and which ignores steps.
 
 Threads: MXNet's OpenMP/MKL-DNN pools are sized at import from OMP_NUM_THREADS, so the launcher sets it (worker_env);
 MXNet's engine dispatches asynchronously, so run() waits for the outputs before the timer stops.
@@ -21,6 +23,49 @@ import numpy as np
 from edgepick.core import envs, errors
 from edgepick.core.artifact import Artifact
 from edgepick.runtimes.base import Runtime, Session
+
+_OPEN = 2**31 - 1  # at or beyond int32: ONNX's "to the end" (exporters write INT64_MAX); MXNet's attributes are int32
+
+
+def _bound(value) -> int | None:
+    """A Slice start or end as MXNet's slice takes it: None for an open end, else the int (MXNet clips like numpy)."""
+    value = int(value)
+    return None if value >= _OPEN or value <= -_OPEN else value
+
+
+def slice_symbol(data, starts, ends, axes, steps):
+    """ONNX Slice as MXNet symbols: one `slice` per axis (per-axis tuples, None for open ends, any step), or
+    `slice_axis` for a negative axis with step 1 (its rank is unknown here)."""
+    from mxnet import symbol
+
+    axes = list(range(len(starts))) if axes is None else [int(a) for a in axes]
+    steps = [1] * len(starts) if steps is None else [int(s) for s in steps]
+    for axis, start, end, step in zip(axes, starts, ends, steps):
+        begin, stop = _bound(start), _bound(end)
+        if axis >= 0:
+            pad = (None,) * axis
+            data = symbol.slice(data, begin=pad + (begin,), end=pad + (stop,), step=pad + (step,))
+        elif step == 1:
+            data = symbol.slice_axis(data, axis=axis, begin=begin or 0, end=stop)
+        else:
+            raise NotImplementedError(f"Slice with step {step} on negative axis {axis}")
+    return data
+
+
+def _translate_slice(attrs, inputs, proto_obj):
+    """The importer's Slice translation, repaired (its signature: attributes, input symbols, the importer)."""
+    if proto_obj.opset_version >= 10:  # starts, ends, axes, steps are inputs: constants the importer keeps as params
+        values = [proto_obj._params[i.name].asnumpy() if i is not None else None for i in inputs[1:5]]
+        values += [None] * (4 - len(values))
+    else:
+        values = [attrs.get("starts"), attrs.get("ends"), attrs.get("axes"), None]
+    return slice_symbol(inputs[0], *values), {}, inputs
+
+
+def repair_importer() -> None:
+    from mxnet.contrib.onnx.onnx2mx import _import_helper
+
+    _import_helper._convert_map["Slice"] = _translate_slice
 
 
 def onnx_for_mxnet(path: str, out_dir: str) -> tuple[str, list[str], int | None]:
@@ -112,6 +157,7 @@ class MxNet(Runtime):
     def load(self, artifact: Artifact, threads: int) -> Session:
         from mxnet.contrib import onnx as onnx_mxnet
 
+        repair_importer()
         with tempfile.TemporaryDirectory() as tmp:
             fixed, data_names, opset = onnx_for_mxnet(artifact.path, tmp)
             try:
