@@ -17,13 +17,15 @@ from edgepick.core.artifact import Artifact
 from edgepick.core.registry import CONVERTERS
 
 
-def convert_along(path: list[str], source: Artifact, signature, cache_root: Path, module=None) -> tuple[Artifact, list[dict]]:
-    """Return (final artifact, one record per step: converter, seconds, cached). Raises CandidateFailure."""
+def convert_along(path: list[str], source: Artifact, signature, cache_root: Path, module=None,
+                  check=None) -> tuple[Artifact, list[dict]]:
+    """Return (final artifact, one record per step: converter, seconds, cached). Raises CandidateFailure.
+    `check(artifact)` checks a preparation step (the simplified graph a failed step retries on) before use."""
     artifact, steps = source, []
     for i, name in enumerate(path):
         step_dir = cache_root / "+".join(path[: i + 1])
         with _step_lock(step_dir):  # another sweep of the same model may be converting this very step
-            artifact = _convert_step(path, i, name, step_dir, artifact, signature, module, steps, cache_root)
+            artifact = _convert_step(path, i, name, step_dir, artifact, signature, module, steps, cache_root, check)
     return artifact, steps
 
 
@@ -35,7 +37,7 @@ def _step_lock(step_dir: Path):
 
 
 def _convert_step(path, i, name, step_dir: Path, artifact: Artifact, signature, module, steps: list,
-                  cache_root: Path) -> Artifact:
+                  cache_root: Path, check=None) -> Artifact:
     """One step, under its lock: reuse the cached artifact, or convert (retrying once on a simplified ONNX graph)."""
     record_file = step_dir / "artifact.json"
     if record_file.exists():
@@ -61,7 +63,8 @@ def _convert_step(path, i, name, step_dir: Path, artifact: Artifact, signature, 
         if artifact_in.format != "onnx" or isinstance(e, subprocess.TimeoutExpired):
             raise errors.CandidateFailure(errors.CONVERSION_ERROR, f"{name} failed: {static.describe(e)}") from e
         # Once more on the graph with its shape subgraphs folded (convert/static.py), before giving up.
-        artifact, simplified = _retry_simplified(name, conv, artifact_in, e, signature, cache_root, path[:i], step_dir)
+        artifact, simplified = _retry_simplified(name, conv, artifact_in, e, signature, cache_root, path[:i], step_dir,
+                                                 check)
         steps.append(simplified)
     seconds = time.perf_counter() - t0 - (simplified or {}).get("seconds", 0.0)
     record = {"artifact": artifact.to_dict(), "seconds": seconds}
@@ -79,12 +82,15 @@ def _run_step(conv, artifact: Artifact, ctx: ConvertContext) -> Artifact:
 
 
 def _retry_simplified(name, conv, artifact: Artifact, first: Exception, signature, cache_root: Path, before: list[str],
-                      step_dir: Path) -> tuple[Artifact, dict]:
-    """Run the failed step again on the onnxslim-simplified graph; a second failure reports the first (root) error."""
+                      step_dir: Path, check=None) -> tuple[Artifact, dict]:
+    """Run the failed step again on the onnxslim-simplified graph; a second failure reports the first (root) error.
+    A simplified graph that no longer computes the model stops here, named as the cause (a DISAGREES failure)."""
     root = f"{name} failed: {static.describe(first)}"
     try:
-        simple, step = static.simplified_step(artifact, signature, static.step_dir_for(cache_root, before), root)
+        simple, step = static.simplified_step(artifact, signature, static.step_dir_for(cache_root, before), root, check)
     except errors.CandidateFailure as e:
+        if e.reason_class == errors.DISAGREES:
+            raise
         raise errors.CandidateFailure(errors.CONVERSION_ERROR, f"{root} (no retry on a simplified graph: {e.message})") from first
     shutil.rmtree(step_dir)
     step_dir.mkdir(parents=True)

@@ -101,12 +101,20 @@ def simplify(artifact: Artifact, signature, out_dir: Path) -> tuple[Artifact, di
     return Artifact("onnx", str(out), meta), record
 
 
-def simplified_step(artifact: Artifact, signature, step_dir: Path, first_error: str) -> tuple[Artifact, dict]:
-    """(simplified artifact, its step record), cached in step_dir like a converter step. Raises CandidateFailure."""
+def simplified_step(artifact: Artifact, signature, step_dir: Path, first_error: str, check=None) -> tuple[Artifact, dict]:
+    """(simplified artifact, its step record), cached in step_dir like a converter step. Raises CandidateFailure.
+
+    `check(artifact) -> equivalence dict` checks the simplified graph against the reference as soon as it exists:
+    every converter that retries builds on it, so a simplification that changed the model must stop them all, and
+    be named as the cause, before anything is built on it."""
     record_file = step_dir / "artifact.json"
     if record_file.exists():
         record = json.loads(record_file.read_text())
-        return Artifact.from_dict(record["artifact"]), {**record["step"], "cached": True, "after_error": first_error}
+        step = {**record["step"], "cached": True, "after_error": first_error}
+        if check is not None and "equivalence" not in step:
+            step["equivalence"] = _checked(record_file, record, check)
+        _refuse_if_changed(step, first_error)
+        return Artifact.from_dict(record["artifact"]), step
     try:
         import onnxslim  # noqa: F401
     except ImportError as e:
@@ -120,8 +128,28 @@ def simplified_step(artifact: Artifact, signature, step_dir: Path, first_error: 
     except Exception as e:
         raise errors.CandidateFailure(errors.CONVERSION_ERROR, f"{STEP} failed: {describe(e)}") from e
     step = {"converter": STEP, "seconds": time.perf_counter() - t0, "simplified": info}
-    record_file.write_text(json.dumps({"artifact": simple.to_dict(), "step": step}))
+    record = {"artifact": simple.to_dict(), "step": step}
+    record_file.write_text(json.dumps(record))
+    if check is not None:
+        step["equivalence"] = _checked(record_file, record, check)
+    _refuse_if_changed(step, first_error)
     return simple, {**step, "cached": False, "after_error": first_error}
+
+
+def _checked(record_file: Path, record: dict, check) -> dict:
+    """Check the cached simplified artifact once, and keep the verdict with it for every later converter."""
+    equivalence = check(Artifact.from_dict(record["artifact"]))
+    record["step"]["equivalence"] = equivalence
+    record_file.write_text(json.dumps(record))
+    return equivalence
+
+
+def _refuse_if_changed(step: dict, first_error: str) -> None:
+    eq = step.get("equivalence") or {}
+    if eq.get("checked") and not eq.get("agrees"):
+        raise errors.CandidateFailure(errors.DISAGREES, (
+            f"preparation step {STEP} (input shapes fixed, shape arithmetic folded) changed the model: {eq.get('why')}; "
+            f"nothing is built on it (it was tried after: {first_error})"))
 
 
 def step_dir_for(cache_root: Path, path_before: list[str]) -> Path:
@@ -129,18 +157,22 @@ def step_dir_for(cache_root: Path, path_before: list[str]) -> Path:
     return cache_root / "+".join([*path_before, STEP])
 
 
-def retry_measurement(result: dict, artifact: Artifact, steps: list[dict], path: list[str], signature, cache_root: Path,
-                      measure) -> tuple[Artifact, list[dict], dict]:
+def retry_measurement(result: dict, artifact: Artifact, steps: list[dict], path: list[str], cache_root: Path,
+                      measure, simplify) -> tuple[Artifact, list[dict], dict]:
     """A runtime that failed on an ONNX graph (OpenCV DNN, MXNet, ...) is measured once more on the simplified graph.
 
+    `simplify(artifact, step_dir, first_error)` makes and checks the simplified graph (simplified_step, in a worker);
     `measure(artifact)` runs the worker and returns its result. Returns (artifact, steps, result): the new ones when
-    the retry happened, else the given ones. A second failure keeps the first (root) reason, with the second beside it."""
+    the retry happened, else the given ones. A second failure keeps the first (root) reason, with the second beside it;
+    a simplified graph that changed the model is the reason itself (class disagrees), named first."""
     if (result.get("status") == "ok" or result.get("reason_class") not in RETRY_CLASSES or artifact.format != "onnx"
             or artifact.meta.get("simplified")):
         return artifact, steps, result
     try:
-        simple, step = simplified_step(artifact, signature, step_dir_for(cache_root, path), result.get("reason") or "")
-    except errors.CandidateFailure:
+        simple, step = simplify(artifact, step_dir_for(cache_root, path), result.get("reason") or "")
+    except errors.CandidateFailure as e:
+        if e.reason_class == errors.DISAGREES:
+            return artifact, steps, {**result, "reason_class": e.reason_class, "reason": e.message}
         return artifact, steps, result
     second = measure(simple)
     if second.get("status") != "ok":

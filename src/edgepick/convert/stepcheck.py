@@ -52,28 +52,30 @@ def _run_whole(artifact: Artifact, inputs: dict[str, np.ndarray]) -> list[np.nda
 def check_steps(path: list[str], steps: list[dict], cache_root: Path, inputs: dict[str, np.ndarray],
                 reference: list[np.ndarray], tolerance) -> None:
     """Add an "equivalence" entry to each intermediate step record (in place)."""
-    from edgepick.measure.equivalence import compare
-
-    whole = getattr(inputs, "whole_feeds", False)
-    n = min(MAX_WHOLE_SAMPLES if whole else MAX_SAMPLES, len(next(iter(inputs.values()))))
-    part = {k: np.ascontiguousarray(v[:n]) for k, v in inputs.items()}
-    ref = [r[:n] for r in reference]
     for step, step_dir in list(zip(steps, step_dirs(steps, cache_root)))[:-1]:
         record = step_dir / "artifact.json"
         if "equivalence" in step or not record.exists():
             continue
         artifact = Artifact.from_dict(json.loads(record.read_text())["artifact"])
-        try:
-            outputs = _run_whole(artifact, part) if whole else _run_intermediate(artifact, part)
-        except Exception as e:  # the step's artifact does not even run: that is the answer
-            step["equivalence"] = {"checked": True, "agrees": False, "why": f"{type(e).__name__}: {str(e)[:200]}"}
-            continue
-        if outputs is None:
-            step["equivalence"] = {"checked": False, "why": f"no in-process runner for {artifact.format}"}
-            continue
-        eq = compare(ref, outputs, tolerance)
-        step["equivalence"] = {"checked": True, "agrees": bool(eq["agrees"]), "max_abs_err": eq.get("max_abs_err"),
-                               "samples": n, **({} if eq["agrees"] else {"why": eq.get("why")})}
+        step["equivalence"] = check_artifact(artifact, inputs, reference, tolerance)
+
+
+def check_artifact(artifact: Artifact, inputs: dict[str, np.ndarray], reference: list[np.ndarray], tolerance) -> dict:
+    """One intermediate artifact against the reference, on the first eval samples: {checked, agrees, ...}."""
+    from edgepick.measure.equivalence import compare
+
+    whole = getattr(inputs, "whole_feeds", False)
+    n = min(MAX_WHOLE_SAMPLES if whole else MAX_SAMPLES, len(next(iter(inputs.values()))))
+    part = {k: np.ascontiguousarray(v[:n]) for k, v in inputs.items()}
+    try:
+        outputs = _run_whole(artifact, part) if whole else _run_intermediate(artifact, part)
+    except Exception as e:  # the step's artifact does not even run: that is the answer
+        return {"checked": True, "agrees": False, "why": f"{type(e).__name__}: {str(e)[:200]}"}
+    if outputs is None:
+        return {"checked": False, "why": f"no in-process runner for {artifact.format}"}
+    eq = compare([r[:n] for r in reference], outputs, tolerance)
+    return {"checked": True, "agrees": bool(eq["agrees"]), "max_abs_err": eq.get("max_abs_err"), "samples": n,
+            **({} if eq["agrees"] else {"why": eq.get("why")})}
 
 
 def step_dirs(steps: list[dict], cache_root: Path) -> list[Path]:

@@ -177,3 +177,20 @@ def convert_isolated(path: list[str], spec, artifacts_root: Path, inputs_path: P
         raise CandidateFailure(result["reason_class"], result["reason"] if result["reason_class"] in
                                (errors.NOT_INSTALLED, errors.CONVERSION_ERROR) else f"{where}: {result['reason']}")
     raise CandidateFailure(errors.CONVERSION_ERROR, f"{where} failed: {_why(result)}")
+
+
+def simplify_isolated(artifact, signature, step_dir: Path, first_error: str, inputs_path: Path, run_dir: Path, request):
+    """The onnxslim step of convert/static.py, made and checked against the reference in a worker (it reads the
+    user's graph). Returns (artifact, step) or raises CandidateFailure (disagrees: the step changed the model)."""
+    from edgepick.core.artifact import Artifact
+
+    work = run_dir / "simplify" / step_dir.name
+    job = {"artifact": artifact.to_dict(), "signature": signature.to_dict(), "step_dir": str(step_dir),
+           "first_error": first_error, "inputs": str(inputs_path), "reference": str(reference_path(run_dir)),
+           "tolerance": request.workload.tolerance.to_dict()}
+    result = run_task("simplify", job, work, request)
+    if result["status"] == "ok":
+        return Artifact.from_dict(result["artifact"]), result["step"]
+    if result["status"] == "failed":
+        raise CandidateFailure(result["reason_class"], result["reason"])
+    raise CandidateFailure(errors.CONVERSION_ERROR, f"onnxslim failed: {_why(result)}")

@@ -15,18 +15,22 @@ import numpy as np
 from edgepick import __version__
 from edgepick.compress import hooks as compress_hooks
 from edgepick.convert import static as static_graph
-from edgepick.convert.stepcheck import blame
 from edgepick.core import errors, paths
 from edgepick.core.fingerprint import fingerprint
 from edgepick.core.rows import CandidateRow, from_db, to_db
 from edgepick.inputs.data import arrays_sha256
 from edgepick.inputs.model import export_module
 from edgepick.inputs.signature import apply_shapes, parse_input_shapes, parse_input_values, require_resolved
-from edgepick.launch.isolated import convert_isolated, eval_data_isolated, load_model_isolated, reference_isolated
-from edgepick.measure.equivalence import accuracy_top1, compare, for_quantized_source, weak_outputs
+from edgepick.launch.isolated import (
+    convert_isolated,
+    eval_data_isolated,
+    load_model_isolated,
+    reference_isolated,
+    simplify_isolated,
+)
+from edgepick.measure.equivalence import accuracy_top1, for_quantized_source, weak_outputs
 from edgepick.measure.verdicts import reconcile as reconcile_verdicts
 from edgepick.plan.planner import Candidate, drop_for_platform, plan, resolve_runtimes
-from edgepick.plan.precision import REDUCED as REDUCED_PRECISIONS
 from edgepick.plan.precision import outcomes as precision_outcomes
 from edgepick.plan.precision import parse_precisions
 from edgepick.rigor import run as rigor
@@ -34,6 +38,7 @@ from edgepick.select.pick import pick
 from edgepick.store.db import Store
 from edgepick.store.result import Run
 from edgepick.sweep import static_compile
+from edgepick.sweep.judge import judge, near_constant_warning
 from edgepick.sweep.settings import Settings
 
 # The flat constructor tests, benchmarks and edgepick.pick() use: Request(model=..., threads=[1], budget=...).
@@ -278,25 +283,33 @@ class _Sweep:
             if converted.reason_class == errors.DISAGREES:  # a preparation step changed the model (convert/static.py)
                 row["status"] = "disagrees"
             return row
-        self._measure_converted(cand, row, *converted, run_dir)
+        compiles_static = cand.runtime in static_compile.STATIC_COMPILERS
+        self._measure_converted(cand, row, *converted, run_dir, simplify=not compiles_static)
         what = static_compile.described(row)
         if what:  # the runtime compiled for static shapes: checked like a conversion, the dynamic graph to fall back on
             again = self._measure_converted(cand, _new_row(cand, row["cores"]), static_compile.dynamic(converted[0]),
                                             converted[1], run_dir)
             row = static_compile.settle(row, again, what)
+        elif compiles_static and row["status"] == "failed":  # not the compile's doing: the usual simplified retry
+            row = self._measure_converted(cand, _new_row(cand, row["cores"]), *converted, run_dir)
         return row
 
-    def _measure_converted(self, cand: Candidate, row: CandidateRow, artifact, steps, run_dir: Path) -> CandidateRow:
-        result, steps = self._run_worker(cand, row, artifact, steps, run_dir)
+    def _measure_converted(self, cand: Candidate, row: CandidateRow, artifact, steps, run_dir: Path,
+                           simplify: bool = True) -> CandidateRow:
+        """Measure one artifact into `row` and judge it; `simplify`: a refused ONNX graph is retried simplified."""
+        result, steps = self._run_worker(cand, row, artifact, steps, run_dir, simplify)
         if result["status"] != "ok":
             row["reason_class"], row["reason"] = result["reason_class"], result["reason"]
+            if result["reason_class"] == errors.DISAGREES:  # the preparation step changed the model (convert/static.py)
+                row["status"] = "disagrees"
             return row
         with np.load(result_outputs(run_dir, cand)) as f:
             outputs = [f[k] for k in f.files]
         self._judge(cand, row, outputs, steps)
         return row
 
-    def _run_worker(self, cand: Candidate, row: CandidateRow, artifact, steps, run_dir: Path) -> tuple[dict, list]:
+    def _run_worker(self, cand: Candidate, row: CandidateRow, artifact, steps, run_dir: Path,
+                    simplify: bool = True) -> tuple[dict, list]:
         """Measure the converted artifact in a worker (once more on the folded graph if the runtime refused it);
         copy the worker's figures into the row."""
         request = self.request
@@ -317,10 +330,12 @@ class _Sweep:
                                        lambda: rigor.run_measured(job_now, workdir, request))
 
         result = measure(job)
-        if not cand.compression:  # a runtime that refused an ONNX graph gets it once more with its shapes folded
+        if simplify and not cand.compression:  # a runtime that refused an ONNX graph: once more with shapes folded
             artifact, steps, result = static_graph.retry_measurement(
-                result, artifact, steps, cand.path, self.spec.signature, self.artifacts_root,
-                lambda simple: measure({**job, "artifact": _with_precision(simple, cand)}))
+                result, artifact, steps, cand.path, self.artifacts_root,
+                lambda simple: measure({**job, "artifact": _with_precision(simple, cand)}),
+                lambda source, step_dir, first: simplify_isolated(source, self.spec.signature, step_dir, first,
+                                                                  self.inputs_path, run_dir, request))
             row["conversion"], row["artifact"] = steps, {"format": artifact.format, "path": artifact.path}
             job["artifact"] = _with_precision(artifact, cand)
         row["realtime"] = result.get("realtime")
@@ -332,26 +347,7 @@ class _Sweep:
         return result, steps
 
     def _judge(self, cand: Candidate, row: CandidateRow, outputs: list, steps: list) -> None:
-        """ok or disagrees: FP32 closeness to the reference; the accuracy drop for compressed and BF16/FP16 rows."""
-        tolerance, labels = self.request.workload.tolerance, self.data.labels
-        eq = compare(self.reference, outputs, tolerance)
-        row["equivalence"] = {k: eq.get(k) for k in ("max_abs_err", "max_rel_err", "cosine", "top1_agreement")}
-        if tolerance.source:
-            row["equivalence"]["tolerance"] = tolerance.source
-        if eq.get("structural"):  # other outputs or shapes: no precision or accuracy rule can pass that
-            row["status"], row["reason_class"], row["reason"] = "disagrees", errors.DISAGREES, eq["why"] + blame(steps)
-            return
-        if labels is not None:
-            row["accuracy"] = accuracy_top1(outputs[0], labels)
-        if self.compress is not None and compress_hooks.decide(row, cand, outputs, self.compress):
-            return  # a compressed row passes or fails on the accuracy drop, not on FP32 closeness
-        if cand.precision in REDUCED_PRECISIONS and not cand.compression:
-            judge_precision(row, outputs, self.reference, labels, self.request)
-            return  # so does a BF16/FP16 row (plan/precision.py)
-        if eq["agrees"]:
-            row["status"] = "ok"
-        else:
-            row["status"], row["reason_class"], row["reason"] = "disagrees", errors.DISAGREES, eq["why"] + blame(steps)
+        judge(row, cand, outputs, steps, self.reference, self.data.labels, self.request, self.compress)
 
 
 _WORKER_FIGURES = ("import_s", "load_s", "compile_s", "first_inference_ms", "latency_ms", "throughput_per_s",
@@ -377,31 +373,6 @@ def _with_precision(artifact, cand: Candidate) -> dict:
     if not cand.compression:
         d["meta"] = {**d.get("meta", {}), "run_precision": cand.precision}
     return d
-
-
-def judge_precision(row: dict, outputs, reference, labels, request) -> None:
-    """A BF16/FP16 row passes or fails on the task metric's drop against FP32 (--metric, --max-acc-drop), as a
-    compressed row does; the FP32 closeness figures stay in row["equivalence"] for reference."""
-    from types import SimpleNamespace
-
-    from edgepick.compress.isolated import metric_for_parent
-    from edgepick.compress.metrics import parse_drop
-    from edgepick.compress.search import judge as judge_drop
-
-    c = request.compression
-    metric = metric_for_parent(c.metric, labels is not None, request)  # a module:function runs in a capped worker
-    try:
-        setup = SimpleNamespace(metric=metric, tolerance=parse_drop(c.max_acc_drop), data=SimpleNamespace(labels=labels),
-                                reference=reference, reference_score=metric.score(reference, labels, reference))
-        judge_drop(row, outputs, setup)
-    except errors.CandidateFailure as failure:  # the --metric callable crashed, hung or ran out of memory
-        row["status"], row["reason_class"], row["reason"] = "failed", failure.reason_class, failure.message
-
-
-def near_constant_warning(source: str, weak: list[str]) -> str:
-    where = "synthetic inputs" if source.startswith("synthetic") else "these eval inputs"
-    advice = "pass --data for a meaningful check" if source.startswith("synthetic") else "the check sees little of them"
-    return f"outputs near constant on {where}: {advice} ({'; '.join(weak)})"
 
 
 def _open_fleet(request: Settings):

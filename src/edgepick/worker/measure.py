@@ -39,10 +39,12 @@ def _has_nan(arrays: list[np.ndarray]) -> bool:
     return any(np.issubdtype(a.dtype, np.floating) and not np.isfinite(a).all() for a in arrays)
 
 
-def measure(job: dict) -> dict:
+def measure(job: dict, result: dict | None = None) -> dict:
     """One candidate in this process, phase by phase: import, load, first inference, steady state, eval outputs.
-    `result["phase"]` always names the phase running, so a crash or a kill says where it happened."""
-    result: dict = {"phase": "start", "pid": os.getpid()}
+    `result["phase"]` always names the phase running, so a crash or a kill says where it happened; filled in place,
+    so what a failure leaves (the phase, the runtime's compile details) reaches the row."""
+    result = {} if result is None else result
+    result.update(phase="start", pid=os.getpid())
     if job.get("cores"):
         os.sched_setaffinity(0, job["cores"])
     result["affinity"] = sorted(os.sched_getaffinity(0))
@@ -158,7 +160,7 @@ def main(argv: list[str]) -> int:
     out = Path(job["result"])
     result: dict = {}
     try:
-        result = measure(job)
+        measure(job, result)
         result["status"] = "ok"
     except errors.CandidateFailure as e:
         result.update(status="failed", reason_class=e.reason_class, reason=e.message)

@@ -63,19 +63,44 @@ def convert(job: dict) -> dict:
     from edgepick.convert.chain import convert_along
     from edgepick.convert.stepcheck import check_steps
     from edgepick.core.artifact import Artifact
-    from edgepick.inputs.data import load_inputs_npz
     from edgepick.inputs.signature import Signature
+
+    checking = job.get("check_steps") is not False  # a compressed artifact's outputs differ from FP32 by design
+    check = _step_check(job) if checking else None
+    artifact, steps = convert_along(job["path"], Artifact.from_dict(job["artifact"]), Signature.from_dict(job["signature"]),
+                                    Path(job["cache_root"]), None, check=check)
+    if checking:
+        check_steps(job["path"], steps, Path(job["cache_root"]), *check.against)
+    return {"artifact": artifact.to_dict(), "steps": steps}
+
+
+def simplify(job: dict) -> dict:
+    """The onnxslim-simplified graph a runtime that refused the model is measured on again (convert/static.py), made
+    and checked against the reference here, before the runtime builds on it."""
+    from edgepick.convert.static import simplified_step
+    from edgepick.core.artifact import Artifact
+    from edgepick.inputs.signature import Signature
+
+    simple, step = simplified_step(Artifact.from_dict(job["artifact"]), Signature.from_dict(job["signature"]),
+                                   Path(job["step_dir"]), job["first_error"], _step_check(job))
+    return {"artifact": simple.to_dict(), "step": step}
+
+
+def _step_check(job: dict):
+    """check(artifact) -> its equivalence with the reference on the eval inputs (convert/stepcheck.py)."""
+    from edgepick.convert.stepcheck import check_artifact
+    from edgepick.inputs.data import load_inputs_npz
     from edgepick.measure.equivalence import Tolerance
 
-    artifact, steps = convert_along(job["path"], Artifact.from_dict(job["artifact"]), Signature.from_dict(job["signature"]),
-                                    Path(job["cache_root"]), None)
-    if job.get("check_steps") is False:  # a compressed artifact: its outputs differ from FP32 by design
-        return {"artifact": artifact.to_dict(), "steps": steps}
     with np.load(job["reference"], allow_pickle=False) as f:
         ref = [f[k] for k in f.files]
-    check_steps(job["path"], steps, Path(job["cache_root"]), load_inputs_npz(Path(job["inputs"])), ref,
-                Tolerance(**job["tolerance"]))
-    return {"artifact": artifact.to_dict(), "steps": steps}
+    against = (load_inputs_npz(Path(job["inputs"])), ref, Tolerance(**job["tolerance"]))
+
+    def check(artifact):
+        return check_artifact(artifact, *against)
+
+    check.against = against
+    return check
 
 
 def load(job: dict) -> dict:
@@ -99,7 +124,8 @@ def load(job: dict) -> dict:
             "content_hash": spec.content_hash, "data_factory": spec.data_factory}
 
 
-TASKS = {"reference": reference, "eval-inputs": eval_inputs, "convert": convert, "load-model": load}
+TASKS = {"reference": reference, "eval-inputs": eval_inputs, "convert": convert, "simplify": simplify,
+         "load-model": load}
 
 
 def _task(name: str):
