@@ -29,8 +29,11 @@ def _ray(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
         import ray  # noqa: F401
     except ImportError:
         raise UserError("Ray is not installed: pip install 'edgepick[cluster]'") from None
-    return subprocess.run([sys.executable, "-m", "ray.scripts.scripts", *args], capture_output=True, text=True,
-                          env=dict(os.environ, **(env or {})), timeout=300)
+    try:
+        return subprocess.run([sys.executable, "-m", "ray.scripts.scripts", *args], capture_output=True, text=True,
+                              env=dict(os.environ, **(env or {})), timeout=300)
+    except subprocess.TimeoutExpired:  # subprocess.run killed it: one line, not the traceback
+        raise UserError(f"`ray {args[0]}` did not finish within 300 s; check the head's address and network") from None
 
 
 def _node_ip(host: str) -> str:
@@ -97,7 +100,9 @@ def device_join(head: str = typer.Argument(..., help="The head's HOST:PORT (prin
                 name: str = typer.Option(..., "--name", help="This device's name, e.g. pi5-kitchen."),
                 label: list[str] = typer.Option([], "--label", help="key=value, e.g. class=pi5 (for --on class=pi5)."),
                 cores: str | None = typer.Option(None, help="Offer only these CPU ids, e.g. 2,3 (a slice of this host)."),
-                memory: str | None = typer.Option(None, help="Offer this much memory, e.g. 1GB: every worker runs under it.")
+                memory: str | None = typer.Option(None, help="Offer this much memory, e.g. 1GB: every worker runs under it."),
+                connect_timeout: float | None = typer.Option(None, help="Seconds to reach the head before giving up "
+                                                             "(default EDGEPICK_CONNECT_TIMEOUT or 5).")
                 ) -> None:
     """Start a Ray worker node holding the resource edgepick-device:NAME (one measurement at a time) and register
     this device's fingerprint (CPU, ISA flags, cores, RAM, OS, arch, Python, runtimes with versions)."""
@@ -115,6 +120,11 @@ def device_join(head: str = typer.Argument(..., help="The head's HOST:PORT (prin
     mem = parse_size(memory) if memory else None
     env = {"EDGEPICK_DEVICE_NAME": name, **({"EDGEPICK_DEVICE_CORES": ",".join(map(str, ids))} if ids else {}),
            **({"EDGEPICK_DEVICE_MEMORY": str(mem)} if mem else {})}
+    from edgepick.launch.reach import connect_timeout as timeout_of
+    from edgepick.launch.reach import require_reachable
+
+    timeout_s = timeout_of(connect_timeout)
+    require_reachable(head, timeout_s)  # before `ray start`, which retried a closed port for minutes
     host = head.rsplit(":", 1)[0]
     args = ["start", "--address", head, "--num-cpus", str(len(ids) if ids else os.cpu_count()),
             "--resources", json.dumps({f"edgepick-device:{name}": 1}),
@@ -134,14 +144,14 @@ def device_join(head: str = typer.Argument(..., help="The head's HOST:PORT (prin
         # the emulator's: no driver starts here, so the head registers the fingerprint when it first reaches the device
         print(f"device {name} joined {head}: {_describe(fingerprint())} (the head registers it at first contact)")
         return
-    fingerprint = _register(head, name, own_ip)
+    fingerprint = _register(head, name, own_ip, timeout_s)
     print(f"device {name} joined {head}: {_describe(fingerprint)}")
 
 
-def _register(head: str, name: str, node_ip: str | None = None) -> dict | None:
+def _register(head: str, name: str, node_ip: str | None = None, timeout_s: float | None = None) -> dict | None:
     from edgepick.launch import ray_device
 
-    ray_device.connect(head, node_ip)  # through this device's own node (an emulated one shares no memory with the head)
+    ray_device.connect(head, node_ip, timeout_s)  # through this device's own node (an emulated one shares no memory with the head)
     fingerprint = ray_device.probe(name, timeout_s=300)  # a slow board's (or an emulated one's) first worker starts slowly
     if fingerprint:
         ray_device.register(name, fingerprint)
@@ -168,11 +178,20 @@ def device_leave(name: str = typer.Option(..., "--name", help="The device to sto
 
 
 def devices_cmd(as_json: bool = typer.Option(False, "--json", help="JSON."),
-                cluster: str | None = typer.Option(None, help="The Ray head HOST:PORT (default RAY_ADDRESS or saved).")) -> None:
+                cluster: str | None = typer.Option(None, help="The Ray head HOST:PORT (default RAY_ADDRESS or saved)."),
+                connect_timeout: float | None = typer.Option(None, help="Seconds to reach the head before giving up "
+                                                             "(default EDGEPICK_CONNECT_TIMEOUT or 5).")) -> None:
     """Every device of the cluster: alive or gone, busy, last seen, fingerprint and runtimes."""
+    from edgepick.launch.cluster_state import saved_address
+    from edgepick.launch.reach import connect_timeout as timeout_of
+    from edgepick.launch.reach import require_reachable
+
+    target = cluster or os.environ.get("RAY_ADDRESS") or saved_address()
+    if target:  # before importing Ray (seconds): a closed port is one line at once
+        require_reachable(target, timeout_of(connect_timeout))
     from edgepick.launch import ray_device
 
-    ray_device.connect(cluster)
+    ray_device.connect(cluster, timeout_s=connect_timeout)
     listing = ray_device.describe_devices()
     if as_json:
         print(json.dumps(listing, indent=2, default=str))

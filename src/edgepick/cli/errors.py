@@ -38,7 +38,8 @@ def state_error_line(e: BaseException) -> str | None:
 def interrupted_line(e: BaseException) -> str:
     if isinstance(e, SweepInterrupted):
         return str(e)
-    return "interrupted: rows measured so far are stored; run the same command again to resume"
+    # not a sweep (a sweep's Ctrl-C is a SweepInterrupted, which says what it kept): claim nothing about rows
+    return "interrupted: stopped before finishing; nothing edgepick started is left running"
 
 
 def click_kind(e: BaseException) -> str | None:

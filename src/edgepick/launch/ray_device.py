@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import os
 import tarfile
 import time
@@ -32,17 +33,23 @@ DEVICE_LOST = errors.DEVICE_LOST
 POLL_S = 1.0  # how often a waiting launch asks Ray whether its device's node is still alive
 
 
-def connect(address: str | None = None, node_ip: str | None = None) -> None:
+def connect(address: str | None = None, node_ip: str | None = None, timeout_s: float | None = None) -> None:
     """Join the cluster as a driver: --cluster / RAY_ADDRESS / the address `edgepick cluster start` saved; through
-    the node at `node_ip` when given (a device registering itself), else the head's when on loopback."""
+    the node at `node_ip` when given (a device registering itself), else the head's when on loopback. An unreachable
+    head is one line within the connect timeout (launch/reach.py), before Ray retries for minutes."""
     if ray.is_initialized():
         return
     from edgepick.launch.cluster_state import saved_address
+    from edgepick.launch.reach import connect_timeout, require_reachable
 
     target = address or os.environ.get("RAY_ADDRESS") or saved_address()
     if not target:
         raise errors.UserError("no Ray cluster to measure on: start one with `edgepick cluster start`, or set "
                                "RAY_ADDRESS=HOST:PORT of a running head")
+    timeout_s = connect_timeout(timeout_s)
+    require_reachable(target, timeout_s)
+    # a port that answers but is no Ray head: Ray's own GCS reconnect timeout bounds the wait (default 60 s)
+    os.environ.setdefault("RAY_gcs_rpc_server_reconnect_timeout_s", str(max(1, math.ceil(timeout_s))))
     try:
         host = target.rsplit(":", 1)[0]
         # On one machine every node may have a loopback address: attach to the head's raylet (the one at the head's
