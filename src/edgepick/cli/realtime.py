@@ -11,13 +11,20 @@ _DURATION = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|min|h)\s*$", re.IGN
 _SECONDS = {"ms": 1e-3, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
 
 
+_LONGEST_S = {"--sustain": 24 * 3600.0, "--deadline": 3600.0}  # `--sustain 99999h` ran for years, silently
+
+
 def parse_duration_s(text: str, option: str) -> float:
-    """'33ms' -> 0.033, '10m' -> 600; a unit is required (33 what?)."""
+    """'33ms' -> 0.033, '10m' -> 600; a unit is required (33 what?), and the length is bounded."""
     m = _DURATION.match(text or "")
+    example = "33ms" if option == "--deadline" else "10m"
     if not m or float(m.group(1)) <= 0:
-        raise UserError(f"bad {option} '{text}': a positive number with a unit (ms, s, m, h), e.g. {option} "
-                        + ("33ms" if option == "--deadline" else "10m"))
-    return float(m.group(1)) * _SECONDS[m.group(2).lower()]
+        raise UserError(f"bad {option} '{text}': a positive number with a unit (ms, s, m, h), e.g. {option} {example}")
+    seconds = float(m.group(1)) * _SECONDS[m.group(2).lower()]
+    longest = _LONGEST_S.get(option)
+    if longest is not None and seconds > longest:
+        raise UserError(f"bad {option} '{text}': at most {longest / 3600:g} h, e.g. {option} {example}")
+    return seconds
 
 
 def realtime_settings(preprocess: str | None, postprocess: str | None, fps: float | None, deadline: str | None,
@@ -28,12 +35,13 @@ def realtime_settings(preprocess: str | None, postprocess: str | None, fps: floa
 
     pipeline.check_spec(preprocess, "--preprocess", pipeline.PREPROCESS)
     pipeline.check_spec(postprocess, "--postprocess", pipeline.POSTPROCESS)
-    if fps is not None and fps <= 0:
-        raise UserError(f"bad --fps {fps:g}: frames per second must be positive, e.g. --fps 30")
+    from edgepick.inputs.validate import check_background_load, number_in
+
+    if fps is not None:  # NaN passed `fps <= 0` and surfaced as "--timeout nan"
+        number_in(fps, "--fps", 0, 10_000, " frames per second, e.g. --fps 30", low_open=True)
     if frames < 2:
         raise UserError("--frames takes a count >= 2 (300 resolves a 1% miss rate three times over)")
-    if background_load < 0:
-        raise UserError("--background-load takes a number of cores >= 0 (0: no load)")
+    check_background_load(background_load)  # one process per usable core at most (999 ran 999 processes)
     asked = preprocess or postprocess or fps or deadline or sustain or background_load or reuse_frame
     if not asked:
         return None

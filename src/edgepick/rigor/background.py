@@ -44,14 +44,18 @@ def choose_cores(n: int, worker_cores: list[int]) -> tuple[list[int], list[int]]
 
 class BackgroundLoad:
     def __init__(self, n: int, worker_cores: list[int]):
-        self.cores, self.shared = choose_cores(n, worker_cores)
+        # one process per usable core at most: more only measures the scheduler's run queue (the CLI refuses more)
+        self.cores, self.shared = choose_cores(min(n, len(os.sched_getaffinity(0))), worker_cores)
         self.procs: list[subprocess.Popen] = []
         self.started = 0.0
 
     def start(self) -> None:
         env = dict(os.environ, **_SINGLE_THREAD)
         for core in self.cores:
-            self.procs.append(subprocess.Popen([sys.executable, "-m", "edgepick.rigor.background", str(core)],
+            # under worker/child.py, like the workers: if this process is killed (even SIGKILL) the kernel kills the
+            # load too (PR_SET_PDEATHSIG); it used to be left running, parentless, on every core
+            self.procs.append(subprocess.Popen([sys.executable, "-m", "edgepick.worker.child", str(os.getpid()),
+                                                "edgepick.rigor.background", str(core)],
                                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
                                                start_new_session=True))
         for proc in self.procs:  # the load is on before the worker starts: each says "ready" after its first pass
