@@ -121,6 +121,30 @@ def test_a_stalled_head_is_closed_after_the_head_timeout(server):
         assert time.monotonic() - t0 < 6
 
 
+def test_a_stalled_body_gets_a_json_408(server):
+    """The body has 3x the head timeout (6 s here) to arrive; a stalled upload does not hold its request forever."""
+    with socket.create_connection(("127.0.0.1", server), timeout=15) as s:
+        s.sendall(b"POST /v1/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n"
+                  b"\r\n{\"inputs\"")
+        t0 = time.monotonic()
+        data = s.recv(4096)
+        assert b" 408 " in data.split(b"\r\n")[0] and b'{"error"' in data, data
+        assert 5 < time.monotonic() - t0 < 12
+
+
+def test_sigint_stops_the_server(swept):
+    """Finding 9: the first SIGINT left the process up (with --max-wait-ms nan, now refused)."""
+    import signal
+
+    proc, port = _start(swept)
+    assert _call(port, "POST", "/v1/infer", _row())[0] == 200
+    proc.send_signal(signal.SIGINT)
+    try:
+        assert proc.wait(timeout=10) is not None
+    finally:
+        _stop(proc)
+
+
 @pytest.mark.parametrize("send, status", [
     (b"BREW /coffee HTCPCP/1.0\r\n\r\n", 400),  # malformed HTTP: uvicorn answered text/plain
     (b"GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n", 404),  # FastAPI answered {"detail": ...}
