@@ -1,5 +1,9 @@
 """ONNX -> TVM Relax, compiled for the host CPU into a shared library.
 
+TVM's ONNX frontend has no LSTM, GRU or RNN: a graph with them is compiled from a copy where they are unrolled into
+plain ops (convert/recurrent_unroll.py; the sequence length written in from the measured shapes, the batch left
+dynamic), and the artifact says how many.
+
 The compile runs in a subprocess: TVM may need a dependency overlay (runtimes/overlay.py) that must not leak into
 the main process, and a crash in LLVM codegen then becomes a classified conversion failure, not a dead sweep.
 """
@@ -26,14 +30,34 @@ class OnnxToTvm(Converter):
 
     def convert(self, artifact: Artifact, ctx: ConvertContext) -> Artifact:
         out = ctx.out_dir / "model.so"
-        job = {"onnx": artifact.path, "out": str(out)}
+        source, unrolled = _without_recurrent_ops(artifact.path, ctx)
+        job = {"onnx": source, "out": str(out)}
         done = subprocess.run([sys.executable, "-m", "edgepick.convert.onnx_to_tvm", json.dumps(job)], capture_output=True,
                               text=True, timeout=1800, env=overlay.env_for("tvm"))
         reply = last_json_line(done.stdout)
         if done.returncode != 0 or not out.exists() or "error" in reply:
             raise RuntimeError(reply.get("error") or errors.root_cause(done.stderr) or _killed(done.returncode))
-        info = reply
+        info = reply | ({"recurrent_unrolled": unrolled} if unrolled else {})
         return Artifact("tvm-relax", str(out), {"input_names": ctx.signature.names, **info})
+
+
+def _without_recurrent_ops(path: str, ctx: ConvertContext) -> tuple[str, int]:
+    """(the ONNX file TVM compiles, how many recurrent nodes were unrolled): the source itself when it has none."""
+    import onnx
+
+    from edgepick.convert.recurrent_unroll import RECURRENT, unroll_recurrent
+    from edgepick.convert.static import fix_input_shapes
+
+    model = onnx.load(path)
+    if not {n.op_type for n in model.graph.node} & set(RECURRENT):
+        return path, 0
+    fix_input_shapes(model, ctx.signature)  # the sequence length must be known to unroll; the batch stays dynamic
+    unrolled = unroll_recurrent(model)
+    if not unrolled:
+        return path, 0  # TVM's frontend says which op it lacks
+    target = ctx.out_dir / "unrolled.onnx"
+    onnx.save(model, str(target))
+    return str(target), unrolled
 
 
 def _compile(job: dict) -> dict:
