@@ -33,6 +33,7 @@ def test_another_apps_sqlite_file_is_refused_unwritten(home, tmp_path, tiny_onnx
     for args in (("list",), ("show", "abc"), ("run", str(tiny_onnx), "--runtimes", "onnxruntime")):
         one_line_error(cli(*args, "--db", f"sqlite:///{other}"), "not an edgepick results database")
     assert _digest(other) == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("app.db")) == ["app.db"]  # no lock, no WAL
     with sqlite3.connect(other) as conn:
         tables = {r[0] for r in conn.execute("select name from sqlite_master where type='table'")}
         assert "candidates" not in tables and conn.execute("pragma journal_mode").fetchone()[0] != "wal"

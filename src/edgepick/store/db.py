@@ -201,8 +201,8 @@ def _create_schema(engine, sqlite_file: bool, tries: int = 3) -> None:
 
     from filelock import FileLock
 
+    ownership.refuse_foreign_schema(engine, sqlite_file)  # before anything (even the lock file) is written beside it
     with FileLock(str(engine.url.database) + ".lock") if sqlite_file else contextlib.nullcontext():
-        ownership.refuse_foreign_schema(engine, sqlite_file)  # before create_all writes anything into another app's file
         for attempt in range(tries):
             try:
                 Base.metadata.create_all(engine)
