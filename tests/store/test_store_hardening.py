@@ -84,3 +84,40 @@ def test_one_process_owns_a_run_at_a_time(home):
     time.sleep(0.1)
     resumed = Store(url).find_resumable("same-request")  # its owner is gone (killed): the run can be resumed
     assert resumed.id == run_id
+
+
+def test_a_second_identical_run_is_refused_while_the_first_measures(home, tiny_onnx):
+    """Finding 6 end to end: the second `edgepick run` no longer resumes (and breaks) the first's unfinished run."""
+    import json
+
+    from tests.helpers import FAST_ARGS
+
+    args = [sys.executable, "-m", "edgepick.cli.main", "run", str(tiny_onnx), "--runtimes", "onnxruntime",
+            "--threads", "1", *FAST_ARGS, "--min-duration", "2", "--no-noise-retry", "--json"]
+    first = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not _run_rows(home):  # the first has created its run
+            time.sleep(0.2)
+        second = subprocess.run(args, capture_output=True, text=True, timeout=300)
+        out, err = first.communicate(timeout=300)
+    finally:
+        first.kill()
+    assert first.returncode == 0 and "Traceback" not in err, err
+    first_id = json.loads(out)["run_id"]
+    if second.returncode == 2:  # it started while the first was measuring
+        one_line_error(second, f"run {first_id} is being measured by another edgepick process")
+    else:  # the first had finished: its rows are reused, as a resume should
+        assert second.returncode == 0 and json.loads(second.stdout)["run_id"] == first_id, second.stderr
+    print(f"\nsecond run: exit {second.returncode}")
+
+
+def _run_rows(home) -> int:
+    db = home / "results.db"
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+            return conn.execute("select count(*) from runs").fetchone()[0]
+    except sqlite3.Error:
+        return 0
