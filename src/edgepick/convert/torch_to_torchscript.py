@@ -27,7 +27,9 @@ class TorchToTorchScript(Converter):
         example = example_tensors(ctx.signature, 1)
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # TracerWarnings are checked for real below, by running the trace
-            traced = torch.jit.trace(module, example, check_trace=True)
+            # strict=False: a library module returns a dict of tensors (transformers' ModelOutput); its keys are
+            # fixed by the module's config, not by the inputs, which is what strict mode guards against.
+            traced = torch.jit.trace(module, example, check_trace=True, strict=False)
             frozen = torch.jit.freeze(traced.eval())
         out = ctx.out_dir / "model.torchscript.pt"
         torch.jit.save(frozen, str(out))

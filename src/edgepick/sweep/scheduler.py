@@ -335,7 +335,7 @@ class _Sweep:
                 result, artifact, steps, cand.path, self.artifacts_root,
                 lambda simple: measure({**job, "artifact": _with_precision(simple, cand)}),
                 lambda source, step_dir, first: simplify_isolated(source, self.spec.signature, step_dir, first,
-                                                                  self.inputs_path, run_dir, request))
+                                                                  self.inputs_path, self.run_dir, request))
             row["conversion"], row["artifact"] = steps, {"format": artifact.format, "path": artifact.path}
             job["artifact"] = _with_precision(artifact, cand)
         row["realtime"] = result.get("realtime")
