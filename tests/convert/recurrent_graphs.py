@@ -88,3 +88,23 @@ CASES = {
 }
 
 
+
+
+def crnn_head(steps=8, batch=1, features=4, hidden=6, classes=7):
+    """An OCR recogniser's head: x [batch, steps, features] -> bidirectional LSTM -> [steps, batch, 2*hidden] ->
+    MatMul -> Softmax over the classes."""
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(rng.standard_normal((2, 4 * hidden, features)).astype(np.float32) * 0.5, "W"),
+             numpy_helper.from_array(rng.standard_normal((2, 4 * hidden, hidden)).astype(np.float32) * 0.5, "R"),
+             numpy_helper.from_array(rng.standard_normal((2, 8 * hidden)).astype(np.float32) * 0.5, "B"),
+             numpy_helper.from_array(np.array([steps, batch, 2 * hidden], np.int64), "shape"),
+             numpy_helper.from_array(rng.standard_normal((2 * hidden, classes)).astype(np.float32), "fc")]
+    nodes = [helper.make_node("Transpose", ["x"], ["xt"], perm=[1, 0, 2]),
+             helper.make_node("LSTM", ["xt", "W", "R", "B"], ["Y"], hidden_size=hidden, direction="bidirectional"),
+             helper.make_node("Transpose", ["Y"], ["Yt"], perm=[0, 2, 1, 3]),
+             helper.make_node("Reshape", ["Yt", "shape"], ["seq"]),
+             helper.make_node("MatMul", ["seq", "fc"], ["logits"]),
+             helper.make_node("Softmax", ["logits"], ["y"], axis=2)]
+    graph = helper.make_graph(nodes, "crnn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, steps, features])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [steps, batch, classes])], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)], ir_version=8)

@@ -59,3 +59,32 @@ def test_tvm_compiles_an_unrolled_bidirectional_lstm(tmp_path):
     want = _onnxruntime(model, feeds)
     for g, w in zip(got, want, strict=True):
         np.testing.assert_allclose(g.numpy(), w, **TOLERANCE)
+
+
+@pytest.mark.slow
+def test_onnx2tf_converts_a_crnn_head_after_unrolling(tmp_path):
+    """Before: onnx2tf died on the LSTM ("TypeError: 'NoneType' object is not subscriptable"; issue 24 saw "Can't
+    convert Python sequence with mixed types to Tensor"). After: the .tflite agrees with ONNX Runtime."""
+    from edgepick.core import envs
+
+    if not envs.is_ready("onnx2tf"):
+        pytest.skip("the onnx2tf env is absent: edgepick env create onnx2tf")
+    litert = pytest.importorskip("ai_edge_litert.interpreter")
+    from recurrent_graphs import crnn_head
+
+    from edgepick.convert.chain import convert_along
+    from edgepick.core.artifact import Artifact
+    from edgepick.inputs.signature import Signature, TensorSpec
+
+    model = crnn_head()
+    onnx.save(model, tmp_path / "crnn.onnx")
+    final, steps = convert_along(["onnx2tf"], Artifact("onnx", str(tmp_path / "crnn.onnx")),
+                                 Signature([TensorSpec("x", [1, 8, 4], "float32")]), tmp_path / "cache")
+    assert final.meta["onnx2tf_input"]["recurrent_unrolled"] == 1 and len(steps) == 1  # no onnxslim retry needed
+    x = np.random.default_rng(1).standard_normal((1, 8, 4)).astype(np.float32)
+    interpreter = litert.Interpreter(model_path=final.path)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
+    interpreter.invoke()
+    got = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    np.testing.assert_allclose(got, _onnxruntime(model, {"x": x})[0], **TOLERANCE)

@@ -14,6 +14,8 @@ Three things stop onnx2tf on models exported by other tools (seen on the reach c
   applies the scales along the wrong axis once it has moved the weight to TensorFlow's layout (fer's emotion net:
   max abs error 0.86, top-1 0.0). They are folded into float32 initializers, (q - zero_point) * scale, the exact
   values ONNX Runtime computes.
+- LSTM, GRU and RNN: onnx2tf fails on them ("Can't convert Python sequence with mixed types to Tensor"); they are
+  unrolled into plain ops first (convert/recurrent_unroll.py) where the sequence length is known.
 - Inputs that are not images. onnx2tf treats every 3-5-D input as channels-first and transposes it to channels-last
   unless told otherwise: right for an image or a Conv1d signal (-k keeps the input channels-first outside and lets
   onnx2tf transpose inside), wrong for a recurrent state [layers, batch, hidden] or a [batch, tokens, features]
@@ -25,6 +27,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from edgepick.convert.recurrent_unroll import unroll_recurrent
 from edgepick.core.artifact import Artifact
 
 # Ops whose input really is channels-first: an input of rank 3 feeding one of them is a signal, kept with -k.
@@ -78,6 +81,7 @@ def prepare(artifact: Artifact, signature, folder: Path, static_batch: int | Non
     shapes = fix_shapes(model, signature if fix_dims else None, static_batch)
     renamed = scope_safe_node_names(model)
     dequantized = fold_constant_dequantize(model)
+    unrolled = unroll_recurrent(model, signature)  # onnx2tf fails on LSTM/GRU ("mixed types", "NoneType")
     ranks = {i.name: len(i.type.tensor_type.shape.dim) for i in model.graph.input if i.type.HasField("tensor_type")}
     flags = layout_flags(model, ranks)
     target = folder / Path(artifact.path).name
@@ -86,7 +90,8 @@ def prepare(artifact: Artifact, signature, folder: Path, static_batch: int | Non
     else:
         onnx.save(model, str(target))
     record = {"input_shapes": shapes or "as in the model", "nodes_renamed": renamed, "layout_flags": flags}
-    return str(target), flags, record | ({"weights_dequantized": dequantized} if dequantized else {})
+    record |= {"weights_dequantized": dequantized} if dequantized else {}
+    return str(target), flags, record | ({"recurrent_unrolled": unrolled} if unrolled else {})
 
 
 def fix_shapes(model, signature, static_batch: int | None) -> dict[str, list]:

@@ -45,14 +45,10 @@ def _without_recurrent_ops(path: str, ctx: ConvertContext) -> tuple[str, int]:
     """(the ONNX file TVM compiles, how many recurrent nodes were unrolled): the source itself when it has none."""
     import onnx
 
-    from edgepick.convert.recurrent_unroll import RECURRENT, unroll_recurrent
-    from edgepick.convert.static import fix_input_shapes
+    from edgepick.convert.recurrent_unroll import unroll_recurrent
 
     model = onnx.load(path)
-    if not {n.op_type for n in model.graph.node} & set(RECURRENT):
-        return path, 0
-    fix_input_shapes(model, ctx.signature)  # the sequence length must be known to unroll; the batch stays dynamic
-    unrolled = unroll_recurrent(model)
+    unrolled = unroll_recurrent(model, ctx.signature)  # the sequence length from the measured shapes
     if not unrolled:
         return path, 0  # TVM's frontend says which op it lacks
     target = ctx.out_dir / "unrolled.onnx"

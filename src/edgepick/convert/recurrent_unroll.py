@@ -18,14 +18,24 @@ _GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
 _DEFAULTS = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"], "RNN": ["Tanh"]}
 
 
-def unroll_recurrent(model) -> int:
-    """Rewrite every LSTM/GRU/RNN node that can be (constant W/R/B/P, a static sequence length, default-named
-    activations); return how many. The model's input shapes must be concrete enough for ONNX to infer the length."""
+def unroll_recurrent(model, signature=None) -> int:
+    """Rewrite every LSTM/GRU/RNN node that can be (constant W/R/B/P, a static sequence length, Sigmoid/Tanh/Relu
+    activations); return how many. The sequence length is inferred from the model's input shapes, or from the
+    signature's measured ones where given (the model's own inputs are left as they are)."""
     import onnx
     from onnx import numpy_helper
 
+    if not {n.op_type for n in model.graph.node} & set(RECURRENT):
+        return 0
+    probe = model
+    if signature is not None:
+        from edgepick.convert.static import fix_input_shapes
+
+        probe = type(model)()
+        probe.CopyFrom(model)
+        fix_input_shapes(probe, signature)
     try:
-        inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
+        inferred = onnx.shape_inference.infer_shapes(probe, data_prop=True)
     except Exception:  # a graph ONNX's inference cannot walk: nothing is rewritten
         return 0
     shapes = {v.name: [d.dim_value if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim]
@@ -111,13 +121,15 @@ class _Builder:
             cell = _Cell(self, kind, hidden, attrs, names[d * per:(d + 1) * per], [None if w is None else w[d] for w in weights])
             y, h, c = cell.run(x, steps, reverse, self._initial(h0, d, x, hidden), self._initial(c0, d, x, hidden),
                                inputs[4])
-            ys.append(self.op("Reshape", [y, self.const(np.array([steps, 1, -1, hidden], np.int64))]))
+            ys.append(y)  # [steps, batch, hidden]
             hs.append(self.op("Reshape", [h, self.const(np.array([1, -1, hidden], np.int64))]))
             cs.append(self.op("Reshape", [c, self.const(np.array([1, -1, hidden], np.int64))]) if c else "")
-        results = [(ys, 1, [2, 0, 1, 3]), (hs, 0, [1, 0, 2]), (cs, 0, [1, 0, 2])]
-        for name, (parts, axis, perm) in zip(outputs, results):
+        # Y [steps, directions, batch, hidden]: joined in 3-D, then one Reshape (onnx2tf mislays a 4-D Concat)
+        y = self.op("Reshape", [self.op("Concat", ys, axis=1), self.const(np.array([steps, count, -1, hidden], np.int64))])
+        results = [(y, [2, 0, 1, 3]), (self.op("Concat", hs, axis=0), [1, 0, 2])]
+        results.append((self.op("Concat", cs, axis=0) if cs[0] else "", [1, 0, 2]))
+        for name, (joined, perm) in zip(outputs, results):
             if name:
-                joined = self.op("Concat", parts, axis=axis)
                 self.op("Transpose", [joined], name, perm=perm) if layout else self.op("Identity", [joined], name)
 
     def _initial(self, state, d, x, hidden) -> str:
