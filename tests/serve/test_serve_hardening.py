@@ -127,7 +127,7 @@ def test_a_stalled_body_gets_a_json_408(server):
         s.sendall(b"POST /v1/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n"
                   b"\r\n{\"inputs\"")
         t0 = time.monotonic()
-        data = s.recv(4096)
+        data = _read_response(s)
         assert b" 408 " in data.split(b"\r\n")[0] and b'{"error"' in data, data
         assert 5 < time.monotonic() - t0 < 12
 
@@ -154,16 +154,22 @@ def test_every_error_has_one_json_shape(server, send, status):
     """Finding 11: malformed HTTP, 404 and 405 answer {"error": "one line"} like the app's own refusals."""
     with socket.create_connection(("127.0.0.1", server), timeout=5) as s:
         s.sendall(send)
-        data = b""
-        while b"\r\n\r\n" not in data or not data.rstrip().endswith(b"}"):
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            data += chunk
+        data = _read_response(s)
     head, _, body = data.partition(b"\r\n\r\n")
     assert head.split()[1] == str(status).encode(), data
     assert b"application/json" in head.lower()
     assert set(json.loads(body)) == {"error"}
+
+
+def _read_response(s: socket.socket) -> bytes:
+    """One whole response (head and a JSON body) from a raw socket: it may come in several segments."""
+    data = b""
+    while b"\r\n\r\n" not in data or not data.rstrip().endswith(b"}"):
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
 
 
 def test_deep_json_is_a_4xx_not_a_recursion_error(server):
