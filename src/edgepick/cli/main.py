@@ -67,6 +67,10 @@ def run(
     lg_min_queries: int = typer.Option(100, help="LoadGen min query count."),
     profile_ops: int = typer.Option(0, help="Per-op profile over this many inferences per candidate (0: off); see `show --ops`."),
     cold_start: int = typer.Option(0, help="Cold starts (import, load, first inference) in this many fresh processes (0: off)."),
+    exhaustive: bool = typer.Option(False, "--exhaustive", help="Measure every candidate in full (default: a short probe "
+                                    "each; clearly slower ones become 'pruned' rows)."),
+    trust_history: bool = typer.Option(False, "--trust-history", help="Skip candidates this CPU's earlier runs say "
+                                       "lose (2x the best); recorded as pruned."),
     interleave: int = typer.Option(0, help="A B A B windows between the pick and candidates statistically tied with it (0: off)."),
     repeats: int = typer.Option(1, help="Measure every ok candidate in this many fresh processes, in rounds; >1 gives a "
                                 "CI of the median that holds from run to run (between-process t-interval)."),

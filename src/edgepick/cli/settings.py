@@ -16,7 +16,8 @@ def settings_from_cli(p: dict, db_url: str) -> Settings:
     from edgepick.cli.rigor import rigor_options
 
     options = {**_workload(p), **_timing(p), **_target(p), "budget": p["budget"], "optimize": p["optimize"],
-               "db_url": db_url, "force": p["force"]}
+               "db_url": db_url, "force": p["force"], "exhaustive": p.get("exhaustive") or None,
+               "trust_history": p.get("trust_history", False)}
     options |= rigor_options(p["scenario"], p["target_qps"], p["latency_bound_ms"], p["find_peak_qps"],
                              p["lg_min_duration"], p["lg_min_queries"], p["profile_ops"], p["cold_start"],
                              p["interleave"], p["noise_retry"], p["repeats"])

@@ -20,7 +20,7 @@ class PublicRow(TypedDict, total=False):
     precision: str
     threads: int
     batch: int
-    status: str  # ok | failed | disagrees
+    status: str  # ok | failed | disagrees | pruned (a probe clearly slower than the best; sweep/search.py)
     reason_class: str | None  # core/errors.py's reason classes
     reason: str | None  # one line
     latency_ms: dict | None  # p50, p90, p99, mean, cv, robust_cv, ci...
@@ -54,6 +54,10 @@ class PublicRow(TypedDict, total=False):
     precision_support: dict | None  # precision (issue 10): a BF16/FP16 row's support here (native, or predicted slower)
     device: dict | None  # the device fleet (issue 13): {"name", "fingerprint"} of the device that measured it; null = here
     notes: list | None  # how the row got its verdict where not by the plain rule (a fallback, a cross-precision pass)
+    # the search (issue 23): the short timing window every candidate gets first, and its verdict against the best
+    # probe ({"latency_ms": {...}, "pruned": {...} or absent}); null under --exhaustive
+    probe: dict | None
+    prediction: dict | None  # what the store's history predicted for this row, and whether the measurement agreed
 
 
 class CandidateRow(PublicRow, total=False):

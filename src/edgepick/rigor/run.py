@@ -40,7 +40,9 @@ def run_measured(job: dict, work_dir: Path, request) -> dict:
     info = {"load_before": before, "load_after": after, "warnings": warnings, "extended": False}
     # an unsteady median is what a longer steady state can fix; a busy machine or a clock change is only warned about.
     # A steady state under 0.5 s is a deliberate quick look (tests, smoke runs): warn, do not re-measure.
-    retry = request.rigor.noise_retry and request.time.policy.min_duration_s >= 0.5
+    # A pruned probe (sweep/search.py) is not re-measured: its figures only had to show it clearly slower.
+    pruned = bool((result.get("probe") or {}).get("pruned"))
+    retry = request.rigor.noise_retry and request.time.policy.min_duration_s >= 0.5 and not pruned
     if retry and any(w.startswith(noise.UNSTEADY) for w in warnings) and result.get("status") == "ok":
         longer = replace(request.time.policy, min_duration_s=2 * request.time.policy.min_duration_s,
                          min_samples=2 * request.time.policy.min_samples,
@@ -54,7 +56,7 @@ def run_measured(job: dict, work_dir: Path, request) -> dict:
                         warnings=retry_warnings)
             result = retry
     result["noise"] = info
-    if request.rigor.cold_start and result.get("status") == "ok":
+    if request.rigor.cold_start and result.get("status") == "ok" and not pruned:
         from edgepick.rigor.coldstart import cold_start
 
         result["cold_start"] = cold_start(job, work_dir, request.rigor.cold_start, request.time.timeout_s,

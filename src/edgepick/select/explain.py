@@ -181,6 +181,8 @@ def not_ok(row: dict) -> str:
         cos = (row.get("equivalence") or {}).get("cosine")
         said = f"disagrees with reference (cosine {cos:.5f})" if cos is not None else "disagrees with reference"
         return f"{said}: {row['reason']}"
+    if row["status"] == "pruned":  # the search's probe found it clearly slower (sweep/search.py): not a failure
+        return f"pruned: {row['reason']}"
     return f"failed ({row['reason_class']}): {row['reason']}"
 
 

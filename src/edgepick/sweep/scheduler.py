@@ -37,7 +37,7 @@ from edgepick.rigor import run as rigor
 from edgepick.select.pick import pick
 from edgepick.store.db import Store
 from edgepick.store.result import Run
-from edgepick.sweep import static_compile
+from edgepick.sweep import search, static_compile
 from edgepick.sweep.judge import judge, near_constant_warning
 from edgepick.sweep.settings import Settings
 
@@ -78,6 +78,8 @@ def _request_key(request: Settings, spec, runtimes: list[str], inputs_digest: st
         described["realtime"] = request.rigor.realtime
     if request.workload.precisions:
         described["precisions"] = parse_precisions(request.workload.precisions)
+    if request.search.key():  # the default search prunes; --exhaustive keeps the key of every run before it
+        described["search"] = request.search.key()
     if request.target.on:  # a fleet run is its own run: resuming it measures only the devices' missing rows
         described["on"] = request.target.on
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest(), described
@@ -174,6 +176,7 @@ class _Sweep:
     compress: Any = None  # the compression axis (compress/hooks.py): compressed artifacts as more candidates
     rows: list[CandidateRow] = field(default_factory=list)
     conversions: dict[tuple, Any] = field(default_factory=dict)
+    race: Any = None  # the search's bar (sweep/search.py), set by its first round
 
     def save(self, row: CandidateRow) -> None:
         self.store.save_candidate(self.run.id, to_db(row))
@@ -214,18 +217,7 @@ class _Sweep:
             more = compress_hooks.follow_up(self.rows, self.compress, self.request, self.notify) if self.compress else []
 
     def _measure_each(self, candidates: list[Candidate]) -> None:
-        for cand in candidates:
-            if cand.key in self.done:
-                self.rows.append(self.done[cand.key])
-                self.notify("reused", {"key": cand.key})
-                continue
-            self.notify("measuring", {"key": cand.key})
-            row = self.measure(cand, self.run_dir)
-            if row.get("reason"):  # runtimes' own messages may span lines; a reason is one line in every output
-                row["reason"] = " ".join(row["reason"].split())
-            self.save(row)
-            self.rows.append(row)
-            self.notify("measured", {"key": cand.key, "status": row["status"]})
+        search.measure_all(self, candidates)  # probes, pruning, conversions ahead, likely winners first
 
     def finish(self) -> Run:
         """The passes over all rows (rigor, compression summary, precision outcomes), the pick, the stored run."""
@@ -247,7 +239,7 @@ class _Sweep:
 
             chosen, reasons, _ = pick_per_device(rows, settings, ref_accuracy)
             self.fleet.close()
-        context = {"reference": self.ref_label, "reference_accuracy": ref_accuracy}
+        context = {"reference": self.ref_label, "reference_accuracy": ref_accuracy, "search_outcome": search.summary(self)}
         self.store.finish_run(self.run.id, chosen["key"] if chosen else None, {
             "selection": settings, **context, "data_source": self.data.source,  # with a near-constant warning, if any
             **({"compression": compress_summary} if self.compress else {}), **devices})
@@ -319,6 +311,10 @@ class _Sweep:
         job = {"runtime": cand.runtime, "artifact": _with_precision(artifact, cand), "threads": cand.threads,
                "batch": cand.batch, "cores": row["cores"], "inputs": str(self.inputs_path),
                "timing": request.time.policy.to_dict()}
+        if self.race and self.race.enabled:  # the search's probe, and its deadline from the best probe so far
+            job["probe"] = self.race.probe_job(cand)
+            timeout_s = self.race.timeout_for(cand, request.time.timeout_s)
+            request = request.replace("time", timeout_s=timeout_s) if timeout_s != request.time.timeout_s else request
         if request.rigor.realtime:  # the frame loop runs in the worker; the background load (if any) around it
             job["realtime"] = dict(request.rigor.realtime, data_source=self.data.source)
         from edgepick.rigor.background import measured_under_load
@@ -352,18 +348,10 @@ class _Sweep:
 
 _WORKER_FIGURES = ("import_s", "load_s", "compile_s", "first_inference_ms", "latency_ms", "throughput_per_s",
                    "peak_rss_mb", "baseline_rss_mb", "warmup_calls", "memory_cap", "worker_wall_s", "latency_samples_ms",
-                   "runtime_details")
+                   "runtime_details", "probe")
 
 
-def _new_row(cand: Candidate, cores: list[int]) -> CandidateRow:
-    row: CandidateRow = {"key": cand.key, "runtime": cand.runtime, "precision": cand.precision,
-                         "threads": cand.threads, "batch": cand.batch, "status": "failed", "reason_class": None,
-                         "reason": None, "conversion": [], "cores": cores}
-    if cand.compression:
-        row["compression"] = cand.record
-    if cand.precision_support:
-        row["precision_support"] = cand.precision_support
-    return row
+_new_row = search.new_row
 
 
 def _with_precision(artifact, cand: Candidate) -> dict:

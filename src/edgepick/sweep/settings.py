@@ -8,6 +8,7 @@
       target: Target             where: device profile, platform, cores, memory cap, fleet devices
       rigor: Rigor               LoadGen scenario, per-op profile, cold starts, interleaving, repeats, real time
       compression: Compression   the compression axis: methods, accuracy drop, metric, calibration, training data
+      search: Search             prune by probes (the default) or measure everything (--exhaustive); history
 
 A wrong value fails when its part is built (or a field is set), before any work, with one UserError line (exit 2).
 `Settings.of(model, **options)` takes the flat option names (`threads=[1]`, `budget="p90<=15ms"`, ...) that
@@ -206,8 +207,27 @@ def _check_drop(text) -> None:
         raise UserError(f"--max-acc-drop {text}: an absolute drop is a non-negative number of metric points, e.g. 0.01abs")
 
 
+@dataclass
+class Search:
+    """How much to measure (sweep/search.py): every candidate probed, only the contenders measured in full; or
+    everything measured in full (--exhaustive, the behaviour before issue 23)."""
+
+    # True: --exhaustive. False: prune even where the steady state is as short as the probe (tests of the search).
+    # None (the default): prune, unless the steady state is as short as the probe and pruning would save nothing.
+    exhaustive: bool | None = None
+    trust_history: bool = False  # skip candidates the store's history predicts to lose (never on history alone else)
+
+    def __post_init__(self) -> None:
+        if self.exhaustive is True and self.trust_history:
+            raise UserError("--trust-history skips candidates and --exhaustive measures all of them: give one")
+
+    def key(self) -> dict | None:
+        """For the resumable-run key: None for --exhaustive, so its runs are keyed as every run before the search."""
+        return None if self.exhaustive is True else {"search": "race-v1", "trust_history": self.trust_history}
+
+
 _PARTS = {"workload": Workload, "time": Timing, "selection": Selection, "target": Target, "rigor": Rigor,
-          "compression": Compression}
+          "compression": Compression, "search": Search}
 # flat option name -> (part, field): what Settings.of() takes and what flat reads resolve to
 FLAT = {f.name: (part, f.name) for part, cls in _PARTS.items() for f in dataclasses.fields(cls)}
 FLAT["timing"] = FLAT.pop("policy")
@@ -224,6 +244,7 @@ class Settings:
     target: Target = field(default_factory=Target)
     rigor: Rigor = field(default_factory=Rigor)
     compression: Compression = field(default_factory=Compression)
+    search: Search = field(default_factory=Search)
     db_url: str | None = None
     force: bool = False
 

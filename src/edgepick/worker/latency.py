@@ -53,6 +53,18 @@ def timed_loop(call: Callable[[], object], policy: TimingPolicy) -> tuple[list[i
     return samples, warm
 
 
+# The probe (sweep/search.py): a short window after a short warm-up, long enough for an order-statistic CI of the
+# median (>= 6 samples) and short enough that a candidate 30x slower than the best costs seconds, not minutes.
+PROBE_POLICY = TimingPolicy(warmup_count=3, warmup_s=0.1, min_samples=15, min_duration_s=0.3, max_duration_s=3.0)
+
+
+def clearly_slower(probe: dict, bar: dict) -> bool:
+    """The racing rule (Maron & Moore 1994, Hoeffding races; Birattari et al. 2002, F-Race): a candidate is out when
+    the lower bound of its median's CI lies above the best probe's upper bound times a margin, so two candidates
+    within noise of each other (overlapping CIs) both stay, and so does a rival the margin cannot rule out."""
+    return probe["p50_ci95"][0] > bar["margin"] * bar["best_upper_ms"]
+
+
 def median_ci(sorted_ms: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
     """Distribution-free confidence interval for the median from binomial order statistics (normal approximation)."""
     n = len(sorted_ms)

@@ -23,7 +23,7 @@ from edgepick.core.procmem import peak_rss_mb, rss_mb, write_result
 from edgepick.core.registry import RUNTIMES
 from edgepick.inputs.data import load_inputs_npz
 from edgepick.worker import energy, sensors
-from edgepick.worker.latency import TimingPolicy, summarize, timed_loop
+from edgepick.worker.latency import PROBE_POLICY, TimingPolicy, clearly_slower, summarize, timed_loop
 
 
 def _batch_of(samples: dict[str, np.ndarray], start: int, batch: int) -> dict[str, np.ndarray]:
@@ -100,8 +100,30 @@ def _first_inference(job: dict, result: dict, session, samples):
     return prepared
 
 
+def _probe(job: dict, result: dict, session, prepared) -> bool:
+    """The search's probe (sweep/search.py): a short window judged against the best probe so far (job["probe"]).
+    True when clearly slower: the probe's figures become the row's and the steady state is skipped; otherwise the
+    probe was part of the warm-up and the full measurement follows."""
+    result["phase"] = "probe"
+    samples_ns, warm = timed_loop(lambda: session.run(prepared), PROBE_POLICY)
+    summary = summarize(samples_ns)
+    bar = job["probe"].get("bar")
+    result["probe"] = {"latency_ms": {k: summary[k] for k in ("p50", "p90", "p50_ci95", "robust_cv", "samples")},
+                       "warmup_calls": warm}
+    if not bar or not clearly_slower(summary, bar):
+        return False
+    ratio = summary["p50"] / bar["best_p50_ms"]
+    result["probe"]["pruned"] = {"ratio": ratio, "best": bar["best_key"], "margin": bar["margin"],
+                                 "best_upper_ms": bar["best_upper_ms"]}
+    result.update(latency_ms=summary, latency_samples_ms=[s / 1e6 for s in samples_ns], warmup_calls=warm,
+                  throughput_per_s=job["batch"] * len(samples_ns) / (sum(samples_ns) / 1e9))
+    return True
+
+
 def _steady_state(job: dict, result: dict, runtime, artifact: Artifact, session, samples, prepared) -> None:
     batch = job["batch"]
+    if job.get("probe") and _probe(job, result, session, prepared):
+        return  # clearly slower than the best probe: its eval outputs are still checked, its steady state is not run
     result["phase"] = "steady-state"
     policy = TimingPolicy(**job.get("timing", {}))
     cores = sorted(os.sched_getaffinity(0))

@@ -1,0 +1,205 @@
+"""The search (issue 23): every candidate is probed, only the contenders are measured in full.
+
+The rule is racing with confidence bounds (Maron & Moore 1994, "Hoeffding races"; Birattari et al. 2002, F-Race):
+each candidate's worker loads it, times a short probe window (worker/latency.PROBE_POLICY) and compares the lower
+bound of its probe median's 95% CI with the best probe's upper bound so far times MARGIN (worker/latency.
+clearly_slower). A candidate clearly slower stops there: its eval outputs are still checked against the reference
+(a disagreeing row stays `disagrees`), its probe figures become the row's, and its status is `pruned`. Any other
+candidate goes on, in the same process, to the full steady state, so a contender pays only the probe's second.
+It is one rung of successive halving (Karnin et al. 2013) with the cut set by confidence bounds, not by a fraction:
+a cut by count would drop a contender whenever many are alike.
+
+Candidates are measured likely winners first (the store's history on this CPU, else a fixed prior), so the bar is
+set early; rows come back in plan order. Conversions run ahead, in parallel over the allowed cores, since no timing
+runs beside them. A candidate far slower than the best never runs into the full --timeout: its worker has a deadline
+of DEADLINE_FACTOR x the best candidate's whole worker time (at least DEADLINE_FLOOR_S).
+
+The search prunes on latency only, so it stands aside (every row measured, as --exhaustive) where the pick is made
+on anything else: a --budget, an --optimize other than latency, compression, real time, or a device fleet; and where
+the steady state is no longer than the probe (quick looks, tests), since pruning would save nothing there.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from edgepick.core import errors
+from edgepick.core.rows import CandidateRow
+from edgepick.plan.planner import Candidate
+from edgepick.sweep import history
+from edgepick.worker.latency import PROBE_POLICY
+
+MARGIN = 1.3  # above the CIs' own width: a probe's median may sit a little off the steady state's (short warm-up)
+DEADLINE_FACTOR = 10
+DEADLINE_FLOOR_S = 60.0  # a lazy compiler (torch.compile: 18 s here) or a slow import must still reach its probe
+# Without history: the runtimes most often fastest on CPUs first, so the first bar is already a good one.
+PRIOR = ("onnxruntime", "openvino", "litert", "ncnn", "tvm", "torch-compile", "torchscript", "torch-eager",
+         "executorch", "opencv-dnn", "tensorflow", "keras-jax", "mxnet")
+
+
+def stands_aside(request) -> str | None:
+    """Why the search measures every row in full for this request, or None when it prunes."""
+    if request.search.exhaustive:
+        return "--exhaustive"
+    policy = request.time.policy
+    if request.search.exhaustive is None and policy.min_duration_s <= PROBE_POLICY.min_duration_s:
+        return f"the steady state ({policy.min_duration_s:g} s) is no longer than the probe: nothing to prune"
+    if request.selection.budget or (request.selection.optimize or "latency") != "latency":
+        return "the pick is made on more than latency (--budget/--optimize)"
+    for why, on in (("--compress", request.compression.compressions), ("real time", request.rigor.realtime),
+                    ("--on", request.target.on)):
+        if on:
+            return f"{why}: every row is measured in full"
+    return None
+
+
+@dataclass
+class _Best:
+    p50: float
+    upper: float
+    key: str
+    wall_s: float
+
+
+@dataclass
+class Race:
+    """The bar per batch size (the pick compares like batches): the agreeing probe with the lowest upper bound."""
+
+    enabled: bool
+    best: dict[int, _Best] = field(default_factory=dict)
+    deadlines: dict[str, float] = field(default_factory=dict)  # candidate key -> the deadline its worker ran under
+
+    def probe_job(self, cand: Candidate) -> dict | None:
+        """What the worker's probe needs (None: no probe, the full measurement as before)."""
+        if not self.enabled:
+            return None
+        best = self.best.get(cand.batch)
+        bar = best and {"best_p50_ms": best.p50, "best_upper_ms": best.upper, "best_key": best.key, "margin": MARGIN}
+        return {"bar": bar}
+
+    def timeout_for(self, cand: Candidate, timeout_s: float) -> float:
+        best = self.best.get(cand.batch) if self.enabled else None
+        if best is None:
+            return timeout_s
+        deadline = max(DEADLINE_FLOOR_S, DEADLINE_FACTOR * best.wall_s)
+        if deadline < timeout_s:
+            self.deadlines[cand.key] = deadline
+            return deadline
+        return timeout_s
+
+    def settle(self, cand: Candidate, row: CandidateRow) -> None:
+        """A row clearly slower than the best probe becomes `pruned`; an agreeing one may raise the bar."""
+        probe = row.get("probe") or {}
+        if row["status"] == "ok" and probe.get("pruned"):
+            p = probe["pruned"]
+            row["status"], row["reason_class"] = "pruned", None
+            row["reason"] = (f"probe p50 {p['ratio']:.1f}x the best ({p['best']}); measure it with --exhaustive")
+        elif row.get("reason_class") == errors.TIMEOUT and cand.key in self.deadlines:
+            best = self.best[cand.batch]
+            row["status"], row["reason_class"] = "pruned", errors.TIMEOUT
+            row["reason"] = (f"probe ran past its deadline of {self.deadlines[cand.key]:.0f} s ({DEADLINE_FACTOR}x "
+                             f"the best's {best.wall_s:.1f} s in its worker); measure it with --exhaustive")
+        elif row["status"] == "ok" and probe.get("latency_ms"):
+            lat = probe["latency_ms"]
+            best = self.best.get(cand.batch)
+            if best is None or lat["p50_ci95"][1] < best.upper:
+                self.best[cand.batch] = _Best(lat["p50"], lat["p50_ci95"][1], cand.key, row.get("worker_wall_s") or 0.0)
+
+
+def order(candidates: list[Candidate], predicted: dict[str, dict]) -> list[Candidate]:
+    """Smallest batch first (its bar decides the pick), then the likely winners: history's ratio to the best, else
+    the prior's rank. Stable, so a tie keeps plan order."""
+    def rank(c: Candidate):
+        p = predicted.get(c.key)
+        prior = PRIOR.index(c.runtime) if c.runtime in PRIOR else len(PRIOR)
+        return (c.batch, p["history_ratio"] if p else 1.0 + 0.1 * prior, prior)
+
+    return sorted(candidates, key=rank)
+
+
+def measure_all(sw, candidates: list[Candidate]) -> None:
+    """The sweep's loop: resumed rows reused, conversions ahead, then candidates one at a time, likely winners first.
+    `sw` is the scheduler's _Sweep (measure, convert, save, notify, rows, done)."""
+    why_not = stands_aside(sw.request)
+    race = sw.race = getattr(sw, "race", None) or Race(enabled=why_not is None)
+    predicted = history.predict(sw.store, sw.run, candidates)
+    todo = [c for c in candidates if c.key not in sw.done]
+    _convert_ahead(sw, [c for c in todo if not c.blocked and not c.compression])
+    by_key: dict[str, CandidateRow] = {}
+    started = time.monotonic()
+    for i, cand in enumerate(order(candidates, predicted)):
+        if cand.key in sw.done:
+            by_key[cand.key] = sw.done[cand.key]
+            sw.notify("reused", {"key": cand.key})
+            continue
+        sw.notify("measuring", {"key": cand.key, "phase": "probe" if race.enabled else "measure", "index": i,
+                                "total": len(candidates), "elapsed_s": time.monotonic() - started})
+        row = _trusted(cand, predicted.get(cand.key), sw) if sw.request.search.trust_history else None
+        row = row or sw.measure(cand, sw.run_dir)
+        if row.get("reason"):  # runtimes' own messages may span lines; a reason is one line in every output
+            row["reason"] = " ".join(row["reason"].split())
+        race.settle(cand, row)
+        if cand.key in predicted:
+            row["prediction"] = predicted[cand.key]
+        sw.save(row)
+        by_key[cand.key] = row
+        sw.notify("measured", {"key": cand.key, "status": row["status"]})
+    rows = [by_key[c.key] for c in candidates]
+    for row in history.check(rows):
+        sw.save(row)
+    sw.rows += rows
+
+
+def _trusted(cand: Candidate, prediction: dict | None, sw) -> CandidateRow | None:
+    """--trust-history: a candidate history says loses is not measured at all."""
+    if not prediction or prediction["predicted"] != "loses":
+        return None
+    row = new_row(cand, [])
+    row["status"], row["reason_class"] = "pruned", None
+    row["reason"] = (f"history: p50 {prediction['history_ratio']:.1f}x the best in {prediction['runs']} earlier "
+                     "run(s) on this CPU (--trust-history); measure it with --exhaustive")
+    return row
+
+
+def _convert_ahead(sw, candidates: list[Candidate]) -> None:
+    """Every distinct conversion, in parallel over the allowed cores, before any timing (conversions need no quiet
+    cores; timings do). A failure is kept for its rows, as when converted one by one."""
+    unique = list({(tuple(c.path or ()), c.key if c.compression else None): c for c in candidates if c.path}.values())
+    if not unique:
+        return
+    cores = sw.request.target.cores or sorted(os.sched_getaffinity(0))
+    sw.notify("phase", {"name": "convert", "total": len(unique)})
+
+    def one(cand: Candidate) -> None:
+        sw.notify("converting", {"key": "+".join(cand.path)})
+        try:
+            sw.convert(cand, sw.run_dir)
+        except Exception:  # noqa: BLE001 - left for the candidate's own turn, which reports it as a row
+            pass
+        sw.notify("converted", {"key": "+".join(cand.path)})
+
+    with ThreadPoolExecutor(max_workers=max(1, min(len(cores), len(unique)))) as pool:
+        list(pool.map(one, unique))
+    sw.notify("phase", {"name": "measure", "total": len(candidates)})
+
+
+def new_row(cand: Candidate, cores: list[int]) -> CandidateRow:
+    row: CandidateRow = {"key": cand.key, "runtime": cand.runtime, "precision": cand.precision,
+                         "threads": cand.threads, "batch": cand.batch, "status": "failed", "reason_class": None,
+                         "reason": None, "conversion": [], "cores": cores}
+    if cand.compression:
+        row["compression"] = cand.record
+    if cand.precision_support:
+        row["precision_support"] = cand.precision_support
+    return row
+
+
+def summary(sw) -> dict:
+    """What the search did, for the stored run and its outputs: how much was pruned, or why it stood aside."""
+    pruned = sum(r["status"] == "pruned" for r in sw.rows)
+    why_not = stands_aside(sw.request)
+    out = {"rule": f"racing: probe CI low > {MARGIN} x best probe CI high", "rows": len(sw.rows), "pruned": pruned}
+    return out | ({"measured_everything": why_not} if why_not else {})
