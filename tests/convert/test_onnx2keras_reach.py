@@ -41,30 +41,35 @@ def gate_model(path):
     return Signature([TensorSpec("x", [1, 2, 6, 6], "float32", batch_dynamic=True)])
 
 
-def _keras_on_jax(path: str, x: np.ndarray) -> list[np.ndarray]:
-    """Every output of the .keras file, loaded in a fresh process on JAX in safe mode."""
+def _keras_on_jax(path: str, *xs: np.ndarray) -> list[np.ndarray]:
+    """Every output of the .keras file fed xs (in input order), loaded in a fresh process on JAX in safe mode."""
     code = ("import sys, numpy as np, keras; m = keras.saving.load_model(sys.argv[1], compile=False, safe_mode=True); "
-            "assert keras.backend.backend() == 'jax'; out = m(np.load(sys.argv[2])); "
-            "out = out if isinstance(out, (list, tuple)) else [out]; "
+            "assert keras.backend.backend() == 'jax'; f = np.load(sys.argv[2]); "
+            "xs = [f[k] for k in sorted(f.files, key=lambda k: int(k.split('_')[1]))]; "
+            "out = m(xs if len(xs) > 1 else xs[0]); out = out if isinstance(out, (list, tuple)) else [out]; "
             "np.savez(sys.argv[3], *[np.asarray(o) for o in out])")
-    np.save(path + ".x.npy", x)
-    done = subprocess.run([sys.executable, "-c", code, path, path + ".x.npy", path + ".y.npz"], capture_output=True,
+    np.savez(path + ".x.npz", *xs)
+    done = subprocess.run([sys.executable, "-c", code, path, path + ".x.npz", path + ".y.npz"], capture_output=True,
                           text=True, env=dict(os.environ, KERAS_BACKEND="jax"), timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     saved = np.load(path + ".y.npz")
     return [saved[f"arr_{i}"] for i in range(len(saved.files))]
 
 
-@pytest.mark.slow
-def test_global_max_pool_equal_and_reciprocal_reach_keras_on_jax(tmp_path):
-    """Before: "onnx2keras has no converter for ONNX op(s) Equal, GlobalMaxPool, Reciprocal"."""
+def _ready():
     from edgepick.core import envs
 
     if not envs.is_ready("onnx2tf"):
         pytest.skip("the onnx2tf env is absent: edgepick env create onnx2tf")
     pytest.importorskip("jax")
     pytest.importorskip("keras")
-    ort = pytest.importorskip("onnxruntime")
+    return pytest.importorskip("onnxruntime")
+
+
+@pytest.mark.slow
+def test_global_max_pool_equal_and_reciprocal_reach_keras_on_jax(tmp_path):
+    """Before: "onnx2keras has no converter for ONNX op(s) Equal, GlobalMaxPool, Reciprocal"."""
+    ort = _ready()
     from edgepick.convert.chain import convert_along
 
     signature = gate_model(tmp_path / "gate.onnx")
@@ -77,3 +82,28 @@ def test_global_max_pool_equal_and_reciprocal_reach_keras_on_jax(tmp_path):
     assert want[1].any() and not want[1].all() and want[2].any()  # both masks are mixed, so the check means something
     for g, w in zip(got[1:], want[1:]):
         assert g.dtype == np.bool_ and np.array_equal(g, w)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("options", [{"direction": "bidirectional", "states": True}, {"direction": "reverse"}],
+                         ids=["bidirectional_initial_states", "reverse"])
+def test_lstm_reaches_keras_on_jax(tmp_path, options):
+    """Before: "onnx2keras has no converter for ONNX op(s) LSTM" (and its Transpose refused to move the batch axis,
+    which an LSTM's [steps, batch, features] layout needs). After: Keras' LSTM layer, the same outputs as ONNX
+    Runtime (Y through a Transpose, Y_h and Y_c straight from the op)."""
+    ort = _ready()
+    from recurrent_graphs import _feeds, _recurrent_graph
+
+    from edgepick.convert.chain import convert_along
+
+    model = _recurrent_graph("LSTM", **options)
+    onnx.save(model, str(tmp_path / "lstm.onnx"))
+    feeds = _feeds(model)
+    names = [i.name for i in model.graph.input]
+    signature = Signature([TensorSpec(n, list(feeds[n].shape), "float32") for n in names])
+    final, _ = convert_along(["onnx2keras"], Artifact("onnx", str(tmp_path / "lstm.onnx")), signature, tmp_path / "cache")
+    want = ort.InferenceSession(str(tmp_path / "lstm.onnx"), providers=["CPUExecutionProvider"]).run(None, feeds)
+    got = _keras_on_jax(final.path, *[feeds[n] for n in names])
+    assert [g.shape for g in got] == [w.shape for w in want]
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5)

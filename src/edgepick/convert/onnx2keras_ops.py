@@ -80,10 +80,17 @@ EXTRA_CONVERTERS = {"HardSigmoid": convert_hard_sigmoid, "HardSwish": convert_ha
 
 
 def register() -> list[str]:
-    """Add the converters onnx2keras lacks (never replacing one it has). Returns the op types added."""
+    """Add the converters onnx2keras lacks (never replacing one it has), LSTM among them (convert/onnx2keras_recurrent.py),
+    and let its Transpose move axis 0. Returns the op types added."""
     from onnx2keras.layers import AVAILABLE_CONVERTERS  # the dict onnx2keras.converter looks ops up in
 
-    added = [op for op in EXTRA_CONVERTERS if op not in AVAILABLE_CONVERTERS]
+    from edgepick.convert.onnx2keras_recurrent import batch_transpose, convert_lstm
+
+    extra = EXTRA_CONVERTERS | {"LSTM": convert_lstm}
+    added = [op for op in extra if op not in AVAILABLE_CONVERTERS]
     for op in added:
-        AVAILABLE_CONVERTERS[op] = EXTRA_CONVERTERS[op]
+        AVAILABLE_CONVERTERS[op] = extra[op]
+    transpose = AVAILABLE_CONVERTERS.get("Transpose")
+    if transpose is not None and not getattr(transpose, "edgepick_wrapped", False):
+        AVAILABLE_CONVERTERS["Transpose"] = batch_transpose(transpose)  # an LSTM's [steps, batch, ...] layout
     return added
