@@ -38,8 +38,10 @@ def test_a_sequence_of_unknown_length_is_left_as_it_is():
     assert unroll_recurrent(model) == 0 and "LSTM" in {n.op_type for n in model.graph.node}
 
 
-def test_tvm_compiles_an_unrolled_bidirectional_lstm(tmp_path):
-    """Before: TVM's Relax ONNX frontend stopped on LSTM. After: compiled, and the same outputs as ONNX Runtime."""
+@pytest.mark.parametrize("case", ["lstm_bidirectional_initial_states", "gru_sequence_lens_linear_before_reset"])
+def test_tvm_compiles_an_unrolled_recurrent_op(tmp_path, case):
+    """Before: "OpNotImplemented: The following operators are not supported for frontend ONNX: LSTM" (GRU alike).
+    After: compiled, and the same outputs as ONNX Runtime."""
     tvm = pytest.importorskip("tvm")
     from tvm import relax
 
@@ -48,10 +50,11 @@ def test_tvm_compiles_an_unrolled_bidirectional_lstm(tmp_path):
     from edgepick.core.artifact import Artifact
     from edgepick.inputs.signature import Signature, TensorSpec
 
-    model = _recurrent_graph("LSTM", direction="bidirectional", states=True)
+    op, options = CASES[case]
+    model = _recurrent_graph(op, **options)
     onnx.save(model, tmp_path / "m.onnx")
     feeds = _feeds(model)
-    sig = Signature([TensorSpec(i.name, list(feeds[i.name].shape), "float32") for i in model.graph.input])
+    sig = Signature([TensorSpec(i.name, list(feeds[i.name].shape), str(feeds[i.name].dtype)) for i in model.graph.input])
     artifact = OnnxToTvm().convert(Artifact("onnx", str(tmp_path / "m.onnx")), ConvertContext(sig, tmp_path))
     assert artifact.meta["recurrent_unrolled"] == 1
     vm = relax.VirtualMachine(tvm.runtime.load_module(artifact.path), tvm.cpu())
