@@ -1,8 +1,9 @@
 """ONNX -> TVM Relax, compiled for the host CPU into a shared library.
 
-TVM's ONNX frontend has no LSTM, GRU or RNN: a graph with them is compiled from a copy where they are unrolled into
-plain ops (convert/recurrent_unroll.py; the sequence length written in from the measured shapes, the batch left
-dynamic), and the artifact says how many.
+TVM's ONNX frontend has no LSTM, GRU or RNN, and refuses a Reshape whose target it cannot follow symbolically: such a
+graph is compiled from a copy where they are unrolled into plain ops (convert/recurrent_unroll.py; the sequence
+length written in from the measured shapes) and the targets written in (convert/shape_fold.py); the batch stays
+dynamic, and the artifact says what was changed.
 
 The compile runs in a subprocess: TVM may need a dependency overlay (runtimes/overlay.py) that must not leak into
 the main process, and a crash in LLVM codegen then becomes a classified conversion failure, not a dead sweep.
@@ -30,30 +31,34 @@ class OnnxToTvm(Converter):
 
     def convert(self, artifact: Artifact, ctx: ConvertContext) -> Artifact:
         out = ctx.out_dir / "model.so"
-        source, unrolled = _without_recurrent_ops(artifact.path, ctx)
+        source, prepared = _prepared(artifact.path, ctx)
         job = {"onnx": source, "out": str(out)}
         done = subprocess.run([sys.executable, "-m", "edgepick.convert.onnx_to_tvm", json.dumps(job)], capture_output=True,
                               text=True, timeout=1800, env=overlay.env_for("tvm"))
         reply = last_json_line(done.stdout)
         if done.returncode != 0 or not out.exists() or "error" in reply:
             raise RuntimeError(reply.get("error") or errors.root_cause(done.stderr) or _killed(done.returncode))
-        info = reply | ({"recurrent_unrolled": unrolled} if unrolled else {})
+        info = reply | prepared
         return Artifact("tvm-relax", str(out), {"input_names": ctx.signature.names, **info})
 
 
-def _without_recurrent_ops(path: str, ctx: ConvertContext) -> tuple[str, int]:
-    """(the ONNX file TVM compiles, how many recurrent nodes were unrolled): the source itself when it has none."""
+def _prepared(path: str, ctx: ConvertContext) -> tuple[str, dict]:
+    """(the ONNX file TVM compiles, what was changed): recurrent ops unrolled, Reshape targets computed from shapes
+    written in (convert/shape_fold.py); the source itself when neither applies."""
     import onnx
 
     from edgepick.convert.recurrent_unroll import unroll_recurrent
+    from edgepick.convert.shape_fold import fold_reshape_targets
 
     model = onnx.load(path)
-    unrolled = unroll_recurrent(model, ctx.signature)  # the sequence length from the measured shapes
-    if not unrolled:
-        return path, 0  # TVM's frontend says which op it lacks
-    target = ctx.out_dir / "unrolled.onnx"
+    changed = {"recurrent_unrolled": unroll_recurrent(model, ctx.signature),  # the sequence length from the shapes
+               "reshape_targets_folded": fold_reshape_targets(model, ctx.signature)}
+    changed = {k: v for k, v in changed.items() if v}
+    if not changed:
+        return path, {}
+    target = ctx.out_dir / "prepared.onnx"
     onnx.save(model, str(target))
-    return str(target), unrolled
+    return str(target), changed
 
 
 def _compile(job: dict) -> dict:
