@@ -59,7 +59,10 @@ def one(spec: dict) -> dict:
     total = time.monotonic() - phases.t0
     return {"run_id": run.run_id, "pick": run.picked["key"] if run.picked else None, "sweep_s": total,
             "phases": phases.split(total), "statuses": phases.statuses,
-            "p50": {r["key"]: (r.get("latency_ms") or {}).get("p50") for r in run.rows if r["status"] == "ok"}}
+            "p50": {r["key"]: (r.get("latency_ms") or {}).get("p50") for r in run.rows if r["status"] == "ok"},
+            "workers": {r["key"]: {"status": r["status"], **{k: r.get(k) for k in ("import_s", "load_s", "compile_s",
+                                                                                   "worker_wall_s")}}
+                        for r in run.rows}}
 
 
 def timed(options: dict, mode: str, home: Path, force: bool) -> dict:

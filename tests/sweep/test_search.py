@@ -51,7 +51,7 @@ def sleepy(home):
 
 
 def _pick(model, fast, **options):
-    return edgepick.pick(model, precisions="fp32", timing=fast, exhaustive=False, **options)
+    return edgepick.pick(model, **{"precisions": "fp32", "timing": fast, "exhaustive": False, **options})
 
 
 def test_slow_candidate_is_pruned_with_its_probe_and_reason(sleepy, fast):
@@ -162,3 +162,22 @@ def test_search_stands_aside_where_the_pick_is_not_latency_alone(fast):
     assert search.stands_aside(Settings.of("m", exhaustive=False, timing=fast)) is None
     assert search.stands_aside(Settings.of("m", budget="mem<=300MB"))
     assert search.stands_aside(Settings.of("m", exhaustive=True)) == "--exhaustive"
+
+
+def test_history_orders_the_work_records_predictions_and_trust_history_skips(sleepy, fast, monkeypatch):
+    model = f"{sleepy}:slow"
+    _pick(model, fast, runtimes=["onnxruntime", "torch-eager"], threads=[1], exhaustive=True)  # the store's history
+    # the prior now says torch-eager first; history says it loses, so onnxruntime runs first and sets the bar
+    monkeypatch.setattr(search, "PRIOR", ("torch-eager", "onnxruntime"))
+    run = _pick(model, fast, runtimes=["onnxruntime", "torch-eager"], threads=[1], force=True)
+    rows = {r["runtime"]: r for r in run.rows}
+    eager, ort = rows["torch-eager"], rows["onnxruntime"]
+    assert eager["status"] == "pruned" and eager["reason"].startswith("probe p50")
+    assert eager["prediction"]["predicted"] == "loses" and eager["prediction"]["same_model"]
+    assert eager["prediction"]["agreed"] is True and eager["prediction"]["measured_ratio"] > 2
+    assert ort["prediction"]["predicted"] == "contends" and ort["prediction"]["agreed"] is True
+    trusted = _pick(model, fast, runtimes=["onnxruntime", "torch-eager"], threads=[1], force=True, trust_history=True)
+    eager = {r["runtime"]: r for r in trusted.rows}["torch-eager"]
+    assert eager["status"] == "pruned" and eager["reason"].startswith("history: p50")
+    assert eager.get("latency_ms") is None  # not measured at all
+    assert trusted.picked["runtime"] == "onnxruntime"
