@@ -22,12 +22,14 @@ $(VENV)/.installed-all: $(VENV)/.installed-dev
 	$(BIN)/pip install -q --no-deps 'onnx2torch==1.5.15'
 	touch $@
 
-# The demo sweeps every runtime, so it installs them all, and the venvs of MXNet and onnx2tf (cached per user; ~1 and
-# ~5 min the first time): onnx2tf + onnx2keras carry PyTorch input to LiteRT, TensorFlow and Keras on JAX.
+# The demo sweeps every runtime, so it installs them all, and the venvs of MXNet, onnx2tf and litert-torch (cached per
+# user; ~1, ~5 and ~2 min the first time): litert-torch carries PyTorch input to LiteRT directly; onnx2tf + onnx2keras
+# carry it to TensorFlow and Keras on JAX (and ONNX input to LiteRT).
 # A runtime that still cannot run here shows as a row saying why, so a failed env build does not stop the demo.
 demo: $(VENV)/.installed-all
 	-$(BIN)/edgepick env create mxnet
 	-$(BIN)/edgepick env create onnx2tf
+	-$(BIN)/edgepick env create litert-torch
 	$(BIN)/edgepick demo
 
 # `make test` covers what `make demo` ships: every runtime of the `all` extra and the MXNet/onnx2tf venvs (cached per
@@ -35,6 +37,7 @@ demo: $(VENV)/.installed-all
 test: $(VENV)/.installed-all browser postgres
 	-$(BIN)/edgepick env create mxnet
 	-$(BIN)/edgepick env create onnx2tf
+	-$(BIN)/edgepick env create litert-torch
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/lint-imports  # the one-way import contract in pyproject.toml ([tool.importlinter])
 	$(BIN)/python -m pytest -q -rs

@@ -56,6 +56,15 @@ ENVS: dict[str, EnvSpec] = {
         "environment's numpy, onnx, onnxruntime and tensorflow (and onnx2keras requires `tensorflow`, not "
         "`tensorflow-cpu`)",
     ),
+    "litert-torch": EnvSpec(
+        "litert-torch",
+        # the same torch as the main environment, so a torch.export program saved there loads here
+        ("torch==2.13.0", "litert-torch==0.10.0"),
+        "import torch, litert_torch, numpy; from importlib.metadata import version; print(f'torch {torch.__version__}, "
+        "litert-torch {version(\"litert-torch\")}, numpy {numpy.__version__}')",
+        "litert-torch pins typing_extensions 4.12 and pydantic 2.11, older than the main environment runs (typer, "
+        "FastAPI); installing it here would downgrade them",
+    ),
 }
 
 
