@@ -1,8 +1,10 @@
-"""pnnx: TorchScript or ONNX -> ncnn .param/.bin. pnnx is a native tool; it runs as a subprocess with a timeout."""
+"""pnnx: TorchScript or ONNX -> ncnn .param/.bin. pnnx is a native tool; it runs as a subprocess with a timeout.
+An ONNX source's strided slices are rewritten first (convert/pnnx_input.py): pnnx would leave them as Tensor.slice."""
 
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 from edgepick.convert.base import ConvertContext, Converter
 from edgepick.core.artifact import Artifact
@@ -22,9 +24,11 @@ class Pnnx(Converter):
         shapes = ctx.signature.shapes_for_batch(1)
         spec = ",".join("[" + ",".join(str(d) for d in shapes[t.name]) + "]" + _pnnx_dtype(t.dtype) for t in ctx.signature.inputs)
         suffix = ".pt" if artifact.format == "torchscript" else ".onnx"
-        src = ctx.out_dir / f"model{suffix}"
-        src.symlink_to(artifact.path)  # pnnx names every output after its input file, so give it one in out_dir
-        cmd = [pnnx.EXEC_PATH, str(src), f"inputshape={spec}", "fp16=0", "optlevel=2"]
+        src = ctx.out_dir / f"model{suffix}"  # pnnx names every output after its input file, so give it one in out_dir
+        rewritten = _prepared_onnx(artifact.path, ctx, src) if artifact.format == "onnx" else 0
+        if not rewritten:
+            src.symlink_to(Path(artifact.path).absolute())
+        cmd = [pnnx.EXEC_PATH, src.name, f"inputshape={spec}", "fp16=0", "optlevel=2"]  # it runs in out_dir
         done = subprocess.run(cmd, cwd=ctx.out_dir, capture_output=True, text=True, timeout=600)
         param, weights = ctx.out_dir / "model.ncnn.param", ctx.out_dir / "model.ncnn.bin"
         if done.returncode != 0 or not param.exists():
@@ -35,7 +39,21 @@ class Pnnx(Converter):
         if unsupported:
             raise RuntimeError(f"pnnx left ops ncnn cannot run: {', '.join(sorted(set(unsupported)))}")
         return Artifact("ncnn", str(param), {"weights": str(weights), "extra_files": [str(weights)],
-                                             "input_names": ctx.signature.names})
+                                             "input_names": ctx.signature.names,
+                                             **({"strided_slices_as_convolutions": rewritten} if rewritten else {})})
+
+
+def _prepared_onnx(path: str, ctx: ConvertContext, target: Path) -> int:
+    """Write the graph with its strided slices rewritten to target; return how many (0: nothing written)."""
+    import onnx
+
+    from edgepick.convert.pnnx_input import strided_slices_as_convolutions
+
+    model = onnx.load(path)
+    rewritten = strided_slices_as_convolutions(model, ctx.signature)
+    if rewritten:
+        onnx.save(model, str(target))
+    return rewritten
 
 
 def _pnnx_dtype(dtype: str) -> str:
