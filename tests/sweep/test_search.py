@@ -181,3 +181,25 @@ def test_history_orders_the_work_records_predictions_and_trust_history_skips(sle
     assert eager["status"] == "pruned" and eager["reason"].startswith("history: p50")
     assert eager.get("latency_ms") is None  # not measured at all
     assert trusted.picked["runtime"] == "onnxruntime"
+
+
+def test_each_fleet_device_races_apart_from_the_others():
+    import threading
+    from types import SimpleNamespace
+
+    from edgepick.sweep.settings import Settings
+
+    sw, seen = SimpleNamespace(race=None), {}
+
+    def device(name: str) -> None:
+        race = search.device_race(Settings.of("m", exhaustive=False))
+        race.settle(_cand("onnxruntime"), _probed(_cand("onnxruntime"), 1.0 if name == "a" else 5.0, 0.9, 1.1))
+        seen[name] = search.race_here(sw)
+
+    threads = [threading.Thread(target=device, args=(n,)) for n in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert seen["a"] is not seen["b"] and seen["a"].best[1].p50 == 1.0 and seen["b"].best[1].p50 == 5.0
+    assert search.race_here(sw) is None  # the head's own thread races nothing

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from edgepick.core import errors
 from edgepick.launch import base as launch
+from edgepick.sweep import search
 
 
 def device_key(key: str, device: str) -> str:
@@ -53,11 +54,12 @@ class Fleet:
                 launchers[name].device["fingerprint_changed_since_join"] = changed
         return cls(launchers)
 
-    def sweep(self, candidates: list, done: dict, run_dir: Path, notify: Callable, convert: Callable,
+    def sweep(self, candidates: list, done: dict, run_dir: Path, notify: Callable, request, convert: Callable,
               measure_one: Callable, save: Callable) -> list[dict]:
         """Measure every (candidate, device) pair not already done; returns all rows, reused ones included.
         convert(cand) converts once (here, before the devices start); measure_one(cand, device_run_dir) -> row;
-        save(row) stores it, always from this thread, as rows arrive."""
+        save(row) stores it, always from this thread, as rows arrive. Each device races apart (sweep/search.py): its
+        own bar from its own probes, likely winners first."""
         candidates = [_on_device(c) for c in candidates]
         for cand in candidates:
             if not cand.blocked:
@@ -73,7 +75,7 @@ class Fleet:
                     todo[name].append(cand)
         arrived: queue.Queue = queue.Queue()
         threads = [threading.Thread(target=self._device_loop, args=(name, todo[name], measure_one, run_dir, arrived,
-                                                                     notify), daemon=True, name=f"edgepick-{name}")
+                                                                     notify, request), daemon=True, name=f"edgepick-{name}")
                    for name in self.launchers]
         for t in threads:
             t.start()
@@ -89,10 +91,11 @@ class Fleet:
         return sorted(rows, key=lambda r: order.get(r["key"], len(order)))
 
     def _device_loop(self, name: str, cands: list, measure_one: Callable, run_dir: Path, arrived: queue.Queue,
-                     notify: Callable) -> None:
+                     notify: Callable, request) -> None:
         launcher = self.launchers[name]
+        race = search.device_race(request)  # this thread's; the measurement reads it through search.race_here
         with launch.using(launcher):
-            for cand in cands:
+            for cand in search.order(cands, {}):
                 key = device_key(cand.key, name)
                 notify("measuring", {"key": key})
                 try:
@@ -103,6 +106,7 @@ class Fleet:
                            "reason": f"{type(e).__name__} while measuring on {name}: {str(e)[:300]}"}
                 if row.get("reason"):  # runtimes' own messages may span lines; a reason is one line in every output
                     row["reason"] = " ".join(row["reason"].split())
+                race.settle(cand, row)
                 row["key"] = key
                 row["device"] = launcher.device
                 if launcher.device and (launcher.device.get("fingerprint") or {}).get("device_cores"):

@@ -210,7 +210,7 @@ class _Sweep:
         the sensitivity ranking is computed once, on the head, on the same model."""
         more = candidates
         while more:
-            self.rows += self.fleet.sweep(more, self.done, self.run_dir, self.notify,
+            self.rows += self.fleet.sweep(more, self.done, self.run_dir, self.notify, self.request,
                                           convert=lambda c: self.convert(c, self.run_dir),
                                           measure_one=lambda c, device_dir: self.measure(c, device_dir, ref_dir=self.run_dir),
                                           save=self.save)
@@ -311,9 +311,10 @@ class _Sweep:
         job = {"runtime": cand.runtime, "artifact": _with_precision(artifact, cand), "threads": cand.threads,
                "batch": cand.batch, "cores": row["cores"], "inputs": str(self.inputs_path),
                "timing": request.time.policy.to_dict()}
-        if self.race and self.race.enabled:  # the search's probe, and its deadline from the best probe so far
-            job["probe"] = self.race.probe_job(cand)
-            timeout_s = self.race.timeout_for(cand, request.time.timeout_s)
+        race = search.race_here(self)
+        if race and race.enabled:  # the search's probe, and its deadline from the best probe so far
+            job["probe"] = race.probe_job(cand)
+            timeout_s = race.timeout_for(cand, request.time.timeout_s)
             request = request.replace("time", timeout_s=timeout_s) if timeout_s != request.time.timeout_s else request
         if request.rigor.realtime:  # the frame loop runs in the worker; the background load (if any) around it
             job["realtime"] = dict(request.rigor.realtime, data_source=self.data.source)

@@ -15,7 +15,7 @@ runs beside them. A candidate far slower than the best never runs into the full 
 of DEADLINE_FACTOR x the best candidate's whole worker time (at least DEADLINE_FLOOR_S).
 
 The search prunes on latency only, so it stands aside (every row measured, as --exhaustive) where the pick is made
-on anything else: a --budget, an --optimize other than latency, compression, real time, or a device fleet; and where
+on anything else: a --budget, an --optimize other than latency, compression or real time; and where
 the steady state is no longer than the probe (quick looks, tests), since pruning would save nothing there.
 """
 
@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from edgepick.core import errors
@@ -49,8 +50,7 @@ def stands_aside(request) -> str | None:
         return f"the steady state ({policy.min_duration_s:g} s) is no longer than the probe: nothing to prune"
     if request.selection.budget or (request.selection.optimize or "latency") != "latency":
         return "the pick is made on more than latency (--budget/--optimize)"
-    for why, on in (("--compress", request.compression.compressions), ("real time", request.rigor.realtime),
-                    ("--on", request.target.on)):
+    for why, on in (("--compress", request.compression.compressions), ("real time", request.rigor.realtime)):
         if on:
             return f"{why}: every row is measured in full"
     return None
@@ -107,6 +107,22 @@ class Race:
             best = self.best.get(cand.batch)
             if best is None or lat["p50_ci95"][1] < best.upper:
                 self.best[cand.batch] = _Best(lat["p50"], lat["p50_ci95"][1], cand.key, row.get("worker_wall_s") or 0.0)
+
+
+# A fleet run races on each device apart (sweep/fleet.py): each device thread sets its own Race here.
+_DEVICE_RACE: ContextVar[Race | None] = ContextVar("edgepick_device_race", default=None)
+
+
+def race_here(sw) -> Race | None:
+    """The race the measurement in hand belongs to: this device's in a fleet thread, else the local sweep's."""
+    return _DEVICE_RACE.get() or sw.race
+
+
+def device_race(request) -> Race:
+    """A new race for one device of a fleet, made current in the calling (device) thread."""
+    race = Race(enabled=stands_aside(request) is None)
+    _DEVICE_RACE.set(race)
+    return race
 
 
 def order(candidates: list[Candidate], predicted: dict[str, dict]) -> list[Candidate]:
@@ -199,7 +215,7 @@ def new_row(cand: Candidate, cores: list[int]) -> CandidateRow:
 
 def summary(sw) -> dict:
     """What the search did, for the stored run and its outputs: how much was pruned, or why it stood aside."""
-    pruned = sum(r["status"] == "pruned" for r in sw.rows)
+    pruned = sum(r["status"] == "pruned" for r in sw.rows)  # on every device, for a fleet run
     why_not = stands_aside(sw.request)
     out = {"rule": f"racing: probe CI low > {MARGIN} x best probe CI high", "rows": len(sw.rows), "pruned": pruned}
     return out | ({"measured_everything": why_not} if why_not else {})
