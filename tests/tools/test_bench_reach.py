@@ -29,8 +29,26 @@ def test_corpus_list_covers_what_issue_10_asks():
     for kind in ("classifier", "detector", "segmenter", "transformer", "rnn with state"):
         assert kind in kinds, kind
     for e in entries:
+        assert e.licence and e.input_shape, e.name
+        if e.is_factory:  # a library nn.Module: the factory exists, the library is pinned, there is no file
+            import corpus_modules
+
+            module, _, name = e.member.partition(":")
+            assert module == "corpus_modules" and callable(getattr(corpus_modules, name)), e.name
+            assert e.sha256 == "" and e.version and e.source == e.member
+            continue
         assert len(e.sha256) == 64 and int(e.sha256, 16) >= 0, e.name
-        assert e.licence and e.input_shape and e.member.endswith(Path(e.path).name)
+        assert e.member.endswith(Path(e.path).name) and e.source == str(e.path)
+
+
+def test_corpus_has_the_kinds_issue_24_asks_for():
+    """Recurrent OCR with a fixed leading 1 and dynamic width, a YOLOX-style detector, integer inputs, a
+    dynamic-quantized graph, and at least 3 transformer nn.Modules from a model library."""
+    entries = corpus.load()
+    kinds = " ".join(e.kind for e in entries)
+    for kind in ("LSTM", "fixed leading 1", "YOLOX", "int32", "dynamic-quantized"):
+        assert kind in kinds, kind
+    assert sum(e.is_factory and "nn.Module from a library" in e.kind for e in entries) >= 3
 
 
 def _wheel(tmp_path: Path, member: str, payload: bytes) -> Path:
@@ -134,3 +152,12 @@ def test_merged_runs_keep_the_later_row_per_model_in_corpus_order():
     assert merged["models"][2]["runtimes"]["onnxruntime"]["agrees"]  # the later run's row
     text = reach_merge.header(merged)
     assert "edgepick aaa" in text and "edgepick bbb" in text and "(interrupted)" in text
+
+
+def test_reach_records_fp32_rows_rejected_beside_passing_reduced_rows():
+    rows = [{"key": "openvino/fp32/t1/b1", "runtime": "openvino", "precision": "fp32", "status": "disagrees"},
+            {"key": "openvino/bf16/t1/b1", "runtime": "openvino", "precision": "bf16", "status": "ok"},
+            {"key": "tvm/fp32/t1/b1", "runtime": "tvm", "precision": "fp32", "status": "disagrees"}]
+    assert reach.precision_violations(rows) == [["openvino/fp32/t1/b1", "openvino/bf16/t1/b1"]]
+    summary = reach.summarise_candidates(rows)
+    assert summary["openvino"]["rows"][1]["runtime"] == "openvino"  # enough to check stored rows again later
