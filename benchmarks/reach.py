@@ -35,7 +35,8 @@ RESULTS = Path(__file__).parent / "results"
 TIMING = ["--threads", "1", "--batch", "1", "--min-duration", "0.2", "--min-samples", "10", "--warmup", "2"]
 # Passed only where `edgepick run --help` lists them. Reach counts FP32 rows (the source's precision): BF16/FP16
 # candidates, offered where the CPU has them, would triple the time and answer another question.
-OPTIONAL = (("--no-noise-retry",), ("--precision", "fp32"))
+# --exhaustive: reach asks whether each runtime agrees, so every candidate is measured, none pruned by the search.
+OPTIONAL = (("--no-noise-retry",), ("--exhaustive",), ("--precision", "fp32"))
 
 
 def edgepick_cmd() -> list[str]:
@@ -55,7 +56,7 @@ def cli_options() -> str:
 def run_args(entry: Entry, help_text: str, candidate_timeout: float, runtimes: str | None,
              all_precisions: bool = False) -> list[str]:
     args = ["run", entry.source, "--json", "--force", "--timeout", str(candidate_timeout), *TIMING]
-    for option in OPTIONAL if not all_precisions else OPTIONAL[:1]:
+    for option in OPTIONAL if not all_precisions else OPTIONAL[:2]:
         if option[0] in help_text:
             args += list(option)
     if entry.input_shape:
