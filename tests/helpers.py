@@ -37,3 +37,17 @@ def export_tiny_onnx(path):
     torch.onnx.export(model, (torch.randn(1, 1, 8, 8),), str(path), input_names=["input"], output_names=["logits"],
                       dynamic_axes={"input": {0: "batch"}}, dynamo=False)
     return path
+
+
+def save_float_graph(path, nodes, inputs: dict, outputs: dict, initializers=()):
+    """A planted ONNX graph (opset 17, IR 8) of float inputs and outputs, {name: shape} each, written to path."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(nodes, path.stem, [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in inputs.items()],
+                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in outputs.items()],
+                              list(initializers))
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from tests.convert.test_convert_static import SIG, _needs_tvm, planted  # noqa: F401  (planted is a fixture)
+from tests.helpers import save_float_graph
 
 import edgepick
 from edgepick.convert import static
@@ -72,17 +73,11 @@ def test_a_sound_preparation_step_is_checked_and_built_on(planted, tmp_path):  #
 def shared_dim_onnx(tmp_path):
     """Two inputs whose dynamic lengths share one dimension name, as exporters name an encoder's and a decoder's
     'sequence' alike, on a fixed leading 1: compiled for static shapes, that name can hold only one of the lengths."""
-    onnx = pytest.importorskip("onnx")
-    from onnx import TensorProto, helper
+    pytest.importorskip("onnx")
+    from onnx import helper
 
     nodes = [helper.make_node("Concat", ["a", "b"], ["ab"], axis=1), helper.make_node("Tanh", ["ab"], ["y"])]
-    graph = helper.make_graph(nodes, "shared", [helper.make_tensor_value_info("a", TensorProto.FLOAT, [1, "seq"]),
-                                                helper.make_tensor_value_info("b", TensorProto.FLOAT, [1, "seq"])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, None])])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, str(tmp_path / "shared.onnx"))
-    return tmp_path / "shared.onnx"
+    return save_float_graph(tmp_path / "shared.onnx", nodes, {"a": [1, "seq"], "b": [1, "seq"]}, {"y": [1, None]})
 
 
 def test_a_static_compile_that_breaks_the_model_falls_back_to_the_dynamic_graph(home, shared_dim_onnx, fast):

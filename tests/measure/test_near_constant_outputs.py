@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from tests.helpers import save_float_graph
 
 import edgepick
 from edgepick.measure.verdicts import violations
@@ -14,20 +15,16 @@ from edgepick.measure.verdicts import violations
 @pytest.fixture
 def detector_onnx(tmp_path):
     """Conv -> Sigmoid with a bias of -16: sigmoid(-16 + small) ~ 1e-7 wherever the input is not extreme."""
-    onnx = pytest.importorskip("onnx")
-    from onnx import TensorProto, helper, numpy_helper
+    pytest.importorskip("onnx")
+    from onnx import helper, numpy_helper
 
     rng = np.random.default_rng(0)
     inits = [numpy_helper.from_array((rng.standard_normal((1, 3, 3, 3)) * 0.1).astype(np.float32), "w"),
              numpy_helper.from_array(np.array([-16.0], np.float32), "b")]
     nodes = [helper.make_node("Conv", ["x", "w", "b"], ["logit"], pads=[1, 1, 1, 1]),
              helper.make_node("Sigmoid", ["logit"], ["prob_map"])]
-    graph = helper.make_graph(nodes, "detector", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, "H", "W"])],
-                              [helper.make_tensor_value_info("prob_map", TensorProto.FLOAT, [1, 1, "H", "W"])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, str(tmp_path / "detector.onnx"))
-    return tmp_path / "detector.onnx"
+    return save_float_graph(tmp_path / "detector.onnx", nodes, {"x": [1, 3, "H", "W"]}, {"prob_map": [1, 1, "H", "W"]},
+                            inits)
 
 
 def test_fp32_copies_of_a_near_zero_map_agree_and_the_run_warns(home, detector_onnx, fast):
