@@ -57,6 +57,18 @@ def _cell(text: str | None, limit: int = 180) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _precision_line(report: dict) -> str:
+    """Issue 24: no FP32 row of a runtime rejected while a lower-precision row of that runtime passes."""
+    checked = [m for m in report["models"] if m.get("precision_violations") is not None]
+    if not checked:
+        return "One rule across precisions: not checked (this edgepick predates it)."
+    pairs = [f"{m['model']}: {a} beside {b}" for m in checked for a, b in m["precision_violations"]]
+    reduced = sum(1 for m in checked for rt in m["runtimes"].values() for r in rt["rows"] if r["precision"] != "fp32")
+    return (f"One rule across precisions: {len(pairs)} FP32 rows rejected beside a passing lower-precision row of their "
+            f"runtime, over {len(checked)} models and {reduced} BF16/FP16 rows" + (f" ({'; '.join(pairs)})" if pairs else "")
+            + ".")
+
+
 def agree_counts(report: dict) -> list[int]:
     return [sum(r["agrees"] for r in m["runtimes"].values()) for m in report["models"]]
 
@@ -73,7 +85,7 @@ def render(report: dict) -> str:
              + (f", at end {', '.join(f'{x:.2f}' for x in mach['load_average_end'])}" if "load_average_end" in mach else "")
              + f"; --input-value passed: {'yes' if report['input_value_option'] else 'no (the CLI has no such option)'}.",
              "", f"Median agreeing runtimes: {statistics.median(counts) if counts else 0:g} of {len(names)} "
-             f"(over {len(counts)} models).", "",
+             f"(over {len(counts)} models).", "", _precision_line(report), "",
              "| model | format | kind | agree | runtimes that agree | s |", "|---|---|---|---|---|---|"]
     for m, n in zip(report["models"], counts):
         ok = ", ".join(rt for rt in names if m["runtimes"].get(rt, {}).get("agrees"))
