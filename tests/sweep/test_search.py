@@ -64,6 +64,7 @@ def test_slow_candidate_is_pruned_with_its_probe_and_reason(sleepy, fast):
     assert eager["reason"].startswith("probe p50 ") and "x the best (onnxruntime/fp32/t1/b1)" in eager["reason"]
     assert eager["reason"].endswith("measure it with --exhaustive")
     assert eager["probe"]["pruned"]["ratio"] > search.MARGIN
+    assert eager["probe"]["windows"] == 2  # pruned only when a second window agrees with the first
     assert eager["latency_ms"]["p50"] >= 20 and eager["equivalence"]["cosine"] > 0.9999  # probed and checked
     assert "pruned" in run.reasons[eager["key"]] and "failed" not in run.reasons[eager["key"]]
     assert [r["key"] for r in run.rows] == ["torch-eager/fp32/t1/b1", "onnxruntime/fp32/t1/b1"]  # rows in plan order
