@@ -7,6 +7,7 @@ from edgepick.report.progress import Phases, sweep_with_progress
 
 def _events(on):
     on("start", {"run_id": "abc", "total": 3, "resumed": 0})
+    on("predicted", {"loses": ["tvm/fp32/t1/b1"], "skipped": False})
     on("phase", {"name": "convert", "total": 1})
     on("converting", {"key": "onnx-to-openvino"})
     on("converted", {"key": "onnx-to-openvino"})
@@ -31,6 +32,7 @@ def test_progress_ends_with_the_phase_line_on_stderr(capsys):
     assert sweep_with_progress(_events) == "the run"
     err = " ".join(capsys.readouterr().err.split())  # wrapped to the console's width
     assert "run abc: 3 candidates" in err
+    assert "predict these lose: tvm/fp32/t1/b1; measured all the same" in err
     assert "time: load + reference" in err and "2 ok, 1 pruned" in err and "--exhaustive" in err
 
 

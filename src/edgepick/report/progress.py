@@ -105,6 +105,10 @@ def sweep_with_progress(sweep: Callable[[Callable[[str, dict], None]], Any], qui
         elif kind in ("measured", "reused"):
             kept["rows"] += kind == "measured"
             bar.advance(task("measure", None))
+        elif kind == "predicted" and not quiet:
+            then = "skipped (--trust-history)" if info["skipped"] else "measured all the same"
+            bar.console.print(f"this CPU's earlier runs predict these lose: {', '.join(info['loses'])}; {then}",
+                              style="dim", highlight=False)
         elif kind in ("compressing", "int8-flag") and not quiet:  # compression runs before the bar starts
             bar.console.print(f"{kind}: {info['key']}" + (f" ({info['why']})" if info.get("why") else ""))
 

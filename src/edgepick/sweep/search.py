@@ -142,13 +142,17 @@ def measure_all(sw, candidates: list[Candidate]) -> None:
     why_not = stands_aside(sw.request)
     race = sw.race = getattr(sw, "race", None) or Race(enabled=why_not is None)
     predicted = history.predict(sw.store, sw.run, candidates)
+    losers = sorted(k for k, p in predicted.items() if p["predicted"] == "loses" and k not in sw.done)
+    if losers:  # said before measuring; measured all the same unless --trust-history
+        sw.notify("predicted", {"loses": losers, "skipped": sw.request.search.trust_history})
     todo = [c for c in candidates if c.key not in sw.done]
     _convert_ahead(sw, [c for c in todo if not c.blocked and not c.compression])
     by_key: dict[str, CandidateRow] = {}
     started = time.monotonic()
     for i, cand in enumerate(order(candidates, predicted)):
-        if cand.key in sw.done:
+        if cand.key in sw.done:  # a resumed row: its probe still sets the bar for the rows left to measure
             by_key[cand.key] = sw.done[cand.key]
+            race.settle(cand, sw.done[cand.key])
             sw.notify("reused", {"key": cand.key})
             continue
         sw.notify("measuring", {"key": cand.key, "phase": "probe" if race.enabled else "measure", "index": i,
