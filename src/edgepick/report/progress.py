@@ -92,19 +92,18 @@ def sweep_with_progress(sweep: Callable[[Callable[[str, dict], None]], Any], qui
             note = f", {info['resumed']} reused from the store" if info["resumed"] else ""
             if not quiet:
                 bar.console.print(f"run {info['run_id']}: {info['total']} candidates{note}", style="dim")
-            task("measure", info["total"])
         elif kind == "phase" and info["name"] == "convert":
             task("convert", info["total"])
         elif kind == "converting":
             bar.update(task("convert", None), current=info["key"], since=time.monotonic())
         elif kind == "converted":
             bar.advance(task("convert", None))
-        elif kind == "measuring":
+        elif kind == "measuring":  # the measure bar comes after the convert bar: made at its first candidate
             label = "probe + measure" if info.get("phase") == "probe" else "measure"
-            bar.update(task("measure", None), description=label, current=info["key"], since=time.monotonic())
+            bar.update(task("measure", kept["total"]), description=label, current=info["key"], since=time.monotonic())
         elif kind in ("measured", "reused"):
             kept["rows"] += kind == "measured"
-            bar.advance(task("measure", None))
+            bar.advance(task("measure", kept["total"]))
         elif kind == "predicted" and not quiet:
             then = "skipped (--trust-history)" if info["skipped"] else "measured all the same"
             bar.console.print(f"this CPU's earlier runs predict these lose: {', '.join(info['loses'])}; {then}",
