@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from edgepick.core.version import __version__
 
 
 def pick(model, **options):

@@ -27,7 +27,9 @@ def test_heatmap_cells_are_the_measured_p50s(home, tiny_onnx, fast):
     assert len(measured) == 2 and all(measured.values())
     failed = {**run.rows[0], "status": "failed", "reason_class": "not-installed", "latency_ms": None}
     rows = [_on(r, "box-a") for r in run.rows] + [_on(run.rows[1], "qemu-arm", "qemu-user"), _on(failed, "qemu-arm")]
-    fleet = dataclasses.replace(run, rows=rows)
+    from edgepick.select.decision import decide
+
+    fleet = dataclasses.replace(run, rows=rows, decision=decide(rows, {}, None, fleet=True))  # as the sweep stores it
 
     (trace,) = plots.cross_device_heatmap(fleet).data
     assert list(trace.x) == ["box-a", "qemu-arm (emulated)"]

@@ -9,7 +9,7 @@ import pytest
 from rich.console import Console
 
 from edgepick.report.summary import WIDTH, print_summary, ratio, slower_text
-from edgepick.select.pick import pick
+from edgepick.select.decision import decide
 from edgepick.store.result import Run
 
 LONG_REASON = ("RuntimeError: " + "a very long converter traceback line that goes on " * 8).strip()
@@ -28,11 +28,11 @@ def _row(runtime: str, p50: float | None, *, variant: str = "fp32", batch: int =
 
 def _run(rows: list[dict], selection: dict | None = None, context: dict | None = None, **fingerprint) -> Run:
     request = {"selection": selection or {}, "reference_accuracy": 0.98}
-    picked, reasons = pick(rows, request["selection"], 0.98)
     fp = {"cpu_model": "Intel(R) Xeon(R) Platinum 8480C Processor", "usable_cores": 2, **fingerprint}
     ctx = {"reference": "PyTorch 2.13.0+cpu eager FP32 (isolated worker)", "reference_accuracy": 0.98,
            "data": "built-in (edgepick.zoo.digits:eval_set)", **(context or {})}
-    return Run("abc1234567", "digits-cnn", "0" * 64, request, fp, rows, picked, reasons, ctx)
+    return Run("abc1234567", "digits-cnn", "0" * 64, request, fp, rows,
+               decide(rows, request["selection"], 0.98, fleet=bool(ctx.get("devices"))), ctx)
 
 
 def _render(run: Run, width: int = WIDTH) -> str:

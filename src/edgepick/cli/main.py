@@ -226,9 +226,9 @@ def show(run_id: str = typer.Argument(..., help="A run id (or a unique prefix) f
          ops: bool = typer.Option(False, "--ops", help="Top op families/ops per runtime, roofline, energy, LoadGen, noise."),
          db: str | None = typer.Option(None, help="SQLAlchemy URL.")) -> None:
     """One run's answer from the store: the pick, runner-ups, what failed; --wide/--details for every row."""
+    from edgepick.cli.select import stored_run
     from edgepick.cli.train import is_training, show_training
     from edgepick.store.db import Store
-    from edgepick.store.result import run_from_db
 
     if is_training(stored := Store(_db(db)).get_run(run_id)):  # an `edgepick train` run: its own tables
         return show_training(stored, as_json, markdown)
@@ -236,8 +236,8 @@ def show(run_id: str = typer.Argument(..., help="A run id (or a unique prefix) f
     if ops:
         from edgepick.cli.rigor import print_ops
 
-        return print_ops(run_from_db(Store(_db(db)).get_run(run_id)), wide_console())
-    _print_result(run_from_db(Store(_db(db)).get_run(run_id)), as_json, markdown, wide, details)
+        return print_ops(stored_run(stored), wide_console())
+    _print_result(stored_run(stored), as_json, markdown, wide, details)
 
 
 from edgepick.cli.select import compare_cmd, export_cmd, report_cmd  # noqa: E402  (bodies live in cli/select.py)

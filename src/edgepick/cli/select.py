@@ -17,13 +17,26 @@ def _db(db: str | None) -> str:
     return db or default_db_url()
 
 
+def stored_run(run_row):
+    """A stored sweep run with its decision; runs stored before decisions were saved get one made by select/ now."""
+    from edgepick.select.decision import settle
+    from edgepick.store.result import run_from_db
+
+    return settle(run_from_db(run_row))
+
+
+def load_run(run_id: str, db: str | None):
+    from edgepick.store.db import Store
+
+    return stored_run(Store(_db(db)).get_run(run_id))
+
+
 def _load_run(run_id: str, db: str | None):
     from edgepick.cli.train import comparable, is_training
     from edgepick.store.db import Store
-    from edgepick.store.result import run_from_db
 
     stored = Store(_db(db)).get_run(run_id)
-    return comparable(stored) if is_training(stored) else run_from_db(stored)  # training runs: steps as samples
+    return comparable(stored) if is_training(stored) else stored_run(stored)  # training runs: steps as samples
 
 
 def report_cmd(run_id: str = typer.Argument(..., help="A run id (or unique prefix) from `edgepick list`."),
@@ -38,8 +51,9 @@ def report_cmd(run_id: str = typer.Argument(..., help="A run id (or unique prefi
     stored = Store(_db(db)).get_run(run_id)
     if is_training(stored):  # an `edgepick train` run: its own charts (step times, accuracy curves, memory, data)
         from edgepick.report.train_html import write_train_report
+        from edgepick.train.runner import run_from_store
 
-        path = write_train_report(stored, out)
+        path = write_train_report(run_from_store(stored), out)
     else:
         run = _load_run(run_id, db)
         path = write_report(run, out)

@@ -20,14 +20,6 @@ def _require(*modules: str) -> None:
         raise UserError(f"{', '.join(missing)} not installed: {_NEEDS}")
 
 
-def _load_run(run_id: str, db: str | None):
-    from edgepick.core.paths import default_db_url
-    from edgepick.store.db import Store
-    from edgepick.store.result import run_from_db
-
-    return run_from_db(Store(db or default_db_url()).get_run(run_id))
-
-
 def serve_cmd(run_id: str = typer.Argument(..., help="A run id (or unique prefix) from `edgepick list`."),
               candidate: str | None = typer.Option(None, help="A candidate key (default: the run's pick)."),
               host: str = typer.Option("127.0.0.1", help="Address to bind; another than loopback needs --allow-remote."),
@@ -48,12 +40,13 @@ def serve_cmd(run_id: str = typer.Argument(..., help="A run id (or unique prefix
     _check_options(max_batch, max_rows, port, max_wait_ms, max_request_mb, head_timeout_s)
     import uvicorn
 
+    from edgepick.cli.select import load_run
     from edgepick.serve.app import ServeOptions, create_app
     from edgepick.serve.guard import InflightLimit, Limits, protocol_class
     from edgepick.serve.model import load_served
 
     sock = _bind(host, port, allow_remote, token)  # before loading: a busy port is one line, not a banner and Errno 98
-    served = load_served(_load_run(run_id, db), candidate)
+    served = load_served(load_run(run_id, db), candidate)
     if max_batch > 1 and not served.batch_dynamic:
         raise UserError(f"{served.key} has a fixed batch dimension; micro-batching needs a dynamic one: use --max-batch 1")
     limits = Limits(head_timeout_s=head_timeout_s, body_timeout_s=3 * head_timeout_s)
@@ -154,8 +147,10 @@ def loadtest_cmd(url: str = typer.Argument(..., help="The server's base URL, e.g
     settings = lt.LoadTestSettings(scenario, latency_bound_ms, target_qps, find_peak_qps and scenario == "Server",
                                    duration, min_queries, peak_steps, concurrency)
     info = lt.health(url)
+    from edgepick.cli.select import load_run
+
     try:
-        in_process = lt.in_process_figures(_load_run(info["run"], db), info["candidate"])
+        in_process = lt.in_process_figures(load_run(info["run"], db), info["candidate"])
     except UserError:  # the server's run lives in another store: served figures only
         in_process = None
     result = lt.run_loadtest(url, settings, out, in_process)

@@ -6,7 +6,12 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from edgepick.select.devices import cross_device
+_NO_FLEET = {"devices": [], "emulated": [], "rows": []}
+
+
+def cross_of(run) -> dict:
+    """The cross-device table select/ stored with a fleet run; an empty one for a run on this machine only."""
+    return run.decision.get("cross_device") or _NO_FLEET
 
 
 def _header(name: str, devices: dict, emulated: list[str]) -> str:
@@ -26,7 +31,7 @@ def _cell(entry: dict, name: str) -> str:
 
 def print_fleet(run, console: Console) -> None:
     devices = run.context.get("devices") or {}
-    cross = cross_device(run.rows)
+    cross = cross_of(run)
     table = Table(title="p50 ms per device (failed rows show their reason class)", title_justify="left",
                   header_style="bold")
     table.add_column("candidate")
@@ -47,7 +52,7 @@ def print_fleet(run, console: Console) -> None:
 
 
 def fleet_markdown(run) -> str:
-    cross = cross_device(run.rows)
+    cross = cross_of(run)
     if not cross["devices"]:
         return ""
     heads = [f"{n} (emulated: not its real speed)" if n in cross["emulated"] else n for n in cross["devices"]]

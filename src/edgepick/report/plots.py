@@ -180,9 +180,9 @@ def cross_device_heatmap(run):
     its latencies are the translating host's, not the chip's."""
     import plotly.graph_objects as go
 
-    from edgepick.select.devices import cross_device
+    from edgepick.report.fleet import cross_of
 
-    table = cross_device(run.rows)
+    table = cross_of(run)
     if not table["devices"]:
         return None
     devices, entries = table["devices"], table["rows"]

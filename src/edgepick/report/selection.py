@@ -6,11 +6,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from edgepick.select.explain import Selection, select_with
+from edgepick.select.decision import explained
+from edgepick.select.explain import Selection
 
 
 def selection_of(run) -> Selection:
-    return select_with(run.rows, run.request.get("selection"), run.request.get("reference_accuracy"))
+    """The selection stored with the run (select/decision.py): a view shows it, it never decides again."""
+    return explained(run)
 
 
 def device_line(device: dict | None) -> str | None:

@@ -126,16 +126,15 @@ def build_train_html(run) -> str:
             + "\n".join(parts) + "</body></html>")
 
 
-def write_train_report(run_row, out):
-    """`edgepick report` on a stored training run."""
+def write_train_report(run, out):
+    """`edgepick report` on a stored training run (read from the store by the CLI: a view reaches no runner)."""
     from pathlib import Path
 
     from edgepick.core.errors import UserError
-    from edgepick.train.runner import run_from_store
 
     out = Path(out)
     if out.suffix.lower() not in (".html", ".htm"):
         raise UserError(f"-o {out}: the report is one HTML file; give a name ending in .html")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(build_train_html(run_from_store(run_row)), encoding="utf-8")
+    out.write_text(build_train_html(run), encoding="utf-8")
     return out

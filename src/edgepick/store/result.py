@@ -15,21 +15,35 @@ row_from_db = from_db  # the name benchmarks and older tests import
 
 @dataclass
 class Run:
+    """A run as stored: its rows and the decision select/ made for them (select/decision.py), never re-made here.
+
+    `decision` is None only for a run stored before decisions were saved, until select/decision.settle fills it."""
+
     run_id: str
     model_name: str
     model_hash: str
     request: dict
     fingerprint: dict
     rows: list[CandidateRow]
-    picked: dict | None
-    reasons: dict[str, str]
+    decision: dict | None  # {"pick", "reasons", "selection", and for fleet runs "cross_device"}
     context: dict = field(default_factory=dict)  # reference description and accuracy, data source
+
+    @property
+    def picked(self) -> dict | None:
+        key = (self.decision or {}).get("pick")
+        return next((r for r in self.rows if r["key"] == key), None)
 
     @property
     def pick(self) -> dict | None:
         return self.picked
 
+    @property
+    def reasons(self) -> dict[str, str]:
+        return (self.decision or {}).get("reasons") or {}
+
     def to_json(self) -> dict:
+        if self.decision is None:
+            raise RuntimeError(f"run {self.run_id} has no decision yet: select.decision.settle(run) makes one")
         return {
             "schema": SCHEMA,
             "run_id": self.run_id,
@@ -40,8 +54,9 @@ class Run:
             "compression": self.context.get("compression"),  # metric, tolerance, calibration set (issue 4)
             "data": self.context.get("data") or self.request.get("data_source"),
             "fingerprint": self.fingerprint,
-            "pick": self.picked["key"] if self.picked else None,
-            "selection": self._selection(),  # budget, objective, device; feasible set, Pareto front, verdict
+            "pick": self.decision["pick"],
+            # budget, objective, device; feasible set, Pareto front, verdict (each row carries its own reason)
+            "selection": {k: v for k, v in self.decision["selection"].items() if k != "reasons"},
             "candidates": [to_json(r, self.reasons.get(r["key"])) for r in self.rows],
             "incomplete": self.context.get("incomplete"),  # None for a finished run (issue 11)
             **self._fleet(),
@@ -51,36 +66,19 @@ class Run:
         """--on runs: each device's pick and fingerprint, and the cross-device table (select/devices.py)."""
         if not self.context.get("devices"):
             return {}
-        from edgepick.select.devices import cross_device
-
-        return {"devices": self.context["devices"], "cross_device": cross_device(self.rows)}
-
-
-    def _selection(self) -> dict:
-        from edgepick.select.explain import select_with
-
-        settings = self.request.get("selection") or {}
-        derived = select_with(self.rows, settings, self.request.get("reference_accuracy")).to_dict()
-        derived.pop("reasons")  # already in each candidate's not_picked_because
-        return {**derived, "device": settings.get("device")}
+        return {"devices": self.context["devices"], "cross_device": self.decision.get("cross_device")}
 
 
 def run_from_db(run_row) -> Run:
-    from edgepick.select.pick import pick
-
+    """The stored run with its saved decision (None for a run stored before decisions were saved)."""
     rows = [from_db(c) for c in run_row.candidates]
     req = run_row.request
-    chosen, reasons = pick(rows, req.get("selection"), req.get("reference_accuracy"))
-    if req.get("devices"):  # a fleet run: one pick per device
-        from edgepick.select.devices import pick_per_device
-
-        chosen, reasons, _ = pick_per_device(rows, req.get("selection"), req.get("reference_accuracy"))
     return Run(run_row.id, run_row.model_name, run_row.model_hash, req, run_row.fingerprint, rows,
-               chosen, reasons, {"data": req.get("data_source"), "reference": req.get("reference"),
-                                 "reference_accuracy": req.get("reference_accuracy"),
-                                 **({"compression": req["compression"]} if req.get("compression") else {}),
-                                 **({"devices": req["devices"]} if req.get("devices") else {}),
-                                 "incomplete": _incomplete(run_row, len(rows))})
+               req.get("decision"), {"data": req.get("data_source"), "reference": req.get("reference"),
+                                     "reference_accuracy": req.get("reference_accuracy"),
+                                     **({"compression": req["compression"]} if req.get("compression") else {}),
+                                     **({"devices": req["devices"]} if req.get("devices") else {}),
+                                     "incomplete": _incomplete(run_row, len(rows))})
 
 
 def _incomplete(run_row, measured: int) -> dict | None:

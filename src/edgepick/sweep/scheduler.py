@@ -12,12 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from edgepick import __version__
 from edgepick.compress import hooks as compress_hooks
 from edgepick.convert import static as static_graph
 from edgepick.core import errors, paths
 from edgepick.core.fingerprint import fingerprint
 from edgepick.core.rows import CandidateRow, from_db, to_db
+from edgepick.core.version import __version__
 from edgepick.inputs.data import arrays_sha256
 from edgepick.inputs.model import export_module
 from edgepick.inputs.signature import apply_shapes, parse_input_shapes, parse_input_values, require_resolved
@@ -34,6 +34,7 @@ from edgepick.plan.planner import Candidate, drop_for_platform, plan, resolve_ru
 from edgepick.plan.precision import outcomes as precision_outcomes
 from edgepick.plan.precision import parse_precisions
 from edgepick.rigor import run as rigor
+from edgepick.select.decision import decide
 from edgepick.select.pick import pick
 from edgepick.store.db import Store
 from edgepick.store.result import Run
@@ -232,19 +233,16 @@ class _Sweep:
                 self.save(row)
         for row in precision_outcomes(rows) + reconcile_verdicts(rows):  # BF16/FP16 rows against their FP32 twin:
             self.save(row)  # speed, and one verdict rule across precisions (measure/verdicts.py)
-        chosen, reasons = pick(rows, settings, ref_accuracy)
+        decision = decide(rows, settings, ref_accuracy, fleet=bool(self.fleet))  # select/ decides, the store keeps it
         devices = self.fleet.summary(rows, settings, ref_accuracy) if self.fleet else {}
-        if self.fleet:  # one pick per device (select/devices.py); there is no single pick across devices
-            from edgepick.select.devices import pick_per_device
-
-            chosen, reasons, _ = pick_per_device(rows, settings, ref_accuracy)
+        if self.fleet:
             self.fleet.close()
         context = {"reference": self.ref_label, "reference_accuracy": ref_accuracy, "search_outcome": search.summary(self)}
-        self.store.finish_run(self.run.id, chosen["key"] if chosen else None, {
+        self.store.finish_run(self.run.id, decision["pick"], {
             "selection": settings, **context, "data_source": self.data.source,  # with a near-constant warning, if any
-            **({"compression": compress_summary} if self.compress else {}), **devices})
+            **({"compression": compress_summary} if self.compress else {}), **devices, "decision": decision})
         return Run(self.run.id, self.spec.name, self.spec.content_hash, self.store.get_run(self.run.id).request,
-                   self.run.fingerprint, rows, chosen, reasons,
+                   self.run.fingerprint, rows, decision,
                    {**context, "data": self.data.source,
                     **({"compression": compress_summary} if compress_summary else {}), **devices})
 

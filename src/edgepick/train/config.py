@@ -122,7 +122,7 @@ class TrainConfig:
                 "steps": None if self.has_accuracy else self.steps, "loader_workers": self.loader_workers}
 
     def key(self, frameworks: list[str]) -> tuple[str, dict]:
-        from edgepick import __version__
+        from edgepick.core.version import __version__
 
         described = {"kind": "train", "model": self.model, "synthetic": self.synthetic, "frameworks": frameworks,
                      "hyperparameters": self.hyperparameters(), "cores": self.cores,
