@@ -72,3 +72,21 @@ def test_pnnx_writes_only_ncnn_layers_and_ncnn_agrees(tmp_path):
     got = session.to_numpy(session.run(session.prepare({"x": _x()})))[0]
     # the slices are exact (0.0 without the final Conv); ncnn sums that 3x3 Conv in its own order (7.7e-5 here)
     np.testing.assert_allclose(got, _ort(focus_model(), _x()), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("pnnx") is None, reason="pnnx is the ncnn extra")
+def test_pnnx_crash_on_integer_inputs_is_explained(tmp_path):
+    """Issue 24 saw pnnx exit -11 on an int32 classifier. The row now says why instead of quoting pnnx's last lines."""
+    from test_shape_fold import SIG as IDS
+    from test_shape_fold import int_classifier
+
+    from edgepick.convert.base import ConvertContext
+    from edgepick.convert.to_ncnn import Pnnx
+
+    onnx.save(int_classifier("concat"), tmp_path / "ints.onnx")
+    try:
+        Pnnx().convert(Artifact("onnx", str(tmp_path / "ints.onnx")), ConvertContext(IDS, tmp_path))
+    except RuntimeError as e:
+        assert "uninitialised integer inputs" in str(e), str(e)
+    else:
+        pytest.skip("this pnnx no longer crashes on integer inputs")

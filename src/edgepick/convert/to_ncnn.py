@@ -32,8 +32,7 @@ class Pnnx(Converter):
         done = subprocess.run(cmd, cwd=ctx.out_dir, capture_output=True, text=True, timeout=600)
         param, weights = ctx.out_dir / "model.ncnn.param", ctx.out_dir / "model.ncnn.bin"
         if done.returncode != 0 or not param.exists():
-            tail = [ln for ln in (done.stderr + done.stdout).splitlines() if ln.strip()][-3:]
-            raise RuntimeError(f"pnnx exited with {done.returncode}: {' | '.join(tail)[:300]}")
+            raise RuntimeError(_why_pnnx_failed(done, ctx.signature))
         layer_types = [ln.split()[0] for ln in param.read_text().splitlines()[2:] if ln.split()]
         unsupported = [t for t in layer_types if t.startswith(("pnnx.", "F.", "torch.", "Tensor."))]
         if unsupported:
@@ -54,6 +53,17 @@ def _prepared_onnx(path: str, ctx: ConvertContext, target: Path) -> int:
     if rewritten:
         onnx.save(model, str(target))
     return rewritten
+
+
+def _why_pnnx_failed(done, signature) -> str:
+    log = done.stderr + done.stdout
+    if done.returncode < 0 and "out of data bounds" in log and any(t.dtype.startswith(("int", "uint")) for t in signature.inputs):
+        # seen on int32 token-id classifiers: pnnx folds an ONNX graph's constants by running it on uninitialised
+        # integer inputs (its input= data is not used there), so an embedding's Gather reads far out of range
+        return (f"pnnx crashed (signal {-done.returncode}) folding constants: it runs the ONNX graph on uninitialised "
+                "integer inputs, and the ids overflow a Gather's table; ncnn gets no integer-input ONNX model from it")
+    tail = [ln for ln in log.splitlines() if ln.strip()][-3:]
+    return f"pnnx exited with {done.returncode}: {' | '.join(tail)[:300]}"
 
 
 def _pnnx_dtype(dtype: str) -> str:
