@@ -2,6 +2,8 @@
 
     .venv/bin/python benchmarks/speed.py                          # digits-cnn and the small ONNX corpus models
     .venv/bin/python benchmarks/speed.py --models digits-cnn,ocr-cls-ppocr-mobile --modes default,exhaustive
+    PYTHONPATH=/tmp/old/src .venv/bin/python benchmarks/speed.py --models digits-cnn --modes baseline
+                                                                  # an edgepick before the search (git archive)
 
 For each model and mode: a cold run (a fresh EDGEPICK_HOME: empty conversion cache and store) and a warm run (the
 same home again with --force: the cache kept, every row measured again). Default settings otherwise: every runtime,
@@ -53,8 +55,9 @@ def one(spec: dict) -> dict:
 
     phases = Phases()
     options = {k: v for k, v in spec["options"].items() if v is not None and k != "model"}
-    settings = build(spec["options"]["model"], exhaustive=True if spec["mode"] == "exhaustive" else None,
-                     force=spec["force"], **options)
+    if spec["mode"] != "baseline":  # baseline: an edgepick before the search (PYTHONPATH=<old checkout>/src)
+        options["exhaustive"] = True if spec["mode"] == "exhaustive" else None
+    settings = build(spec["options"]["model"], force=spec["force"], **options)
     run = execute(settings, phases.on)
     total = time.monotonic() - phases.t0
     return {"run_id": run.run_id, "pick": run.picked["key"] if run.picked else None, "sweep_s": total,
