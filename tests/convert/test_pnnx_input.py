@@ -59,6 +59,7 @@ def test_strided_slices_become_convolutions_with_the_same_numbers():
     np.testing.assert_array_equal(_ort(model, _x()), want)
 
 
+@pytest.mark.slow  # pnnx, as tests/runtimes/test_runtimes_native.py
 @pytest.mark.skipif(importlib.util.find_spec("pnnx") is None or importlib.util.find_spec("ncnn") is None,
                     reason="pnnx and ncnn are the ncnn extra")
 def test_pnnx_writes_only_ncnn_layers_and_ncnn_agrees(tmp_path):
@@ -74,6 +75,7 @@ def test_pnnx_writes_only_ncnn_layers_and_ncnn_agrees(tmp_path):
     np.testing.assert_allclose(got, _ort(focus_model(), _x()), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("pnnx") is None, reason="pnnx is the ncnn extra")
 def test_pnnx_crash_on_integer_inputs_is_explained(tmp_path):
     """Issue 24 saw pnnx exit -11 on an int32 classifier. The row now says why instead of quoting pnnx's last lines."""

@@ -38,6 +38,7 @@ def test_a_sequence_of_unknown_length_is_left_as_it_is():
     assert unroll_recurrent(model) == 0 and "LSTM" in {n.op_type for n in model.graph.node}
 
 
+@pytest.mark.slow  # a TVM compile: tens of seconds
 @pytest.mark.parametrize("case", ["lstm_bidirectional_initial_states", "gru_sequence_lens_linear_before_reset"])
 def test_tvm_compiles_an_unrolled_recurrent_op(tmp_path, case):
     """Before: "OpNotImplemented: The following operators are not supported for frontend ONNX: LSTM" (GRU alike).

@@ -92,6 +92,7 @@ def test_a_target_read_from_the_data_is_left_alone():
     assert fold_reshape_targets(model, sig) == 0
 
 
+@pytest.mark.slow  # a TVM compile: tens of seconds
 def test_tvm_compiles_the_int_classifier_and_agrees(tmp_path):
     tvm = pytest.importorskip("tvm")
     from tvm import relax
