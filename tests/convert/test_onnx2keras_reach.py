@@ -85,18 +85,21 @@ def test_global_max_pool_equal_and_reciprocal_reach_keras_on_jax(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("options", [{"direction": "bidirectional", "states": True}, {"direction": "reverse"}],
-                         ids=["bidirectional_initial_states", "reverse"])
-def test_lstm_reaches_keras_on_jax(tmp_path, options):
-    """Before: "onnx2keras has no converter for ONNX op(s) LSTM" (and its Transpose refused to move the batch axis,
-    which an LSTM's [steps, batch, features] layout needs). After: Keras' LSTM layer, the same outputs as ONNX
-    Runtime (Y through a Transpose, Y_h and Y_c straight from the op)."""
+@pytest.mark.parametrize("op, options", [("LSTM", {"direction": "bidirectional", "states": True}),
+                                         ("LSTM", {"direction": "reverse"}),
+                                         ("GRU", {"direction": "bidirectional", "states": True, "linear_before_reset": 1}),
+                                         ("GRU", {})],
+                         ids=["lstm_bidirectional_initial_states", "lstm_reverse", "gru_bidirectional_lbr", "gru"])
+def test_recurrent_ops_reach_keras_on_jax(tmp_path, op, options):
+    """Before: "onnx2keras has no converter for ONNX op(s) LSTM" (GRU alike; and its Transpose refused to move the
+    batch axis, which a [steps, batch, features] layout needs). After: Keras' LSTM / GRU layers, the same outputs as
+    ONNX Runtime (Y through a Transpose, the states straight from the op)."""
     ort = _ready()
     from recurrent_graphs import _feeds, _recurrent_graph
 
     from edgepick.convert.chain import convert_along
 
-    model = _recurrent_graph("LSTM", **options)
+    model = _recurrent_graph(op, **options)
     onnx.save(model, str(tmp_path / "lstm.onnx"))
     feeds = _feeds(model)
     names = [i.name for i in model.graph.input]

@@ -80,13 +80,13 @@ EXTRA_CONVERTERS = {"HardSigmoid": convert_hard_sigmoid, "HardSwish": convert_ha
 
 
 def register() -> list[str]:
-    """Add the converters onnx2keras lacks (never replacing one it has), LSTM among them (convert/onnx2keras_recurrent.py),
-    and let its Transpose move axis 0. Returns the op types added."""
+    """Add the converters onnx2keras lacks (never replacing one it has), LSTM and GRU among them
+    (convert/onnx2keras_recurrent.py), and let its Transpose move axis 0. Returns the op types added."""
     from onnx2keras.layers import AVAILABLE_CONVERTERS  # the dict onnx2keras.converter looks ops up in
 
-    from edgepick.convert.onnx2keras_recurrent import batch_transpose, convert_lstm
+    from edgepick.convert.onnx2keras_recurrent import batch_transpose, convert_recurrent
 
-    extra = EXTRA_CONVERTERS | {"LSTM": convert_lstm}
+    extra = EXTRA_CONVERTERS | {"LSTM": convert_recurrent, "GRU": convert_recurrent}
     added = [op for op in extra if op not in AVAILABLE_CONVERTERS]
     for op in added:
         AVAILABLE_CONVERTERS[op] = extra[op]
