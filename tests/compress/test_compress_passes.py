@@ -102,8 +102,8 @@ def test_int8_static_keeps_excluded_nodes_float(tiny_onnx, tmp_path):
     pytest.importorskip("onnxruntime")
     import onnx
 
-    from edgepick.compress.int8_static import OrtInt8Static
-    from edgepick.compress.onnx_util import quantizable_nodes
+    from edgepick.compress.passes.int8_static import OrtInt8Static
+    from edgepick.compress.passes.onnx_util import quantizable_nodes
 
     nodes = quantizable_nodes(str(tiny_onnx))
     ctx = _ctx(tmp_path, {"method": "minmax", "nodes_to_exclude": nodes})
@@ -115,7 +115,7 @@ def test_int8_static_keeps_excluded_nodes_float(tiny_onnx, tmp_path):
 
 def test_openvino_fp16_is_a_runtime_hint_with_an_honest_note(tiny_onnx, tmp_path):
     ov = pytest.importorskip("openvino")
-    from edgepick.compress.fp16 import OpenVinoFp16Hint
+    from edgepick.compress.passes.fp16 import OpenVinoFp16Hint
     from edgepick.runtimes.openvino import OpenVino
 
     xml = tmp_path / "m.xml"
@@ -131,7 +131,7 @@ def test_openvino_fp16_is_a_runtime_hint_with_an_honest_note(tiny_onnx, tmp_path
 
 
 def _torch_reference(x):
-    from edgepick.compress.torch_util import outputs
+    from edgepick.compress.passes.torch_util import outputs
 
     return outputs(tiny_cnn(), {"input": x}, ["input"])
 
@@ -143,7 +143,7 @@ def _factory():
 @pytest.mark.slow  # trains, prunes and exports with torch.export: seconds each
 def test_structured_pruning_loop_records_every_step(tmp_path):
     pytest.importorskip("torch_pruning")
-    from edgepick.compress.prune import StructuredPrune
+    from edgepick.compress.passes.prune import StructuredPrune
 
     ctx = _ctx(tmp_path, {"target": 0.5, "step": 0.25, "epochs": 2}, _torch_reference, train=separable(200, seed=3))
     out = StructuredPrune().apply(_factory(), None, ctx)
@@ -161,7 +161,7 @@ def test_structured_pruning_loop_records_every_step(tmp_path):
 
 @pytest.mark.slow  # trains, prunes and exports with torch.export: seconds each
 def test_unstructured_sparsity_reports_zipped_size_not_speed(tmp_path):
-    from edgepick.compress.sparsity import MagnitudeSparsity
+    from edgepick.compress.passes.sparsity import MagnitudeSparsity
 
     ctx = _ctx(tmp_path, {"amount": 0.6}, _torch_reference)
     out = MagnitudeSparsity().apply(_factory(), None, ctx)
@@ -174,7 +174,7 @@ def test_unstructured_sparsity_reports_zipped_size_not_speed(tmp_path):
 @pytest.mark.slow  # trains, prunes and exports with torch.export: seconds each
 def test_distilled_half_width_student(tmp_path):
     pytest.importorskip("torch_pruning")
-    from edgepick.compress.distill import Distill
+    from edgepick.compress.passes.distill import Distill
 
     ctx = _ctx(tmp_path, {"width": 0.5, "epochs": 15}, _torch_reference, train=separable(240, seed=4))
     Distill().apply(_factory(), None, ctx)
@@ -185,7 +185,7 @@ def test_distilled_half_width_student(tmp_path):
 
 def test_distillation_without_training_data_says_what_to_pass(tmp_path):
     pytest.importorskip("torch_pruning")
-    from edgepick.compress.distill import Distill
+    from edgepick.compress.passes.distill import Distill
 
     with pytest.raises(ValueError, match="--train-data"):
         Distill().apply(_factory(), None, _ctx(tmp_path, {}))
@@ -195,7 +195,7 @@ def test_distillation_without_training_data_says_what_to_pass(tmp_path):
 def test_litert_full_integer_runs_in_the_litert_runtime(tmp_path):
     pytest.importorskip("litert_torch")
     pytest.importorskip("ai_edge_quantizer")
-    from edgepick.compress.litert_int8 import LitertFullInteger
+    from edgepick.compress.passes.litert_int8 import LitertFullInteger
     from edgepick.convert.base import ConvertContext
     from edgepick.convert.torch_to_litert import TorchToLitert
     from edgepick.runtimes.litert import LiteRt
@@ -217,7 +217,7 @@ def test_pt2e_x86_inductor_int8(tmp_path):
     pytest.importorskip("torchao")
     import torch
 
-    from edgepick.compress.pt2e import Pt2eX86Inductor
+    from edgepick.compress.passes.pt2e import Pt2eX86Inductor
 
     ctx = _ctx(tmp_path, {}, _torch_reference)
     out = Pt2eX86Inductor().apply(_factory(), _calib(), ctx)

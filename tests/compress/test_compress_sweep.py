@@ -43,7 +43,7 @@ def test_nncf_quantizes_openvino_ir(tiny_onnx, tmp_path):
     from edgepick.compress.base import CompressContext
     from edgepick.compress.calib import calibration_set
     from edgepick.compress.metrics import parse_drop, resolve_metric
-    from edgepick.compress.nncf_openvino import NncfQuantize
+    from edgepick.compress.passes.nncf_openvino import NncfQuantize
     from edgepick.core.artifact import Artifact
     from edgepick.inputs.signature import Signature, TensorSpec
 

@@ -12,7 +12,7 @@ import pytest
 from edgepick.core import errors
 from edgepick.launch import base as launch
 from edgepick.launch import device_agent
-from edgepick.select.devices import cross_device, pick_per_device
+from edgepick.select.fleet import cross_device, pick_per_device
 
 
 def test_without_on_the_local_launcher_runs_and_ray_is_never_imported(home, tiny_onnx):

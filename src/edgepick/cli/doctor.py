@@ -1,4 +1,4 @@
-"""`edgepick formats` and `edgepick doctor`: the conversion graph and what is usable on this machine.
+"""`edgepick formats`, `edgepick doctor` and `edgepick runtimes`: the conversion graph and what is usable here.
 
 Also `python -m edgepick.cli.doctor --markdown`: the README's "input format -> runtimes reachable" matrix, generated from
 the conversion graph (plan/formats.py + the registries), so the README never claims a path the code does not have.
@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import shutil
 import sys
+
+import typer
 
 from edgepick.core.registry import CONVERTERS, RUNTIMES
 from edgepick.plan.formats import FORMATS, edges, shortest_path
@@ -134,15 +136,53 @@ def print_doctor(console, fix: bool = False) -> int:
 
 
 def _fix(console) -> None:
-    from edgepick.runtimes import overlay
+    from edgepick.runtimes import site_overlay
     from edgepick.runtimes.tvm import OVERLAY_REQUIREMENTS, Tvm
 
     reason = Tvm.unavailable_reason()
     if reason and "fails here" in reason:  # installed but clashing with a pin of the main environment
-        console.print(f"creating the tvm overlay in {overlay.overlay_dir('tvm')}: pip install {' '.join(OVERLAY_REQUIREMENTS)}")
-        overlay.create("tvm", OVERLAY_REQUIREMENTS)
+        console.print(f"creating the tvm overlay in {site_overlay.overlay_dir('tvm')}: pip install {' '.join(OVERLAY_REQUIREMENTS)}")
+        site_overlay.create("tvm", OVERLAY_REQUIREMENTS)
     else:
         console.print("nothing to fix: no installed runtime is blocked by a dependency clash")
+
+
+
+def formats_cmd() -> None:
+    """The conversion graph: formats, converters (installed or not), and each input format's path to each runtime."""
+    from edgepick.report.table import wide_console
+
+    print_formats(wide_console())
+
+
+def doctor_cmd(fix: bool = typer.Option(False, "--fix", help="Create the dependency overlays that unblock a runtime (TVM).")) -> None:
+    """Which runtimes and converters are usable here, and the exact install command for the rest."""
+    from edgepick.report.table import wide_console
+
+    print_doctor(wide_console(), fix)
+
+
+def runtimes_cmd() -> None:
+    """The runtimes edgepick knows, whether each is installed here, and how to install the rest."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from edgepick.report.table import wide_console
+
+    table = Table(header_style="bold")
+    for col in ("name", "installed", "version", "loads", "threads via", "install"):
+        table.add_column(col)
+    for name, rt in RUNTIMES.all().items():
+        ok = rt.is_available()
+        table.add_row(name, "yes" if ok else "no", rt.version() or "-", ", ".join(rt.formats), rt.thread_setting,
+                      "" if ok else escape(rt.install_hint()))
+    wide_console().print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("formats")(formats_cmd)
+    app.command("doctor")(doctor_cmd)
+    app.command("runtimes")(runtimes_cmd)
 
 
 if __name__ == "__main__":

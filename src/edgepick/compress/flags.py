@@ -20,7 +20,7 @@ def int8_flag(compressor: str, runtime: str, artifact) -> dict:
     if not any(f in flags for f in _INT8_ISA):
         reasons.append("no VNNI/AMX in the CPU's ISA flags (" + ", ".join(flags) + ")")
     if compressor == "int8-dynamic" and artifact is not None and artifact.format == "onnx":
-        from edgepick.compress.onnx_util import op_counts
+        from edgepick.compress.passes.onnx_util import op_counts
 
         counts = op_counts(artifact.path)
         if counts["ConvInteger"]:  # ORT has no fast ConvInteger kernel on CPU (onnxruntime #12854, #20052)

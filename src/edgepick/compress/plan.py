@@ -163,12 +163,8 @@ def candidates_for(name: str, label: str, options: dict, runtimes: list[str], th
         return []  # e.g. the OpenVINO NNCF pass when only onnxruntime is swept
     notify("compressing", {"key": label})
     try:
-        if cs.context is None:  # in a worker already (or a test's own CompressSetup): run it here
-            artifact, steps, record = produce(name, label, options, cs)
-        else:
-            from edgepick.compress import isolated  # a capped worker
-
-            artifact, steps, record = isolated.produce(name, label, options, cs)
+        # the parent hands the step to a capped worker; in a worker (or a test's own CompressSetup) it runs here
+        artifact, steps, record = (cs.steps.produce if cs.steps else produce)(name, label, options, cs)
         failure = None
     except errors.CandidateFailure as f:
         artifact, steps, record, failure = None, [], {"label": label, "compressor": name}, f

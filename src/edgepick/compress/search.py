@@ -49,18 +49,18 @@ def fastest_within(rows: list[dict]) -> dict | None:
 
 def _quantize_excluding(compressor: str, src: str, out: str, cs, opts: dict, exclude: list[str]) -> None:
     if compressor == "int8-dynamic":
-        from edgepick.compress.int8_dynamic import quantize_dyn
+        from edgepick.compress.passes.int8_dynamic import quantize_dyn
 
         quantize_dyn(src, out, bool(opts.get("per_channel", False)), exclude)
     else:
-        from edgepick.compress.int8_static import quantize_qdq
+        from edgepick.compress.passes.int8_static import quantize_qdq
 
         quantize_qdq(src, out, cs.calibration, opts.get("method", "minmax"), bool(opts.get("per_channel", True)), exclude)
 
 
 def sensitivity(fp32_path: str, cs, compressor: str, opts: dict) -> list[dict]:
     """Per quantizable node: the metric when only that node stays float (higher = more sensitive)."""
-    from edgepick.compress.onnx_util import quantizable_nodes, run_onnx
+    from edgepick.compress.passes.onnx_util import quantizable_nodes, run_onnx
 
     nodes = quantizable_nodes(fp32_path)[:MAX_SENSITIVITY_NODES]
     ranked = []
@@ -134,10 +134,8 @@ def next_round(failing_row: dict, rows: list[dict], per_round: int) -> tuple[str
 
 def _sensitivity(cs, compressor: str, options: dict) -> list[dict]:
     """The per-node ranking in a capped worker; in-process when this is the worker (or a test's own CompressSetup)."""
-    if cs.context is None:
+    if cs.steps is None:
         from edgepick.compress.plan import fp32_onnx
 
         return sensitivity(fp32_onnx(cs), cs, compressor, options)
-    from edgepick.compress import isolated
-
-    return isolated.sensitivity(cs, compressor, options)
+    return cs.steps.sensitivity(cs, compressor, options)

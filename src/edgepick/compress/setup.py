@@ -1,4 +1,4 @@
-"""What every compressed candidate of one run shares (built by compress/isolated.setup, rebuilt in each worker)."""
+"""What every compressed candidate of one run shares (built by compress/capped.setup, rebuilt in each worker)."""
 
 from __future__ import annotations
 
@@ -23,8 +23,9 @@ class CompressSetup:
     reference: list
     artifacts_root: Path
     threads: int
-    request: object = None  # the parent's Request (its step limits), set by compress/isolated.setup
-    context: dict | None = None  # the context folder the workers read; None inside a worker: work runs in-process
+    request: object = None  # the parent's Request (its step limits), set by compress/capped.setup
+    context: dict | None = None  # the context folder the workers read (compress/context.py); None inside a worker
+    steps: object = None  # where produce/sensitivity run: compress/capped.InWorkers in the parent; None: right here
 
     def describe(self) -> dict:
         return {"metric": self.metric.name, "tolerance": self.tolerance.to_dict(), "reference_score": self.reference_score,

@@ -18,7 +18,7 @@ import sys
 from edgepick.convert.base import ConvertContext, Converter, last_json_line
 from edgepick.core import errors
 from edgepick.core.artifact import Artifact
-from edgepick.runtimes import overlay
+from edgepick.runtimes import site_overlay as overlay
 
 
 class OnnxToTvm(Converter):

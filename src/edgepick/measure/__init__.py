@@ -1,1 +1,2 @@
-"""Measurement: what runs inside the isolated worker process, and the statistics it reports."""
+"""The statistics both sides share: equivalence rules and verdicts, noise and confidence intervals, op families,
+the roofline. Pure functions, no processes (the measuring itself runs in worker/measure.py)."""

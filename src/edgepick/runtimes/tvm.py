@@ -8,7 +8,7 @@ import os
 import numpy as np
 
 from edgepick.core.artifact import Artifact
-from edgepick.runtimes import overlay
+from edgepick.runtimes import site_overlay as overlay
 from edgepick.runtimes.base import Runtime, Session
 
 # apache-tvm-ffi needs typing_extensions>=4.13; installed here only if the main environment pins an older one.

@@ -7,8 +7,8 @@ select/ decides once, at the end of the sweep, and the store saves the result wi
 
 from __future__ import annotations
 
-from edgepick.select.devices import cross_device, pick_per_device
 from edgepick.select.explain import Selection, select_with
+from edgepick.select.fleet import cross_device, pick_per_device
 
 
 def decide(rows: list[dict], settings: dict | None, reference_accuracy: float | None, fleet: bool = False) -> dict:
@@ -16,7 +16,7 @@ def decide(rows: list[dict], settings: dict | None, reference_accuracy: float | 
     settings = settings or {}
     explained = select_with(rows, settings, reference_accuracy)
     chosen, reasons = explained.picked, explained.reasons
-    if fleet:  # one pick per device (select/devices.py); there is no single pick across devices
+    if fleet:  # one pick per device (select/fleet.py); there is no single pick across devices
         chosen, reasons, _ = pick_per_device(rows, settings, reference_accuracy)
     # the explanation keeps its own reasons: on a fleet run they are the ones across devices that `show --wide` lists
     decision = {"pick": chosen["key"] if chosen else None, "reasons": reasons,

@@ -63,7 +63,7 @@ class Run:
         }
 
     def _fleet(self) -> dict:
-        """--on runs: each device's pick and fingerprint, and the cross-device table (select/devices.py)."""
+        """--on runs: each device's pick and fingerprint, and the cross-device table (select/fleet.py)."""
         if not self.context.get("devices"):
             return {}
         return {"devices": self.context["devices"], "cross_device": self.decision.get("cross_device")}

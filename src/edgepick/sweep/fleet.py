@@ -136,7 +136,7 @@ class Fleet:
         ray.shutdown()
 
     def summary(self, rows: list[dict], settings: dict | None, reference_accuracy: float | None) -> dict:
-        from edgepick.select.devices import pick_per_device
+        from edgepick.select.fleet import pick_per_device
 
         _, _, per_device = pick_per_device(rows, settings, reference_accuracy)
         return {"devices": {name: {**per_device.get(name, {}), "fingerprint": launcher.device.get("fingerprint")}

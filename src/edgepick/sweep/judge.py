@@ -7,7 +7,7 @@ or accuracy rule can excuse. Across precisions, measure/verdicts.py settles the 
 
 from __future__ import annotations
 
-from edgepick.compress import hooks as compress_hooks
+from edgepick.compress import sweep_axis as compress_hooks
 from edgepick.convert.stepcheck import blame
 from edgepick.core import errors
 from edgepick.measure.equivalence import accuracy_top1, compare
@@ -42,7 +42,7 @@ def judge_precision(row: dict, outputs, reference, labels, request) -> None:
     compressed row does; the FP32 closeness figures stay in row["equivalence"] for reference."""
     from types import SimpleNamespace
 
-    from edgepick.compress.isolated import metric_for_parent
+    from edgepick.compress.capped import metric_for_parent
     from edgepick.compress.metrics import parse_drop
     from edgepick.compress.search import judge as judge_drop
 

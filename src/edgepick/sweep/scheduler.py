@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from edgepick.compress import hooks as compress_hooks
+from edgepick.compress import sweep_axis as compress_hooks
 from edgepick.convert import static as static_graph
 from edgepick.core import errors, paths
 from edgepick.core.fingerprint import fingerprint
@@ -174,7 +174,7 @@ class _Sweep:
     ref_accuracy: float | None
     notify: Progress
     fleet: Any = None
-    compress: Any = None  # the compression axis (compress/hooks.py): compressed artifacts as more candidates
+    compress: Any = None  # the compression axis (compress/sweep_axis.py): compressed artifacts as more candidates
     rows: list[CandidateRow] = field(default_factory=list)
     conversions: dict[tuple, Any] = field(default_factory=dict)
     race: Any = None  # the search's bar (sweep/search.py), set by its first round

@@ -1,8 +1,9 @@
 """`compress-*` tasks: compression's user-controlled work inside a capped worker (worker/tasks.py dispatches here).
 
-The parent side (compress/isolated.py) wrote the context folder once: eval inputs, labels, reference outputs,
-calibration and training arrays. Each task rebuilds the parent's CompressSetup from those files, with the metric
-resolved here (a --metric module:function is imported only in a worker), and calls the same plan/search code.
+The parent side (compress/capped.py) wrote the context folder once: eval inputs, labels, reference outputs,
+calibration and training arrays. Each task rebuilds the parent's CompressSetup from those files (compress/context.py,
+the one module both sides import), with the metric resolved here (a --metric module:function is imported only in a
+worker), and calls the same plan/search code.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgepick.compress.isolated import labels_of, load_arrays, load_outputs, load_train, save_calibration, save_train
+from edgepick.compress.context import labels_of, load_outputs, save_calibration, save_train, setup_from_job
 
 
 def setup_task(job: dict) -> dict:
@@ -43,33 +44,10 @@ def setup_task(job: dict) -> dict:
             "reference_score": metric.score(reference, labels_of(files), reference)}
 
 
-def context_from_job(job: dict):
-    """The parent's CompressSetup, rebuilt from the context files, with the metric resolved here (user code runs here)."""
-    from edgepick.compress.calib import CalibrationSet
-    from edgepick.compress.metrics import DropTolerance, resolve_metric
-    from edgepick.compress.setup import CompressSetup
-    from edgepick.core.artifact import Artifact
-    from edgepick.inputs.data import EvalData, load_inputs_npz
-    from edgepick.inputs.model import ModelSpec
-    from edgepick.inputs.signature import Signature
-
-    files = job["files"]
-    spec = ModelSpec(job["name"], Artifact.from_dict(job["artifact"]), Signature.from_dict(job["signature"]),
-                     job["content_hash"])
-    labels = labels_of(files)
-    data = EvalData(dict(load_inputs_npz(Path(files["inputs"]))), labels, job["eval_source"])
-    calib = job["calibration"]
-    calibration = CalibrationSet(load_arrays(files["calib"]), calib["source"], calib["seed"], calib["sha256"])
-    tol = DropTolerance(job["tolerance"]["value"], job["tolerance"]["relative"])
-    train = load_train(files["train"]) if job["has_train"] else None
-    return CompressSetup(resolve_metric(job["metric"], labels is not None), tol, calibration, job["reference_score"],
-                         train, spec, data, load_outputs(files["reference"]), Path(job["artifacts_root"]), job["threads"])
-
-
 def produce_task(job: dict) -> dict:
     from edgepick.compress import plan
 
-    artifact, steps, record = plan.produce(job["compressor"], job["label"], job["options"], context_from_job(job))
+    artifact, steps, record = plan.produce(job["compressor"], job["label"], job["options"], setup_from_job(job))
     return {"artifact": artifact.to_dict(), "steps": steps, "record": record}
 
 
@@ -80,7 +58,7 @@ def sensitivity_task(job: dict) -> dict:
     from edgepick.compress import search
     from edgepick.compress.plan import fp32_onnx
 
-    cs = context_from_job(job)
+    cs = setup_from_job(job)
     with contextlib.redirect_stdout(sys.stderr):  # ORT's calibrators print
         return {"ranked": search.sensitivity(fp32_onnx(cs), cs, job["compressor"], job["options"])}
 

@@ -146,7 +146,7 @@ def _steady_state(job: dict, result: dict, runtime, artifact: Artifact, session,
     result["latency_samples_ms"] = [s / 1e6 for s in samples_ns[: job.get("keep_samples", 5000)]]
     result["throughput_per_s"] = batch * len(samples_ns) / (sum(samples_ns) / 1e9)
     if job.get("loadgen") or job.get("profile_runs"):
-        from edgepick.worker.extras import after_steady_state
+        from edgepick.worker.optional_phases import after_steady_state
 
         after_steady_state(job, result, runtime.name, artifact, session, samples, batch, _batch_of)
     if job.get("realtime"):  # the whole frame loop, back to back or on a camera clock (worker/frameloop.py)

@@ -1,5 +1,6 @@
-"""Reference outputs, computed in the parent process on the eval inputs: the PyTorch module for torch input,
-ONNX Runtime for ONNX input. Every candidate is compared with these."""
+"""The reference outputs every candidate is compared with, computed inside a capped worker (the `reference` task of
+worker/tasks.py; the parent keeps only the arrays): the PyTorch module for torch input, TensorFlow or LiteRT for
+Keras/SavedModel/.tflite, OpenCV DNN for Caffe/Darknet, ONNX Runtime for everything else, all FP32."""
 
 from __future__ import annotations
 

@@ -6,8 +6,8 @@ expected on the runtimes here; what shrinks is the compressed (zlib) size, which
 
 from __future__ import annotations
 
-from edgepick.compress import torch_util
 from edgepick.compress.base import CompressContext, Compressor
+from edgepick.compress.passes import torch_util
 from edgepick.core.artifact import Artifact
 
 

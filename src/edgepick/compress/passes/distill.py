@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import copy
 
-from edgepick.compress import torch_util
 from edgepick.compress.base import CompressContext, Compressor
+from edgepick.compress.passes import torch_util
 from edgepick.core.artifact import Artifact
 
 

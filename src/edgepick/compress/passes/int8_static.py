@@ -26,7 +26,7 @@ def quantize_qdq(src: str, out: str, calibration, method: str, per_channel: bool
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    from edgepick.compress.onnx_util import reader
+    from edgepick.compress.passes.onnx_util import reader
 
     prepped = out + ".pre.onnx"
     try:

@@ -1,4 +1,4 @@
-"""Compression's user-controlled work, each step in a capped worker (launch/isolated.run_task), like a conversion.
+"""The parent side of compression: each user-controlled step handed to a capped worker (launch/isolated.run_task).
 
 In a worker, under the step timeout and memory cap: reading --calib/--train-data (files, or the user's callables),
 importing a --metric module:function and scoring with it, converting the model to a compressor's input, the
@@ -7,9 +7,9 @@ a compressed artifact to its runtime's format, and the per-node sensitivity anal
 and JSON. A crash, OOM or hang there is a row with its classified reason (one compression configuration; the sweep
 goes on) or, for the setup the whole compression axis needs, one line: the run cannot go on without it.
 
-The parent writes what the workers share once, into a context folder: eval inputs, labels, reference outputs,
-calibration and training arrays. The worker side (worker/compress_tasks.py, dispatched by worker/tasks.py) rebuilds a
-CompressSetup from those files and calls the same plan/search code the parent used to run in-process.
+The parent writes what the workers share once, into a context folder (its files and jobs: compress/context.py). The
+worker side (worker/compress_tasks.py, dispatched by worker/tasks.py) rebuilds a CompressSetup from those files and
+calls the same plan/search code; it imports compress/context.py, never this module.
 """
 
 from __future__ import annotations
@@ -23,14 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
+from edgepick.compress.context import CONTEXT_FILES, job_of, load_arrays, load_train, save_calibration, save_train
 from edgepick.core import errors, paths
 from edgepick.core.errors import CandidateFailure, UserError
 
-CONTEXT_FILES = {"inputs": "inputs.npz", "labels": "labels.npy", "reference": "reference.npz",
-                 "calib": "calib.npz", "train": "train.npz"}
-
-
-# --- parent side ---------------------------------------------------------------------------------------------------
 
 def _is_user_text(arg) -> bool:
     """A path or module:callable the worker can read; arrays from the Python API are the caller's own, used as is."""
@@ -79,6 +75,7 @@ def setup(request, spec, data, reference, artifacts_root: Path):
     cs = CompressSetup(metric, parse_drop(request.compression.max_acc_drop), calib, result["reference_score"],
                        train, spec, data, reference, artifacts_root, max(request.workload.threads))
     cs.request, cs.context = request, {"dir": str(work), "files": files, "metric": name, "eval_source": data.source}
+    cs.steps = InWorkers
     return cs
 
 
@@ -134,15 +131,6 @@ def metric_for_parent(name: str | None, has_labels: bool, request):
     return IsolatedMetric(name, paths.home() / "tmp" / f"metric-{os.getpid()}", request)  # one call at a time
 
 
-def _job(cs) -> dict:
-    """What a worker needs to rebuild the CompressSetup (context_from_job)."""
-    return {"files": cs.context["files"], "artifact": cs.spec.artifact.to_dict(), "signature": cs.spec.signature.to_dict(),
-            "name": cs.spec.name, "content_hash": cs.spec.content_hash, "artifacts_root": str(cs.artifacts_root),
-            "metric": cs.context["metric"], "tolerance": cs.tolerance.to_dict(), "threads": cs.threads,
-            "calibration": cs.calibration.describe(), "reference_score": cs.reference_score,
-            "eval_source": cs.context["eval_source"], "has_train": cs.train is not None}
-
-
 def _failure(result: dict, where: str) -> CandidateFailure:
     why = result.get("reason") or result.get("message") or "no reason given"
     if result["status"] == "failed":
@@ -157,7 +145,7 @@ def produce(name: str, label: str, options: dict, cs):
 
     if cs.train is not None and not Path(cs.context["files"]["train"]).exists():
         save_train(cs.train, cs.context["files"]["train"])
-    job = dict(_job(cs), compressor=name, label=label, options=options)
+    job = dict(job_of(cs), compressor=name, label=label, options=options)
     result = run_in_context(cs, "compress", job, f"produce-{name}--{label}")
     if result["status"] != "ok":
         raise _failure(result, f"compression {label}")
@@ -187,7 +175,7 @@ def convert(cand, spec, artifacts_root: Path, request, run_dir: Path):
 
 def sensitivity(cs, compressor: str, opts: dict) -> list[dict]:
     """search.sensitivity (quantize with one node left float, run, score; per node) in a worker."""
-    job = dict(_job(cs), compressor=compressor, options=opts)
+    job = dict(job_of(cs), compressor=compressor, options=opts)
     digest = hashlib.sha256(json.dumps(opts, sort_keys=True, default=str).encode()).hexdigest()[:12]
     result = run_in_context(cs, "compress-sensitivity", job, f"sensitivity-{compressor}-{digest}")
     if result["status"] != "ok":
@@ -195,36 +183,15 @@ def sensitivity(cs, compressor: str, opts: dict) -> list[dict]:
     return result["ranked"]
 
 
+class InWorkers:
+    """The steps plan.py and search.py hand over for a parent's CompressSetup (cs.steps): each runs in a capped worker.
+
+    Passed in rather than imported there, so the code a worker runs (plan, search) never reaches this parent side."""
+
+    produce = staticmethod(produce)
+    sensitivity = staticmethod(sensitivity)
+
+
 def cleanup(cs) -> None:
     if cs is not None and cs.context:
         shutil.rmtree(cs.context["dir"], ignore_errors=True)
-
-
-# --- the context files, written and read on both sides -----------------------------------------------------------
-
-def save_calibration(calib, path: str) -> None:
-    np.savez(path, **calib.inputs)
-
-
-def load_arrays(path: str) -> dict[str, np.ndarray]:
-    with np.load(path, allow_pickle=False) as f:
-        return {k: f[k] for k in f.files}
-
-
-def save_train(train: tuple, path: str) -> None:
-    x, y = train
-    np.savez(path, x=np.asarray(x), **({"y": np.asarray(y)} if y is not None else {}))
-
-
-def load_train(path: str) -> tuple:
-    arrays = load_arrays(path)
-    return arrays["x"], arrays.get("y")
-
-
-def labels_of(files: dict):
-    return np.load(files["labels"], allow_pickle=False) if Path(files["labels"]).exists() else None
-
-
-def load_outputs(path: str) -> list[np.ndarray]:
-    with np.load(path, allow_pickle=False) as f:
-        return [f[f"arr_{i}"] for i in range(len(f.files))]

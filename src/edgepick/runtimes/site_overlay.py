@@ -1,9 +1,12 @@
-"""Dependency overlays: a runtime whose pins clash with the main environment gets a private site directory.
+"""Site overlays: a runtime whose pins clash with the main environment gets a private site directory.
 
 Apache TVM's FFI needs typing_extensions>=4.13 while litert-torch's xdsl pins it below 4.13, so both cannot
 share one environment. Instead of a whole venv, `edgepick doctor --fix` installs the few clashing packages into
 $EDGEPICK_HOME/overlays/<runtime>/, and only that runtime's processes (its worker, its converter subprocess) put
 the directory first on sys.path. Nothing else in the main environment changes.
+
+The other way edgepick isolates dependencies is a whole venv per runtime (core/envs.py, `edgepick env create`), for
+a runtime that needs another numpy or TensorFlow altogether (MXNet, onnx2tf); an overlay is for a few packages.
 """
 
 from __future__ import annotations

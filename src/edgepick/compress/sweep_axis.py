@@ -21,10 +21,10 @@ def key_settings(request) -> dict | None:
 
 
 def setup(request, spec, data, reference, artifacts_root: Path):
-    """The calibration set, training data and metric, read and checked in a capped worker (compress/isolated.py)."""
-    from edgepick.compress import isolated
+    """The calibration set, training data and metric, read and checked in a capped worker (compress/capped.py)."""
+    from edgepick.compress import capped
 
-    return isolated.setup(request, spec, data, reference, artifacts_root)
+    return capped.setup(request, spec, data, reference, artifacts_root)
 
 
 def candidates(request, runtimes: list[str], cs, notify):
@@ -40,9 +40,9 @@ def convert(cand, spec, artifacts_root: Path, request=None, run_dir: Path | None
 
     With the request and the run's folder (the sweep), the conversion runs in a capped worker like any other."""
     if request is not None and run_dir is not None:
-        from edgepick.compress import isolated
+        from edgepick.compress import capped
 
-        return isolated.convert(cand, spec, artifacts_root, request, run_dir)
+        return capped.convert(cand, spec, artifacts_root, request, run_dir)
     from edgepick.convert.chain import convert_along
 
     artifact, steps = convert_along(cand.path, Artifact.from_dict(cand.start), spec.signature, Path(cand.cache_dir))
@@ -51,7 +51,7 @@ def convert(cand, spec, artifacts_root: Path, request=None, run_dir: Path | None
 
 def decide(row: dict, cand, outputs, cs) -> bool:
     """Score the metric on every row; a compressed row's verdict is the drop rule (True: verdict given here)."""
-    try:  # a --metric module:function runs in a worker (compress/isolated.py): its failure is this row's reason
+    try:  # a --metric module:function runs in a worker (compress/capped.py): its failure is this row's reason
         if cand.compression:
             search.judge(row, outputs, cs)
             return True
@@ -66,10 +66,10 @@ def decide(row: dict, cand, outputs, cs) -> bool:
 
 def finish(rows: list[dict], cs) -> dict:
     """Flag outcomes on INT8 rows, and the run-level summary (metric, tolerance, calibration, fastest passing)."""
-    from edgepick.compress import isolated
+    from edgepick.compress import capped
     from edgepick.compress.flags import verdicts
 
-    isolated.cleanup(cs)  # the context folder the workers shared
+    capped.cleanup(cs)  # the context folder the workers shared
     verdicts(rows)
     best = search.fastest_within([r for r in rows if r["status"] == "ok"])
     return {**cs.describe(), "fastest_within_tolerance": best["key"] if best else None,

@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 import warnings
 
-from edgepick.compress import torch_util
 from edgepick.compress.base import CompressContext, Compressor
+from edgepick.compress.passes import torch_util
 from edgepick.core.artifact import Artifact
 
 

@@ -7,7 +7,7 @@ transforms tied to the machine that saved them, which ORT's docs say not to ship
 from __future__ import annotations
 
 from edgepick.compress.base import CompressContext, Compressor
-from edgepick.compress.onnx_util import op_counts
+from edgepick.compress.passes.onnx_util import op_counts
 from edgepick.core.artifact import Artifact
 
 
