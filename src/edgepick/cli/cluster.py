@@ -19,8 +19,6 @@ import typer
 
 from edgepick.core.errors import UserError
 
-cluster_app = typer.Typer(no_args_is_help=True, help="A Ray head that devices join (trusted LAN only: Ray has no auth).")
-device_app = typer.Typer(no_args_is_help=True, help="Offer this machine (or a slice of it) as a measurement device.")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -46,7 +44,6 @@ def _check(proc: subprocess.CompletedProcess, what: str) -> None:
         raise UserError(f"{what} failed: {' / '.join(tail)[:400]}")
 
 
-@cluster_app.command("start")
 def cluster_start(host: str = typer.Option("127.0.0.1", help="Address the head binds and advertises (a LAN IP to let "
                                            "devices join; 127.0.0.1 keeps the cluster on this machine)."),
                   port: int = typer.Option(6380, help="The head's port (Ray's GCS); devices join HOST:PORT."),
@@ -63,7 +60,6 @@ def cluster_start(host: str = typer.Option("127.0.0.1", help="Address the head b
     print("Ray has no authentication: keep this port reachable only from your trusted LAN.")
 
 
-@cluster_app.command("stop")
 def cluster_stop() -> None:
     """Stop the Ray head (`ray stop`: every Ray node this user runs on this machine)."""
     from edgepick.launch import cluster_state
@@ -95,7 +91,6 @@ def _parse_cores(cores: str | None) -> list[int] | None:
     return ids
 
 
-@device_app.command("join")
 def device_join(head: str = typer.Argument(..., help="The head's HOST:PORT (printed by `edgepick cluster start`)."),
                 name: str = typer.Option(..., "--name", help="This device's name, e.g. pi5-kitchen."),
                 label: list[str] = typer.Option([], "--label", help="key=value, e.g. class=pi5 (for --on class=pi5)."),
@@ -167,7 +162,6 @@ def _describe(fp: dict | None) -> str:
             f"{fp.get('memory_gb')} GB; runtimes: {', '.join(installed) or 'none'}")
 
 
-@device_app.command("leave")
 def device_leave(name: str = typer.Option(..., "--name", help="The device to stop on this machine.")) -> None:
     """Stop this device's Ray node (the other Ray nodes on this machine keep running)."""
     from edgepick.launch import cluster_state, node_procs
@@ -213,6 +207,12 @@ def devices_cmd(as_json: bool = typer.Option(False, "--json", help="JSON."),
 
 
 def register(app: typer.Typer) -> None:
+    cluster_app = typer.Typer(no_args_is_help=True, help="A Ray head that devices join (trusted LAN only: Ray has no auth).")
+    cluster_app.command("start")(cluster_start)
+    cluster_app.command("stop")(cluster_stop)
+    device_app = typer.Typer(no_args_is_help=True, help="Offer this machine (or a slice of it) as a measurement device.")
+    device_app.command("join")(device_join)
+    device_app.command("leave")(device_leave)
     app.add_typer(cluster_app, name="cluster")
     app.add_typer(device_app, name="device")
     app.command("devices")(devices_cmd)

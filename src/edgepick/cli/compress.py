@@ -79,6 +79,7 @@ def _macs(comp: dict) -> str:
 
 
 def list_compressors() -> None:
+    """The compression passes `--compress` can name, what each reads and writes, and whether it is installed."""
     from rich.table import Table
 
     from edgepick.core.registry import COMPRESSORS
@@ -92,3 +93,7 @@ def list_compressors() -> None:
                       "yes" if cls.is_available() else f"no: {cls.install_hint()}", cls.description,
                       "; ".join(f"{k}: {v}" for k, v in cls.options.items()))
     wide_console().print(table)
+
+
+def register(app) -> None:
+    app.command("compressors")(list_compressors)

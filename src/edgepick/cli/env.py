@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import typer
 
-env_app = typer.Typer(no_args_is_help=True, help="Per-runtime virtual environments (runtimes whose pins clash with this one).")
 
-
-@env_app.command("create")
 def create_cmd(name: str = typer.Argument(..., help="An environment from `edgepick env list`, e.g. mxnet."),
                force: bool = typer.Option(False, "--force", help="Rebuild it even if it is ready.")) -> None:
     """Build NAME's venv once (cached), install its pinned packages and check that they import."""
@@ -26,7 +23,6 @@ def create_cmd(name: str = typer.Argument(..., help="An environment from `edgepi
     console.print(f"{name}: ready in {record['seconds']} s: {record['check']} (Python {record['python']})", highlight=False)
 
 
-@env_app.command("list")
 def list_cmd() -> None:
     """Every known environment: ready, absent or failed (with why), where it lives and what uses it."""
     from rich.table import Table
@@ -41,3 +37,10 @@ def list_cmd() -> None:
         table.add_row(row["name"], row["state"], ", ".join(row["used_by"]) or "-", " ".join(row["packages"]),
                       row["check"] or f"absent: edgepick env create {row['name']}", row["path"])
     wide_console().print(table)
+
+
+def register(app: typer.Typer) -> None:
+    env_app = typer.Typer(no_args_is_help=True, help="Per-runtime virtual environments (runtimes whose pins clash with this one).")
+    env_app.command("create")(create_cmd)
+    env_app.command("list")(list_cmd)
+    app.add_typer(env_app, name="env")

@@ -30,7 +30,6 @@ def _db(db: str | None) -> str:
 
 
 # Over 60 lines only because typer declares each of run's options in the signature; the body is two lines.
-@app.command()
 def run(
     ctx: typer.Context,
     model: str = typer.Argument(..., help="An .onnx/.pt2 file, a module:callable factory, or a zoo name (digits-cnn)."),
@@ -183,7 +182,6 @@ def _print_result(result, as_json: bool, markdown: bool, wide: bool = False, det
             print_compression(result)
 
 
-@app.command()
 def demo(
     batch: str = typer.Option("1,8", help="Batch sizes."),
     force: bool = typer.Option(False, "--force", help="Measure again instead of reusing stored rows."),
@@ -197,7 +195,6 @@ def demo(
                                  db_url=_db(db)), False, False)
 
 
-@app.command("list")
 def list_runs(db: str | None = typer.Option(None, help="SQLAlchemy URL."),
               limit: int = typer.Option(50, help="How many runs, newest first.")) -> None:
     """Past runs, newest first."""
@@ -217,7 +214,6 @@ def list_runs(db: str | None = typer.Option(None, help="SQLAlchemy URL."),
     wide_console().print(table)
 
 
-@app.command()
 def show(run_id: str = typer.Argument(..., help="A run id (or a unique prefix) from `edgepick list`."),
          as_json: bool = typer.Option(False, "--json", help="JSON (schema edgepick.run/1)."),
          markdown: bool = typer.Option(False, "--markdown", help="Markdown."),
@@ -240,74 +236,28 @@ def show(run_id: str = typer.Argument(..., help="A run id (or a unique prefix) f
     _print_result(stored_run(stored), as_json, markdown, wide, details)
 
 
-from edgepick.cli.select import compare_cmd, export_cmd, report_cmd  # noqa: E402  (bodies live in cli/select.py)
-
-app.command("report")(report_cmd)
-app.command("export")(export_cmd)
-app.command("compare")(compare_cmd)
-
-from edgepick.cli.rigor import peak_cmd  # noqa: E402  (measurement rigor: bodies live in cli/rigor.py)
-
-app.command("peak")(peak_cmd)
-
-from edgepick.cli.serve import loadtest_cmd, serve_cmd  # noqa: E402  (real time, issue 15: bodies in cli/serve.py)
-
-app.command("serve")(serve_cmd)
-app.command("loadtest")(loadtest_cmd)
-
-from edgepick.cli.train import train_cmd  # noqa: E402  (training comparison: bodies live in cli/train.py, train/)
-
-app.command("train")(train_cmd)
-
-from edgepick.cli.env import env_app  # noqa: E402  (per-runtime venvs: bodies live in cli/env.py)
-
-app.add_typer(env_app, name="env")
-
-from edgepick.cli.cluster import register as register_cluster  # noqa: E402  (the device fleet: cli/cluster.py)
-
-register_cluster(app)
+def register(app: typer.Typer) -> None:
+    app.command("run")(run)
+    app.command("demo")(demo)
+    app.command("list")(list_runs)
+    app.command("show")(show)
 
 
-@app.command("compressors")
-def list_compressors() -> None:
-    """The compression passes `--compress` can name, what each reads and writes, and whether it is installed."""
-    from edgepick.cli.compress import list_compressors as show
-
-    show()
+# The one way to add a command: a plain function in a cli/<group>.py module, named in that module's register(app)
+# (app.command(name)(fn); a group of subcommands is a typer.Typer it builds and adds with app.add_typer). A new
+# module is one entry here; --help lists the commands in this order, this module's own first.
+COMMAND_GROUPS = ("select", "rigor", "serve", "train", "compress", "doctor", "env", "cluster")
 
 
-@app.command("formats")
-def formats_cmd() -> None:
-    """The conversion graph: formats, converters (installed or not), and each input format's path to each runtime."""
-    from edgepick.cli.doctor import print_formats
+def _register_all(app: typer.Typer) -> None:
+    import importlib
 
-    print_formats(wide_console())
-
-
-@app.command("doctor")
-def doctor_cmd(fix: bool = typer.Option(False, "--fix", help="Create the dependency overlays that unblock a runtime (TVM).")) -> None:
-    """Which runtimes and converters are usable here, and the exact install command for the rest."""
-    from edgepick.cli.doctor import print_doctor
-
-    print_doctor(wide_console(), fix)
+    register(app)
+    for group in COMMAND_GROUPS:
+        importlib.import_module(f"edgepick.cli.{group}").register(app)
 
 
-@app.command("runtimes")
-def list_runtimes() -> None:
-    """The runtimes edgepick knows, whether each is installed here, and how to install the rest."""
-    from rich.markup import escape
-    from rich.table import Table
-
-    from edgepick.core.registry import RUNTIMES
-
-    table = Table(header_style="bold")
-    for col in ("name", "installed", "version", "loads", "threads via", "install"):
-        table.add_column(col)
-    for name, rt in RUNTIMES.all().items():
-        ok = rt.is_available()
-        table.add_row(name, "yes" if ok else "no", rt.version() or "-", ", ".join(rt.formats), rt.thread_setting,
-                      "" if ok else escape(rt.install_hint()))
-    wide_console().print(table)
+_register_all(app)
 
 
 def main() -> None:

@@ -46,3 +46,7 @@ def peak_cmd(threads: str = "1,2", refresh: bool = False) -> None:
               f"memory {p['bandwidth_gbps']:.1f} GB/s ({cached} {p['measured_at']}; {p['method']})")
         if p.get("busy_warning"):
             print(f"  warning: {p['busy_warning']}")
+
+
+def register(app) -> None:
+    app.command("peak")(peak_cmd)

@@ -106,3 +106,9 @@ def compare_cmd(run_a: str = typer.Argument(..., help="The baseline run."),
         print_comparison(result, wide_console())
     if fail_on_regression and result["regressions"]:
         raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("report")(report_cmd)
+    app.command("export")(export_cmd)
+    app.command("compare")(compare_cmd)

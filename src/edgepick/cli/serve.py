@@ -159,3 +159,8 @@ def loadtest_cmd(url: str = typer.Argument(..., help="The server's base URL, e.g
     else:
         for line in lt.describe(result):
             print(line)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve_cmd)
+    app.command("loadtest")(loadtest_cmd)

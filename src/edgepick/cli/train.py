@@ -132,3 +132,7 @@ def comparable(run_row):
     rows = [{**r, "key": r["framework"], "latency_ms": r.get("step_ms"), "throughput_per_s": r.get("samples_per_s"),
              "accuracy": r.get("final_accuracy"), "latency_samples_ms": r.get("step_samples_ms")} for r in run.rows]
     return SimpleNamespace(run_id=run.run_id, rows=rows, fingerprint=run.fingerprint, model_hash=run_row.model_hash)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train_cmd)
