@@ -17,7 +17,8 @@ from edgepick.store.result import Run
 def _row(runtime: str, p50: float, status: str = "ok", batch: int = 1) -> dict:
     return {"key": f"{runtime}/fp32/t1/b{batch}", "runtime": runtime, "precision": "fp32", "threads": 1, "batch": batch,
             "status": status, "reason_class": None if status == "ok" else "runtime-error",
-            "reason": None if status == "ok" else "boom", "latency_ms": {"p50": p50, "p90": p50 * 1.1, "p99": p50 * 2, "p50_ci95": [p50 * 0.95, p50 * 1.05]},
+            "reason": None if status == "ok" else "boom",
+            "latency_ms": {"p50": p50, "p90": p50 * 1.1, "p99": p50 * 2, "p50_ci95": [p50 * 0.95, p50 * 1.05]},
             "throughput_per_s": 1000 / p50, "peak_rss_mb": 100.0, "size_mb": 1.0, "accuracy": None,
             "equivalence": {"max_abs_err": 0.0, "cosine": 1.0}}
 
