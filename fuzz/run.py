@@ -65,11 +65,20 @@ def targets() -> dict:
                                                st.text(max_size=200)))(_counted("device-yaml", t.check_device_yaml)),
         "npz-bytes": lambda: given(t.file_bytes("npz"))(_counted("npz-bytes", t.check_npz_bytes)),
         "npz-arrays": lambda: given(_arrays())(_counted("npz-arrays", t.check_npz_arrays)),
+        # a real `edgepick serve` and a real exported bundle, made before the clock starts (a sweep: ~20 s)
+        "http-body": lambda: _after(t.server, given(t.http_bodies())(_counted("http-body", t.check_http_body))),
+        "infer-args": lambda: _after(t.bundle, given(t.npz_files(), t.infer_argvs())(
+            _counted("infer-args", t.check_infer_args, 2))),
     }
 
 
+def _after(setup, test):
+    setup()
+    return test
+
+
 NAMES = ["onnx", "pt2", "tflite", "keras", "caffe", "darknet", "input-shape", "budget", "device-yaml", "npz-bytes",
-         "npz-arrays"]
+         "npz-arrays", "http-body", "infer-args"]
 
 
 def _yaml(d: dict) -> str:
@@ -93,7 +102,7 @@ def _arrays():
 def fuzz(name: str, seconds: float) -> dict:
     """One target in this process, for `seconds` after its seed file is made; returns its summary."""
     from hypothesis import HealthCheck, Phase, settings
-    from hypothesis.errors import HypothesisException
+    from hypothesis.errors import FlakyFailure, HypothesisException
 
     COUNT["examples"] = 0
     found: list[str] = []
@@ -103,20 +112,36 @@ def fuzz(name: str, seconds: float) -> dict:
     while time.monotonic() < started + seconds:  # the whole time, findings or not (at least 10 min in `make fuzz`)
         try:
             test()
+        except FlakyFailure as e:  # it failed, then passed when replayed (a race, a timeout under load): a finding
+            _found(name, "flaky " + _key(e.exceptions[0]), e, found)
         except HypothesisException:  # the harness itself is wrong: stop, do not count it as a finding
             raise
         except Exception as e:  # a finding: keep the shrunk case and go on looking for others
-            key = f"{type(e).__name__} at {_where(e)}"  # one finding per place in edgepick, not per message
-            if key not in found and len(found) < MAX_FINDINGS:
-                found.append(key)
-                out = FINDINGS / f"{name}-{len(found)}.txt"
-                out.write_text(f"{key}: {str(e)[:300]}\n\ninput: {COUNT.get('last')!r}\n\n{traceback.format_exc()}")
-                if isinstance(COUNT.get("last"), bytes):
-                    out.with_suffix(".input").write_bytes(COUNT["last"])
-                print(f"  finding in {name}: {key} -> {out}", flush=True)
+            _found(name, _key(e), e, found)
     (FINDINGS / f"{name}.current").unlink(missing_ok=True)
     return {"target": name, "examples": COUNT["examples"], "seconds": round(time.monotonic() - started, 1),
             "findings": len(found), "finding_keys": found, "ended": "ok"}
+
+
+def _found(name: str, key: str, e: BaseException, found: list[str]) -> None:
+    """Keep the first shrunk case of each kind (key), its input and traceback, under fuzz/findings/."""
+    if key in found or len(found) >= MAX_FINDINGS:
+        return
+    found.append(key)
+    out = FINDINGS / f"{name}-{len(found)}.txt"
+    text = "".join(traceback.format_exception(e))
+    out.write_text(f"{key}: {str(e)[:300]}\n\ninput: {COUNT.get('last')!r}\n\n{text}")
+    if isinstance(COUNT.get("last"), bytes):
+        out.with_suffix(".input").write_bytes(COUNT["last"])
+    print(f"  finding in {name}: {key} -> {out}", flush=True)
+
+
+def _key(e: BaseException) -> str:
+    """One finding per place in edgepick, not per message; the process targets name the broken contract (fuzz_key)."""
+    subs = getattr(e, "exceptions", None)  # an ExceptionGroup: Hypothesis found several distinct failures in one batch
+    if isinstance(subs, (list, tuple)) and subs:
+        return " + ".join(sorted({_key(x) for x in subs}))
+    return getattr(e, "fuzz_key", None) or f"{type(e).__name__} at {_where(e)}"
 
 
 def _where(e: BaseException) -> str:

@@ -39,6 +39,11 @@ def usage_error(message):
     sys.exit(2)
 
 
+def first_line(e, limit=120):
+    """An exception's first line (its type when it has no message: a bare MemoryError)."""
+    return (str(e).strip().splitlines() or [type(e).__name__])[0][:limit]
+
+
 def sha256(path):
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -102,8 +107,12 @@ def read_inputs(path, names):
     except (OSError, EOFError, zipfile.BadZipFile) as e:
         usage_error(f"cannot read --input {path}: {getattr(e, 'strerror', None) or e}")
     except ValueError as e:  # an object array needs pickle, which is never allowed (it would run code)
-        usage_error(f"--input {path} holds an array this script does not load ({str(e).splitlines()[0][:120]}); "
+        usage_error(f"--input {path} holds an array this script does not load ({first_line(e)}); "
                     "save plain numeric arrays with numpy.savez")
+    except MemoryError as e:  # a header may declare any shape: numpy allocates it before reading the data
+        usage_error(f"--input {path} declares an array too large to load ({first_line(e)})")
+    except Exception as e:  # a damaged archive fails in many more ways (RuntimeError: encrypted, NotImplementedError..)
+        usage_error(f"cannot read --input {path}: {type(e).__name__}: {first_line(e)}")
     if sorted(inputs) != sorted(names):
         usage_error(f"--input {path} holds arrays {sorted(inputs)}; the model's inputs are {names}")
     bad = [n for n, a in inputs.items() if a.dtype.kind not in "biuf"]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgepick.core.errors import first_line
-from edgepick.serve.model import BadRequest, Served, parse_request
+from edgepick.serve.model import BadRequest, Served, check_outputs, parse_request
 
 _LATENCY_BUCKETS = (5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 
@@ -224,6 +224,7 @@ def create_app(served: Served, options: ServeOptions | None = None):
             body = await _read_body(request, options)
             inputs, rows = parse_request(body, served.signature, options.max_rows)
             outputs = await batcher.submit(inputs, rows)
+            check_outputs(outputs)  # this request's rows only: a batch-mate's overflow is not its answer
         except BadRequest as e:
             metrics.requests.labels(code=str(e.status)).inc()
             return JSONResponse({"error": e.message}, status_code=e.status)

@@ -106,6 +106,15 @@ def _array(name: str, value, dtype: str) -> np.ndarray:
     return cast
 
 
+def check_outputs(outputs: list[np.ndarray]) -> None:
+    """A 200 holds JSON numbers only: finite float32 inputs can overflow inside the model (NaN, Infinity), and those
+    are not JSON (a strict client cannot read the body). Refused as the inputs' fault, like a value too large."""
+    for i, out in enumerate(outputs):
+        if out.dtype.kind in "fc" and not np.isfinite(out).all():
+            raise BadRequest(422, f"the model's output {i} is NaN or Infinity for these inputs (they overflow inside "
+                                  "the model; JSON has no NaN)")
+
+
 def _kind(arr: np.ndarray) -> str:
     return {"U": "strings", "O": "mixed or nested values", "S": "bytes"}.get(arr.dtype.kind, str(arr.dtype))
 
