@@ -135,8 +135,11 @@ def test_emulated_rows_are_labelled_and_stay_out_of_every_selection():
     picked = select_with(rows, {}, None).to_dict()  # the run's "selection": the faster emulated rows do not compete
     assert picked["pick"] == "onnxruntime/fp32/t1/b1@x86" and picked["feasible"] == ["onnxruntime/fp32/t1/b1@x86"]
     assert select_with(rows[:2], {}, None).picked is None
+    from edgepick.select.decision import decide
+
     run = SimpleNamespace(rows=rows, context={"devices": {"qemu": {"pick": None, "verdict": "no pick: emulated",
-                                                                    "fingerprint": emulated_fp}}})
+                                                                    "fingerprint": emulated_fp}}},
+                          decision=decide(rows, {}, None, fleet=True))  # the decision the sweep stores with the run
     console = Console(width=200, record=True)
     print_fleet(run, console)
     text = console.export_text()
