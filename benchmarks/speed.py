@@ -138,17 +138,18 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(one(json.loads(args.child))))
         return
     modes = [m for m in args.modes.split(",") if m]
-    figures = []
+    figures: list[dict] = []
+    out = HERE / "results" / f"speed-{datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S')}.json"
+    out.parent.mkdir(exist_ok=True)
+    load_before = os.getloadavg()
     for name in [m for m in args.models.split(",") if m]:
         try:
             figures.append(model_figures(name, modes, args.runtimes.split(",") if args.runtimes else None))
         except FileNotFoundError as e:
             print(f"skipped {e}", file=sys.stderr)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    results = HERE / "results"
-    results.mkdir(exist_ok=True)
-    (results / f"speed-{stamp}.json").write_text(json.dumps({"load_before": os.getloadavg(), "figures": figures},
-                                                            indent=1))
+        # after every model: a long run stopped part-way keeps what it measured
+        out.write_text(json.dumps({"load_before": load_before, "load_now": os.getloadavg(), "figures": figures},
+                                  indent=1))
     print("\n".join(markdown(figures, modes)))
 
 
