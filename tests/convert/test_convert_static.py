@@ -19,30 +19,6 @@ from edgepick.measure.equivalence import Tolerance
 SIG = Signature([TensorSpec("x", [1, 1, 8, 8], "float32", batch_dynamic=True)])
 
 
-@pytest.fixture
-def planted(tmp_path):
-    """Conv -> Relu -> Reshape to [N, -1], N = Cast(Cast(Shape(r)[0:1], float), int64): a dynamic shape subgraph."""
-    onnx = pytest.importorskip("onnx")
-    from onnx import TensorProto, helper, numpy_helper
-
-    weights = np.random.default_rng(0).standard_normal((4, 1, 3, 3)).astype(np.float32)
-    inits = [numpy_helper.from_array(weights, "w"), numpy_helper.from_array(np.array([-1], np.int64), "minus_one"),
-             numpy_helper.from_array(np.array([0], np.int64), "zero"), numpy_helper.from_array(np.array([1], np.int64), "one")]
-    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]), helper.make_node("Relu", ["c"], ["r"]),
-             helper.make_node("Shape", ["r"], ["s"]), helper.make_node("Slice", ["s", "zero", "one"], ["n"]),
-             helper.make_node("Cast", ["n"], ["n_float"], to=TensorProto.FLOAT),
-             helper.make_node("Cast", ["n_float"], ["n_int"], to=TensorProto.INT64),
-             helper.make_node("Concat", ["n_int", "minus_one"], ["target"], axis=0),
-             helper.make_node("Reshape", ["r", "target"], ["y"])]
-    graph = helper.make_graph(nodes, "planted", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, 8, 8])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 256])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    path = tmp_path / "planted.onnx"
-    onnx.save(model, str(path))
-    return path
-
-
 def _needs_tvm():
     from edgepick.core.registry import CONVERTERS, RUNTIMES
 
@@ -60,7 +36,7 @@ def test_root_cause_skips_lines_printed_after_the_traceback():
     assert errors.root_cause("just a log line\n") is None
 
 
-def test_tvm_reports_the_root_error_not_the_exit_warning(planted, tmp_path):
+def test_tvm_reports_the_root_error_not_the_exit_warning(planted, tmp_path, raw_frontend):
     _needs_tvm()
     from edgepick.convert.base import ConvertContext
     from edgepick.convert.onnx_to_tvm import OnnxToTvm
@@ -71,7 +47,7 @@ def test_tvm_reports_the_root_error_not_the_exit_warning(planted, tmp_path):
     assert "BlockBuilder" not in str(failure.value)
 
 
-def test_tvm_retries_once_on_the_simplified_graph(planted, tmp_path):
+def test_tvm_retries_once_on_the_simplified_graph(planted, tmp_path, raw_frontend):
     _needs_tvm()
     cache = tmp_path / "cache"
     final, steps = convert_along(["onnx-to-tvm"], Artifact("onnx", str(planted)), SIG, cache)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.convert.test_convert_static import SIG, _needs_tvm, planted  # noqa: F401  (planted is a fixture)
+from tests.convert.test_convert_static import SIG, _needs_tvm
 from tests.helpers import save_float_graph
 
 import edgepick
@@ -33,8 +33,8 @@ def _flipped_simplify(real):
     return simplify
 
 
-def test_a_preparation_step_that_changes_the_model_stops_the_build_and_is_named_first(planted, tmp_path,  # noqa: F811
-                                                                                       monkeypatch):
+def test_a_preparation_step_that_changes_the_model_stops_the_build_and_is_named_first(planted, tmp_path,
+                                                                                       monkeypatch, raw_frontend):
     _needs_tvm()
     ort = pytest.importorskip("onnxruntime")
     x = np.random.default_rng(1).standard_normal((4, 1, 8, 8)).astype(np.float32)
@@ -58,7 +58,7 @@ def test_a_preparation_step_that_changes_the_model_stops_the_build_and_is_named_
     assert not (cache / "onnx-to-tvm" / "artifact.json").exists()  # nothing was built on it
 
 
-def test_a_sound_preparation_step_is_checked_and_built_on(planted, tmp_path):  # noqa: F811
+def test_a_sound_preparation_step_is_checked_and_built_on(planted, tmp_path, raw_frontend):
     _needs_tvm()
     ort = pytest.importorskip("onnxruntime")
     x = np.random.default_rng(1).standard_normal((4, 1, 8, 8)).astype(np.float32)

@@ -25,8 +25,10 @@ def _eq(row: dict) -> str:
 def _note(row: dict) -> str:
     if row["status"] != "ok":
         return f"{row.get('reason_class')}: {row.get('reason')}"
-    conv = "+".join(f"{s['converter']} {s['seconds']:.1f}s" for s in row.get("conversion") or [])
-    return "; ".join([conv, *(row.get("notes") or [])]) if row.get("notes") else conv
+    steps = row.get("conversion") or []
+    conv = "+".join(f"{s['converter']} {s['seconds']:.1f}s" for s in steps)
+    said = [s["note"] for s in steps if s.get("note")] + list(row.get("notes") or [])  # e.g. the source was sparse
+    return "; ".join([conv, *said]) if said else conv
 
 
 COLUMNS = [

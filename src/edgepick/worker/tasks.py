@@ -67,8 +67,9 @@ def convert(job: dict) -> dict:
 
     checking = job.get("check_steps") is not False  # a compressed artifact's outputs differ from FP32 by design
     check = _step_check(job) if checking else None
+    samples = check.against[0] if check else None  # the eval inputs, for converters that run the model (onnx2tf)
     artifact, steps = convert_along(job["path"], Artifact.from_dict(job["artifact"]), Signature.from_dict(job["signature"]),
-                                    Path(job["cache_root"]), None, check=check)
+                                    Path(job["cache_root"]), None, check=check, samples=samples)
     if checking:
         check_steps(job["path"], steps, Path(job["cache_root"]), *check.against)
     return {"artifact": artifact.to_dict(), "steps": steps}
