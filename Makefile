@@ -99,7 +99,8 @@ clean:
 # Fuzzing (issues 11, 22): Hypothesis drives every user-facing parser (model loaders, --input-shape, --budget, device
 # YAML, --data npz), the served model's HTTP body and a bundle's infer.py arguments, each target in its own process
 # for FUZZ_SECONDS (default 600: the issue's 10 minutes per target), FUZZ_JOBS targets at a time; findings land in
-# fuzz/findings/, the summary (examples, seconds, findings per target) in FUZZ_OUT. E.g. `make fuzz FUZZ_SECONDS=60 FUZZ_JOBS=4 FUZZ_OUT=/tmp/fuzz.json`. Not part of `make test`.
+# fuzz/findings/, the summary (examples, seconds, findings per target) in FUZZ_OUT.
+# E.g. `make fuzz FUZZ_SECONDS=60 FUZZ_JOBS=4 FUZZ_OUT=/tmp/fuzz.json`. Not part of `make test`.
 FUZZ_SECONDS ?= 600
 FUZZ_JOBS ?= 1
 FUZZ_OUT ?= fuzz/findings/summary.json
