@@ -161,3 +161,21 @@ def test_reach_records_fp32_rows_rejected_beside_passing_reduced_rows():
     assert reach.precision_violations(rows) == [["openvino/fp32/t1/b1", "openvino/bf16/t1/b1"]]
     summary = reach.summarise_candidates(rows)
     assert summary["openvino"]["rows"][1]["runtime"] == "openvino"  # enough to check stored rows again later
+
+
+def test_no_corpus_row_breaks_the_one_rule_across_precisions():
+    """Issue 24's acceptance, over every stored row of the committed corpus runs made with the rule (those whose
+    models carry `precision_violations`): no FP32 row rejected while a lower-precision row of its runtime passed."""
+    from edgepick.measure.verdicts import violations
+
+    results = Path(__file__).parents[2] / "benchmarks" / "results"
+    checked = 0
+    for path in sorted(results.glob("reach-*.json")):
+        for model in json.loads(path.read_text())["models"]:
+            if model.get("precision_violations") is None:
+                continue  # a run of code from before the rule: its rows are the "before" table
+            rows = [r for rt in model["runtimes"].values() for r in rt["rows"]]
+            assert violations(rows) == [] and model["precision_violations"] == [], (path.name, model["model"])
+            checked += sum(r["precision"] != "fp32" for r in rows)
+    if not checked:
+        pytest.skip("no committed corpus run with BF16/FP16 rows yet (benchmarks/reach.py --all-precisions)")
