@@ -58,11 +58,45 @@ def timed_loop(call: Callable[[], object], policy: TimingPolicy) -> tuple[list[i
 PROBE_POLICY = TimingPolicy(warmup_count=3, warmup_s=0.1, min_samples=15, min_duration_s=0.3, max_duration_s=3.0)
 
 
-def clearly_slower(probe: dict, bar: dict) -> bool:
+def clearly_slower(probe: dict, bar: dict, cpu_share: float = 1.0) -> bool:
     """The racing rule (Maron & Moore 1994, Hoeffding races; Birattari et al. 2002, F-Race): a candidate is out when
     the lower bound of its median's CI lies above the best probe's upper bound times a margin, so two candidates
-    within noise of each other (overlapping CIs) both stay, and so does a rival the margin cannot rule out."""
-    return probe["p50_ci95"][0] > bar["margin"] * bar["best_upper_ms"]
+    within noise of each other (overlapping CIs) both stay, and so does a rival the margin cannot rule out.
+    `cpu_share`: the share of a core the worker got in the window (probe()); a starved window is judged scaled by it."""
+    return probe["p50_ci95"][0] * cpu_share > bar["margin"] * bar["best_upper_ms"]
+
+
+# A window in which the worker got less than a whole core (other processes had the CPU) is slower by up to that share:
+# it counts towards pruning only when it is clearly slower even with its latency scaled by that share.
+PROBE_WINDOWS = 4  # at most: two windows must count; a starved one is tried again after a pause
+STARVED_PAUSE_S = 0.5  # let a burst of other work pass before the next window
+
+
+def probe(call: Callable[[], object], bar: dict | None, cpu_clock: Callable[[], float] = time.process_time) -> dict:
+    """The probe's windows against the bar: {"summary", "samples_ns", "warm", "windows", "pruned"}.
+
+    A first window not clearly slower ends the probe (a contender). A clearly slower one gets another: two windows
+    that count (clearly slower even scaled by the CPU share the worker got in them) prune, so a burst of other work
+    on a shared machine cannot decide a race. The figures kept are the window kindest to the candidate. A runtime
+    whose threads spin while they wait keeps its CPU share under contention: that case is not caught here."""
+    windows, counted = [], 0
+    for _ in range(PROBE_WINDOWS):
+        cpu0, wall0 = cpu_clock(), time.perf_counter()
+        samples_ns, warm = timed_loop(call, PROBE_POLICY)
+        share = min(1.0, (cpu_clock() - cpu0) / max(1e-9, time.perf_counter() - wall0))
+        summary = summarize(samples_ns)
+        windows.append((summary, samples_ns, warm, share))
+        if not bar or not clearly_slower(summary, bar):
+            break
+        if clearly_slower(summary, bar, share):
+            counted += 1
+            if counted == 2:
+                break
+        else:
+            time.sleep(STARVED_PAUSE_S)
+    summary, samples_ns, warm, _ = min(windows, key=lambda w: w[0]["p50"])
+    return {"summary": summary, "samples_ns": samples_ns, "warm": warm, "pruned": counted == 2,
+            "windows": [{"p50": w[0]["p50"], "cpu_share": round(w[3], 2)} for w in windows]}
 
 
 def median_ci(sorted_ms: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:

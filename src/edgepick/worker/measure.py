@@ -23,7 +23,7 @@ from edgepick.core.procmem import peak_rss_mb, rss_mb, write_result
 from edgepick.core.registry import RUNTIMES
 from edgepick.inputs.data import load_inputs_npz
 from edgepick.worker import energy, sensors
-from edgepick.worker.latency import PROBE_POLICY, TimingPolicy, clearly_slower, summarize, timed_loop
+from edgepick.worker.latency import TimingPolicy, probe, summarize, timed_loop
 
 
 def _batch_of(samples: dict[str, np.ndarray], start: int, batch: int) -> dict[str, np.ndarray]:
@@ -101,27 +101,21 @@ def _first_inference(job: dict, result: dict, session, samples):
 
 
 def _probe(job: dict, result: dict, session, prepared) -> bool:
-    """The search's probe (sweep/search.py): a short window judged against the best probe so far (job["probe"]).
+    """The search's probe (sweep/search.py; the windows: worker/latency.probe) against the best probe so far.
     True when clearly slower: the probe's figures become the row's and the steady state is skipped; otherwise the
-    probe was part of the warm-up and the full measurement follows. A first window that looks clearly slower gets a
-    second one, and only both prune: a burst of other work on a shared machine must not cost a candidate its race."""
+    probe was part of the warm-up and the full measurement follows."""
     result["phase"] = "probe"
     bar = job["probe"].get("bar")
-    windows = []
-    for _ in range(2):
-        samples_ns, warm = timed_loop(lambda: session.run(prepared), PROBE_POLICY)
-        windows.append((summarize(samples_ns), samples_ns, warm))
-        if not bar or not clearly_slower(windows[-1][0], bar):
-            break
-    summary, samples_ns, warm = min(windows, key=lambda w: w[0]["p50"])  # the window kinder to the candidate
+    found = probe(lambda: session.run(prepared), bar)
+    summary, samples_ns = found["summary"], found["samples_ns"]
     result["probe"] = {"latency_ms": {k: summary[k] for k in ("p50", "p90", "p50_ci95", "robust_cv", "samples")},
-                       "warmup_calls": warm, "windows": len(windows)}
-    if not bar or not clearly_slower(summary, bar):
+                       "warmup_calls": found["warm"], "windows": found["windows"]}
+    if not found["pruned"]:
         return False
     ratio = summary["p50"] / bar["best_p50_ms"]
     result["probe"]["pruned"] = {"ratio": ratio, "best": bar["best_key"], "margin": bar["margin"],
                                  "best_upper_ms": bar["best_upper_ms"]}
-    result.update(latency_ms=summary, latency_samples_ms=[s / 1e6 for s in samples_ns], warmup_calls=warm,
+    result.update(latency_ms=summary, latency_samples_ms=[s / 1e6 for s in samples_ns], warmup_calls=found["warm"],
                   throughput_per_s=job["batch"] * len(samples_ns) / (sum(samples_ns) / 1e9))
     return True
 
