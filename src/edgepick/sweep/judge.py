@@ -7,6 +7,8 @@ or accuracy rule can excuse. Across precisions, measure/verdicts.py settles the 
 
 from __future__ import annotations
 
+import numpy as np
+
 from edgepick.compress import sweep_axis as compress_hooks
 from edgepick.convert.stepcheck import blame
 from edgepick.core import errors
@@ -24,6 +26,9 @@ def judge(row: dict, cand, outputs: list, steps: list, reference: list, labels, 
     if eq.get("structural"):  # other outputs or shapes: no precision or accuracy rule can pass that
         row["status"], row["reason_class"], row["reason"] = "disagrees", errors.DISAGREES, eq["why"] + blame(steps)
         return
+    # the same values in another shape ([1, T, C] for [T, 1, C]) are compared as compare() read them, so the accuracy
+    # and the metric below see the reference's shapes too
+    outputs = [np.asarray(o).reshape(np.shape(r)) for o, r in zip(outputs, reference)]
     if labels is not None:
         row["accuracy"] = accuracy_top1(outputs[0], labels)
     if compress is not None and compress_hooks.decide(row, cand, outputs, compress):
@@ -54,6 +59,9 @@ def judge_precision(row: dict, outputs, reference, labels, request) -> None:
         judge_drop(row, outputs, setup)
     except errors.CandidateFailure as failure:  # the --metric callable crashed, hung or ran out of memory
         row["status"], row["reason_class"], row["reason"] = "failed", failure.reason_class, failure.message
+    except (ValueError, IndexError, TypeError) as e:  # a built-in metric cannot score these outputs: not comparable
+        row["status"], row["reason_class"] = "disagrees", errors.DISAGREES
+        row["reason"] = f"the metric cannot score this row's outputs against FP32's: {type(e).__name__}: {e}"
 
 
 def near_constant_warning(source: str, weak: list[str]) -> str:
