@@ -133,3 +133,23 @@ def test_a_sequence_first_output_on_a_fixed_batch_is_compared_whole(home, sequen
     assert {r["runtime"]: r["status"] for r in run.rows} == {"onnxruntime": "ok", "openvino": "ok"}, \
         [r["reason"] for r in run.rows]
     assert all(r["equivalence"]["max_abs_err"] < 1e-5 for r in run.rows)
+
+
+def test_a_step_check_compares_a_sequence_first_output_whole(sequence_first_onnx):
+    """Seen on an LSTM OCR: the check cut the reference's axis 0 ([T, 1, C]) to the sample count and blamed onnxslim."""
+    ort = pytest.importorskip("onnxruntime")
+    x = np.random.default_rng(0).standard_normal((1, 1, 32, 128)).astype(np.float32)
+    want = ort.InferenceSession(str(sequence_first_onnx), providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    assert want[0].shape[0] == 32  # the sequence, not the one sample
+    eq = check_artifact(Artifact("onnx", str(sequence_first_onnx)), {"x": x}, want, Tolerance())
+    assert eq["checked"] and eq["agrees"], eq
+
+
+def test_a_step_whose_graph_does_not_run_is_a_conversion_error_not_a_changed_model(planted, tmp_path):
+    pytest.importorskip("onnxslim")
+    with pytest.raises(errors.CandidateFailure) as failure:
+        static.simplified_step(Artifact("onnx", str(planted)), SIG, tmp_path / "slim", "tvm failed: X",
+                               check=lambda artifact: {"checked": True, "agrees": False, "runs": False,
+                                                       "why": "Fail: Load model failed"})
+    assert failure.value.reason_class == errors.CONVERSION_ERROR
+    assert "made a graph ONNX Runtime cannot run: Fail: Load model failed" in failure.value.message

@@ -146,10 +146,14 @@ def _checked(record_file: Path, record: dict, check) -> dict:
 
 def _refuse_if_changed(step: dict, first_error: str) -> None:
     eq = step.get("equivalence") or {}
-    if eq.get("checked") and not eq.get("agrees"):
-        raise errors.CandidateFailure(errors.DISAGREES, (
-            f"preparation step {STEP} (input shapes fixed, shape arithmetic folded) changed the model: {eq.get('why')}; "
-            f"nothing is built on it (it was tried after: {first_error})"))
+    if not eq.get("checked") or eq.get("agrees"):
+        return
+    did, reason_class = "changed the model", errors.DISAGREES
+    if eq.get("runs") is False:  # ONNX Runtime cannot even load or run it: a broken step, not a different model
+        did, reason_class = "made a graph ONNX Runtime cannot run", errors.CONVERSION_ERROR
+    raise errors.CandidateFailure(reason_class, (
+        f"preparation step {STEP} (input shapes fixed, shape arithmetic folded) {did}: {eq.get('why')}; "
+        f"nothing is built on it (it was tried after: {first_error})"))
 
 
 def step_dir_for(cache_root: Path, path_before: list[str]) -> Path:

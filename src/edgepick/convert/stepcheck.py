@@ -65,15 +65,18 @@ def check_artifact(artifact: Artifact, inputs: dict[str, np.ndarray], reference:
     from edgepick.measure.equivalence import compare
 
     whole = getattr(inputs, "whole_feeds", False)
-    n = min(MAX_WHOLE_SAMPLES if whole else MAX_SAMPLES, len(next(iter(inputs.values()))))
+    total = len(next(iter(inputs.values())))
+    n = min(MAX_WHOLE_SAMPLES if whole else MAX_SAMPLES, total)
+    if n < total and any(np.shape(r)[:1] != (total,) for r in reference):
+        n = total  # an output whose axis 0 is not the samples (a sequence model's [T, 1, C]) cannot be cut: all of them
     part = {k: np.ascontiguousarray(v[:n]) for k, v in inputs.items()}
     try:
         outputs = _run_whole(artifact, part) if whole else _run_intermediate(artifact, part)
     except Exception as e:  # the step's artifact does not even run: that is the answer
-        return {"checked": True, "agrees": False, "why": f"{type(e).__name__}: {str(e)[:200]}"}
+        return {"checked": True, "agrees": False, "runs": False, "why": f"{type(e).__name__}: {str(e)[:200]}"}
     if outputs is None:
         return {"checked": False, "why": f"no in-process runner for {artifact.format}"}
-    eq = compare([r[:n] for r in reference], outputs, tolerance)
+    eq = compare(reference if n == total else [r[:n] for r in reference], outputs, tolerance)
     return {"checked": True, "agrees": bool(eq["agrees"]), "max_abs_err": eq.get("max_abs_err"), "samples": n,
             **({} if eq["agrees"] else {"why": eq.get("why")})}
 
