@@ -59,3 +59,14 @@ def importlib_missing(name: str) -> bool:
     import importlib.util
 
     return importlib.util.find_spec(name) is None
+
+
+def test_litert_feeds_int64_ids_to_an_input_the_converter_narrowed_to_int32():
+    """litert-torch (like the TFLite converter) makes an int64 token-id input INT32 (seen on GPT-2); the ids fit."""
+    from edgepick.runtimes.litert import _quantized
+
+    ids = np.array([[0, 5, 499]], dtype=np.int64)
+    got = _quantized(ids, {"dtype": np.int32, "quantization": (0.0, 0)})
+    assert got.dtype == np.int32 and (got == ids).all()
+    too_big = np.array([[2**40]], dtype=np.int64)  # would not fit: passed as it is, and LiteRT says so itself
+    assert _quantized(too_big, {"dtype": np.int32, "quantization": (0.0, 0)}).dtype == np.int64

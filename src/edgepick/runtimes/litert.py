@@ -86,12 +86,17 @@ class _LiteRtSession(Session):
 
 def _quantized(value: np.ndarray, detail: dict) -> np.ndarray:
     """Float data into a full-integer model's INT8/UINT8 input, with the model's own scale and zero point
-    (compress/litert_int8.py makes such models); anything else is passed as it is."""
+    (compress/passes/litert_int8.py makes such models); integers into a narrower integer input where they fit;
+    anything else is passed as it is."""
     scale, zero = detail.get("quantization", (0.0, 0))
     kind = np.dtype(detail["dtype"])
     if kind in (np.int8, np.uint8) and np.issubdtype(value.dtype, np.floating) and scale:
         info = np.iinfo(kind)
         return np.clip(np.round(value / scale) + zero, info.min, info.max).astype(kind)
+    if np.issubdtype(value.dtype, np.integer) and np.issubdtype(kind, np.integer) and value.dtype != kind:
+        info = np.iinfo(kind)  # the TFLite converters narrow int64 inputs (token ids) to int32: the same values fit
+        if not value.size or (info.min <= value.min() and value.max() <= info.max):
+            return value.astype(kind)
     return value
 
 
