@@ -20,8 +20,6 @@ def described(row: dict) -> str | None:
     """What the static compile fixed, when this row was compiled so and may owe its outcome to it; else None."""
     if row["runtime"] not in STATIC_COMPILERS or row["status"] == "ok" or row.get("reason_class") not in RETRY_CLASSES:
         return None
-    if (row.get("artifact") or {}).get("meta", {}).get("dynamic_shapes"):
-        return None
     details = row.get("runtime_details") or {}
     if details.get("free_dimension_overrides"):
         return "free-dimension overrides " + ", ".join(f"{k}={v}" for k, v in details["free_dimension_overrides"].items())
