@@ -6,7 +6,7 @@ import numpy as np
 
 from edgepick.core import errors
 from edgepick.core.artifact import Artifact
-from edgepick.runtimes.base import Runtime, Session
+from edgepick.runtimes.base import Runtime, Session, measured_shapes
 
 
 class _CvSession(Session):
@@ -46,6 +46,39 @@ def read_net(artifact: Artifact):
     raise ValueError(f"OpenCV DNN cannot read {artifact.format}")
 
 
+def _read_or_prepare(artifact: Artifact):
+    """(net, None) when OpenCV reads the graph as it is; else an ONNX graph it refused is prepared for it once
+    (convert/opencv_input.py: static shapes, folded, BOOL constants and IsNaN rewritten; checked on ONNX Runtime
+    against the given graph first) and (net, what was done) returned. The first error stays the reason if that fails."""
+    import cv2
+
+    try:
+        return read_net(artifact), None
+    except cv2.error as first:
+        shapes = measured_shapes(artifact)
+        if artifact.format != "onnx" or not shapes:
+            raise
+        from edgepick.convert.opencv_input import PreparationChanged, prepared_for_opencv
+
+        try:
+            data, record = prepared_for_opencv(artifact.path, shapes)
+        except PreparationChanged as e:
+            raise errors.CandidateFailure(errors.DISAGREES, f"preparation for OpenCV (static shapes, onnxslim, BOOL "
+                                          f"constants cast, IsNaN rewritten) changed the model: {e}") from first
+        except Exception:  # the preparation itself could not run: OpenCV's own error is the root cause
+            raise first from None
+        try:
+            return cv2.dnn.readNetFromONNX(np.frombuffer(data, np.uint8)), record
+        except cv2.error as second:
+            raise RuntimeError(f"{_one_line(first)[:300]} (again on the graph prepared for OpenCV: "
+                               f"{_one_line(second)[-300:]})") from None
+
+
+def _one_line(error: Exception) -> str:
+    """OpenCV's messages put the failing node on the lines below the location: the row's reason keeps one line."""
+    return " ".join(str(error).split())
+
+
 class OpenCvDnn(Runtime):
     name = "opencv-dnn"
     formats = ("onnx", "caffe", "darknet")
@@ -59,7 +92,7 @@ class OpenCvDnn(Runtime):
         import cv2
 
         cv2.setNumThreads(threads)
-        net = read_net(artifact)
+        net, prepared = _read_or_prepare(artifact)
         net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
         net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
         names = artifact.meta.get("input_names")
@@ -67,4 +100,6 @@ class OpenCvDnn(Runtime):
         # queryable, so the row records the setting it was given.
         details = {"precision_used": "f32", "precision_source": "backend DNN_BACKEND_OPENCV, target DNN_TARGET_CPU "
                    "(FP32; DNN_TARGET_CPU_FP16 not used)", "shape_mode": "dynamic (shapes inferred per setInput)"}
+        if prepared:
+            details.update(shape_mode="static (the prepared graph's inputs are fixed)", prepared_graph=prepared)
         return _CvSession(net, names, details)
