@@ -42,7 +42,8 @@ class OnnxToKeras(Converter):
         python, overrides = envs.interpreter_for(self.env)
         out = ctx.out_dir / "model.keras"
         job = {"onnx": artifact.path, "out": str(out),
-               "inputs": [[t.name, [int(d) for d in t.shape[1:]]] for t in ctx.signature.inputs]}
+               "inputs": [[t.name, [int(d) for d in t.shape[1:]]] for t in ctx.signature.inputs],
+               "batch": int(ctx.signature.inputs[0].shape[0]) if ctx.signature.inputs[0].shape else 1}
         env = {"PATH": "/usr/bin:/bin", "HOME": str(ctx.out_dir), "KERAS_BACKEND": "tensorflow",
                "TF_CPP_MIN_LOG_LEVEL": "2", **overrides}
         done = subprocess.run([python, "-m", "edgepick.convert.onnx_to_keras", json.dumps(job)], capture_output=True,
@@ -67,8 +68,9 @@ def _convert(job: dict) -> dict:
 
     from edgepick.convert import onnx2keras_ops
 
-    onnx2keras_ops.register()  # HardSigmoid, HardSwish, ... from Keras' own layers
     model = onnx.load(job["onnx"])
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 13)
+    onnx2keras_ops.register(job.get("batch", 1), opset)  # HardSwish, LSTM, keras.ops elementwise/shape ops, ...
     unknown = sorted({node.op_type for node in model.graph.node} - set(AVAILABLE_CONVERTERS))
     if unknown:
         return {"error": f"onnx2keras has no converter for ONNX op(s) {', '.join(unknown)}"}
