@@ -4,6 +4,9 @@ onnx2tf builds the TensorFlow graph op by op and saves it with a serving_default
 tensorflow runtime calls. Unlike the .tflite edge, the batch stays dynamic: a SavedModel takes any batch size.
 The first try keeps the model's dynamic dims; where onnx2tf fails with them, or builds a SavedModel that fails
 when called once, a second try writes the measured shapes in with batch 1, and the artifact says so (static_batch).
+A graph with no dynamic input dim has nothing to keep dynamic: it is converted as the .tflite edge converts it. Those
+two requests (and the static retry) are the .tflite edge's own, so one onnx2tf pass serves both targets
+(convert/onnx2tf_pass.py); the .tflite files onnx2tf writes beside the SavedModel stay in the pass for that edge.
 The SavedModel is written by the env's TensorFlow (2.19) and loaded by the
 main environment's (newer) one, which SavedModel's compatibility guarantee covers.
 """
@@ -11,7 +14,7 @@ main environment's (newer) one, which SavedModel's compatibility guarantee cover
 from __future__ import annotations
 
 from edgepick.convert.base import ConvertContext
-from edgepick.convert.onnx_to_tflite import OnnxToTflite, run_onnx2tf
+from edgepick.convert.onnx_to_tflite import STATIC_ARGS, OnnxToTflite, run_onnx2tf
 from edgepick.core.artifact import Artifact
 
 
@@ -21,38 +24,57 @@ class OnnxToSavedModel(OnnxToTflite):
     target = "tf-savedmodel"
 
     def convert(self, artifact: Artifact, ctx: ConvertContext) -> Artifact:
+        if not has_dynamic_dims(artifact.path):
+            # Nothing dynamic to keep: onnx2tf is asked what the .tflite edge asks (STATIC_ARGS, the measured shapes),
+            # so one pass serves both (convert/onnx2tf_pass.py); a retry with static shapes would be the same pass.
+            return self._attempt(artifact, ctx, STATIC_ARGS, fix_dims=True, static_batch=1, recorded_batch=None)
         try:  # the model's own dynamic dims: a SavedModel for any batch (and size)
-            return self._attempt(artifact, ctx, ["-osd"], fix_dims=False, static_batch=None)
+            return self._attempt(artifact, ctx, ["-osd"], fix_dims=False, static_batch=None, recorded_batch=None)
         except RuntimeError as first:
             # onnx2tf guesses some graphs wrong with dynamic dims: a ConvTranspose's output size ("Expected int32 ...
             # got ['unk__6', 160, 160, 24]"), a DBNet that fails when called ("Incompatible shapes: [1,10,20,96] vs.
             # [1,20,20,96]"). Once more with the measured shapes written in and the batch fixed to 1: only for those
             # two failures, as a conversion can take minutes (other failures go on to the onnxslim retry instead).
+            # This is the .tflite edge's request: whichever of the two runs second reuses the other's pass.
             if not any(sign in str(first) for sign in _STATIC_HELPS):
                 raise
             try:
-                return self._attempt(artifact, ctx, ["-osd", "-b", "1"], fix_dims=True, static_batch=1)
+                return self._attempt(artifact, ctx, STATIC_ARGS, fix_dims=True, static_batch=1, recorded_batch=1)
             except RuntimeError as second:
                 raise RuntimeError(f"{first} (again with static shapes, batch 1: {second})") from second
 
-    def _attempt(self, artifact: Artifact, ctx: ConvertContext, args: list[str], fix_dims: bool, static_batch) -> Artifact:
+    def _attempt(self, artifact: Artifact, ctx: ConvertContext, args, fix_dims: bool, static_batch,
+                 recorded_batch) -> Artifact:
+        """One onnx2tf request; recorded_batch: the batch the SavedModel is fixed to (None: the model's own)."""
         import shutil
 
-        out_dir = ctx.out_dir / "saved_model"
-        for stale in (out_dir, ctx.out_dir / "saved_model_nchw"):
-            shutil.rmtree(stale, ignore_errors=True)
-        prepared = run_onnx2tf(self.env, artifact, ctx, out_dir, args, lambda: (out_dir / "saved_model.pb").exists(),
-                               static_batch=static_batch, fix_dims=fix_dims)
-        for side_output in out_dir.glob("*.tflite"):  # onnx2tf always writes .tflite files too; the .tflite edge has its own
-            side_output.unlink()
-        final, transposed = restore_channels_first(out_dir, artifact.path, ctx.out_dir / "saved_model_nchw")
+        from edgepick.convert.onnx2tf_pass import link_tree
+
+        out, prepared = run_onnx2tf(self.env, artifact, ctx, args, lambda d: (d / "saved_model.pb").exists(),
+                                    static_batch=static_batch, fix_dims=fix_dims)
+        own = ctx.out_dir / "saved_model"  # the pass is shared and read only: the SavedModel gets its own folder
+        shutil.rmtree(ctx.out_dir / "saved_model_nchw", ignore_errors=True)
+        link_tree(out, own, ignore=shutil.ignore_patterns("*.tflite"))  # the .tflite edge takes its file from the pass
+        final, transposed = restore_channels_first(own, artifact.path, ctx.out_dir / "saved_model_nchw")
         files = [str(p) for p in final.rglob("*") if p.is_file()]
         result = Artifact("tf-savedmodel", str(final), {"converter": "onnx2tf (own venv)", "extra_files": files,
                                                         "input_names": ctx.signature.names,
                                                         "outputs_transposed_to_channels_first": transposed,
-                                                        "onnx2tf_input": prepared, "static_batch": static_batch})
+                                                        "onnx2tf_input": prepared, "static_batch": recorded_batch})
         try_one_call(result, ctx.signature)
         return result
+
+
+def has_dynamic_dims(onnx_path: str) -> bool:
+    """Whether any graph input has a dim that is not a positive number (a symbol, unknown, or Paddle's -1), or no
+    shape at all."""
+    import onnx
+
+    model = onnx.load(onnx_path, load_external_data=False)
+    weights = {t.name for t in model.graph.initializer}
+    inputs = [i.type.tensor_type for i in model.graph.input if i.name not in weights and i.type.HasField("tensor_type")]
+    return any(not t.HasField("shape") or any(not (d.HasField("dim_value") and d.dim_value > 0) for d in t.shape.dim)
+               for t in inputs)
 
 
 # What onnx2tf's failures look like when static shapes fix them: a symbolic dim where TensorFlow needs an int

@@ -10,7 +10,7 @@ is fixed to 1 (-b 1), and LiteRT reports other batch sizes as unsupported-shape 
 from __future__ import annotations
 
 import re
-import subprocess
+import shutil
 from pathlib import Path
 
 from edgepick.convert.base import ConvertContext, Converter
@@ -36,43 +36,51 @@ class OnnxToTflite(Converter):
         return f"edgepick env create {cls.env}  ({envs.unavailable_reason(cls.env) or 'ready'})"
 
     def convert(self, artifact: Artifact, ctx: ConvertContext) -> Artifact:
-        out_dir = ctx.out_dir / "saved_model"
-        prepared = run_onnx2tf(self.env, artifact, ctx, out_dir, ["-b", "1"],
-                               lambda: sorted(out_dir.glob("*_float32.tflite")), static_batch=1)
-        produced = sorted(out_dir.glob("*_float32.tflite"))
+        # -osd: the SavedModel edge's static request is this one, so both targets come from one pass (onnx2tf_pass)
+        out, prepared = run_onnx2tf(self.env, artifact, ctx, STATIC_ARGS, lambda d: sorted(d.glob("*_float32.tflite")),
+                                    static_batch=1)
+        produced = sorted(out.glob("*_float32.tflite"))
         target = ctx.out_dir / "model.tflite"
         target.write_bytes(produced[0].read_bytes())
         return Artifact("tflite", str(target), {"converter": "onnx2tf (own venv)", "static_batch": 1,
                                                 "input_names": ctx.signature.names, "onnx2tf_input": prepared})
 
 
-def run_onnx2tf(env_name: str, artifact: Artifact, ctx: ConvertContext, out_dir, extra_args: list[str], produced,
-                static_batch: int | None = None, fix_dims: bool = True) -> dict:
+# onnx2tf's flags for a graph converted at batch 1 (the .tflite; the SavedModel of a static graph or its static retry)
+STATIC_ARGS = ("-osd", "-b", "1")
+
+
+def run_onnx2tf(env_name: str, artifact: Artifact, ctx: ConvertContext, extra_args, produced,
+                static_batch: int | None = None, fix_dims: bool = True) -> tuple[Path, dict]:
     """Run onnx2tf in its venv on a prepared copy of the ONNX file (fixed image shapes, TensorFlow-safe node names,
-    layout flags: convert/onnx2tf_input.py), writing into out_dir; raise with its root error when `produced()` is
-    empty afterwards. Returns what the preparation changed, for the artifact's record."""
-    from edgepick.convert import onnx2tf_input, onnx2tf_offline
+    layout flags: convert/onnx2tf_input.py), once per distinct input (convert/onnx2tf_pass.py); raise with its root
+    error when `produced(folder)` is empty afterwards. Returns (the folder onnx2tf wrote, shared: read only; what the
+    preparation changed, for the artifact's record)."""
+    from edgepick.convert import onnx2tf_input, onnx2tf_offline, onnx2tf_pass
 
     python, overrides = envs.interpreter_for(env_name)
-    folder, out_dir = (ctx.out_dir / "onnx2tf-input").absolute(), Path(out_dir).absolute()  # onnx2tf runs in folder
+    folder = (ctx.out_dir / "onnx2tf-input").absolute()  # onnx2tf runs in folder
+    shutil.rmtree(folder, ignore_errors=True)  # an earlier try's files (and onnx2tf's strays) would change the pass key
     source, flags, prepared = onnx2tf_input.prepare(artifact, ctx.signature, folder, static_batch, fix_dims)
     data_flags, prepared["offline"] = onnx2tf_offline.write_inputs(ctx.sample_inputs(), folder,
                                                                    batch_axis=not ctx.signature.whole_feeds)
     # onnx2tf_offline runs onnx2tf with the network refused; its sample data comes from the eval inputs instead
-    cmd = [python, "-m", "edgepick.convert.onnx2tf_offline", "-i", source, "-o", str(out_dir), *extra_args, "-n", *flags,
-           *data_flags]
+    args = ["-i", source, "-o", "<out>", *extra_args, "-n", *flags, *data_flags]
     # TF_ENABLE_ONEDNN_OPTS=0: onnx2tf's TensorFlow 2.19 runs its oneDNN convolutions while building the graph, and on
     # CPUs with AVX512-FP16/BF16 some fail ("could not create a primitive descriptor for a convolution forward
     # propagation primitive", then SIGILL): seen on the PP-OCR nets. Eigen's kernels only cost conversion time.
     env = {"PYTHONNOUSERSITE": "1", "PATH": "/usr/bin:/bin", "HOME": str(ctx.out_dir), "TF_ENABLE_ONEDNN_OPTS": "0",
            **overrides}
-    # cwd: onnx2tf reads its sample image file from its working folder (and writes stray files there)
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800, cwd=folder)
-    (ctx.out_dir / "onnx2tf.log").write_text(done.stdout + done.stderr)
-    if done.returncode != 0 or not produced():
-        raise RuntimeError(f"onnx2tf exited {done.returncode}: {root_error(done.stderr + done.stdout)[:300]} "
+    key = onnx2tf_pass.pass_key(folder, args, envs.marker(env_name) or {})
+    out, record = onnx2tf_pass.run_shared([python, "-m", "edgepick.convert.onnx2tf_offline", *args], env, folder,
+                                          ctx.out_dir.parent, key)
+    stdout, stderr = onnx2tf_pass.output_of(out)
+    (ctx.out_dir / "onnx2tf.log").write_text(stdout + stderr)
+    prepared["onnx2tf_pass"] = record  # reused: another edge's (or run's) pass served this one
+    if record["returncode"] != 0 or not produced(out):
+        raise RuntimeError(f"onnx2tf exited {record['returncode']}: {root_error(stderr + stdout)[:300]} "
                            f"(log: {ctx.out_dir / 'onnx2tf.log'})")
-    return prepared
+    return out, prepared
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
