@@ -24,25 +24,37 @@ class TorchToExecuTorch(Converter):
             return self._convert(artifact, ctx)
 
     def _convert(self, artifact: Artifact, ctx: ConvertContext) -> Artifact:
-        import torch
-        from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
-        from executorch.exir import to_edge_transform_and_lower
-
         module = module_to_convert(artifact, ctx.module)
         sig = ctx.signature
-        example = example_tensors(sig, 2)
-        static_batch = None
+        static_batch, dynamic_error = None, None
         try:  # XNNPACK takes dynamic shapes with an upper bound; keep the batch free when the model allows it
-            dyn = batch_dynamic_shapes((t.batch_dynamic for t in sig.inputs), max_batch=1024)
-            program = torch.export.export(module, example, dynamic_shapes=dyn)
-        except Exception:
-            example = example_tensors(sig, 1)
-            program = torch.export.export(module, example)
+            lowered = _lowered(module, sig, dynamic=True)
+        except Exception as e:
+            # torch.export may refuse the free batch, or accept it and the lowering then fail on it (seen on GPT-2:
+            # "Cannot view a tensor with shape [s72, 16, 64] and strides (64, 64*s72, 1)" in an attention view):
+            # either way the program is exported once more for batch 1, and the row says so
+            dynamic_error = f"{type(e).__name__}: {str(e).strip().splitlines()[0][:200]}" if str(e).strip() else type(e).__name__
+            lowered = _lowered(module, sig, dynamic=False)
             static_batch = 1
-        lowered = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()]).to_executorch()
         out = ctx.out_dir / "model.pte"
         out.write_bytes(lowered.buffer)
         delegated = sum(1 for n in lowered.exported_program().graph.nodes
                         if n.op == "call_function" and "executorch_call_delegate" in str(n.target))
-        return Artifact("executorch-pte", str(out), {"input_names": sig.names, "static_batch": static_batch,
-                                                      "xnnpack_delegate_calls": delegated})
+        meta = {"input_names": sig.names, "static_batch": static_batch, "xnnpack_delegate_calls": delegated}
+        if dynamic_error:
+            meta["note"] = f"exported for batch 1: with a dynamic batch, {dynamic_error}"
+        return Artifact("executorch-pte", str(out), meta)
+
+
+def _lowered(module, sig, dynamic: bool):
+    """torch.export (batch free up to 1024 when `dynamic`, else batch 1), lowered to XNNPACK, as an ExecuTorch program."""
+    import torch
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+
+    if dynamic:
+        dyn = batch_dynamic_shapes((t.batch_dynamic for t in sig.inputs), max_batch=1024)
+        program = torch.export.export(module, example_tensors(sig, 2), dynamic_shapes=dyn)
+    else:
+        program = torch.export.export(module, example_tensors(sig, 1))
+    return to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()]).to_executorch()
