@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from tests.helpers import export_tiny_onnx
 
-from edgepick.worker.latency import TimingPolicy
+from edgepick.core.job import TimingPolicy
+
+# A field a worker writes that core/job.py FIELDS does not declare fails the sweep under test, not only warns
+os.environ["EDGEPICK_STRICT_CONTRACT"] = "1"
 
 FAST = TimingPolicy(warmup_count=2, warmup_s=0.0, min_samples=5, min_duration_s=0.05, max_duration_s=5.0)
 

@@ -6,6 +6,7 @@ import os
 import re
 
 from edgepick.core.errors import UserError
+from edgepick.core.job import RealtimeSettings
 
 _DURATION = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|min|h)\s*$", re.IGNORECASE)
 _SECONDS = {"ms": 1e-3, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
@@ -29,9 +30,8 @@ def parse_duration_s(text: str, option: str) -> float:
 
 def realtime_settings(preprocess: str | None, postprocess: str | None, fps: float | None, deadline: str | None,
                       frames: int, reuse_frame: bool, background_load: int, sustain: str | None) -> dict | None:
-    """The validated settings (measure/frameloop.RealtimeSettings), or None when nothing real-time was asked for."""
+    """The validated settings (core/job.RealtimeSettings), or None when nothing real-time was asked for."""
     from edgepick.worker import pipeline
-    from edgepick.worker.frameloop import RealtimeSettings
 
     pipeline.check_spec(preprocess, "--preprocess", pipeline.PREPROCESS)
     pipeline.check_spec(postprocess, "--postprocess", pipeline.POSTPROCESS)
@@ -62,7 +62,6 @@ def realtime_options(budget: str | None, timeout_s: float, preprocess: str | Non
                      sustain: str | None) -> dict:
     """settings.Rigor.realtime and settings.Timing.timeout_s from the options."""
     from edgepick.select.budget import parse_budget
-    from edgepick.worker.frameloop import RealtimeSettings
 
     realtime = realtime_settings(preprocess, postprocess, fps, deadline, frames, reuse_frame, background_load, sustain)
     if parse_budget(budget).get("miss") and not (realtime or {}).get("fps"):

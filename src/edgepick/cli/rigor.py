@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from edgepick.core.errors import UserError
+from edgepick.core.job import LoadGenSettings
 
 
 def rigor_options(scenario: str | None, target_qps: float | None, latency_bound_ms: float | None,
                   find_peak_qps: bool, lg_min_duration: float, lg_min_queries: int, profile_ops: int,
                   cold_start: int, interleave: int, noise_retry: bool, repeats: int = 1) -> dict:
     """The settings.Rigor fields from the options; the LoadGen combination is checked here (one clear line)."""
-    from edgepick.worker.loadgen import LoadGenSettings
-
     loadgen = None
 
     if scenario:

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from edgepick.core.errors import UserError
+from edgepick.core.job import LoadGenSettings
 
 _NEEDS = "pip install 'edgepick[serve]'  (fastapi, uvicorn, prometheus-client)"
 
@@ -131,7 +132,6 @@ def loadtest_cmd(url: str = typer.Argument(..., help="The server's base URL, e.g
     """Drive a served endpoint with MLPerf LoadGen: served latency vs in-process, a verdict, the peak QPS."""
     _require("mlperf_loadgen")
     from edgepick.serve import loadtest as lt
-    from edgepick.worker.loadgen import LoadGenSettings
 
     scenario = LoadGenSettings(scenario=scenario).scenario  # a bad name is one clear line
     if scenario not in ("Server", "SingleStream", "Offline"):

@@ -6,6 +6,7 @@ validates its values, so a mistake stops the command with one line before any wo
 
 from __future__ import annotations
 
+from edgepick.core.job import TimingPolicy
 from edgepick.sweep.settings import Settings, build
 
 
@@ -44,8 +45,6 @@ def _workload(p: dict) -> dict:
 
 
 def _timing(p: dict) -> dict:
-    from edgepick.worker.latency import TimingPolicy
-
     options = {"timing": TimingPolicy(warmup_count=p["warmup"], min_samples=p["min_samples"],
                                       min_duration_s=p["min_duration"])}
     if p["step_timeout"] is not None:  # unset: --timeout

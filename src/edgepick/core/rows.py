@@ -1,8 +1,9 @@
-"""One candidate row: its fields, its JSON mapping (schema edgepick.run/1), its database mapping, and the one table of
-metric accessors that selection, compare and the reports read rows through.
+"""One candidate row: its JSON mapping (schema edgepick.run/1), its database mapping, and the one table of metric
+accessors that selection, compare and the reports read rows through.
 
-A row stays a dict (the sweep, the rigor passes and the store annotate it as measurements arrive), typed by
-CandidateRow so the fields are declared once: the JSON keys are PublicRow's fields in their declared order.
+A row stays a dict (the sweep, the rigor passes and the store annotate it as measurements arrive). Its fields are
+declared once, in core/job.py FIELDS (type, unit, meaning, who writes it); the types here and the JSON keys, in their
+declared order, are read from there.
 """
 
 from __future__ import annotations
@@ -11,66 +12,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
+from edgepick.core import job
 
-class PublicRow(TypedDict, total=False):
-    """The fields every candidate carries in --json output, in this order (see README, "JSON output")."""
+_ROW = {f.name: f.type | None for f in job.FIELDS if f.row}
+# The fields every candidate carries in --json output, in this order (see README, "JSON output")
+PublicRow = TypedDict("PublicRow", {k: t for k, t in _ROW.items() if k in job.row_fields(job.PUBLIC)},  # type: ignore[misc]
+                      total=False)
+# A row as the sweep holds it: the public fields and what only the store and the rigor passes read
+CandidateRow = TypedDict("CandidateRow", _ROW, total=False)  # type: ignore[misc]
 
-    key: str  # runtime/precision-or-compression/tN/bN
-    runtime: str
-    precision: str
-    threads: int
-    batch: int
-    status: str  # ok | failed | disagrees | pruned (a probe clearly slower than the best; sweep/search.py)
-    reason_class: str | None  # core/errors.py's reason classes
-    reason: str | None  # one line
-    latency_ms: dict | None  # p50, p90, p99, mean, cv, robust_cv, ci...
-    load_s: float | None
-    import_s: float | None
-    compile_s: float | None
-    first_inference_ms: float | None
-    throughput_per_s: float | None
-    peak_rss_mb: float | None
-    rss_above_baseline_mb: float | None
-    size_mb: float | None
-    equivalence: dict | None  # max_abs_err, max_rel_err, cosine, top1_agreement (and the tolerance when not the default)
-    accuracy: float | None
-    conversion: list  # the converter steps and their seconds
-    cores: list[int]
-    memory_cap: dict | None
-    artifact: dict | None
-    runtime_details: dict | None  # what the runtime verified at load, e.g. LiteRT's XNNPACK delegate (issue 3)
-    # measurement rigor (issue 6): present when measured; energy says "measured" or "estimate" in its kind
-    energy: dict | None
-    roofline: dict | None
-    noise: dict | None
-    loadgen: dict | None
-    op_profile: dict | None
-    cold_start: dict | None
-    interleaved: dict | None
-    # compression (issue 4): the pass, its options, calibration set, flags; the metric and its drop
-    compression: dict | None
-    metric: dict | None
-    realtime: dict | None  # real time (issue 15): frame loop, deadlines at --fps, background load; null unless asked
-    precision_support: dict | None  # precision (issue 10): a BF16/FP16 row's support here (native, or predicted slower)
-    device: dict | None  # the device fleet (issue 13): {"name", "fingerprint"} of the device that measured it; null = here
-    notes: list | None  # how the row got its verdict where not by the plain rule (a fallback, a cross-precision pass)
-    # the search (issue 23): the short timing window every candidate gets first, and its verdict against the best
-    # probe ({"latency_ms": {...}, "pruned": {...} or absent}); null under --exhaustive
-    probe: dict | None
-    prediction: dict | None  # what the store's history predicted for this row, and whether the measurement agreed
-
-
-class CandidateRow(PublicRow, total=False):
-    """A row as the sweep holds it: the public fields and what only the store and the rigor passes read."""
-
-    latency_samples_ms: list[float] | None  # the steady-state samples (their own database column)
-    baseline_rss_mb: float | None
-    warmup_calls: int | None
-    worker_wall_s: float | None
-    worker_job: dict  # what interleaved windows and repeats need to re-launch this candidate
-
-
-FIELDS = tuple(PublicRow.__annotations__)
+FIELDS = job.row_fields(job.PUBLIC)
 
 # the database's own columns (store/schema.py CandidateRow); every other field lives in its JSON `metrics` column
 COLUMNS = ("key", "runtime", "precision", "threads", "batch", "status", "reason_class", "reason")

@@ -1,7 +1,9 @@
-"""The columns the terminal table and the Markdown table share, so the two never drift apart."""
+"""The columns the terminal table (show --wide), the Markdown table and the HTML report share, so they never drift
+apart: the standard ones below, then one per field that core/job.py FIELDS declares with a Column."""
 
 from __future__ import annotations
 
+from edgepick.core import job
 from edgepick.core.rows import metric
 
 
@@ -50,3 +52,11 @@ COLUMNS = [
     ("max|err| / cos", _eq),
     ("acc %", lambda r: _f(metric(r, "accuracy"), ".2f", 100)),
 ]
+
+
+def _declared(f: job.Field):
+    column = f.column
+    return lambda r: _f(r.get(f.name), column.fmt, column.scale)
+
+
+COLUMNS += [(label, _declared(f)) for label, f in job.columns()]

@@ -1,8 +1,9 @@
 """The sweep's measurement-rigor hooks: noise control around each worker, cold starts, roofline, interleaving.
 
-sweep/scheduler.py calls three functions from here: `run_measured` instead of a bare run_worker (load before/after, one
-longer re-run when noisy, cold-start repeats), `annotate_roofline` once all rows exist, and `interleave_close` for
-the candidates statistically tied with the pick.
+sweep/scheduler.py calls from here: `run_measured` instead of a bare run_worker (load before/after, one longer re-run
+when noisy, cold-start repeats: `noise` and `cold_start` go into the worker's result, declared in core/job.py FIELDS),
+`keep_job` (what a later window re-launches), and `after_sweep` once all rows exist (repeats, roofline, interleaved
+windows for the candidates statistically tied with the pick).
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ from pathlib import Path
 from edgepick.launch import base as launch
 from edgepick.measure import noise
 from edgepick.rigor.repeats import repeat_windows, run_window
-
-ROW_KEYS = ("energy", "loadgen", "op_profile", "cold_start", "noise")
 
 
 def job_extras(request) -> dict:
@@ -64,11 +63,9 @@ def run_measured(job: dict, work_dir: Path, request) -> dict:
     return result
 
 
-def copy_into_row(row: dict, result: dict, job: dict) -> None:
-    for name in ROW_KEYS:
-        if result.get(name) is not None:
-            row[name] = result[name]
-    # what interleaved windows need to re-launch this candidate (the full artifact, meta included)
+def keep_job(row: dict, job: dict) -> None:
+    """What repeats and interleaved windows need to re-launch this candidate (the full artifact, meta included); the
+    figures the worker and the passes above wrote into its result reach the row through core/job.copy_measured."""
     row["worker_job"] = {k: job[k] for k in ("runtime", "artifact", "threads", "batch", "cores", "inputs") if k in job}
 
 

@@ -16,6 +16,7 @@ from edgepick.compress import sweep_axis as compress_hooks
 from edgepick.convert import static as static_graph
 from edgepick.core import errors, paths
 from edgepick.core.fingerprint import fingerprint
+from edgepick.core.job import copy_measured
 from edgepick.core.rows import CandidateRow, from_db, to_db
 from edgepick.core.version import __version__
 from edgepick.inputs.data import arrays_sha256
@@ -301,7 +302,7 @@ class _Sweep:
     def _run_worker(self, cand: Candidate, row: CandidateRow, artifact, steps, run_dir: Path,
                     simplify: bool = True) -> tuple[dict, list]:
         """Measure the converted artifact in a worker (once more on the folded graph if the runtime refused it);
-        copy the worker's figures into the row."""
+        copy the worker's figures into the row (core/job.py says which)."""
         request = self.request
         row["conversion"], row["artifact"] = steps, {"format": artifact.format, "path": artifact.path}
         size = artifact.size_bytes()
@@ -333,21 +334,14 @@ class _Sweep:
                                                                   self.inputs_path, self.run_dir, request))
             row["conversion"], row["artifact"] = steps, {"format": artifact.format, "path": artifact.path}
             job["artifact"] = _with_precision(artifact, cand)
-        row["realtime"] = result.get("realtime")
-        rigor.copy_into_row(row, result, job)
-        for name in _WORKER_FIGURES:
-            row[name] = result.get(name)
+        copy_measured(row, result)  # every figure core/job.py FIELDS declares for the row; an undeclared one is an error
+        rigor.keep_job(row, job)
         if row["peak_rss_mb"] is not None and row["baseline_rss_mb"] is not None:
             row["rss_above_baseline_mb"] = row["peak_rss_mb"] - row["baseline_rss_mb"]
         return result, steps
 
     def _judge(self, cand: Candidate, row: CandidateRow, outputs: list, steps: list) -> None:
         judge(row, cand, outputs, steps, self.reference, self.data.labels, self.request, self.compress)
-
-
-_WORKER_FIGURES = ("import_s", "load_s", "compile_s", "first_inference_ms", "latency_ms", "throughput_per_s",
-                   "peak_rss_mb", "baseline_rss_mb", "warmup_calls", "memory_cap", "worker_wall_s", "latency_samples_ms",
-                   "runtime_details", "probe")
 
 
 _new_row = search.new_row

@@ -1,7 +1,7 @@
 """The search (issue 23): every candidate is probed, only the contenders are measured in full.
 
 The rule is racing with confidence bounds (Maron & Moore 1994, "Hoeffding races"; Birattari et al. 2002, F-Race):
-each candidate's worker loads it, times a short probe window (worker/latency.PROBE_POLICY) and compares the lower
+each candidate's worker loads it, times a short probe window (core/job.PROBE_POLICY) and compares the lower
 bound of its probe median's 95% CI with the best probe's upper bound so far times MARGIN (worker/latency.
 clearly_slower). A candidate clearly slower stops there: its eval outputs are still checked against the reference
 (a disagreeing row stays `disagrees`), its probe figures become the row's, and its status is `pruned`. Any other
@@ -28,10 +28,10 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from edgepick.core import errors
+from edgepick.core.job import PROBE_POLICY
 from edgepick.core.rows import CandidateRow
 from edgepick.plan.planner import Candidate
 from edgepick.sweep import history
-from edgepick.worker.latency import PROBE_POLICY
 
 MARGIN = 1.3  # above the CIs' own width: a probe's median may sit a little off the steady state's (short warm-up)
 DEADLINE_FACTOR = 10

@@ -32,16 +32,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edgepick.core.errors import UserError
+from edgepick.core.job import TimingPolicy
 
 
 def _default_threads() -> list[int]:
     return [min(2, len(os.sched_getaffinity(0)))]
-
-
-def _timing_policy():
-    from edgepick.worker.latency import TimingPolicy
-
-    return TimingPolicy()
 
 
 def _tolerance():
@@ -81,7 +76,7 @@ class Workload:
 class Timing:
     """How long to measure (the TimingPolicy) and the hard timeouts of candidate and step workers."""
 
-    policy: Any = field(default_factory=_timing_policy)  # measure/latency.TimingPolicy
+    policy: TimingPolicy = field(default_factory=TimingPolicy)  # the job's contract (core/job.py)
     timeout_s: float = 300.0
     step_timeout_s: float | None = None  # load/inputs/reference/conversion/compression workers; default timeout_s
 
@@ -151,13 +146,13 @@ class Target:
 class Rigor:
     """Measurement rigor beyond the steady state: LoadGen, per-op profile, cold starts, interleaving, repeats, frames."""
 
-    scenario: dict | None = None  # LoadGenSettings.to_dict() (worker/loadgen.py): an MLPerf scenario after the steady state
+    scenario: dict | None = None  # core/job.LoadGenSettings.to_dict(): an MLPerf scenario after the steady state
     profile_runs: int = 0  # per-op profile over this many inferences (worker/profile.py); 0 = off
     cold_start: int = 0  # fresh-process cold starts per candidate (rigor/coldstart.py); 0 = off
     noise_retry: bool = True  # re-measure a noisy row once with a longer steady state (measure/noise.py)
     interleave: int = 0  # A B A B rounds between the pick and candidates tied with it; 0 = off
     repeats: int = 1  # fresh-process windows per ok candidate; >1 gives a between-process CI (rigor/repeats.py)
-    realtime: dict | None = None  # RealtimeSettings.to_dict() (worker/frameloop.py): frame loop, deadlines, load
+    realtime: dict | None = None  # core/job.RealtimeSettings.to_dict(): frame loop, deadlines, load
 
     def __post_init__(self) -> None:
         for name, value in (("--profile-ops", self.profile_runs), ("--cold-start", self.cold_start),

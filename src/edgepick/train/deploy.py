@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from edgepick.core.errors import UserError
+from edgepick.core.job import TimingPolicy
 from edgepick.train import data as train_data
-from edgepick.worker.latency import TimingPolicy
 
 # Short windows: reach and agreement are the point here; `edgepick run MODEL` measures one model at length.
 TIMING = TimingPolicy(warmup_count=5, warmup_s=0.1, min_samples=30, min_duration_s=0.3, max_duration_s=5.0)

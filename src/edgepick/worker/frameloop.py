@@ -21,45 +21,16 @@ from __future__ import annotations
 import time
 import traceback
 from array import array
-from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from edgepick.core.errors import first_line
+from edgepick.core.job import RealtimeSettings  # the job's settings: the contract with the parent
 from edgepick.worker import pipeline, sensors
 
 STAGES = ("preprocess", "convert_in", "run", "convert_out", "postprocess")
 DRIFT = 0.10  # last window's p50 more than 10% above the first window's: flagged
 WARMUP_FRAMES = 5
-
-
-@dataclass
-class RealtimeSettings:
-    preprocess: str | None = None  # a built-in name (pipeline.PREPROCESS) or module:function
-    postprocess: str | None = None
-    fps: float | None = None  # frames arrive on this clock; None: free-running, back to back
-    deadline_ms: float | None = None  # default 1000 / fps
-    frames: int = 300  # frames on the clock (or back to back) when not sustained; 300 resolves a 1% miss rate 3x
-    fresh: bool = True  # a ring of distinct frames (False: one frame reused)
-    background_load: int = 0  # cores of background load during the whole candidate (rigor/background.py)
-    sustain_s: float | None = None  # run this long instead of `frames`, with a timeline and a drift check
-    sys_path: str | None = None  # where user pre/postprocess modules are imported from (the user's cwd)
-    data_source: str | None = None  # what the eval inputs are (real or synthetic), for the row
-
-    def __post_init__(self):
-        if self.fps is None and self.deadline_ms:
-            self.fps = 1000.0 / self.deadline_ms
-        if self.fps and not self.deadline_ms:
-            self.deadline_ms = 1000.0 / self.fps
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def expected_s(self) -> float:
-        """How long the frame loop should take, for the worker's timeout."""
-        if self.sustain_s:
-            return self.sustain_s
-        return self.frames / self.fps if self.fps else 0.0
 
 
 class _Frames:

@@ -11,22 +11,10 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 
 import numpy as np
 
-
-@dataclass
-class TimingPolicy:
-    warmup_count: int = 10
-    warmup_s: float = 0.5
-    min_samples: int = 50
-    min_duration_s: float = 2.0
-    max_duration_s: float = 30.0
-    max_samples: int = 100_000
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+from edgepick.core.job import PROBE_POLICY, TimingPolicy  # the job's settings: the contract with the parent
 
 
 def timed_loop(call: Callable[[], object], policy: TimingPolicy) -> tuple[list[int], int]:
@@ -51,11 +39,6 @@ def timed_loop(call: Callable[[], object], policy: TimingPolicy) -> tuple[list[i
         if (n >= policy.min_samples and elapsed >= min_ns) or elapsed >= max_ns or n >= policy.max_samples:
             break
     return samples, warm
-
-
-# The probe (sweep/search.py): a short window after a short warm-up, long enough for an order-statistic CI of the
-# median (>= 6 samples) and short enough that a candidate 30x slower than the best costs seconds, not minutes.
-PROBE_POLICY = TimingPolicy(warmup_count=3, warmup_s=0.1, min_samples=15, min_duration_s=0.3, max_duration_s=3.0)
 
 
 def clearly_slower(probe: dict, bar: dict, cpu_share: float = 1.0) -> bool:

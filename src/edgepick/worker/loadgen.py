@@ -18,37 +18,13 @@ import queue
 import re
 import threading
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
-SCENARIOS = ("SingleStream", "MultiStream", "Server", "Offline")
+from edgepick.core.job import LoadGenSettings  # the job's settings: the contract with the parent
+
 MLPERF_MIN_DURATION_S = 600.0
 _METRIC = {"SingleStream": "90.0th percentile latency (ns)", "MultiStream": "99.0th percentile latency (ns)",
            "Server": "Completed samples per second", "Offline": "Samples per second"}
-
-
-@dataclass
-class LoadGenSettings:
-    scenario: str = "SingleStream"
-    min_duration_s: float = 1.0
-    min_queries: int = 100
-    target_qps: float | None = None  # Server; default: half the capacity a short Offline calibration run measures
-    latency_bound_ms: float | None = None  # Server p99 bound; default: max(5 x the steady-state p50, 2 ms)
-    find_peak: bool = False  # Server: bisect for the highest QPS whose p99 stays under the bound
-    peak_steps: int = 6
-    samples_per_query: int = 8  # MultiStream
-    max_samples: int = 64  # performance sample count of the query sample library
-
-    def __post_init__(self):
-        from edgepick.core.errors import UserError
-
-        match = {s.lower(): s for s in SCENARIOS}.get(str(self.scenario).lower())
-        if match is None:
-            raise UserError(f"unknown --scenario '{self.scenario}': one of {', '.join(SCENARIOS)}")
-        self.scenario = match
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def parse_summary(text: str) -> dict:

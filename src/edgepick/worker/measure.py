@@ -19,11 +19,12 @@ import numpy as np
 
 from edgepick.core import errors
 from edgepick.core.artifact import Artifact
+from edgepick.core.job import TimingPolicy
 from edgepick.core.procmem import peak_rss_mb, rss_mb, write_result
 from edgepick.core.registry import RUNTIMES
 from edgepick.inputs.data import load_inputs_npz
 from edgepick.worker import energy, sensors
-from edgepick.worker.latency import TimingPolicy, probe, summarize, timed_loop
+from edgepick.worker.latency import probe, summarize, timed_loop
 
 
 def _batch_of(samples: dict[str, np.ndarray], start: int, batch: int) -> dict[str, np.ndarray]:
