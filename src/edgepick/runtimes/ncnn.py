@@ -14,6 +14,17 @@ from edgepick.runtimes.base import Runtime, Session
 _REDUCED_OPTIONS = ("use_fp16_packed", "use_fp16_storage", "use_fp16_arithmetic", "use_bf16_storage", "use_bf16_packed")
 
 
+def in_model_order(names, prefix: str) -> list[str]:
+    """pnnx names the model's inputs in0, in1, ... and outputs out0, out1, ... in the model's order, but ncnn lists
+    the blobs in the order their layers appear in the .param (seen: a landmark model's second output, computed
+    earlier, listed first). Sorted by that number when every name has the form; else as ncnn lists them."""
+    names = list(names)
+    numbers = [name[len(prefix):] for name in names]
+    if all(name.startswith(prefix) and n.isdigit() for name, n in zip(names, numbers)):
+        return [name for _, name in sorted(zip(map(int, numbers), names))]
+    return names
+
+
 class _NcnnSession(Session):
     def __init__(self, net, threads):
         self.net = net
@@ -24,8 +35,8 @@ class _NcnnSession(Session):
                         "precision_source": "ncnn Net.opt read back after load: " +
                         ", ".join(f"{k}={v}" for k, v in on.items()),
                         "shape_mode": "dynamic (ncnn sizes every blob per call; no compile step)"}
-        self.inputs = list(net.input_names())
-        self.outputs = list(net.output_names())
+        self.inputs = in_model_order(net.input_names(), "in")
+        self.outputs = in_model_order(net.output_names(), "out")
 
     def prepare(self, inputs):
         import ncnn
