@@ -1,5 +1,7 @@
 """One reach table from several reach runs: a full run split over processes (`reach.py --only ...` on each core), or a
 model re-run after a fix. Per model the run listed last wins; the header names every run, its commit and its load.
+A run limited to some runtimes (`reach.py --runtimes a,b`) replaces only those runtimes' cells of its models: each
+such cell says which run it came from, and the header lists the runtimes each run contributed.
 
     python benchmarks/reach_merge.py results/reach-A.json results/reach-B.json [--out benchmarks/results]
 
@@ -20,8 +22,18 @@ from reach_report import render  # noqa: E402
 
 
 def merge(reports: list[dict]) -> dict:
-    """The first report's header, every model's row from the last report that has it, in corpus order."""
-    by_model = {m["model"]: m for report in reports for m in report["models"]}
+    """The first report's header, every model's row from the last report that has it, in corpus order; a report of
+    fewer runtimes than the first replaces only its runtimes' cells of a model an earlier report has."""
+    by_model: dict[str, dict] = {}
+    everything = set(reports[0]["runtimes"])
+    for report in reports:
+        partial = not everything <= set(report["runtimes"])
+        for m in report["models"]:
+            earlier = by_model.get(m["model"])
+            if partial and earlier is not None and m["outcome"] == "ran":
+                by_model[m["model"]] = _with_cells(earlier, m, report)
+            else:
+                by_model[m["model"]] = m
     order = [e.name for e in load()]
     models = sorted(by_model.values(), key=lambda m: order.index(m["model"]) if m["model"] in order else len(order))
     runtimes = sorted({rt for r in reports for rt in r["runtimes"]}, key=lambda rt: reports[0]["runtimes"].index(rt)
@@ -30,18 +42,34 @@ def merge(reports: list[dict]) -> dict:
               "merged_from": [{"started_utc": r["started_utc"], "finished_utc": r.get("finished_utc"),
                                "edgepick": r["machine"]["edgepick"], "load_average_start": r["machine"]["load_average_start"],
                                "load_average_end": r["machine"].get("load_average_end"),
-                               "models": [m["model"] for m in r["models"]]} for r in reports]}
+                               "models": [m["model"] for m in r["models"]],
+                               **({"only_runtimes": r["runtimes"]} if not everything <= set(r["runtimes"]) else {})}
+                              for r in reports]}
     merged["machine"] = {k: v for k, v in reports[0]["machine"].items() if k != "load_average_end"}
     return merged
 
 
+def _with_cells(earlier: dict, later: dict, report: dict) -> dict:
+    """`earlier` with the cells of the runtimes `report` ran replaced by `later`'s, each marked with its run."""
+    mine = set(report["runtimes"])
+    cells = {rt: cell for rt, cell in earlier["runtimes"].items() if rt not in mine}
+    cells |= {rt: {**cell, "from_run": report["started_utc"]} for rt, cell in later["runtimes"].items() if rt in mine}
+    violations = None
+    if earlier.get("precision_violations") is not None or later.get("precision_violations") is not None:
+        kept = [v for v in earlier.get("precision_violations") or [] if v[0].split("/")[0] not in mine]
+        violations = kept + list(later.get("precision_violations") or [])
+    return {**earlier, "runtimes": cells, "precision_violations": violations}
+
+
 def header(merged: dict) -> str:
-    lines = ["Merged from these runs (per model, the later run listed wins):", ""]
+    lines = ["Merged from these runs (per model, the later run listed wins; a run of some runtimes replaces only "
+             "those cells):", ""]
     for part in merged["merged_from"]:
         commit = part["edgepick"]["commit"][:10] or "(commit unknown)"
         load = ", ".join(f"{x:.2f}" for x in part["load_average_start"])
         end = ", ".join(f"{x:.2f}" for x in part["load_average_end"]) if part["load_average_end"] else "(interrupted)"
-        lines.append(f"- run {part['started_utc']} at edgepick {commit}, load at start {load}, at end {end}: "
+        only = f" (runtimes {', '.join(part['only_runtimes'])} only)" if part.get("only_runtimes") else ""
+        lines.append(f"- run {part['started_utc']} at edgepick {commit}, load at start {load}, at end {end}{only}: "
                      f"{', '.join(part['models'])}")
     return "\n".join(lines) + "\n\n"
 

@@ -154,6 +154,32 @@ def test_merged_runs_keep_the_later_row_per_model_in_corpus_order():
     assert "edgepick aaa" in text and "edgepick bbb" in text and "(interrupted)" in text
 
 
+def test_a_run_of_some_runtimes_replaces_only_their_cells():
+    import reach_merge
+
+    name = corpus.load()[0].name
+
+    def run(stamp, runtimes, statuses):
+        machine = {"cpu": "cpu", "flags": {"avx512f": True}, "logical_cores": 2, "load_average_start": (1.0, 1.0, 1.0),
+                   "edgepick": {"commit": stamp, "dirty": False}, "runtime_envs": []}
+        cands = [_candidate(rt, status) for rt, status in zip(runtimes, statuses)]
+        model = {"model": name, "format": "onnx", "kind": "k", "seconds": 5, "outcome": "ran",
+                 "runtimes": reach.summarise_candidates(cands), "precision_violations": []}
+        return {"runtimes": runtimes, "machine": machine, "models": [model], "started_utc": stamp,
+                "input_value_option": True}
+
+    full = run("t1", ["onnxruntime", "tvm", "mxnet"], ["ok", "failed", "failed"])
+    partial = run("t2", ["tvm"], ["ok"])
+    merged = reach_merge.merge([full, partial])
+    cells = merged["models"][0]["runtimes"]
+    assert cells["onnxruntime"]["agrees"] and "from_run" not in cells["onnxruntime"]  # kept from the full run
+    assert cells["tvm"]["agrees"] and cells["tvm"]["from_run"] == "t2"  # replaced by the partial run
+    assert not cells["mxnet"]["agrees"]  # the partial run did not run it: the full run's cell stays
+    assert "(runtimes tvm only)" in reach_merge.header(merged)
+    assert reach_merge.merge([full, run("t3", ["onnxruntime", "tvm", "mxnet"], ["failed"] * 3)])["models"][0][
+        "runtimes"]["onnxruntime"]["agrees"] is False  # a full later run replaces the whole model
+
+
 def test_reach_records_fp32_rows_rejected_beside_passing_reduced_rows():
     rows = [{"key": "openvino/fp32/t1/b1", "runtime": "openvino", "precision": "fp32", "status": "disagrees"},
             {"key": "openvino/bf16/t1/b1", "runtime": "openvino", "precision": "bf16", "status": "ok"},
