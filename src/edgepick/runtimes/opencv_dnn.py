@@ -70,13 +70,14 @@ def _read_or_prepare(artifact: Artifact):
         try:
             return cv2.dnn.readNetFromONNX(np.frombuffer(data, np.uint8)), record
         except cv2.error as second:
-            raise RuntimeError(f"{_one_line(first)[:300]} (again on the graph prepared for OpenCV: "
-                               f"{_one_line(second)[-300:]})") from None
+            raise RuntimeError(f"{_one_line(first)} (again on the graph prepared for OpenCV: {_one_line(second)})") from None
 
 
 def _one_line(error: Exception) -> str:
-    """OpenCV's messages put the failing node on the lines below the location: the row's reason keeps one line."""
-    return " ".join(str(error).split())
+    """OpenCV's messages put the failing node on the lines below the source location: the row's reason keeps one
+    line, from the node on when one is named."""
+    text = " ".join(str(error).split())
+    return text[max(text.find("Node ["), 0):][:300]
 
 
 class OpenCvDnn(Runtime):
