@@ -33,10 +33,10 @@ def blaze_block(path):
     inits = [numpy_helper.from_array(rng.standard_normal((7, 4, 3, 3)).astype(np.float32), "w"),
              numpy_helper.from_array(rng.standard_normal((1, 4, 8, 8)).astype(np.float32), "ws"),
              numpy_helper.from_array(np.array([0, 0, 0, 0, 0, 3, 0, 0], np.int64), "pads")]
-    nodes = [helper.make_node("Conv", ["x", "ws"], ["score"]),
+    nodes = [helper.make_node("Conv", ["x", "ws"], ["score"], kernel_shape=[8, 8]),
              helper.make_node("MaxPool", ["x"], ["pooled"], kernel_shape=[2, 2], strides=[2, 2]),
              helper.make_node("Pad", ["pooled", "pads"], ["padded"], mode="constant"),
-             helper.make_node("Conv", ["x", "w"], ["conv"], pads=[1, 1, 1, 1], strides=[2, 2]),
+             helper.make_node("Conv", ["x", "w"], ["conv"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[2, 2]),
              helper.make_node("Add", ["conv", "padded"], ["y"])]
     graph = helper.make_graph(nodes, "blaze", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 8, 8])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 7, 4, 4]),

@@ -50,7 +50,8 @@ def _float_shapes(model, signature) -> dict | None:
 
     probe = type(model)()
     probe.CopyFrom(model)
-    fix_input_shapes(probe, signature)
+    if signature is not None:  # None: the graph's own input shapes (MXNet's import path has no signature)
+        fix_input_shapes(probe, signature)
     try:
         inferred = onnx.shape_inference.infer_shapes(probe)
     except Exception:
@@ -60,9 +61,10 @@ def _float_shapes(model, signature) -> dict | None:
             for v in list(inferred.graph.value_info) + list(inferred.graph.input) if v.type.tensor_type.elem_type == float32}
 
 
-def channel_pads_as_concats(model, signature) -> int:
+def channel_pads_as_concats(model, signature=None) -> int:
     """Rewrite each constant-mode Pad of a 4-D float tensor of known shape whose pads are constants, non-zero only
-    on axis 1, into a Concat with constant blocks; return how many."""
+    on axis 1, into a Concat with constant blocks; return how many. MXNet's Pad refuses these too ("expects padding
+    on the first two axes to be zero"), so its import path uses it as well."""
     from onnx import numpy_helper
 
     constants = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}

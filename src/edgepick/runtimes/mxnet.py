@@ -73,7 +73,10 @@ def onnx_for_mxnet(path: str, out_dir: str) -> tuple[str, list[str], int | None]
     import onnx
     from onnx import helper
 
+    from edgepick.convert.pnnx_input import channel_pads_as_concats
+
     model = onnx.load(path)
+    channel_pads_as_concats(model)  # MXNet's Pad pads only the spatial axes: channel pads become exact Concats
     initializers = {t.name for t in model.graph.initializer}
     listed = {i.name for i in model.graph.input}
     for t in model.graph.initializer:
@@ -103,7 +106,11 @@ class _MxSession(Session):
         shapes = [(n, tuple(inputs[n].shape)) for n in names]
         if shapes != self.bound_shapes:
             module = mx.mod.Module(symbol=self.symbol, data_names=names, label_names=None, context=mx.cpu())
-            module.bind(for_training=False, data_shapes=shapes)
+            try:
+                module.bind(for_training=False, data_shapes=shapes)
+            except RuntimeError as e:  # "simple_bind error. Arguments:" first; MXNet's own error is the last line
+                lines = [ln for ln in str(e).splitlines() if ln.strip()]
+                raise RuntimeError(f"MXNet could not bind for {shapes}: {lines[-1][:300] if lines else e}") from e
             module.set_params(self.arg_params, self.aux_params, allow_missing=True, allow_extra=True)
             self.module, self.bound_shapes = module, shapes
         return mx.io.DataBatch([mx.nd.array(np.asarray(inputs[n], order="C"), dtype=inputs[n].dtype) for n in names])
