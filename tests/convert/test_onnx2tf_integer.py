@@ -82,7 +82,7 @@ def test_onnx2tf_converts_an_int32_encoder_that_agrees(tmp_path):
 
     tiny_encoder(tmp_path / "encoder.onnx")
     final, _ = convert_along(["onnx2tf"], Artifact("onnx", str(tmp_path / "encoder.onnx")), IDS, tmp_path / "cache")
-    assert final.meta["onnx2tf_input"]["integer_inputs_folded"]
+    assert final.meta["onnx2tf_input"]["shapes_folded"]
     ids = np.random.default_rng(1).integers(0, 100, (1, 16)).astype(np.int32)
     interpreter = litert.Interpreter(model_path=final.path)
     interpreter.allocate_tensors()

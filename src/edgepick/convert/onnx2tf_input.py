@@ -80,7 +80,7 @@ def prepare(artifact: Artifact, signature, folder: Path, static_batch: int | Non
     folder.mkdir(parents=True, exist_ok=True)
     model = onnx.load(artifact.path)  # with any external data, so the copy stands alone
     folded = fold_for_integer_inputs(model, signature, static_batch) if fix_dims else None
-    model = folded or model  # token-id graphs at a fixed batch: shape arithmetic folded (convert/onnx2tf_integer.py)
+    model = folded or model  # token ids, constant Expands, at a fixed batch: shape arithmetic folded (onnx2tf_integer)
     shapes = fix_shapes(model, signature if fix_dims else None, static_batch)
     renamed = scope_safe_node_names(model)
     dequantized = fold_constant_dequantize(model)
@@ -94,7 +94,7 @@ def prepare(artifact: Artifact, signature, folder: Path, static_batch: int | Non
         onnx.save(model, str(target))
     record = {"input_shapes": shapes or "as in the model", "nodes_renamed": renamed, "layout_flags": flags}
     record |= {"weights_dequantized": dequantized} if dequantized else {}
-    record |= {"integer_inputs_folded": True} if folded is not None else {}
+    record |= {"shapes_folded": True} if folded is not None else {}
     return str(target), flags, record | ({"recurrent_unrolled": unrolled} if unrolled else {})
 
 

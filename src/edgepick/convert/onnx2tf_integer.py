@@ -8,6 +8,12 @@ dim is written in and onnxslim folds the arithmetic into constants: the same com
 onnx2tf converts right (8.9e-08 on that encoder). Not done when folding would leave a graph output constant (an output
 computed from shapes alone), which onnx2tf refuses ("Output tensors of a Functional model must be the output of a
 TensorFlow Layer"); integer 0-2-D inputs otherwise keep their symbolic length (convert/onnx2tf_input.py).
+
+The same folding serves graphs of any input type that Expand a constant to a shape read from an input (the class
+token and the attention mask of Hugging Face ViT and wav2vec 2.0 exports: Expand(cls_token, Concat(Shape(x), ...))):
+onnx2tf computes `constant * tf.ones(shape)` with numpy on the left, which fails on a symbolic shape ("You are
+passing KerasTensor ... to a TF API that does not allow registering custom dispatchers") even where the input's
+shape is written in, as onnx2tf keeps Shape as an op. Folded, those Expands are constants.
 """
 
 from __future__ import annotations
@@ -16,14 +22,15 @@ __all__ = ["fold_for_integer_inputs"]
 
 
 def fold_for_integer_inputs(model, signature, static_batch: int | None):
-    """The folded copy of `model`, or None (no integer input, no fixed batch, onnxslim absent or refusing, or an
-    output left constant)."""
+    """The folded copy of `model`, or None (no integer input nor constant Expand, no fixed batch, onnxslim absent or
+    refusing, or an output left constant)."""
     import numpy as np
 
     if static_batch is None or signature is None:
         return None
     specs = {t.name: t for t in signature.inputs}
-    if not any(np.dtype(specs[i.name].dtype).kind in "iub" for i in model.graph.input if i.name in specs):
+    integer = any(np.dtype(specs[i.name].dtype).kind in "iub" for i in model.graph.input if i.name in specs)
+    if not integer and not expands_a_constant_to_a_computed_shape(model.graph):
         return None
     try:
         import onnxslim
@@ -55,3 +62,9 @@ def _constant_values(graph) -> set[str]:
         if all(name in constant for name in node.input if name):
             constant.update(node.output)
     return constant
+
+
+def expands_a_constant_to_a_computed_shape(graph) -> bool:
+    """Whether an Expand's data is a constant while its shape is computed from the inputs (what onnx2tf fails on)."""
+    constant = _constant_values(graph)
+    return any(n.op_type == "Expand" and n.input[0] in constant and n.input[1] not in constant for n in graph.node)

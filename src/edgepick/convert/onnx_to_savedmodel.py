@@ -78,8 +78,10 @@ def has_dynamic_dims(onnx_path: str) -> bool:
 
 
 # What onnx2tf's failures look like when static shapes fix them: a symbolic dim where TensorFlow needs an int
-# ("Expected int32 ... got ['unk__6', 160, 160, 24]"), and a SavedModel that fails when called (try_one_call).
-_STATIC_HELPS = ("Expected int32", "fails when called")
+# ("Expected int32 ... got ['unk__6', 160, 160, 24]"), a SavedModel that fails when called (try_one_call), and a
+# constant Expanded to a shape read from an input (Hugging Face ViT, wav2vec 2.0: "You are passing KerasTensor"),
+# which the static request folds into a constant (convert/onnx2tf_integer.py).
+_STATIC_HELPS = ("Expected int32", "fails when called", "You are passing KerasTensor")
 
 
 def try_one_call(artifact: Artifact, signature) -> None:
