@@ -54,7 +54,8 @@ def constant_operands_model(path):
 def transformer_model(path):
     """One attention block at opset 20 on int32 token ids: an embedding Gather, LayerNormalization, MatMul with a
     weight (Dense) and between two tensors, Gelu, a causal and padding mask (Range, GreaterOrEqual, Not, Equal, And,
-    Where), IsNaN, Softmax, heads split by Reshape/Transpose, Slice, Concat, Split, Erf and GatherElements."""
+    Where), IsNaN, Softmax, heads split by Reshape/Transpose, Slice, Concat, Split, Erf, GatherElements and GatherND
+    (minilm's pooling: constant row indices into a tensor)."""
     f32, s, d = np.float32, 6, 8
     inits = [_init("table", RNG.standard_normal((12, d)).astype(f32)), _init("gamma", RNG.uniform(0.5, 2, d).astype(f32)),
              _init("beta", RNG.standard_normal(d).astype(f32)), _init("wq", RNG.standard_normal((d, d)).astype(f32)),
@@ -62,7 +63,8 @@ def transformer_model(path):
              _init("ax0", np.array([0], np.int64)), _init("ax1", np.array([1], np.int64)),
              _init("neg", f32(-1e4)), _init("zero_f", f32(0)), _init("heads", np.array([1, s, 2, 4], np.int64)),
              _init("starts", np.array([1], np.int64)), _init("ends", np.array([-1], np.int64)),
-             _init("axes2", np.array([2], np.int64)), _init("pick", RNG.integers(-d, d, (1, s, 3)).astype(np.int64))]
+             _init("axes2", np.array([2], np.int64)), _init("pick", RNG.integers(-d, d, (1, s, 3)).astype(np.int64)),
+             _init("rows_nd", np.array([[0, 5], [0, -4]], np.int64))]
     node = helper.make_node
     nodes = [node("Cast", ["ids"], ["ids64"], to=TensorProto.INT64), node("Gather", ["table", "ids64"], ["emb"]),
              node("LayerNormalization", ["emb", "gamma", "beta"], ["ln"], epsilon=1e-5),
@@ -79,9 +81,10 @@ def transformer_model(path):
              node("Slice", ["bh", "starts", "ends", "axes2"], ["mid"]), node("Split", ["ctx"], ["h1", "h2"], axis=2,
                                                                               num_outputs=2),
              node("Concat", ["h2", "h1"], ["swapped"], axis=2), node("Erf", ["swapped"], ["erf"]),
-             node("GatherElements", ["ctx", "pick"], ["picked"], axis=2)]
+             node("GatherElements", ["ctx", "pick"], ["picked"], axis=2),
+             node("GatherND", ["ctx", "rows_nd"], ["rows_of"])]
     _save(path, nodes, [helper.make_tensor_value_info("ids", TensorProto.INT32, [1, s])],
-          ["mid", "erf", "picked", "attn"], inits, 20)
+          ["mid", "erf", "picked", "attn", "rows_of"], inits, 20)
     ids = np.array([[3, 7, 11, 5, 0, 0]], np.int32)  # two padding tokens: the mask's Not/And take both branches
     return Signature([TensorSpec("ids", [1, s], "int32", high=12)]), [ids]
 

@@ -81,13 +81,15 @@ EXTRA_CONVERTERS = {"HardSigmoid": convert_hard_sigmoid, "HardSwish": convert_ha
 
 def register(batch: int = 1, opset: int = 13) -> list[str]:
     """Add the converters onnx2keras lacks, LSTM and GRU among them (convert/onnx2keras_recurrent.py), and replace
-    the ones that build Lambda layers (or miscompute) with keras.ops ones (onnx2keras_math.py, onnx2keras_shape.py);
+    the ones that build Lambda layers (or miscompute) with keras.ops ones (onnx2keras_math.py, onnx2keras_shape.py,
+    onnx2keras_resize.py);
     let its Transpose move axis 0. batch and opset are the signature's batch and the model's ONNX opset, which the
     shape and Softmax converters need. Returns the op types added or replaced."""
     from onnx2keras.layers import AVAILABLE_CONVERTERS  # the dict onnx2keras.converter looks ops up in
 
     from edgepick.convert.onnx2keras_math import CONTEXT, MATH_CONVERTERS
     from edgepick.convert.onnx2keras_recurrent import batch_transpose, convert_recurrent
+    from edgepick.convert.onnx2keras_resize import RESIZE_CONVERTERS
     from edgepick.convert.onnx2keras_shape import SHAPE_CONVERTERS
 
     CONTEXT.update(batch=int(batch), opset=int(opset))
@@ -95,7 +97,7 @@ def register(batch: int = 1, opset: int = 13) -> list[str]:
     added = [op for op in extra if op not in AVAILABLE_CONVERTERS]
     for op in added:
         AVAILABLE_CONVERTERS[op] = extra[op]
-    replaced = MATH_CONVERTERS | SHAPE_CONVERTERS
+    replaced = MATH_CONVERTERS | SHAPE_CONVERTERS | RESIZE_CONVERTERS
     AVAILABLE_CONVERTERS.update(replaced)
     transpose = AVAILABLE_CONVERTERS.get("Transpose")
     if transpose is not None and not getattr(transpose, "edgepick_wrapped", False):

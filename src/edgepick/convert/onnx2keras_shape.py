@@ -183,6 +183,31 @@ def convert_gather_elements(node, params, layers, lambda_func, node_name, keras_
     layers[node_name] = keras.ops.take_along_axis(_operand(data), indices, axis=axis)
 
 
+def convert_gather_nd(node, params, layers, lambda_func, node_name, keras_name):
+    """GatherND with batch_dims 0: each index row [i0..ik-1] is one flat index into data viewed as
+    [d0*...*dk-1, rest...], so keras.ops.take does it (negative indices wrapped as ONNX reads them)."""
+    import keras
+
+    data, indices = inputs_of(node, layers)
+    if int(params.get("batch_dims", 0)):
+        raise NotImplementedError("GatherND with batch_dims")
+    if is_const(data) and is_const(indices):
+        layers[node_name] = const(data[tuple(np.moveaxis(indices, -1, 0))])
+        return
+    shape = static_shape(data)
+    k = static_shape(indices)[-1]
+    strides = np.array([int(np.prod(shape[j + 1:k])) for j in range(k)], np.int64)
+    dims = np.array(shape[:k], np.int64)
+    flat_data = _operand(data).reshape([-1] + shape[k:]) if is_const(data) else \
+        keras.ops.reshape(data, [int(np.prod(shape[:k]))] + shape[k:])
+    if is_const(indices):
+        flat = const((np.where(indices < 0, indices + dims, indices) * strides).sum(-1).astype(np.int32))
+    else:
+        wrapped = keras.ops.where(keras.ops.less(indices, 0), keras.ops.add(indices, const(dims)), indices)
+        flat = keras.ops.sum(keras.ops.multiply(wrapped, const(strides)), axis=-1)
+    layers[node_name] = keras.ops.take(flat_data, flat, axis=0)
+
+
 def convert_expand(node, params, layers, lambda_func, node_name, keras_name):
     """ONNX Expand broadcasts both ways: the result has the broadcast of the input's and the given shape."""
     import keras
@@ -232,6 +257,6 @@ def convert_pad(node, params, layers, lambda_func, node_name, keras_name):
 SHAPE_CONVERTERS = {
     "Shape": convert_shape, "Reshape": convert_reshape, "Flatten": convert_flatten, "Unsqueeze": convert_unsqueeze,
     "Squeeze": convert_squeeze, "Concat": convert_concat, "Slice": convert_slice, "Split": convert_split,
-    "Gather": convert_gather, "GatherElements": convert_gather_elements, "Expand": convert_expand,
+    "Gather": convert_gather, "GatherElements": convert_gather_elements, "GatherND": convert_gather_nd, "Expand": convert_expand,
     "Range": convert_range, "ConstantOfShape": convert_constant_of_shape, "Pad": convert_pad,
 }
