@@ -4,7 +4,9 @@ onnx2tf pins exact, older versions of tensorflow, onnx, onnxruntime, numpy and p
 it would downgrade the main environment. So it lives in `edgepick env create onnx2tf` and runs there as a
 subprocess; only the .tflite file comes back. The inputs keep their ONNX layout (-k for images, -kat for other 3-D
 inputs: convert/onnx2tf_input.py), so the same eval data feeds the .tflite as every other candidate; a dynamic batch
-is fixed to 1 (-b 1), and LiteRT reports other batch sizes as unsupported-shape rows.
+is fixed to 1 (-b 1), and LiteRT reports other batch sizes as unsupported-shape rows. onnx2tf writes the .tflite and
+a SavedModel from one Keras model, so one pass serves this edge and the SavedModel edge wherever the two ask it the
+same (convert/onnx2tf_pass.py).
 """
 
 from __future__ import annotations
