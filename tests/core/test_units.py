@@ -6,13 +6,14 @@ import numpy as np
 import pytest
 
 from edgepick.core.errors import UserError
+from edgepick.core.job import TimingPolicy
 from edgepick.core.registry import Registry
 from edgepick.core.units import parse_int_list, parse_size
 from edgepick.inputs.signature import Signature, TensorSpec, apply_shapes, parse_input_shapes
 from edgepick.measure.equivalence import Tolerance, compare
 from edgepick.plan.formats import shortest_path
 from edgepick.select.pick import pick
-from edgepick.worker.latency import TimingPolicy, median_ci, summarize, timed_loop
+from edgepick.worker.latency import median_ci, summarize, timed_loop
 
 
 def test_parse_input_shapes():

@@ -3,10 +3,10 @@ an unsteady contender still is."""
 
 from __future__ import annotations
 
+from edgepick.core.job import TimingPolicy
 from edgepick.launch import base as launch
 from edgepick.rigor.run import run_measured
 from edgepick.sweep.settings import Settings
-from edgepick.worker.latency import TimingPolicy
 
 
 class _Launcher:

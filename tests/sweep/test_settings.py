@@ -11,8 +11,8 @@ import typer
 from edgepick.cli.main import app
 from edgepick.cli.settings import settings_from_cli
 from edgepick.core.errors import UserError
+from edgepick.core.job import TimingPolicy
 from edgepick.sweep.settings import FLAT, Compression, Rigor, Selection, Settings, Target, Timing, Workload, build
-from edgepick.worker.latency import TimingPolicy
 
 
 @pytest.mark.parametrize("part, values, says", [
