@@ -307,9 +307,7 @@ class _Sweep:
         row["conversion"], row["artifact"] = steps, {"format": artifact.format, "path": artifact.path}
         size = artifact.size_bytes()
         row["size_mb"] = size / 2**20 if size is not None else None
-        job = {"runtime": cand.runtime, "artifact": _with_precision(artifact, cand), "threads": cand.threads,
-               "batch": cand.batch, "cores": row["cores"], "inputs": str(self.inputs_path),
-               "timing": request.time.policy.to_dict()}
+        job = self.worker_job(cand, artifact)
         race = search.race_here(self)
         if race and race.enabled:  # the search's probe, and its deadline from the best probe so far
             job["probe"] = race.probe_job(cand)
@@ -319,7 +317,7 @@ class _Sweep:
             job["realtime"] = dict(request.rigor.realtime, data_source=self.data.source)
         from edgepick.rigor.background import measured_under_load
 
-        workdir = run_dir / cand.key.replace("/", "_")
+        workdir = work_dir(run_dir, cand)
 
         def measure(job_now: dict) -> dict:
             return measured_under_load(request.rigor.realtime, row["cores"],
@@ -340,11 +338,17 @@ class _Sweep:
             row["rss_above_baseline_mb"] = row["peak_rss_mb"] - row["baseline_rss_mb"]
         return result, steps
 
+    def worker_job(self, cand: Candidate, artifact) -> dict:
+        """The measurement worker's job for `cand` on its converted artifact (the search adds its probe)."""
+        return {"runtime": cand.runtime, "artifact": _with_precision(artifact, cand), "threads": cand.threads,
+                "batch": cand.batch, "cores": _cores_for(self.request, cand.threads), "inputs": str(self.inputs_path),
+                "timing": self.request.time.policy.to_dict()}
+
     def _judge(self, cand: Candidate, row: CandidateRow, outputs: list, steps: list) -> None:
         judge(row, cand, outputs, steps, self.reference, self.data.labels, self.request, self.compress)
 
 
-_new_row = search.new_row
+_new_row, work_dir = search.new_row, search.work_dir
 
 
 def _with_precision(artifact, cand: Candidate) -> dict:
@@ -365,4 +369,4 @@ def _open_fleet(request: Settings):
 
 
 def result_outputs(run_dir: Path, cand: Candidate) -> Path:
-    return run_dir / cand.key.replace("/", "_") / "outputs.npz"
+    return work_dir(run_dir, cand) / "outputs.npz"

@@ -21,15 +21,20 @@ the steady state is no longer than the probe (quick looks, tests), since pruning
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from edgepick.core import errors
 from edgepick.core.job import PROBE_POLICY
 from edgepick.core.rows import CandidateRow
+from edgepick.launch import base as launch
+from edgepick.measure import noise
 from edgepick.plan.planner import Candidate
 from edgepick.sweep import history
 
@@ -80,15 +85,16 @@ class Race:
         bar = best and {"best_p50_ms": best.p50, "best_upper_ms": best.upper, "best_key": best.key, "margin": MARGIN}
         return {"bar": bar}
 
-    def timeout_for(self, cand: Candidate, timeout_s: float) -> float:
+    def deadline(self, cand: Candidate, timeout_s: float) -> float:
+        """The candidate's worker time: DEADLINE_FACTOR x the best's, within --timeout."""
         best = self.best.get(cand.batch) if self.enabled else None
-        if best is None:
-            return timeout_s
-        deadline = max(DEADLINE_FLOOR_S, DEADLINE_FACTOR * best.wall_s)
+        return timeout_s if best is None else min(timeout_s, max(DEADLINE_FLOOR_S, DEADLINE_FACTOR * best.wall_s))
+
+    def timeout_for(self, cand: Candidate, timeout_s: float) -> float:
+        deadline = self.deadline(cand, timeout_s)
         if deadline < timeout_s:
             self.deadlines[cand.key] = deadline
-            return deadline
-        return timeout_s
+        return deadline
 
     def settle(self, cand: Candidate, row: CandidateRow) -> None:
         """A row clearly slower than the best probe becomes `pruned`; an agreeing one may raise the bar."""
@@ -126,12 +132,14 @@ def device_race(request) -> Race:
 
 
 def order(candidates: list[Candidate], predicted: dict[str, dict]) -> list[Candidate]:
-    """Smallest batch first (its bar decides the pick), then the likely winners: history's ratio to the best, else
-    the prior's rank. Stable, so a tie keeps plan order."""
+    """The likely winners first: history's ratio to the best, else the prior's rank; a runtime's batch sizes
+    together, smallest first. So the first runtime sets the bar of every batch size, and each runtime after it
+    can have all its configurations probed in one shared worker (launch/grouped.py). Stable: a tie keeps plan
+    order."""
     def rank(c: Candidate):
         p = predicted.get(c.key)
         prior = PRIOR.index(c.runtime) if c.runtime in PRIOR else len(PRIOR)
-        return (c.batch, p["history_ratio"] if p else 1.0 + 0.1 * prior, prior)
+        return (p["history_ratio"] if p else 1.0 + 0.1 * prior, prior, c.batch)
 
     return sorted(candidates, key=rank)
 
@@ -147,8 +155,15 @@ def measure_all(sw, candidates: list[Candidate]) -> None:
         sw.notify("predicted", {"loses": losers, "skipped": sw.request.search.trust_history})
     todo = [c for c in candidates if c.key not in sw.done]
     _convert_ahead(sw, [c for c in todo if not c.blocked and not c.compression])
+    shared = sw.shared_probes = _shared_probes(sw, race)
+    with launch.using(shared) if shared else contextlib.nullcontext():
+        _measure_in_order(sw, race, candidates, predicted, todo, shared)
+
+
+def _measure_in_order(sw, race: Race, candidates: list[Candidate], predicted: dict, todo: list[Candidate],
+                      shared) -> None:
     by_key: dict[str, CandidateRow] = {}
-    started = time.monotonic()
+    started, tried = time.monotonic(), set()
     for i, cand in enumerate(order(candidates, predicted)):
         if cand.key in sw.done:  # a resumed row: its probe still sets the bar for the rows left to measure
             by_key[cand.key] = sw.done[cand.key]
@@ -158,6 +173,8 @@ def measure_all(sw, candidates: list[Candidate]) -> None:
         sw.notify("measuring", {"key": cand.key, "phase": "probe" if race.enabled else "measure", "index": i,
                                 "total": len(candidates), "elapsed_s": time.monotonic() - started})
         row = _trusted(cand, predicted.get(cand.key), sw) if sw.request.search.trust_history else None
+        if row is None and shared is not None:
+            _probe_together(sw, race, shared, cand, todo, tried)
         row = row or sw.measure(cand, sw.run_dir)
         if row.get("reason"):  # runtimes' own messages may span lines; a reason is one line in every output
             row["reason"] = " ".join(row["reason"].split())
@@ -171,6 +188,39 @@ def measure_all(sw, candidates: list[Candidate]) -> None:
     for row in history.check(rows):
         sw.save(row)
     sw.rows += rows
+
+
+def _shared_probes(sw, race: Race):
+    """The launcher that probes a runtime's configurations in one worker (launch/grouped.py), or None where each
+    is launched alone: no race, or a fleet device's launcher."""
+    from edgepick.launch.grouped import ProbeGroups
+
+    return ProbeGroups(launch.current()) if race.enabled and launch.current().device is None else None
+
+
+def _probe_together(sw, race: Race, shared, cand: Candidate, todo: list[Candidate], tried: set) -> None:
+    """Before `cand` is measured: it and its runtime's other configurations of the same artifact that have a bar
+    to race against are probed in one shared worker; those found clearly slower are answered from it, the others
+    are measured alone as before. A configuration is tried in one group at most."""
+    if cand.key in tried or race.best.get(cand.batch) is None:
+        return
+    members = [c for c in todo if c.key not in tried and c.runtime == cand.runtime and c.path == cand.path
+               and not c.blocked and not c.compression and race.best.get(c.batch) is not None]
+    tried.update(c.key for c in members)
+    jobs, timeout_s = [], 0.0
+    for c in members:
+        converted = sw.convert(c, sw.run_dir)
+        if isinstance(converted, errors.CandidateFailure):
+            continue
+        job = sw.worker_job(c, converted[0])
+        job["probe"] = race.probe_job(c)
+        jobs.append((job, work_dir(sw.run_dir, c)))
+        timeout_s += race.deadline(c, sw.request.time.timeout_s)
+    if len(jobs) < 2:
+        return
+    sw.notify("measuring", {"key": f"{cand.runtime}: {len(jobs)} configurations in one worker", "phase": "probe",
+                            "index": 0, "total": len(jobs), "elapsed_s": 0.0})
+    shared.probe(jobs, dataclasses.replace(launch.Caps.of(sw.request), timeout_s=timeout_s), noise.machine_load)
 
 
 def _trusted(cand: Candidate, prediction: dict | None, sw) -> CandidateRow | None:
@@ -206,6 +256,11 @@ def _convert_ahead(sw, candidates: list[Candidate]) -> None:
     sw.notify("phase", {"name": "measure", "total": len(candidates)})
 
 
+def work_dir(run_dir: Path, cand: Candidate) -> Path:
+    """Where a candidate's worker writes its result and outputs."""
+    return run_dir / cand.key.replace("/", "_")
+
+
 def new_row(cand: Candidate, cores: list[int]) -> CandidateRow:
     row: CandidateRow = {"key": cand.key, "runtime": cand.runtime, "precision": cand.precision,
                          "threads": cand.threads, "batch": cand.batch, "status": "failed", "reason_class": None,
@@ -222,4 +277,7 @@ def summary(sw) -> dict:
     pruned = sum(r["status"] == "pruned" for r in sw.rows)  # on every device, for a fleet run
     why_not = stands_aside(sw.request)
     out = {"rule": f"racing: probe CI low > {MARGIN} x best probe CI high", "rows": len(sw.rows), "pruned": pruned}
+    shared = getattr(sw, "shared_probes", None)
+    if shared is not None and shared.groups:  # what each shared probe worker did (launch/grouped.py)
+        out["shared_probe_workers"] = shared.groups
     return out | ({"measured_everything": why_not} if why_not else {})

@@ -59,7 +59,10 @@ def measure(job: dict, result: dict | None = None) -> dict:
     prepared = _first_inference(job, result, session, samples)
     if job.get("cold_only"):  # cold-start repeats (rigor/coldstart.py) stop at the first answer
         return _finish(result, session)
-    _steady_state(job, result, runtime, artifact, session, samples, prepared)
+    if not job.get("probe_only"):
+        _steady_state(job, result, runtime, artifact, session, samples, prepared)
+    elif not _probe(job, result, session, prepared):  # a shared probe worker (worker/probe_group.py): a contender
+        return _finish(result, session)  # is measured in full in a worker of its own, its eval outputs there
     if job.get("skip_eval"):  # interleaved comparison windows only need the timings
         return _finish(result, session)
     _eval_outputs(job, result, session, samples)
@@ -180,7 +183,12 @@ _PHASE_CLASS = {"import": errors.NOT_INSTALLED, "load": errors.LOAD_ERROR, "comp
 
 def main(argv: list[str]) -> int:
     job = json.loads(Path(argv[0]).read_text())
-    out = Path(job["result"])
+    write_result(Path(job["result"]), run_one(job))
+    return 0
+
+
+def run_one(job: dict) -> dict:
+    """The job's result: measured, or its failure classified by the phase it broke in."""
     result: dict = {}
     try:
         measure(job, result)
@@ -198,8 +206,7 @@ def main(argv: list[str]) -> int:
             result.update(status="failed", reason_class=_PHASE_CLASS.get(phase, errors.RUNTIME_ERROR), reason=message)
         result["traceback"] = traceback.format_exc()[-4000:]
     result.setdefault("peak_rss_mb", _peak_rss_mb())
-    write_result(out, result)
-    return 0
+    return result
 
 
 def _peak_rss_mb() -> float:
