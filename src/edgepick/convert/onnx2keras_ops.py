@@ -87,6 +87,7 @@ def register(batch: int = 1, opset: int = 13) -> list[str]:
     shape and Softmax converters need. Returns the op types added or replaced."""
     from onnx2keras.layers import AVAILABLE_CONVERTERS  # the dict onnx2keras.converter looks ops up in
 
+    from edgepick.convert.onnx2keras_conv import convert_conv_grouped
     from edgepick.convert.onnx2keras_math import CONTEXT, MATH_CONVERTERS
     from edgepick.convert.onnx2keras_recurrent import batch_transpose, convert_recurrent
     from edgepick.convert.onnx2keras_resize import RESIZE_CONVERTERS
@@ -99,6 +100,9 @@ def register(batch: int = 1, opset: int = 13) -> list[str]:
         AVAILABLE_CONVERTERS[op] = extra[op]
     replaced = MATH_CONVERTERS | SHAPE_CONVERTERS | RESIZE_CONVERTERS
     AVAILABLE_CONVERTERS.update(replaced)
+    conv = AVAILABLE_CONVERTERS["Conv"]
+    if not getattr(conv, "edgepick_wrapped", False):
+        AVAILABLE_CONVERTERS["Conv"] = convert_conv_grouped(conv)  # 1-D and grouped: Keras' Conv with groups
     transpose = AVAILABLE_CONVERTERS.get("Transpose")
     if transpose is not None and not getattr(transpose, "edgepick_wrapped", False):
         AVAILABLE_CONVERTERS["Transpose"] = batch_transpose(transpose)  # an LSTM's [steps, batch, ...] layout

@@ -18,6 +18,15 @@ def _operand(value):
     return const(value) if is_const(value) else value
 
 
+def convert_transpose(node, params, layers, lambda_func, node_name, keras_name):
+    """Any permutation, the batch axis's too (onnx2keras refuses to move it, and feeds a constant to a layer)."""
+    import keras
+
+    x = layers[node.input[0]]
+    perm = [int(p) for p in params["perm"]] if "perm" in params else None
+    layers[node_name] = const(np.transpose(x, perm)) if is_const(x) else keras.ops.transpose(x, perm)
+
+
 def convert_shape(node, params, layers, lambda_func, node_name, keras_name):
     """Shape of a Keras tensor is its static shape (static after onnxslim fixed the inputs), a constant."""
     shape = np.asarray(static_shape(layers[node.input[0]]), np.int64)
@@ -255,6 +264,7 @@ def convert_pad(node, params, layers, lambda_func, node_name, keras_name):
 
 
 SHAPE_CONVERTERS = {
+    "Transpose": convert_transpose,
     "Shape": convert_shape, "Reshape": convert_reshape, "Flatten": convert_flatten, "Unsqueeze": convert_unsqueeze,
     "Squeeze": convert_squeeze, "Concat": convert_concat, "Slice": convert_slice, "Split": convert_split,
     "Gather": convert_gather, "GatherElements": convert_gather_elements, "GatherND": convert_gather_nd, "Expand": convert_expand,
