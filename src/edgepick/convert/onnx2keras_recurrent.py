@@ -4,8 +4,8 @@ Keras' LSTM computes ONNX's default LSTM (sigmoid gates, tanh cell and output) w
 (Keras i, f, c, o; ONNX i, o, f, c), one bias (ONNX's Wb + Rb) and batch-major sequences. Keras' GRU has ONNX's gate
 order; reset_after=True is ONNX's linear_before_reset=1 (two biases), False the default (one summed bias). A reverse
 direction is go_backwards, whose outputs come back in reversed time order and are flipped. ONNX's sequence-major layout (0) puts
-the time axis where onnx2keras keeps the batch, so the transposes around the op use keras.ops.transpose, and a
-Transpose that moves axis 0 (which onnx2keras refuses: "Can't permute batch dimension") is taken the same way.
+the time axis where onnx2keras keeps the batch, so the transposes around the op use keras.ops.transpose, as does
+onnx2keras_shape's Transpose (onnx2keras' own refuses to move axis 0: "Can't permute batch dimension").
 Refused with NotImplementedError (onnx2keras' caller reports it): peepholes, clip, input_forget, sequence_lens,
 activations other than the defaults.
 """
@@ -103,17 +103,3 @@ def _states(layers, name, layout, count):
     tensor = layers[name]
     return [keras.ops.take(tensor, d, axis=1 if layout else 0) for d in range(count)]
 
-
-def batch_transpose(original):
-    """onnx2keras' Transpose, with perms that move axis 0 done by keras.ops.transpose instead of refused."""
-    def convert(node, params, layers, lambda_func, node_name, keras_name):
-        import numpy as np
-
-        value = layers[node.input[0]]
-        if params["perm"][0] == 0 or isinstance(value, (np.ndarray, np.generic)):
-            return original(node, params, layers, lambda_func, node_name, keras_name)
-        import keras
-
-        layers[node_name] = keras.ops.transpose(value, list(params["perm"]))
-    convert.edgepick_wrapped = True
-    return convert
