@@ -95,6 +95,9 @@ def traceable(module) -> dict[str, int]:
     done = {"folded": fold_constant_nodes(module), "reshapes": constant_reshapes(module),
             "resizes": constant_resizes(module), "slices": constant_slices(module), "pads": constant_pads(module),
             "static_axes": static_axes(module)}
+    from edgepick.convert.onnx2torch_prelu import prelus_as_where  # ExecuTorch's portable index_put: minutes
+
+    done["prelus"] = prelus_as_where(module)
     done["unused_dropped"] = drop_unused_constants(module)
     done["renamed"] = plain_module_names(module)
     done["own_storage"] = own_storage(module)
