@@ -105,3 +105,25 @@ def test_a_preparation_that_changes_the_outputs_is_refused(tmp_path, monkeypatch
     with pytest.raises(errors.CandidateFailure) as failure:
         OpenCvDnn().load(artifact, 1)
     assert failure.value.reason_class == errors.DISAGREES and "changed the model" in failure.value.message
+
+
+def test_opencv_outputs_come_back_in_the_graph_s_order(tmp_path):
+    """OpenCV lists output layers in node order: graph outputs [b, a] computed a first came back as [a, b] (the face
+    detector's regressors and classificators swapped). The session returns them as the graph orders them."""
+    from onnx import TensorProto, helper
+
+    from edgepick.runtimes.opencv_dnn import OpenCvDnn
+
+    nodes = [helper.make_node("Relu", ["x"], ["a"]), helper.make_node("Sigmoid", ["x"], ["b"])]
+    graph = helper.make_graph(nodes, "two", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor_value_info("b", TensorProto.FLOAT, [1, 4]),
+                               helper.make_tensor_value_info("a", TensorProto.FLOAT, [1, 4])])
+    path = tmp_path / "two.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    assert list(cv2.dnn.readNetFromONNX(str(path)).getUnconnectedOutLayersNames()) == ["a", "b"]  # OpenCV's order
+    x = np.array([[-1.0, 0.0, 0.5, 2.0]], np.float32)
+    session = OpenCvDnn().load(Artifact("onnx", str(path), {"input_names": ["x"]}), 1)
+    got = session.to_numpy(session.run(session.prepare({"x": x})))
+    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-6, atol=1e-7)

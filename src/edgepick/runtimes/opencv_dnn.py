@@ -10,11 +10,11 @@ from edgepick.runtimes.base import Runtime, Session, measured_shapes
 
 
 class _CvSession(Session):
-    def __init__(self, net, input_names, details=None):
+    def __init__(self, net, input_names, details=None, graph_outputs=None):
         self.details = details
         self.net = net
         self.input_names = input_names
-        self.output_names = list(net.getUnconnectedOutLayersNames())
+        self.output_names = in_graph_order(list(net.getUnconnectedOutLayersNames()), graph_outputs or [])
 
     def prepare(self, inputs):
         return [(name, np.asarray(inputs[name], order="C")) for name in (self.input_names or list(inputs))]
@@ -30,6 +30,18 @@ class _CvSession(Session):
 
     def to_numpy(self, outputs):
         return [np.asarray(o) for o in outputs]
+
+
+def in_graph_order(names: list[str], graph_outputs: list[str]) -> list[str]:
+    """OpenCV lists output layers in its own order (seen: a face detector's two outputs swapped, so the row
+    "disagreed" on shapes); the ONNX graph's output order when OpenCV's names are exactly those, else OpenCV's."""
+    return list(graph_outputs) if sorted(names) == sorted(graph_outputs) else names
+
+
+def onnx_output_names(path: str) -> list[str]:
+    import onnx
+
+    return [o.name for o in onnx.load(path, load_external_data=False).graph.output]
 
 
 def read_net(artifact: Artifact):
@@ -103,4 +115,5 @@ class OpenCvDnn(Runtime):
                    "(FP32; DNN_TARGET_CPU_FP16 not used)", "shape_mode": "dynamic (shapes inferred per setInput)"}
         if prepared:
             details.update(shape_mode="static (the prepared graph's inputs are fixed)", prepared_graph=prepared)
-        return _CvSession(net, names, details)
+        outputs = onnx_output_names(artifact.path) if artifact.format == "onnx" else None
+        return _CvSession(net, names, details, outputs)
