@@ -5,9 +5,10 @@ the worker protocol is the usual one. The artifact is ONNX: load() imports it wi
 into a Symbol + params (that import is part of the recorded load time) and binds an inference-only Module per input
 shape. MXNet's importer predates ONNX IR 4 and expects every initializer to be listed as a graph input, as old
 exporters wrote it, so the bridge adds those entries first. Ops or opsets the importer lacks fail the load with
-MXNet's own message. One importer translation is replaced (repair_importer): Slice, which compares each end with the
+MXNet's own message. Importer translations replaced (repair_importer): Slice, which compares each end with the
 *first graph input's* shape and writes an open end as None into a float array, so every Slice to the end of an axis
-failed ("end expect int or None but value='nan'"), and which ignores steps.
+failed ("end expect int or None but value='nan'"), and which ignores steps; Squeeze and Unsqueeze, which read axes
+from the attribute only, while opset 13 passes them as an input.
 
 Threads: MXNet's OpenMP/MKL-DNN pools are sized at import from OMP_NUM_THREADS, so the launcher sets it (worker_env);
 MXNet's engine dispatches asynchronously, so run() waits for the outputs before the timer stops.
@@ -62,10 +63,40 @@ def _translate_slice(attrs, inputs, proto_obj):
     return slice_symbol(inputs[0], *values), {}, inputs
 
 
+def _axes_input(attrs, inputs, proto_obj) -> tuple[list[int] | None, list]:
+    """(axes, the data inputs): from the `axes` attribute before opset 13, from the constant second input after (the
+    importer passes that constant's Symbol on as the axis: "expect Shape or None but value='<Symbol const_axes>'")."""
+    if proto_obj.opset_version >= 13 and len(inputs) > 1:
+        return [int(a) for a in proto_obj._params[inputs[1].name].asnumpy()], inputs[:1]
+    axes = attrs.get("axes")
+    return (None if axes is None else [int(a) for a in axes]), inputs[:1]
+
+
+def _translate_squeeze(attrs, inputs, proto_obj):
+    from mxnet import symbol
+
+    axes, data = _axes_input(attrs, inputs, proto_obj)
+    return symbol.squeeze(data[0], axis=None if axes is None else tuple(axes)), {}, data
+
+
+def _translate_unsqueeze(attrs, inputs, proto_obj):
+    from mxnet import symbol
+
+    axes, data = _axes_input(attrs, inputs, proto_obj)
+    if len(axes) > 1 and min(axes) < 0:
+        raise NotImplementedError(f"Unsqueeze with several axes, some negative: {axes}")
+    out = data[0]
+    for axis in sorted(axes):  # ONNX's axes index the output; inserted in ascending order, each lands where it says
+        out = symbol.expand_dims(out, axis=axis)
+    return out, {}, data
+
+
 def repair_importer() -> None:
     from mxnet.contrib.onnx.onnx2mx import _import_helper
 
     _import_helper._convert_map["Slice"] = _translate_slice
+    _import_helper._convert_map["Squeeze"] = _translate_squeeze
+    _import_helper._convert_map["Unsqueeze"] = _translate_unsqueeze
 
 
 def onnx_for_mxnet(path: str, out_dir: str) -> tuple[str, list[str], int | None]:

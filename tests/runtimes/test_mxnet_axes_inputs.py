@@ -1,0 +1,71 @@
+"""MXNet's importer on opset-13 Squeeze and Unsqueeze, whose axes are an input (runtimes/mxnet.py, repair_importer).
+MediaPipe's hand landmark model (through tf2onnx at opset 17) ends in GlobalAveragePool -> Squeeze(axes input): the
+importer passed the axes' Symbol on as the attribute ("Invalid Parameter format for axis expect Shape or None but
+value='<Symbol const_axes__595>'"). Repaired, the graph imports and agrees with ONNX Runtime exactly."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+_RUN = """
+import json, sys, numpy as np
+from edgepick.core.artifact import Artifact
+from edgepick.runtimes import mxnet as bridge
+job = json.loads(sys.argv[1])
+if not job["repair"]:
+    bridge.repair_importer = lambda: None  # the importer as MXNet ships it
+session = bridge.MxNet().load(Artifact("onnx", job["onnx"]), 1)
+np.save(job["out"], session.to_numpy(session.run(session.prepare({"x": np.load(job["x"])})))[0])
+"""
+
+
+def axes_model(path):
+    """x [1,3,4,5] -> GlobalAveragePool [1,3,1,1] -> Squeeze(axes [2, 3]) -> Clip(0, 6) -> Unsqueeze(axes [0, 3])
+    -> [1,1,3,1]... as ONNX opset 13 writes it: every axes list an int64 input."""
+    ints = [numpy_helper.from_array(np.array(v, np.int64), n) for n, v in (("sq", [2, 3]), ("unsq", [0, 3]))]
+    floats = [numpy_helper.from_array(np.array(v, np.float32), n) for n, v in (("lo", 0.0), ("hi", 6.0))]
+    nodes = [helper.make_node("Mul", ["x", "x"], ["x2"]),
+             helper.make_node("GlobalAveragePool", ["x2"], ["pooled"]),
+             helper.make_node("Squeeze", ["pooled", "sq"], ["flat"]),
+             helper.make_node("Clip", ["flat", "lo", "hi"], ["clipped"]),
+             helper.make_node("Unsqueeze", ["clipped", "unsq"], ["y"])]
+    graph = helper.make_graph(nodes, "axes", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 5])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1, 3, 1])], ints + floats)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=7)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+
+
+def _mxnet(tmp_path, x, repair=True):
+    from edgepick.core import envs
+
+    python, overrides = envs.interpreter_for("mxnet")
+    np.save(tmp_path / "x.npy", x)
+    job = {"onnx": str(tmp_path / "m.onnx"), "x": str(tmp_path / "x.npy"), "out": str(tmp_path / "y.npy"), "repair": repair}
+    return subprocess.run([python, "-c", _RUN, json.dumps(job)], capture_output=True, text=True, timeout=300,
+                          env={"PATH": "/usr/bin:/bin", **overrides})
+
+
+def test_squeeze_and_unsqueeze_with_axes_inputs_agree_with_onnxruntime(tmp_path):
+    from edgepick.core import envs
+
+    if not envs.is_ready("mxnet"):
+        pytest.skip("the mxnet env is absent: edgepick env create mxnet")
+    axes_model(tmp_path / "m.onnx")
+    x = (np.random.default_rng(0).standard_normal((1, 3, 4, 5)) * 3).astype(np.float32)
+    want = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    before = _mxnet(tmp_path, x, repair=False)
+    assert before.returncode != 0 and "axis" in before.stderr  # the importer's own failure
+    after = _mxnet(tmp_path, x)
+    assert after.returncode == 0, after.stderr[-2000:]
+    got = np.load(tmp_path / "y.npy")
+    assert got.shape == want.shape == (1, 1, 3, 1)
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
