@@ -129,8 +129,9 @@ def convert_slice(node, params, layers, lambda_func, node_name, keras_name):
     """Constant starts/ends/axes/steps (attributes before opset 10, inputs after) as x[slices] (Keras' GetItem)."""
     values = inputs_of(node, layers) + [None] * 4
     x = values[0]
-    starts, ends = params.get("starts", values[1]), params.get("ends", values[2])
-    axes = params.get("axes", values[3])
+    # Before opset 10 the bounds are attributes (lists): as arrays they are constants like the inputs after.
+    starts, ends, axes = (np.asarray(params[k]) if k in params else v for k, v in zip(("starts", "ends", "axes"),
+                                                                                         values[1:4]))
     steps = values[4]
     if not all(v is None or is_const(v) for v in (starts, ends, axes, steps)):
         raise NotImplementedError("Slice with computed (non-constant) bounds")
