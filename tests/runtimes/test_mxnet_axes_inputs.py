@@ -1,4 +1,5 @@
-"""MXNet's importer on opset-13 Squeeze and Unsqueeze, whose axes are an input (runtimes/mxnet.py, repair_importer).
+"""MXNet's importer on opset-13 Squeeze and Unsqueeze, whose axes are an input, and on a bilinear Resize it lacked
+(runtimes/mxnet.py, repair_importer).
 MediaPipe's hand landmark model (through tf2onnx at opset 17) ends in GlobalAveragePool -> Squeeze(axes input): the
 importer passed the axes' Symbol on as the attribute ("Invalid Parameter format for axis expect Shape or None but
 value='<Symbol const_axes__595>'"). Repaired, the graph imports and agrees with ONNX Runtime exactly."""
@@ -69,3 +70,34 @@ def test_squeeze_and_unsqueeze_with_axes_inputs_agree_with_onnxruntime(tmp_path)
     got = np.load(tmp_path / "y.npy")
     assert got.shape == want.shape == (1, 1, 3, 1)
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+
+
+def resize_model(path):
+    """x [1,2,5,6] -> Resize (linear, half_pixel, scales [1,1,2,2], an empty roi initializer): tf2onnx's form of
+    TFLite's RESIZE_BILINEAR with half-pixel centres (MediaPipe's palm detector has two), which the importer lacked."""
+    inits = [numpy_helper.from_array(np.zeros((0,), np.float32), "roi"),
+             numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales")]
+    nodes = [helper.make_node("Resize", ["x", "roi", "scales"], ["y"], mode="linear",
+                              coordinate_transformation_mode="half_pixel", nearest_mode="floor")]
+    graph = helper.make_graph(nodes, "resize", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 5, 6])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 10, 12])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=7)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+
+
+def test_bilinear_half_pixel_resize_agrees_with_onnxruntime(tmp_path):
+    from edgepick.core import envs
+
+    if not envs.is_ready("mxnet"):
+        pytest.skip("the mxnet env is absent: edgepick env create mxnet")
+    resize_model(tmp_path / "m.onnx")
+    x = np.random.default_rng(1).standard_normal((1, 2, 5, 6)).astype(np.float32)
+    want = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    before = _mxnet(tmp_path, x, repair=False)
+    assert before.returncode != 0 and "Resize not implemented" in before.stderr
+    after = _mxnet(tmp_path, x)
+    assert after.returncode == 0, after.stderr[-2000:]
+    got = np.load(tmp_path / "y.npy")
+    assert got.shape == want.shape == (1, 2, 10, 12)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)

@@ -8,7 +8,8 @@ exporters wrote it, so the bridge adds those entries first. Ops or opsets the im
 MXNet's own message. Importer translations replaced (repair_importer): Slice, which compares each end with the
 *first graph input's* shape and writes an open end as None into a float array, so every Slice to the end of an axis
 failed ("end expect int or None but value='nan'"), and which ignores steps; Squeeze and Unsqueeze, which read axes
-from the attribute only, while opset 13 passes them as an input.
+from the attribute only, while opset 13 passes them as an input; and Resize, which it lacks, in its bilinear
+half-pixel form (TFLite's RESIZE_BILINEAR through tf2onnx).
 
 Threads: MXNet's OpenMP/MKL-DNN pools are sized at import from OMP_NUM_THREADS, so the launcher sets it (worker_env);
 MXNet's engine dispatches asynchronously, so run() waits for the outputs before the timer stops.
@@ -91,12 +92,45 @@ def _translate_unsqueeze(attrs, inputs, proto_obj):
     return out, {}, data
 
 
+def _constant(proto_obj, symbol_in):
+    """The values of a constant input the importer keeps as a param, else None (absent, empty or computed)."""
+    params = proto_obj._params
+    value = params[symbol_in.name].asnumpy() if symbol_in is not None and symbol_in.name in params else None
+    return value if value is not None and value.size else None
+
+
+def _translate_resize(attrs, inputs, proto_obj):
+    """ONNX Resize (opset 11+), the form TFLite's RESIZE_BILINEAR takes through tf2onnx: linear, half-pixel centres,
+    4-D, constant integer spatial scales (or constant sizes). MXNet's BilinearResize2D with align_corners=False
+    computes exactly that sampling; any other form stays unsupported, as the importer had it."""
+    from mxnet import symbol
+
+    def text(key, default):
+        value = attrs.get(key, default)
+        return value.decode() if isinstance(value, bytes) else str(value)
+
+    mode, transform = text("mode", "nearest"), text("coordinate_transformation_mode", "half_pixel")
+    scales = _constant(proto_obj, inputs[2]) if len(inputs) > 2 else None
+    sizes = _constant(proto_obj, inputs[3]) if len(inputs) > 3 else None
+    if mode != "linear" or transform not in ("half_pixel", "pytorch_half_pixel") or proto_obj.opset_version < 11:
+        raise NotImplementedError(f"Resize mode {mode}, {transform} (only linear with half-pixel centres is mapped)")
+    if sizes is not None and len(sizes) == 4:
+        out = symbol.contrib.BilinearResize2D(inputs[0], height=int(sizes[2]), width=int(sizes[3]), align_corners=False)
+    elif scales is not None and len(scales) == 4 and list(scales[:2]) == [1, 1] and all(float(v).is_integer() for v in scales[2:]):
+        out = symbol.contrib.BilinearResize2D(inputs[0], scale_height=float(scales[2]), scale_width=float(scales[3]),
+                                              align_corners=False)
+    else:
+        raise NotImplementedError(f"Resize with scales {scales} and sizes {sizes} (constant integer H, W scales only)")
+    return out, {}, inputs[:1]
+
+
 def repair_importer() -> None:
     from mxnet.contrib.onnx.onnx2mx import _import_helper
 
     _import_helper._convert_map["Slice"] = _translate_slice
     _import_helper._convert_map["Squeeze"] = _translate_squeeze
     _import_helper._convert_map["Unsqueeze"] = _translate_unsqueeze
+    _import_helper._convert_map["Resize"] = _translate_resize
 
 
 def onnx_for_mxnet(path: str, out_dir: str) -> tuple[str, list[str], int | None]:
