@@ -48,6 +48,7 @@ def test_every_field_is_declared_once_with_a_meaning_and_a_known_role():
         assert f.copy in (job.ALWAYS, job.PRESENT, job.READ, job.SWEEP), f.name
         assert f.row in (job.PUBLIC, job.STORED, None), f.name
         assert f.row or f.copy == job.READ, f"{f.name}: a field the row never keeps must be one the parent reads"
+        assert f.column is None or (f.type in (int, float) and f.row == job.PUBLIC), f"{f.name}: a column shows a figure"
 
 
 def test_the_rows_json_and_types_come_from_the_contract():

@@ -105,7 +105,8 @@ ALWAYS, PRESENT, READ, SWEEP = "always", "present", "read", "sweep"
 
 @dataclass(frozen=True)
 class Column:
-    """A column of the candidate table (show --wide, Markdown, HTML): its header with the unit, its format."""
+    """A column of the candidate table (show --wide, Markdown, HTML) for a figure (an int or float field): its
+    header with the unit and its format; the column follows the standard ones (report/columns.py)."""
 
     label: str
     fmt: str
