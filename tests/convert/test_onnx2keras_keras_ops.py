@@ -91,16 +91,17 @@ def transformer_model(path):
 
 def attributes_model(path):
     """Opset 9, where Slice, Pad, Split, Clip, Unsqueeze and Squeeze take their arguments as attributes (lists and
-    floats, not constant inputs), and Upsample (nearest) its scales as an input."""
+    floats, not constant inputs), and Upsample (nearest, linear: asymmetric coordinates) its scales as an input."""
     node = helper.make_node
     nodes = [node("Slice", ["x"], ["s"], starts=[1, -5], ends=[100, -1], axes=[2, 3]),
              node("Pad", ["s"], ["p"], pads=[0, 0, 1, 2, 0, 0, 2, 1], mode="reflect"),
              node("Split", ["p"], ["a", "b"], axis=1, split=[1, 2]),
              node("Clip", ["b"], ["c"], min=-0.5, max=0.75),
              node("Unsqueeze", ["a"], ["u"], axes=[0]), node("Squeeze", ["u"], ["q"], axes=[0]),
-             node("Upsample", ["q", "scales"], ["up"], mode="nearest")]
+             node("Upsample", ["q", "scales"], ["up"], mode="nearest"),
+             node("Upsample", ["q", "scales"], ["lin"], mode="linear")]
     inits = [_init("scales", np.array([1, 1, 2, 3], np.float32))]
-    _save(path, nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 7, 8])], ["c", "up"], inits, 9)
+    _save(path, nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 7, 8])], ["c", "up", "lin"], inits, 9)
     return Signature([TensorSpec("x", [1, 3, 7, 8], "float32")]), [RNG.standard_normal((1, 3, 7, 8)).astype(np.float32)]
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgepick.convert.onnx2keras_math import const, inputs_of, is_const, static_shape
+from edgepick.convert.onnx2keras_math import CONTEXT, const, inputs_of, is_const, static_shape
 
 
 def _source(mode: str, out_size: int, in_size: int, scale: float) -> np.ndarray:
@@ -92,12 +92,20 @@ def convert_resize(node, params, layers, lambda_func, node_name, keras_name):
             continue
         if axis < rank - 2:
             raise NotImplementedError(f"Resize of axis {axis} of a rank-{rank} tensor")
-        matrix = interpolation_matrix(params, sizes[axis], shape[axis], scales[axis])
+        matrix = interpolation_matrix(_legacy(node, params, scales[axis]), sizes[axis], shape[axis], scales[axis])
         if axis == rank - 1:
             x = keras.ops.matmul(x, const(matrix.T))
         else:
             x = keras.ops.matmul(const(matrix), x)
     layers[node_name] = x
+
+
+def _legacy(node, params, scale):
+    """Upsample and opset-10 Resize have no coordinate attributes: ONNX Runtime reads them as asymmetric, nearest
+    rounding down when enlarging and up when shrinking ("simple" mode)."""
+    if node.op_type == "Resize" and CONTEXT["opset"] >= 11:
+        return params
+    return {**params, "coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor" if scale >= 1 else "ceil"}
 
 
 RESIZE_CONVERTERS = {"Resize": convert_resize, "Upsample": convert_resize}
