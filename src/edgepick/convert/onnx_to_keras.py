@@ -1,7 +1,8 @@
 """ONNX -> Keras 3 (.keras) with onnx2keras, kept only when the model is backend-agnostic: Keras on JAX's way in.
 
 onnx2keras maps ONNX ops to Keras layers (Conv -> Conv2D, Gemm -> Dense, ...); ops with no Keras layer become Lambda
-layers holding TensorFlow code. A model of built-in layers only runs unchanged on the JAX backend; one with Lambda
+layers holding TensorFlow code. edgepick replaces those converters (and adds the ones it lacks) with keras.ops and
+built-in layers before converting (convert/onnx2keras_ops.py and the onnx2keras_* modules it registers). A model of built-in layers only runs unchanged on the JAX backend; one with Lambda
 layers does not (and Keras' safe mode refuses their bytecode), so the conversion then fails saying which ONNX ops
 needed them. TensorFlow itself is reached through the SavedModel edge (onnx2tf), which has no such limit.
 
