@@ -209,7 +209,8 @@ FIELDS: tuple[Field, ...] = (
 
 
 class ContractError(AssertionError):
-    """A worker's result that the contract does not describe: a field nobody declared, or a value of the wrong type."""
+    """A worker's result that the contract does not describe: a field nobody declared, or a value of the wrong type.
+    An AssertionError, not a UserError or a CandidateFailure: it is edgepick's own bug, never the user's or the model's."""
 
 
 def declared() -> dict[str, Field]:
