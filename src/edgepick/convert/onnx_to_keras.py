@@ -2,8 +2,9 @@
 
 onnx2keras maps ONNX ops to Keras layers (Conv -> Conv2D, Gemm -> Dense, ...); ops with no Keras layer become Lambda
 layers holding TensorFlow code. edgepick replaces those converters (and adds the ones it lacks) with keras.ops and
-built-in layers before converting (convert/onnx2keras_ops.py and the onnx2keras_* modules it registers). A model of built-in layers only runs unchanged on the JAX backend; one with Lambda
-layers does not (and Keras' safe mode refuses their bytecode), so the conversion then fails saying which ONNX ops
+built-in layers before converting (convert/onnx2keras_ops.py and the onnx2keras_* modules it registers). A model of
+built-in layers only runs unchanged on the JAX backend; one with Lambda layers does not (and Keras' safe mode refuses
+their bytecode), so the conversion then fails saying which ONNX ops
 needed them. TensorFlow itself is reached through the SavedModel edge (onnx2tf), which has no such limit.
 
 onnx2keras requires the `tensorflow` distribution (edgepick installs `tensorflow-cpu`), so it lives in the onnx2tf
@@ -44,7 +45,7 @@ class OnnxToKeras(Converter):
         out = ctx.out_dir / "model.keras"
         job = {"onnx": artifact.path, "out": str(out),
                "inputs": [[t.name, [int(d) for d in t.shape[1:]]] for t in ctx.signature.inputs],
-               "batch": int(ctx.signature.inputs[0].shape[0]) if ctx.signature.inputs[0].shape else 1}
+               "batch": _batch(ctx.signature)}
         env = {"PATH": "/usr/bin:/bin", "HOME": str(ctx.out_dir), "KERAS_BACKEND": "tensorflow",
                "TF_CPP_MIN_LOG_LEVEL": "2", **overrides}
         done = subprocess.run([python, "-m", "edgepick.convert.onnx_to_keras", json.dumps(job)], capture_output=True,
@@ -55,6 +56,12 @@ class OnnxToKeras(Converter):
             raise RuntimeError(reply.get("error") or errors.root_cause(done.stderr) or f"exit {done.returncode}")
         return Artifact("keras", str(out), {"converter": f"onnx2keras {reply.get('onnx2keras')} (own venv)",
                                             "keras": reply.get("keras"), "input_names": ctx.signature.names})
+
+
+def _batch(signature) -> int:
+    """The batch the graph's fixed shapes were made for: what a Keras tensor's unknown batch axis stands for."""
+    shape = signature.inputs[0].shape if signature.inputs else []
+    return shape[0] if shape and isinstance(shape[0], int) else 1
 
 
 def _convert(job: dict) -> dict:
