@@ -1,4 +1,4 @@
-"""MXNet's importer on opset-13 Squeeze and Unsqueeze, whose axes are an input, and on a bilinear Resize it lacked
+"""MXNet's importer on opset-13 Squeeze and Unsqueeze, whose axes are an input, on a bilinear Resize it lacked, and on PRelu
 (runtimes/mxnet.py, repair_importer).
 MediaPipe's hand landmark model (through tf2onnx at opset 17) ends in GlobalAveragePool -> Squeeze(axes input): the
 importer passed the axes' Symbol on as the attribute ("Invalid Parameter format for axis expect Shape or None but
@@ -101,3 +101,30 @@ def test_bilinear_half_pixel_resize_agrees_with_onnxruntime(tmp_path):
     got = np.load(tmp_path / "y.npy")
     assert got.shape == want.shape == (1, 2, 10, 12)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def prelu_model(path):
+    """x [1,4,6,6] -> PRelu with slope [1,4,1,1] (one negative, one zero): tf2onnx's form of a TFLite PReLU, which
+    MXNet's LeakyReLU refused ("Cannot broadcast gamma to data")."""
+    inits = [numpy_helper.from_array(np.array([0.25, -0.5, 0.0, 1.5], np.float32).reshape(1, 4, 1, 1), "slope")]
+    graph = helper.make_graph([helper.make_node("PRelu", ["x", "slope"], ["y"])], "prelu",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 6, 6])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 6, 6])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=7)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+
+
+def test_prelu_with_a_channel_slope_agrees_with_onnxruntime(tmp_path):
+    from edgepick.core import envs
+
+    if not envs.is_ready("mxnet"):
+        pytest.skip("the mxnet env is absent: edgepick env create mxnet")
+    prelu_model(tmp_path / "m.onnx")
+    x = np.random.default_rng(2).standard_normal((1, 4, 6, 6)).astype(np.float32)
+    want = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    before = _mxnet(tmp_path, x, repair=False)
+    assert before.returncode != 0 and "Cannot broadcast gamma" in before.stderr
+    after = _mxnet(tmp_path, x)
+    assert after.returncode == 0, after.stderr[-2000:]
+    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), want)  # one multiply per element: the same numbers

@@ -9,7 +9,7 @@ MXNet's own message. Importer translations replaced (repair_importer): Slice, wh
 *first graph input's* shape and writes an open end as None into a float array, so every Slice to the end of an axis
 failed ("end expect int or None but value='nan'"), and which ignores steps; Squeeze and Unsqueeze, which read axes
 from the attribute only, while opset 13 passes them as an input; and Resize, which it lacks, in its bilinear
-half-pixel form (TFLite's RESIZE_BILINEAR through tf2onnx).
+half-pixel form (TFLite's RESIZE_BILINEAR through tf2onnx); PRelu with a [1, C, 1, 1] slope.
 
 Threads: MXNet's OpenMP/MKL-DNN pools are sized at import from OMP_NUM_THREADS, so the launcher sets it (worker_env);
 MXNet's engine dispatches asynchronously, so run() waits for the outputs before the timer stops.
@@ -124,6 +124,20 @@ def _translate_resize(attrs, inputs, proto_obj):
     return out, {}, inputs[:1]
 
 
+def _translate_prelu(attrs, inputs, proto_obj):
+    """ONNX PRelu as MXNet's LeakyReLU(prelu), whose gamma must be 1-D along axis 1 ("Cannot broadcast gamma to data.
+    gamma: [1,16,1,1]"): a constant [1, C, 1, 1] slope (tf2onnx's form) is given as its C values, the same numbers
+    on the same axis of a 4-D input. Other slopes go through as the importer had them."""
+    from mxnet import nd, symbol
+
+    slope = _constant(proto_obj, inputs[1])
+    if slope is not None and slope.ndim == 4 and slope.shape[0] == 1 and slope.shape[2:] == (1, 1):
+        name = f"{inputs[1].name}_edgepick_channels"
+        proto_obj._params[name] = nd.array(slope.reshape(-1))
+        inputs = [inputs[0], symbol.Variable(name, shape=(slope.shape[1],))]
+    return symbol.LeakyReLU(inputs[0], gamma=inputs[1], act_type="prelu"), {}, inputs
+
+
 def repair_importer() -> None:
     from mxnet.contrib.onnx.onnx2mx import _import_helper
 
@@ -131,6 +145,7 @@ def repair_importer() -> None:
     _import_helper._convert_map["Squeeze"] = _translate_squeeze
     _import_helper._convert_map["Unsqueeze"] = _translate_unsqueeze
     _import_helper._convert_map["Resize"] = _translate_resize
+    _import_helper._convert_map["PRelu"] = _translate_prelu
 
 
 def onnx_for_mxnet(path: str, out_dir: str) -> tuple[str, list[str], int | None]:
