@@ -168,6 +168,12 @@ def onnx_for_mxnet(path: str, out_dir: str) -> tuple[str, list[str], int | None]
     return fixed, [i.name for i in model.graph.input if i.name not in initializers], opset
 
 
+def _last_line(error: Exception) -> str:
+    """MXNet's own error, which it puts on the last line of its message."""
+    lines = [ln.strip() for ln in str(error).splitlines() if ln.strip()]
+    return lines[-1][:300] if lines else type(error).__name__
+
+
 class _MxSession(Session):
     def __init__(self, symbol, arg_params, aux_params, data_names):
         self.symbol, self.arg_params, self.aux_params = symbol, arg_params, aux_params
@@ -189,8 +195,7 @@ class _MxSession(Session):
             try:
                 module.bind(for_training=False, data_shapes=shapes)
             except RuntimeError as e:  # "simple_bind error. Arguments:" first; MXNet's own error is the last line
-                lines = [ln for ln in str(e).splitlines() if ln.strip()]
-                raise RuntimeError(f"MXNet could not bind for {shapes}: {lines[-1][:300] if lines else e}") from e
+                raise RuntimeError(f"MXNet could not bind for {shapes}: {_last_line(e)}") from e
             module.set_params(self.arg_params, self.aux_params, allow_missing=True, allow_extra=True)
             self.module, self.bound_shapes = module, shapes
         return mx.io.DataBatch([mx.nd.array(np.asarray(inputs[n], order="C"), dtype=inputs[n].dtype) for n in names])
@@ -198,8 +203,11 @@ class _MxSession(Session):
     def run(self, prepared):
         self.module.forward(prepared, is_train=False)
         outputs = self.module.get_outputs()
-        for o in outputs:
-            o.wait_to_read()
+        try:
+            for o in outputs:
+                o.wait_to_read()
+        except Exception as e:  # MXNetError's message starts with a C++ "Traceback": the row keeps its last line
+            raise RuntimeError(_last_line(e)) from e
         return outputs
 
     def to_numpy(self, outputs):
