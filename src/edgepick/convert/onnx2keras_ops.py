@@ -82,13 +82,14 @@ EXTRA_CONVERTERS = {"HardSigmoid": convert_hard_sigmoid, "HardSwish": convert_ha
 def register(batch: int = 1, opset: int = 13) -> list[str]:
     """Add the converters onnx2keras lacks, LSTM and GRU among them (convert/onnx2keras_recurrent.py), and replace
     the ones that build Lambda layers (or miscompute) with keras.ops ones (onnx2keras_math.py, onnx2keras_shape.py,
-    onnx2keras_resize.py, onnx2keras_quant.py; their Transpose moves axis 0, as an LSTM's [steps, batch, ...]
+    onnx2keras_resize.py, onnx2keras_quant.py, onnx2keras_pool.py; their Transpose moves axis 0, as an LSTM's [steps, batch, ...]
     layout needs). batch and opset are the signature's batch and the model's ONNX opset, which the
     shape and Softmax converters need. Returns the op types added or replaced."""
     from onnx2keras.layers import AVAILABLE_CONVERTERS  # the dict onnx2keras.converter looks ops up in
 
     from edgepick.convert.onnx2keras_conv import convert_conv_grouped
     from edgepick.convert.onnx2keras_math import CONTEXT, MATH_CONVERTERS
+    from edgepick.convert.onnx2keras_pool import POOL_CONVERTERS
     from edgepick.convert.onnx2keras_quant import QUANT_CONVERTERS
     from edgepick.convert.onnx2keras_recurrent import convert_recurrent
     from edgepick.convert.onnx2keras_resize import RESIZE_CONVERTERS
@@ -99,7 +100,7 @@ def register(batch: int = 1, opset: int = 13) -> list[str]:
     added = [op for op in extra if op not in AVAILABLE_CONVERTERS]
     for op in added:
         AVAILABLE_CONVERTERS[op] = extra[op]
-    replaced = MATH_CONVERTERS | SHAPE_CONVERTERS | RESIZE_CONVERTERS | QUANT_CONVERTERS
+    replaced = MATH_CONVERTERS | SHAPE_CONVERTERS | RESIZE_CONVERTERS | QUANT_CONVERTERS | POOL_CONVERTERS
     AVAILABLE_CONVERTERS.update(replaced)
     conv = AVAILABLE_CONVERTERS["Conv"]
     if not getattr(conv, "edgepick_wrapped", False):
