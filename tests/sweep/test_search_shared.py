@@ -6,8 +6,9 @@ batch sizes; torch-eager's two batch sizes then share one probe worker and are b
 
 from __future__ import annotations
 
-import edgepick
 from tests.sweep.test_search import SLEEPY
+
+import edgepick
 
 CRASHES_AT_BATCH_2 = '''
 
