@@ -21,11 +21,11 @@ from test_pnnx_channel_pad import blaze_block  # noqa: E402  (the same small Bla
 _RUN = """
 import json, sys, numpy as np
 from edgepick.core.artifact import Artifact
-from edgepick.convert import pnnx_input
+from edgepick.core import onnx_graph
 from edgepick.runtimes import mxnet as bridge
 job = json.loads(sys.argv[1])
 if not job["rewrite"]:
-    pnnx_input.channel_pads_as_concats = lambda model, signature=None: 0  # the graph as given
+    onnx_graph.channel_pads_as_concats = lambda model, signature=None: 0  # the graph as given
 session = bridge.MxNet().load(Artifact("onnx", job["onnx"]), 1)
 x = np.load(job["x"])
 outs = session.to_numpy(session.run(session.prepare({"x": x})))

@@ -52,7 +52,7 @@ def test_bool_constants_cast_compute_the_same_on_onnxruntime_and_opencv(tmp_path
     (an int32 source for the Cast: from uint8 OpenCV 4.14's Where reads every element as True)."""
     from onnx import numpy_helper
 
-    from edgepick.convert.opencv_input import bool_constants_as_casts, isnan_as_not_equal
+    from edgepick.runtimes.opencv_input import bool_constants_as_casts, isnan_as_not_equal
 
     path = _masked_softmax(tmp_path / "m.onnx")
     model = onnx.load(str(path))
@@ -90,7 +90,7 @@ def test_a_preparation_that_changes_the_outputs_is_refused(tmp_path, monkeypatch
     softmax output replaced by 0) is named as the cause, and nothing is loaded from it."""
     from onnx import helper
 
-    from edgepick.convert import opencv_input
+    from edgepick.runtimes import opencv_input
     from edgepick.runtimes.opencv_dnn import OpenCvDnn
 
     def negated(model):

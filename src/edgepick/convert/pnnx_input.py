@@ -14,6 +14,8 @@ has no layer for ("layer Pad not exists or registered" at load). The same tensor
 
 from __future__ import annotations
 
+from edgepick.core.onnx_graph import channel_pads_as_concats, float_shapes
+
 __all__ = ["strided_slices_as_convolutions", "channel_pads_as_concats"]
 
 
@@ -27,7 +29,7 @@ def strided_slices_as_convolutions(model, signature) -> int:
                and (constants[n.input[4]] > 1).any()]
     if not strided:
         return 0
-    shapes = _float_shapes(model, signature)
+    shapes = float_shapes(model, signature)
     if shapes is None:  # a graph ONNX's inference cannot walk: pnnx gets it as it is
         return 0
     nodes, done = [], 0
@@ -41,69 +43,10 @@ def strided_slices_as_convolutions(model, signature) -> int:
     return done
 
 
-def _float_shapes(model, signature) -> dict | None:
-    """{name: dims (None where unknown)} of the float32 tensors, inferred with the signature's shapes; None when ONNX's
-    inference fails. Only float32: a Conv takes floats, and an integer tensor's ops stay as they are."""
-    import onnx
-
-    from edgepick.convert.static import fix_input_shapes
-
-    probe = type(model)()
-    probe.CopyFrom(model)
-    if signature is not None:  # None: the graph's own input shapes (MXNet's import path has no signature)
-        fix_input_shapes(probe, signature)
-    try:
-        inferred = onnx.shape_inference.infer_shapes(probe)
-    except Exception:
-        return None
-    float32 = onnx.TensorProto.FLOAT
-    return {v.name: [d.dim_value or None for d in v.type.tensor_type.shape.dim]
-            for v in list(inferred.graph.value_info) + list(inferred.graph.input) if v.type.tensor_type.elem_type == float32}
 
 
-def channel_pads_as_concats(model, signature=None) -> int:
-    """Rewrite each constant-mode Pad of a 4-D float tensor of known shape whose pads are constants, non-zero only
-    on axis 1, into a Concat with constant blocks; return how many. MXNet's Pad refuses these too ("expects padding
-    on the first two axes to be zero"), so its import path uses it as well."""
-    from onnx import numpy_helper
-
-    constants = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
-    pads = [n for n in model.graph.node if n.op_type == "Pad" and len(n.input) > 1 and n.input[1] in constants]
-    shapes = _float_shapes(model, signature) if pads else None
-    if not shapes:
-        return 0
-    nodes, done = [], 0
-    for node in model.graph.node:
-        replacement = _concat_for_pad(node, constants, shapes, model) if node in pads else None
-        nodes.append(replacement or node)
-        done += bool(replacement)
-    if done:
-        del model.graph.node[:]
-        model.graph.node.extend(nodes)
-    return done
 
 
-def _concat_for_pad(node, constants, shapes, model):
-    """A Concat computing this channel Pad, or None when it is not of that kind."""
-    import numpy as np
-    from onnx import helper, numpy_helper
-
-    mode = next((a.s.decode() for a in node.attribute if a.name == "mode"), "constant")
-    shape = shapes.get(node.input[0])
-    pads = [int(p) for p in constants[node.input[1]]]
-    value_name = node.input[2] if len(node.input) > 2 else ""
-    if (mode != "constant" or len(node.input) > 3 or not shape or len(shape) != 4 or None in shape or len(pads) != 8
-            or any(p for i, p in enumerate(pads) if i not in (1, 5)) or min(pads) < 0 or (value_name and value_name not in constants)):
-        return None
-    value = float(constants[value_name].reshape(-1)[0]) if value_name and constants[value_name].size else 0.0
-    parts, base = [], f"{node.output[0]}_edgepick"
-    for where, count in (("before", pads[1]), ("after", pads[5])):
-        if count:
-            block = numpy_helper.from_array(np.full([shape[0], count, *shape[2:]], value, np.float32), f"{base}_{where}")
-            model.graph.initializer.append(block)
-            parts.append(block.name)
-    parts.insert(1 if pads[1] else 0, node.input[0])
-    return helper.make_node("Concat", parts, [node.output[0]], name=f"{base}_concat", axis=1)
 
 
 def _replacement(node, constants, shapes, model):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from edgepick.core import errors
 from edgepick.core.artifact import Artifact
+from edgepick.core.onnx_graph import fix_input_shapes  # noqa: F401 - convert/ modules import it from here
 
 STEP = "onnxslim"  # the name the simplification step has in a row's conversion steps and in the cache
 RETRY_CLASSES = (errors.LOAD_ERROR, errors.RUNTIME_ERROR, errors.CRASH, errors.CONVERSION_ERROR)
@@ -38,27 +39,6 @@ def describe(exc: BaseException) -> str:
     return joined if errors.root_cause(lines[0]) else f"{type(exc).__name__}: {joined}"
 
 
-def fix_input_shapes(model, signature) -> dict[str, list]:
-    """Write the concrete input shapes into the graph (a dynamic batch stays the symbol 'batch'); return them."""
-    specs = {t.name: t for t in signature.inputs}
-    fixed = {}
-    for graph_input in model.graph.input:
-        spec = specs.get(graph_input.name)
-        if spec is None or not spec.resolved or not graph_input.type.HasField("tensor_type"):
-            continue
-        dims = graph_input.type.tensor_type.shape.dim
-        if len(dims) != len(spec.shape):
-            continue
-        for i, (dim, value) in enumerate(zip(dims, spec.shape)):
-            if i == 0 and spec.batch_dynamic:
-                dim.Clear()
-                dim.dim_param = "batch"
-            else:
-                dim.Clear()
-                dim.dim_value = int(value)
-        fixed[graph_input.name] = ["batch" if i == 0 and spec.batch_dynamic else int(v) for i, v in enumerate(spec.shape)]
-    del model.graph.value_info[:]  # shapes inferred for the dynamic graph would contradict the fixed ones
-    return fixed
 
 
 def fill_kernel_shapes(model) -> int:

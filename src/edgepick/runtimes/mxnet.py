@@ -153,7 +153,7 @@ def onnx_for_mxnet(path: str, out_dir: str) -> tuple[str, list[str], int | None]
     import onnx
     from onnx import helper
 
-    from edgepick.convert.pnnx_input import channel_pads_as_concats
+    from edgepick.core.onnx_graph import channel_pads_as_concats
 
     model = onnx.load(path)
     channel_pads_as_concats(model)  # MXNet's Pad pads only the spatial axes: channel pads become exact Concats

@@ -60,7 +60,7 @@ def read_net(artifact: Artifact):
 
 def _read_or_prepare(artifact: Artifact):
     """(net, None) when OpenCV reads the graph as it is; else an ONNX graph it refused is prepared for it once
-    (convert/opencv_input.py: static shapes, folded, BOOL constants and IsNaN rewritten; checked on ONNX Runtime
+    (runtimes/opencv_input.py: static shapes, folded, BOOL constants and IsNaN rewritten; checked on ONNX Runtime
     against the given graph first) and (net, what was done) returned. The first error stays the reason if that fails."""
     import cv2
 
@@ -70,7 +70,7 @@ def _read_or_prepare(artifact: Artifact):
         shapes = measured_shapes(artifact)
         if artifact.format != "onnx" or not shapes:
             raise
-        from edgepick.convert.opencv_input import PreparationChanged, prepared_for_opencv
+        from edgepick.runtimes.opencv_input import PreparationChanged, prepared_for_opencv
 
         try:
             data, record = prepared_for_opencv(artifact.path, shapes)
