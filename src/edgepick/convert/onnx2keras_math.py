@@ -35,6 +35,10 @@ def static_shape(tensor) -> list[int]:
     return [CONTEXT["batch"] if d is None else int(d) for d in tensor.shape]
 
 
+def _operand(value):
+    return const(value) if is_const(value) else value
+
+
 def _both(numpy_fn, keras_name):
     """A converter computing numpy_fn when every input is a constant, else keras.ops.<keras_name> on the tensors."""
     def convert(node, params, layers, lambda_func, node_name, keras_name_):
@@ -44,7 +48,7 @@ def _both(numpy_fn, keras_name):
         if all(is_const(v) for v in values):
             layers[node_name] = const(numpy_fn(*values))
         else:
-            layers[node_name] = getattr(keras.ops, keras_name)(*[const(v) if is_const(v) else v for v in values])
+            layers[node_name] = getattr(keras.ops, keras_name)(*[_operand(v) for v in values])
     return convert
 
 
@@ -61,7 +65,7 @@ def convert_div(node, params, layers, lambda_func, node_name, keras_name):
         layers[node_name] = const(np.trunc(a / b).astype(a.dtype) if _integer(a, b) else a / b)
         return
     op = keras.ops.floor_divide if _integer(a, b) else keras.ops.divide
-    layers[node_name] = op(const(a) if is_const(a) else a, const(b) if is_const(b) else b)
+    layers[node_name] = op(_operand(a), _operand(b))
 
 
 def _erf(x):
@@ -96,10 +100,9 @@ def convert_clip(node, params, layers, lambda_func, node_name, keras_name):
     low = values[1] if values[1] is not None else params.get("min", None)
     high = values[2] if values[2] is not None else params.get("max", None)
     x = values[0]
-    if low is not None:
-        x = keras.ops.maximum(x, const(np.asarray(low, np.float32) if not is_const(low) else low))
-    if high is not None:
-        x = keras.ops.minimum(x, const(np.asarray(high, np.float32) if not is_const(high) else high))
+    for bound, op in ((low, keras.ops.maximum), (high, keras.ops.minimum)):
+        if bound is not None:  # an attribute (a Python float), a constant input, or a computed one
+            x = op(x, const(np.float32(bound)) if isinstance(bound, float) else _operand(bound))
     layers[node_name] = x
 
 
@@ -183,8 +186,8 @@ def convert_layer_norm(node, params, layers, lambda_func, node_name, keras_name)
     centred = keras.ops.subtract(x, mean)
     variance = keras.ops.mean(keras.ops.square(centred), axis=axes, keepdims=True)
     y = keras.ops.multiply(centred, keras.ops.rsqrt(keras.ops.add(variance, const(np.float32(epsilon)))))
-    y = keras.ops.multiply(y, const(scale) if is_const(scale) else scale)
-    layers[node_name] = y if bias is None else keras.ops.add(y, const(bias) if is_const(bias) else bias)
+    y = keras.ops.multiply(y, _operand(scale))
+    layers[node_name] = y if bias is None else keras.ops.add(y, _operand(bias))
 
 
 def convert_matmul(node, params, layers, lambda_func, node_name, keras_name):
@@ -200,7 +203,7 @@ def convert_matmul(node, params, layers, lambda_func, node_name, keras_name):
         layers[node_name] = dense(a)
         dense.set_weights([b])
     else:
-        layers[node_name] = keras.ops.matmul(const(a) if is_const(a) else a, const(b) if is_const(b) else b)
+        layers[node_name] = keras.ops.matmul(_operand(a), _operand(b))
 
 
 def _where(cond, a, b):
