@@ -40,7 +40,7 @@ test: $(VENV)/.installed-all browser postgres
 	-$(BIN)/edgepick env create litert-torch
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/lint-imports  # the one-way import contract in pyproject.toml ([tool.importlinter])
-	$(BIN)/python -m pytest -q -rs
+	$(BIN)/python -m pytest -q -rs --durations=20
 
 test-all: $(VENV)/.installed-all browser postgres
 	$(BIN)/python -m pytest -q -m ''
