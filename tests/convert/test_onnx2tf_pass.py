@@ -106,6 +106,8 @@ def test_a_static_graph_is_converted_once_for_both_targets(tmp_path):
     _onnx2tf_ready()
     from test_onnx2tf_input import _ort, _tflite, dequantized_conv_model
 
+    from edgepick.convert.chain import convert_along
+
     signature, tflite, saved = _both(tmp_path, dequantized_conv_model)
     assert not tflite.meta["onnx2tf_input"]["onnx2tf_pass"]["reused"]
     assert saved.meta["onnx2tf_input"]["onnx2tf_pass"]["reused"] and saved.meta["static_batch"] is None
@@ -115,6 +117,9 @@ def test_a_static_graph_is_converted_once_for_both_targets(tmp_path):
     want = _ort(tmp_path / "m.onnx", {"x": x})
     np.testing.assert_allclose(_tflite(tflite.path, x).transpose(0, 3, 1, 2), want, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(_savedmodel_output(saved, x), want, rtol=1e-4, atol=1e-5)
+    again = [convert_along([edge], Artifact("onnx", str(tmp_path / "m.onnx")), signature, tmp_path / "cache")[1]
+             for edge in ("onnx2tf", "onnx2tf-savedmodel")]  # a second run converts nothing
+    assert all(steps[-1]["cached"] for steps in again)
 
 
 @pytest.mark.slow
