@@ -27,11 +27,10 @@ def merge(reports: list[dict]) -> dict:
     by_model: dict[str, dict] = {}
     everything = set(reports[0]["runtimes"])
     for report in reports:
-        partial = not everything <= set(report["runtimes"])
         for m in report["models"]:
-            earlier = by_model.get(m["model"])
-            if partial and earlier is not None and m["outcome"] == "ran":
-                by_model[m["model"]] = _with_cells(earlier, m, report)
+            earlier, ran = by_model.get(m["model"]), _ran(report, m)
+            if not everything <= ran and earlier is not None and m["outcome"] == "ran":
+                by_model[m["model"]] = _with_cells(earlier, m, report, ran)
             else:
                 by_model[m["model"]] = m
     order = [e.name for e in load()]
@@ -39,19 +38,32 @@ def merge(reports: list[dict]) -> dict:
     runtimes = sorted({rt for r in reports for rt in r["runtimes"]}, key=lambda rt: reports[0]["runtimes"].index(rt)
                       if rt in reports[0]["runtimes"] else 99)
     merged = {**reports[0], "models": models, "runtimes": runtimes,
-              "merged_from": [{"started_utc": r["started_utc"], "finished_utc": r.get("finished_utc"),
-                               "edgepick": r["machine"]["edgepick"], "load_average_start": r["machine"]["load_average_start"],
-                               "load_average_end": r["machine"].get("load_average_end"),
-                               "models": [m["model"] for m in r["models"]],
-                               **({"only_runtimes": r["runtimes"]} if not everything <= set(r["runtimes"]) else {})}
-                              for r in reports]}
+              "merged_from": [part for r in reports for part in _parts(r, everything)]}
     merged["machine"] = {k: v for k, v in reports[0]["machine"].items() if k != "load_average_end"}
     return merged
 
 
-def _with_cells(earlier: dict, later: dict, report: dict) -> dict:
-    """`earlier` with the cells of the runtimes `report` ran replaced by `later`'s, each marked with its run."""
-    mine = set(report["runtimes"])
+def _parts(r: dict, everything: set[str]) -> list[dict]:
+    """The runs a report is made of: itself, or the parts of an earlier merge (their provenance kept)."""
+    if "merged_from" in r:
+        return r["merged_from"]
+    only = _ran(r, r["models"][0]) if r["models"] else everything
+    return [{"started_utc": r["started_utc"], "finished_utc": r.get("finished_utc"), "edgepick": r["machine"]["edgepick"],
+             "load_average_start": r["machine"]["load_average_start"],
+             "load_average_end": r["machine"].get("load_average_end"), "models": [m["model"] for m in r["models"]],
+             **({"only_runtimes": sorted(only)} if not everything <= only else {})}]
+
+
+def _ran(report: dict, model: dict) -> set[str]:
+    """The runtimes a model's run was asked for: its command's --runtimes, else every runtime of the report."""
+    command = model.get("command") or []
+    if "--runtimes" in command:
+        return set(command[command.index("--runtimes") + 1].split(","))
+    return set(report["runtimes"])
+
+
+def _with_cells(earlier: dict, later: dict, report: dict, mine: set[str]) -> dict:
+    """`earlier` with the cells of the runtimes `mine` replaced by `later`'s, each marked with its run."""
     cells = {rt: cell for rt, cell in earlier["runtimes"].items() if rt not in mine}
     cells |= {rt: {**cell, "from_run": report["started_utc"]} for rt, cell in later["runtimes"].items() if rt in mine}
     violations = None

@@ -164,12 +164,13 @@ def test_a_run_of_some_runtimes_replaces_only_their_cells():
                    "edgepick": {"commit": stamp, "dirty": False}, "runtime_envs": []}
         cands = [_candidate(rt, status) for rt, status in zip(runtimes, statuses)]
         model = {"model": name, "format": "onnx", "kind": "k", "seconds": 5, "outcome": "ran",
-                 "runtimes": reach.summarise_candidates(cands), "precision_violations": []}
-        return {"runtimes": runtimes, "machine": machine, "models": [model], "started_utc": stamp,
-                "input_value_option": True}
+                 "runtimes": reach.summarise_candidates(cands), "precision_violations": [],
+                 "command": ["edgepick.cli.main", "run", "m.onnx", "--runtimes", ",".join(runtimes)]}
+        return {"runtimes": ["onnxruntime", "tvm", "mxnet"], "machine": machine, "models": [model],
+                "started_utc": stamp, "input_value_option": True}
 
     full = run("t1", ["onnxruntime", "tvm", "mxnet"], ["ok", "failed", "failed"])
-    partial = run("t2", ["tvm"], ["ok"])
+    partial = run("t2", ["tvm"], ["ok"])  # the report lists every runtime; the command says which ran
     merged = reach_merge.merge([full, partial])
     cells = merged["models"][0]["runtimes"]
     assert cells["onnxruntime"]["agrees"] and "from_run" not in cells["onnxruntime"]  # kept from the full run
