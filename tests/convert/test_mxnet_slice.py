@@ -5,27 +5,15 @@ in its own env, so the runtime is driven there in a subprocess; the reference is
 
 from __future__ import annotations
 
-import json
-import subprocess
-
 import numpy as np
 import pytest
 
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+from tests.mxnet_bridge import mxnet_and_onnxruntime  # noqa: E402
+from tests.onnx_graphs import save_checked  # noqa: E402
 
 OPEN = np.iinfo(np.int64).max
-_RUN = """
-import json, sys, numpy as np
-from edgepick.core.artifact import Artifact
-from edgepick.runtimes import mxnet as bridge
-job = json.loads(sys.argv[1])
-if not job["repair"]:
-    bridge.repair_importer = lambda: None  # the importer as MXNet ships it
-session = bridge.MxNet().load(Artifact("onnx", job["onnx"]), 1)
-x = np.load(job["x"])
-np.save(job["out"], session.to_numpy(session.run(session.prepare({"x": x})))[0])
-"""
 
 
 def _const(name, values):
@@ -44,35 +32,13 @@ def open_slices_model(path):
              helper.make_node("Relu", ["c"], ["y"])]
     graph = helper.make_graph(nodes, "open_slices", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 10])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 7, 4])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=7)
-    onnx.checker.check_model(model)
-    onnx.save(model, str(path))
-
-
-def _mxnet(tmp_path, x, repair=True):
-    from edgepick.core import envs
-
-    python, overrides = envs.interpreter_for("mxnet")
-    np.save(tmp_path / "x.npy", x)
-    job = {"onnx": str(tmp_path / "m.onnx"), "x": str(tmp_path / "x.npy"), "out": str(tmp_path / "y.npy"), "repair": repair}
-    return subprocess.run([python, "-c", _RUN, json.dumps(job)], capture_output=True, text=True, timeout=300,
-                          env={"PATH": "/usr/bin:/bin", **overrides})
+    save_checked(graph, path, ir_version=7)
 
 
 def test_open_ended_slices_import_and_agree_with_onnxruntime(tmp_path):
-    from edgepick.core import envs
-
-    if not envs.is_ready("mxnet"):
-        pytest.skip("the mxnet env is absent: edgepick env create mxnet")
-    ort = pytest.importorskip("onnxruntime")
-    open_slices_model(tmp_path / "m.onnx")
     x = np.random.default_rng(0).standard_normal((1, 3, 8, 10)).astype(np.float32)
-    want = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
-
-    before = _mxnet(tmp_path, x, repair=False)
-    assert before.returncode != 0 and "nan" in before.stderr  # the importer's own failure, as issue 24 saw it
-    after = _mxnet(tmp_path, x)
-    assert after.returncode == 0, after.stderr[-2000:]
-    got = np.load(tmp_path / "y.npy")
+    # "nan": the importer's own failure, as issue 24 saw it
+    got, want = mxnet_and_onnxruntime(tmp_path, open_slices_model, x, "nan", repair=False)
+    got, want = got[0], want[0]
     assert got.shape == want.shape == (1, 2, 7, 4)
     np.testing.assert_array_equal(got, want)  # slicing and Relu: the same numbers exactly

@@ -7,12 +7,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgepick.core.artifact import Artifact
 from edgepick.inputs.signature import Signature, TensorSpec
 
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
-from test_onnx2keras_reach import _keras_on_jax, _ready  # noqa: E402
+from onnx2keras_check import keras_and_onnxruntime  # noqa: E402
 
 
 def conv_model(path):
@@ -40,17 +39,12 @@ def conv_model(path):
 
 @pytest.mark.slow
 def test_one_d_grouped_and_multiplier_convs_reach_keras_on_jax(tmp_path):
-    ort = _ready()
-    from edgepick.convert.chain import convert_along
-
     path = tmp_path / "conv.onnx"
     conv_model(path)
     signature = Signature([TensorSpec("x1", [1, 4, 20], "float32"), TensorSpec("x2", [1, 4, 9, 9], "float32")])
-    final, _ = convert_along(["onnx2keras"], Artifact("onnx", str(path)), signature, tmp_path / "cache")
     rng = np.random.default_rng(1)
     xs = [rng.standard_normal((1, 4, 20)).astype(np.float32), rng.standard_normal((1, 4, 9, 9)).astype(np.float32)]
-    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x1": xs[0], "x2": xs[1]})
-    got = _keras_on_jax(final.path, *xs)
+    got, want = keras_and_onnxruntime(path, signature, *xs)
     assert [g.shape for g in got] == [w.shape for w in want]
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4)

@@ -9,12 +9,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgepick.core.artifact import Artifact
 from edgepick.inputs.signature import Signature, TensorSpec
 
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
-from test_onnx2keras_reach import _keras_on_jax, _ready  # noqa: E402
+from onnx2keras_check import keras_and_onnxruntime  # noqa: E402
 
 RNG = np.random.default_rng(0)
 
@@ -111,15 +110,9 @@ def attributes_model(path):
 def test_keras_ops_converters_reach_keras_on_jax(tmp_path, build):
     """Before: Lambda layers ("became Lambda layers running TensorFlow code", KeyError 'keepdims') and "no converter
     for ONNX op(s) Gelu, LayerNormalization, ...". After: no Lambda, every output as ONNX Runtime gives it."""
-    ort = _ready()
-    from edgepick.convert.chain import convert_along
-
     path = tmp_path / "model.onnx"
     signature, xs = build(path)
-    final, _ = convert_along(["onnx2keras"], Artifact("onnx", str(path)), signature, tmp_path / "cache")
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    want = session.run(None, {spec.name: x for spec, x in zip(signature.inputs, xs)})
-    got = _keras_on_jax(final.path, *xs)
+    got, want = keras_and_onnxruntime(path, signature, *xs)
     assert [g.shape for g in got] == [w.shape for w in want]
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5)

@@ -7,12 +7,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgepick.core.artifact import Artifact
 from edgepick.inputs.signature import Signature, TensorSpec
 
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper  # noqa: E402
-from test_onnx2keras_reach import _keras_on_jax, _ready  # noqa: E402
+from onnx2keras_check import keras_and_onnxruntime  # noqa: E402
+from tests.onnx_graphs import save_checked  # noqa: E402
 
 POOLS = [("MaxPool", {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [0, 0, 1, 1]}),
          ("MaxPool", {"kernel_shape": [2, 3], "strides": [2, 2], "ceil_mode": 1}),
@@ -28,23 +28,15 @@ def pool_model(path):
     outputs = [helper.make_tensor_value_info(f"y{i}", TensorProto.FLOAT, ["n", "c", "h", "w"]) for i in range(len(POOLS))]
     graph = helper.make_graph(nodes, "pools", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 8, 9])],
                               outputs)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
-    onnx.checker.check_model(model)
-    onnx.save(model, str(path))
+    save_checked(graph, path, ir_version=8)
 
 
 @pytest.mark.slow
 def test_pools_with_asymmetric_pads_and_ceil_mode_reach_keras_on_jax(tmp_path):
-    ort = _ready()
-    from edgepick.convert.chain import convert_along
-
     path = tmp_path / "pools.onnx"
     pool_model(path)
-    signature = Signature([TensorSpec("x", [1, 2, 8, 9], "float32")])
-    final, _ = convert_along(["onnx2keras"], Artifact("onnx", str(path)), signature, tmp_path / "cache")
     x = (np.random.default_rng(0).standard_normal((1, 2, 8, 9)) - 2.0).astype(np.float32)  # mostly negative
-    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})
-    got = _keras_on_jax(final.path, x)
+    got, want = keras_and_onnxruntime(path, Signature([TensorSpec("x", [1, 2, 8, 9], "float32")]), x)
     for pool, g, w in zip(POOLS, got, want):
         assert g.shape == w.shape, pool
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6, err_msg=str(pool))

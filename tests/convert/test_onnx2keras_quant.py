@@ -8,12 +8,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgepick.core.artifact import Artifact
 from edgepick.inputs.signature import Signature, TensorSpec
 
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
-from test_onnx2keras_reach import _keras_on_jax, _ready  # noqa: E402
+from onnx2keras_check import keras_and_onnxruntime  # noqa: E402
+from tests.onnx_graphs import save_checked  # noqa: E402
 
 
 def qdq_model(path):
@@ -31,25 +31,17 @@ def qdq_model(path):
              node("QuantizeLinear", ["c", "ys", "yz"], ["cq"]), node("DequantizeLinear", ["cq", "ys", "yz"], ["y"])]
     graph = helper.make_graph(nodes, "qdq", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 7, 7])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 7, 7])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
-    onnx.checker.check_model(model)
-    onnx.save(model, str(path))
+    save_checked(graph, path, ir_version=8)
 
 
 @pytest.mark.slow
 def test_qdq_graph_reaches_keras_on_jax(tmp_path):
-    ort = _ready()
-    from edgepick.convert.chain import convert_along
-
     path = tmp_path / "qdq.onnx"
     qdq_model(path)
-    signature = Signature([TensorSpec("x", [1, 2, 7, 7], "float32")])
-    final, _ = convert_along(["onnx2keras"], Artifact("onnx", str(path)), signature, tmp_path / "cache")
     x = (3 * np.random.default_rng(1).standard_normal((1, 2, 7, 7))).astype(np.float32)  # saturates some
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    want = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
-    got = _keras_on_jax(final.path, x)[0]
+    signature = Signature([TensorSpec("x", [1, 2, 7, 7], "float32")])
+    got, want = keras_and_onnxruntime(path, signature, x, ort_optimizations=False)
+    got, want = got[0], want[0]
     assert len(np.unique(want)) > 20  # the output spans many quantisation steps
     # Same float ops up to the last rounding: at most one quantisation step (0.01) apart, and nearly all equal.
     assert np.abs(got - want).max() <= 0.01 + 1e-6 and np.mean(np.isclose(got, want, atol=1e-6)) > 0.98

@@ -8,12 +8,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgepick.core.artifact import Artifact
 from edgepick.inputs.signature import Signature, TensorSpec
 
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
-from test_onnx2keras_reach import _keras_on_jax, _ready  # noqa: E402
+from onnx2keras_check import keras_and_onnxruntime  # noqa: E402
+from tests.onnx_graphs import save_checked  # noqa: E402
 
 CASES = {  # name: (attributes, scales or None, sizes or None): up, down, non-integer factors; each rounding rule
     "linear_half_pixel_x2": ({"mode": "linear", "coordinate_transformation_mode": "half_pixel"}, [1, 1, 2, 2], None),
@@ -38,23 +38,15 @@ def resize_model(path):
     outputs = [helper.make_tensor_value_info(f"y{i}", TensorProto.FLOAT, ["n", "c", "h", "w"]) for i in range(len(CASES))]
     graph = helper.make_graph(nodes, "resize", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 6, 8])],
                               outputs, inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
-    onnx.checker.check_model(model)
-    onnx.save(model, str(path))
+    save_checked(graph, path, ir_version=8)
 
 
 @pytest.mark.slow
 def test_resize_modes_reach_keras_on_jax(tmp_path):
-    ort = _ready()
-    from edgepick.convert.chain import convert_along
-
     path = tmp_path / "resize.onnx"
     resize_model(path)
-    signature = Signature([TensorSpec("x", [1, 2, 6, 8], "float32")])
-    final, _ = convert_along(["onnx2keras"], Artifact("onnx", str(path)), signature, tmp_path / "cache")
     x = np.random.default_rng(0).standard_normal((1, 2, 6, 8)).astype(np.float32)
-    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})
-    got = _keras_on_jax(final.path, x)
+    got, want = keras_and_onnxruntime(path, Signature([TensorSpec("x", [1, 2, 6, 8], "float32")]), x)
     for case, g, w in zip(CASES, got, want):
         assert g.shape == w.shape, case
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5, err_msg=case)

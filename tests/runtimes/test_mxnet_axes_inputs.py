@@ -6,26 +6,14 @@ value='<Symbol const_axes__595>'"). Repaired, the graph imports and agrees with 
 
 from __future__ import annotations
 
-import json
-import subprocess
-
 import numpy as np
 import pytest
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
-
-_RUN = """
-import json, sys, numpy as np
-from edgepick.core.artifact import Artifact
-from edgepick.runtimes import mxnet as bridge
-job = json.loads(sys.argv[1])
-if not job["repair"]:
-    bridge.repair_importer = lambda: None  # the importer as MXNet ships it
-session = bridge.MxNet().load(Artifact("onnx", job["onnx"]), 1)
-np.save(job["out"], session.to_numpy(session.run(session.prepare({"x": np.load(job["x"])})))[0])
-"""
+from tests.mxnet_bridge import mxnet_and_onnxruntime  # noqa: E402
+from tests.onnx_graphs import save_checked  # noqa: E402
 
 
 def axes_model(path):
@@ -40,34 +28,13 @@ def axes_model(path):
              helper.make_node("Unsqueeze", ["clipped", "unsq"], ["y"])]
     graph = helper.make_graph(nodes, "axes", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 5])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1, 3, 1])], ints + floats)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=7)
-    onnx.checker.check_model(model)
-    onnx.save(model, str(path))
-
-
-def _mxnet(tmp_path, x, repair=True):
-    from edgepick.core import envs
-
-    python, overrides = envs.interpreter_for("mxnet")
-    np.save(tmp_path / "x.npy", x)
-    job = {"onnx": str(tmp_path / "m.onnx"), "x": str(tmp_path / "x.npy"), "out": str(tmp_path / "y.npy"), "repair": repair}
-    return subprocess.run([python, "-c", _RUN, json.dumps(job)], capture_output=True, text=True, timeout=300,
-                          env={"PATH": "/usr/bin:/bin", **overrides})
+    save_checked(graph, path, ir_version=7)
 
 
 def test_squeeze_and_unsqueeze_with_axes_inputs_agree_with_onnxruntime(tmp_path):
-    from edgepick.core import envs
-
-    if not envs.is_ready("mxnet"):
-        pytest.skip("the mxnet env is absent: edgepick env create mxnet")
-    axes_model(tmp_path / "m.onnx")
     x = (np.random.default_rng(0).standard_normal((1, 3, 4, 5)) * 3).astype(np.float32)
-    want = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
-    before = _mxnet(tmp_path, x, repair=False)
-    assert before.returncode != 0 and "axis" in before.stderr  # the importer's own failure
-    after = _mxnet(tmp_path, x)
-    assert after.returncode == 0, after.stderr[-2000:]
-    got = np.load(tmp_path / "y.npy")
+    got, want = mxnet_and_onnxruntime(tmp_path, axes_model, x, "axis", repair=False)  # the importer's own failure
+    got, want = got[0], want[0]
     assert got.shape == want.shape == (1, 1, 3, 1)
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
 
@@ -81,24 +48,13 @@ def resize_model(path):
                               coordinate_transformation_mode="half_pixel", nearest_mode="floor")]
     graph = helper.make_graph(nodes, "resize", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 5, 6])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 10, 12])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=7)
-    onnx.checker.check_model(model)
-    onnx.save(model, str(path))
+    save_checked(graph, path, ir_version=7)
 
 
 def test_bilinear_half_pixel_resize_agrees_with_onnxruntime(tmp_path):
-    from edgepick.core import envs
-
-    if not envs.is_ready("mxnet"):
-        pytest.skip("the mxnet env is absent: edgepick env create mxnet")
-    resize_model(tmp_path / "m.onnx")
     x = np.random.default_rng(1).standard_normal((1, 2, 5, 6)).astype(np.float32)
-    want = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
-    before = _mxnet(tmp_path, x, repair=False)
-    assert before.returncode != 0 and "Resize not implemented" in before.stderr
-    after = _mxnet(tmp_path, x)
-    assert after.returncode == 0, after.stderr[-2000:]
-    got = np.load(tmp_path / "y.npy")
+    got, want = mxnet_and_onnxruntime(tmp_path, resize_model, x, "Resize not implemented", repair=False)
+    got, want = got[0], want[0]
     assert got.shape == want.shape == (1, 2, 10, 12)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
@@ -110,21 +66,10 @@ def prelu_model(path):
     graph = helper.make_graph([helper.make_node("PRelu", ["x", "slope"], ["y"])], "prelu",
                               [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 6, 6])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 6, 6])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=7)
-    onnx.checker.check_model(model)
-    onnx.save(model, str(path))
+    save_checked(graph, path, ir_version=7)
 
 
 def test_prelu_with_a_channel_slope_agrees_with_onnxruntime(tmp_path):
-    from edgepick.core import envs
-
-    if not envs.is_ready("mxnet"):
-        pytest.skip("the mxnet env is absent: edgepick env create mxnet")
-    prelu_model(tmp_path / "m.onnx")
     x = np.random.default_rng(2).standard_normal((1, 4, 6, 6)).astype(np.float32)
-    want = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
-    before = _mxnet(tmp_path, x, repair=False)
-    assert before.returncode != 0 and "Cannot broadcast gamma" in before.stderr
-    after = _mxnet(tmp_path, x)
-    assert after.returncode == 0, after.stderr[-2000:]
-    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), want)  # one multiply per element: the same numbers
+    got, want = mxnet_and_onnxruntime(tmp_path, prelu_model, x, "Cannot broadcast gamma", repair=False)
+    np.testing.assert_array_equal(got[0], want[0])  # one multiply per element: the same numbers
