@@ -66,8 +66,8 @@ def _with_cells(earlier: dict, later: dict, report: dict, mine: set[str]) -> dic
     """`earlier` with the cells of the runtimes `mine` replaced by `later`'s, each marked with its run."""
     cells = {rt: cell for rt, cell in earlier["runtimes"].items() if rt not in mine}
     cells |= {rt: {**cell, "from_run": report["started_utc"]} for rt, cell in later["runtimes"].items() if rt in mine}
-    violations = None
-    if earlier.get("precision_violations") is not None or later.get("precision_violations") is not None:
+    violations = None  # unchecked unless both runs had the rule (older rows predate it and lack what it reads)
+    if earlier.get("precision_violations") is not None and later.get("precision_violations") is not None:
         kept = [v for v in earlier.get("precision_violations") or [] if v[0].split("/")[0] not in mine]
         violations = kept + list(later.get("precision_violations") or [])
     return {**earlier, "runtimes": cells, "precision_violations": violations}
