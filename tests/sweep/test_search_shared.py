@@ -51,3 +51,18 @@ def test_a_crash_in_one_configuration_loses_none_of_the_others(home, fast):
     assert eager[1]["status"] == "pruned" and eager[1]["probe"]["shared_worker"]["position"] == 1
     assert eager[2]["status"] == "failed" and eager[2]["reason_class"] == "crash", eager[2]  # measured alone again
     assert run.context["search_outcome"]["shared_probe_workers"][0]["pruned"] == 1
+
+
+def test_a_group_that_cannot_start_leaves_each_member_to_its_own_worker(tmp_path, monkeypatch):
+    from edgepick.core import envs, errors
+    from edgepick.launch.base import LOCAL, Caps
+    from edgepick.launch.grouped import ProbeGroups
+
+    def missing(job):
+        raise errors.CandidateFailure(errors.NOT_INSTALLED, "the mxnet venv is not built")
+
+    monkeypatch.setattr(envs, "worker_launch", missing)
+    groups = ProbeGroups(LOCAL)
+    jobs = [({"runtime": "mxnet", "artifact": {"path": "m.onnx"}, "batch": b}, tmp_path / f"b{b}") for b in (1, 8)]
+    assert groups.probe(jobs, Caps(), lambda: {}) == 0 and groups.ready == {}
+    assert groups.groups == [{"runtime": "mxnet", "members": 2, "pruned": 0, "error": "the mxnet venv is not built"}]

@@ -46,9 +46,17 @@ class ProbeGroups:
     def probe(self, jobs: list[tuple[dict, Path]], caps: Caps, load) -> int:
         """Probe `jobs` (each with its out_dir) in one worker; returns how many were found clearly slower. `load` is
         the machine-load sampler the sweep's noise notes use (measure/noise.machine_load)."""
-        launch = envs.worker_launch(jobs[0][0])
-        if len(jobs) < 2 or any(envs.worker_launch(job) != launch for job, _ in jobs):
-            return 0  # thread counts some frameworks read at import differ: those cannot share a process
+        try:
+            launch = envs.worker_launch(jobs[0][0])
+            if len(jobs) < 2 or any(envs.worker_launch(job) != launch for job, _ in jobs):
+                return 0  # thread counts some frameworks read at import differ: those cannot share a process
+            return self._probe(jobs, caps, load, launch)
+        except (errors.CandidateFailure, OSError) as e:  # e.g. the runtime's venv is missing: each member alone
+            self.groups.append({"runtime": jobs[0][0]["runtime"], "members": len(jobs), "pruned": 0,
+                                "error": errors.first_line(e, 200, empty=type(e).__name__)})
+            return 0  # says it again, as its own classified row
+
+    def _probe(self, jobs: list[tuple[dict, Path]], caps: Caps, load, launch: tuple[str, dict]) -> int:
         mechanism = memcap.choose(caps.memory_limit, caps.memory_mechanism)
         members = [self._member(job, out_dir, caps, mechanism) for job, out_dir in jobs]
         group_dir = jobs[0][1].parent / f"probe-group-{len(self.groups)}"
