@@ -74,9 +74,11 @@ def _read_or_prepare(artifact: Artifact):
 
         try:
             data, record = prepared_for_opencv(artifact.path, shapes)
-        except PreparationChanged as e:
-            raise errors.CandidateFailure(errors.DISAGREES, f"preparation for OpenCV (static shapes, onnxslim, BOOL "
-                                          f"constants cast, IsNaN rewritten) changed the model: {e}") from first
+        except PreparationChanged as e:  # never used; OpenCV's refusal stays a load error, so the sweep's own
+            # simplified retry (convert/static.py: the batch left dynamic, checked too) may still reach the model
+            raise errors.CandidateFailure(errors.LOAD_ERROR, f"{_one_line(first)} (the graph prepared for OpenCV: "
+                                          f"static shapes, onnxslim, BOOL constants cast, IsNaN rewritten, changed "
+                                          f"the model, so it was not used: {e})") from None
         except Exception:  # the preparation itself could not run: OpenCV's own error is the root cause
             raise first from None
         try:
