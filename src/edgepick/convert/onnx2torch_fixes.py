@@ -95,9 +95,7 @@ def traceable(module) -> dict[str, int]:
     done = {"folded": fold_constant_nodes(module), "reshapes": constant_reshapes(module),
             "resizes": constant_resizes(module), "slices": constant_slices(module), "pads": constant_pads(module),
             "static_axes": static_axes(module)}
-    from edgepick.convert.onnx2torch_prelu import prelus_as_where  # ExecuTorch's portable index_put: minutes
-
-    done["prelus"] = prelus_as_where(module)
+    done["prelus"] = prelus_as_where(module)  # ExecuTorch's portable index_put: minutes
     done["unused_dropped"] = drop_unused_constants(module)
     done["renamed"] = plain_module_names(module)
     done["own_storage"] = own_storage(module)
@@ -348,6 +346,17 @@ def constant_resizes(module) -> int:
             "size": size, "scale_factor": factor, "mode": mode, "align_corners": inner.align_corners}
 
     return _replace_modules(module, ("OnnxResize", "OnnxResizeV10"), direct)
+
+
+def prelus_as_where(module) -> int:
+    """Each call of onnx2torch's OnnxPReLU as prelu_where (convert/onnx2torch_prelu.py); an odd call keeps it."""
+    from edgepick.convert.onnx2torch_prelu import prelu_where
+
+    def direct(node):
+        given = dict(zip(("input_tensor", "slope"), node.args)) | dict(node.kwargs)
+        return (prelu_where, (given["input_tensor"], given["slope"])) if set(given) == {"input_tensor", "slope"} else None
+
+    return _replace_modules(module, ("OnnxPReLU",), direct)
 
 
 def _replace_modules(module, type_names: tuple[str, ...], direct) -> int:

@@ -11,7 +11,7 @@ checks it bit for bit and through ExecuTorch.
 
 from __future__ import annotations
 
-__all__ = ["prelu_where", "prelus_as_where"]
+__all__ = ["prelu_where"]
 
 
 def prelu_where(x, slope):
@@ -19,23 +19,3 @@ def prelu_where(x, slope):
     import torch
 
     return torch.where(x >= 0, x, x * slope)
-
-
-def prelus_as_where(module) -> int:
-    """Replace each call of onnx2torch's OnnxPReLU in the torch.fx graph by prelu_where; return how many."""
-    graph, changed = module.graph, 0
-    for node in list(graph.nodes):
-        if node.op != "call_module" or type(module.get_submodule(node.target)).__name__ != "OnnxPReLU":
-            continue
-        given = dict(zip(("input_tensor", "slope"), node.args)) | dict(node.kwargs)
-        if set(given) != {"input_tensor", "slope"}:
-            continue  # an odd call: onnx2torch's module stays
-        with graph.inserting_before(node):
-            call = graph.call_function(prelu_where, (given["input_tensor"], given["slope"]))
-        node.replace_all_uses_with(call)
-        graph.erase_node(node)
-        changed += 1
-    if changed:
-        graph.eliminate_dead_code()
-        module.recompile()
-    return changed
