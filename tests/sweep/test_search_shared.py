@@ -1,7 +1,8 @@
-"""Shared probe workers (issue 23, launch/grouped.py): a runtime's configurations probed in one process.
+"""Shared workers (issue 23, launch/grouped.py): a runtime's configurations measured in turn in one process.
 
-Real runtimes on the planted module of test_search.py: onnxruntime runs first (the prior) and sets the bar of both
-batch sizes; torch-eager's two batch sizes then share one probe worker and are both clearly slower.
+Real runtimes on the planted module of test_search.py: onnxruntime runs first (the prior): with no bar yet, its two
+batch sizes are both measured in full, in one worker, and set the bars; torch-eager's two batch sizes then share one
+worker and are both clearly slower.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def _pick(model, fast, **options):
                                    "runtimes": ["onnxruntime", "torch-eager"], "batches": [1, 2], **options})
 
 
-def test_a_runtimes_configurations_share_one_probe_worker(home, fast):
+def test_a_runtimes_configurations_share_one_worker(home, fast):
     (home.parent / "sleepy_models.py").write_text(SLEEPY)
     run = _pick("sleepy_models:slow", fast)
     eager = [r for r in run.rows if r["runtime"] == "torch-eager"]
@@ -37,11 +38,16 @@ def test_a_runtimes_configurations_share_one_probe_worker(home, fast):
     assert [r["probe"]["shared_worker"] for r in eager] == [{"members": 2, "position": 1}, {"members": 2, "position": 2}]
     assert all(r["equivalence"]["cosine"] > 0.9999 for r in eager)  # still checked against the reference
     assert eager[0]["import_s"] == eager[1]["import_s"]  # the one import, counted for each configuration
-    groups = run.context["search_outcome"]["shared_probe_workers"]
-    assert groups == [{"runtime": "torch-eager", "members": 2, "pruned": 2, "wall_s": groups[0]["wall_s"],
-                       "timed_out": False}]
-    assert all(r["status"] == "ok" and "shared_worker" not in (r.get("probe") or {})  # contenders: alone
-               for r in run.rows if r["runtime"] == "onnxruntime")
+    groups = run.context["search_outcome"]["shared_workers"]
+    assert [{k: g[k] for k in ("runtime", "members", "pruned", "measured", "timed_out")} for g in groups] == [
+        {"runtime": "onnxruntime", "members": 2, "pruned": 0, "measured": 2, "timed_out": False},
+        {"runtime": "torch-eager", "members": 2, "pruned": 2, "measured": 0, "timed_out": False}]
+    ort = [r for r in run.rows if r["runtime"] == "onnxruntime"]
+    for position, row in enumerate(ort, 1):  # contenders measured in full in their shared worker, then judged
+        assert row["status"] == "ok" and row["probe"]["shared_worker"] == {"members": 2, "position": position}
+        assert "pruned" not in row["probe"] and row["latency_ms"]["samples"] >= fast.min_samples
+        assert row["equivalence"]["cosine"] > 0.9999 and row["peak_rss_mb"] > 0
+    assert run.pick["runtime"] == "onnxruntime"
 
 
 def test_a_crash_in_one_configuration_loses_none_of_the_others(home, fast):
@@ -50,19 +56,21 @@ def test_a_crash_in_one_configuration_loses_none_of_the_others(home, fast):
     eager = {r["batch"]: r for r in run.rows if r["runtime"] == "torch-eager"}
     assert eager[1]["status"] == "pruned" and eager[1]["probe"]["shared_worker"]["position"] == 1
     assert eager[2]["status"] == "failed" and eager[2]["reason_class"] == "crash", eager[2]  # measured alone again
-    assert run.context["search_outcome"]["shared_probe_workers"][0]["pruned"] == 1
+    groups = {g["runtime"]: g for g in run.context["search_outcome"]["shared_workers"]}
+    assert groups["torch-eager"]["pruned"] == 1 and groups["torch-eager"]["measured"] == 0
 
 
 def test_a_group_that_cannot_start_leaves_each_member_to_its_own_worker(tmp_path, monkeypatch):
     from edgepick.core import envs, errors
     from edgepick.launch.base import LOCAL, Caps
-    from edgepick.launch.grouped import ProbeGroups
+    from edgepick.launch.grouped import SharedWorkers
 
     def missing(job):
         raise errors.CandidateFailure(errors.NOT_INSTALLED, "the mxnet venv is not built")
 
     monkeypatch.setattr(envs, "worker_launch", missing)
-    groups = ProbeGroups(LOCAL)
+    groups = SharedWorkers(LOCAL)
     jobs = [({"runtime": "mxnet", "artifact": {"path": "m.onnx"}, "batch": b}, tmp_path / f"b{b}") for b in (1, 8)]
-    assert groups.probe(jobs, Caps(), lambda: {}) == 0 and groups.ready == {}
-    assert groups.groups == [{"runtime": "mxnet", "members": 2, "pruned": 0, "error": "the mxnet venv is not built"}]
+    assert groups.measure(jobs, Caps()) == 0 and groups.ready == {}
+    assert groups.groups == [{"runtime": "mxnet", "members": 2, "pruned": 0, "measured": 0,
+                              "error": "the mxnet venv is not built"}]

@@ -199,6 +199,7 @@ FIELDS: tuple[Field, ...] = (
     read("traceback", str, "", "the tail of an unexpected exception's traceback"),
     read("load_before", dict, "", "a device's machine load before its worker (rigor/run.py reads it into noise)"),
     read("load_after", dict, "", "a device's machine load after its worker"),
+    read("remeasured", dict, "", "the worker re-measured an unsteady steady state longer (rigor/run.py: into noise)"),
     read("measured_at_unix", float, "s", "when a device measured it"),
     read("device_name", str, "", "the device's name"),
     read("device_job", dict, "", "the job as the device ran it (its cores)"),

@@ -16,16 +16,24 @@ from __future__ import annotations
 
 import os
 import statistics
+import time
 
 CV_THRESHOLD = 0.10  # a CV above 10% means the median is much less certain than the table's 3 decimals suggest
 BUSY_THRESHOLD = 25.0  # % of the whole machine busy with other processes while no worker is running
 FREQ_CHANGE = 0.05  # a 5% clock change between before and after
 UNSTEADY = "robust CV"  # the warning that triggers a longer re-measure (rigor.run_measured)
 TAIL = "CV "  # the warning for a heavy tail with a steady median: reported, never re-measured (report/rigor.py)
+REUSE_WITHIN_S = 1.0  # a "before" sample may be the previous worker's "after" when only the parent ran since
+_LATEST: list[tuple[float, dict]] = []  # the latest sample and when it was taken (time.monotonic)
 
 
-def machine_load(sample_s: float = 0.2) -> dict:
-    """Load snapshot of the machine while our worker is not running: everything busy is someone else."""
+def machine_load(sample_s: float = 0.2, reuse_within_s: float = 0.0) -> dict:
+    """Load snapshot of the machine while our worker is not running: everything busy is someone else.
+    `reuse_within_s`: a sample taken at most that long ago is returned instead (a copy): right after one worker and
+    right before the next, only the parent's bookkeeping ran in between, and each new sample costs `sample_s`
+    (a sweep of 34 rows spent 20 s of its 150 s sampling twice between every two workers)."""
+    if reuse_within_s and _LATEST and time.monotonic() - _LATEST[0][0] <= reuse_within_s:
+        return dict(_LATEST[0][1])
     import psutil
 
     procs = list(psutil.process_iter(["pid", "name"]))
@@ -49,7 +57,8 @@ def machine_load(sample_s: float = 0.2) -> dict:
         if proc.info["pid"] != os.getpid() and pct > 20:
             busy.append((pct, f"{proc.info['name']}({pct:.0f}%)"))
     out["busy_processes"] = [name for _, name in sorted(busy, reverse=True)[:5]]
-    return out
+    _LATEST[:] = [(time.monotonic(), out)]
+    return dict(out)
 
 
 def assess(row: dict, before: dict | None, after: dict | None) -> list[str]:

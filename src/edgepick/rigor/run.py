@@ -22,31 +22,37 @@ def job_extras(request) -> dict:
         extras["loadgen"] = request.rigor.scenario
     if request.rigor.profile_runs:
         extras["profile_runs"] = request.rigor.profile_runs
+    if request.rigor.noise_retry:  # the worker re-measures an unsteady median itself (worker/measure.py)
+        extras["remeasure_above"] = noise.CV_THRESHOLD
     return extras
 
 
 def run_measured(job: dict, work_dir: Path, request) -> dict:
     """run_worker with the machine's load recorded before and after; an unsteady row (robust CV > 10%, noise.py) is
-    re-measured once, longer."""
+    re-measured once, longer: in its own worker (worker/measure.py's `remeasure_above`), which is spared the
+    framework's import and the load; in a fresh one where the worker did not (a device's older agent)."""
     job = dict(job, **job_extras(request))
     launcher, caps = launch.current(), launch.Caps.of(request)
     # a device launcher samples the load on the device itself, around its worker; the head's load says nothing there
-    before = noise.machine_load() if launcher.device is None else None
+    before = noise.machine_load(reuse_within_s=noise.REUSE_WITHIN_S) if launcher.device is None else None
     result = launcher.launch(job, work_dir, caps)
     after = noise.machine_load() if launcher.device is None else None
     before, after = result.pop("load_before", before), result.pop("load_after", after)
+    remeasured = result.pop("remeasured", None)
     warnings = noise.assess(result, before, after) if result.get("status") == "ok" else []
     info = {"load_before": before, "load_after": after, "warnings": warnings, "extended": False}
+    if remeasured:  # the worker found its median unsteady and measured once more, longer: that window is the row's
+        info.update(extended=True, first_robust_cv=remeasured["first_robust_cv"])
     # an unsteady median is what a longer steady state can fix; a busy machine or a clock change is only warned about.
     # A steady state under 0.5 s is a deliberate quick look (tests, smoke runs): warn, do not re-measure.
     # A pruned probe (sweep/search.py) is not re-measured: its figures only had to show it clearly slower.
     pruned = bool((result.get("probe") or {}).get("pruned"))
-    retry = request.rigor.noise_retry and request.time.policy.min_duration_s >= 0.5 and not pruned
+    retry = request.rigor.noise_retry and request.time.policy.min_duration_s >= 0.5 and not pruned and not remeasured
     if retry and any(w.startswith(noise.UNSTEADY) for w in warnings) and result.get("status") == "ok":
         longer = replace(request.time.policy, min_duration_s=2 * request.time.policy.min_duration_s,
                          min_samples=2 * request.time.policy.min_samples,
                          max_duration_s=max(request.time.policy.max_duration_s, 4 * request.time.policy.min_duration_s))
-        retry = launcher.launch(dict(job, timing=longer.to_dict()), work_dir, caps)
+        retry = launcher.launch(dict(job, timing=longer.to_dict(), remeasure_above=None), work_dir, caps)
         after2 = retry.pop("load_after", None) or noise.machine_load()
         after = retry.pop("load_before", after)
         if retry.get("status") == "ok":

@@ -12,7 +12,9 @@ a cut by count would drop a contender whenever many are alike.
 Candidates are measured likely winners first (the store's history on this CPU, else a fixed prior), so the bar is
 set early; rows come back in plan order. Conversions run ahead, in parallel over the allowed cores, since no timing
 runs beside them. A candidate far slower than the best never runs into the full --timeout: its worker has a deadline
-of DEADLINE_FACTOR x the best candidate's whole worker time (at least DEADLINE_FLOOR_S).
+of DEADLINE_FACTOR x the best candidate's whole worker time (at least DEADLINE_FLOOR_S). A runtime's configurations
+of one artifact (batch sizes, precisions) are measured in turn in one worker (launch/grouped.py), so the framework's
+import and the process are paid once per runtime, not once per row; runtimes never share a process.
 
 The search prunes on latency only, so it stands aside (every row measured, as --exhaustive) where the pick is made
 on anything else: a --budget, an --optimize other than latency, compression or real time; and where
@@ -34,8 +36,8 @@ from edgepick.core import errors
 from edgepick.core.job import PROBE_POLICY
 from edgepick.core.rows import CandidateRow
 from edgepick.launch import base as launch
-from edgepick.measure import noise
 from edgepick.plan.planner import Candidate
+from edgepick.rigor import run as rigor
 from edgepick.sweep import history
 
 MARGIN = 1.3  # above the CIs' own width: a probe's median may sit a little off the steady state's (short warm-up)
@@ -155,7 +157,7 @@ def measure_all(sw, candidates: list[Candidate]) -> None:
         sw.notify("predicted", {"loses": losers, "skipped": sw.request.search.trust_history})
     todo = [c for c in candidates if c.key not in sw.done]
     _convert_ahead(sw, [c for c in todo if not c.blocked and not c.compression])
-    shared = sw.shared_probes = _shared_probes(sw, race)
+    shared = sw.shared_workers = _shared_workers(sw, race)
     with launch.using(shared) if shared else contextlib.nullcontext():
         _measure_in_order(sw, race, candidates, predicted, todo, shared)
 
@@ -174,7 +176,7 @@ def _measure_in_order(sw, race: Race, candidates: list[Candidate], predicted: di
                                 "total": len(candidates), "elapsed_s": time.monotonic() - started})
         row = _trusted(cand, predicted.get(cand.key), sw) if sw.request.search.trust_history else None
         if row is None and shared is not None:
-            _probe_together(sw, race, shared, cand, todo, tried)
+            _measure_together(sw, race, shared, cand, todo, tried)
         row = row or sw.measure(cand, sw.run_dir)
         if row.get("reason"):  # runtimes' own messages may span lines; a reason is one line in every output
             row["reason"] = " ".join(row["reason"].split())
@@ -190,37 +192,37 @@ def _measure_in_order(sw, race: Race, candidates: list[Candidate], predicted: di
     sw.rows += rows
 
 
-def _shared_probes(sw, race: Race):
-    """The launcher that probes a runtime's configurations in one worker (launch/grouped.py), or None where each
+def _shared_workers(sw, race: Race):
+    """The launcher that measures a runtime's configurations in one worker (launch/grouped.py), or None where each
     is launched alone: no race, or a fleet device's launcher."""
-    from edgepick.launch.grouped import ProbeGroups
+    from edgepick.launch.grouped import SharedWorkers
 
-    return ProbeGroups(launch.current()) if race.enabled and launch.current().device is None else None
+    return SharedWorkers(launch.current()) if race.enabled and launch.current().device is None else None
 
 
-def _probe_together(sw, race: Race, shared, cand: Candidate, todo: list[Candidate], tried: set) -> None:
-    """Before `cand` is measured: it and its runtime's other configurations of the same artifact that have a bar
-    to race against are probed in one shared worker; those found clearly slower are answered from it, the others
-    are measured alone as before. A configuration is tried in one group at most."""
-    if cand.key in tried or race.best.get(cand.batch) is None:
+def _measure_together(sw, race: Race, shared, cand: Candidate, todo: list[Candidate], tried: set) -> None:
+    """Before `cand` is measured: it and its runtime's other configurations of the same artifact are measured in
+    one shared worker, each against the bar of its batch size as it stands now (probed; in full unless clearly
+    slower); their launches are then answered from it, and any it did not answer are measured alone as before.
+    A configuration is tried in one group at most."""
+    if cand.key in tried:
         return
     members = [c for c in todo if c.key not in tried and c.runtime == cand.runtime and c.path == cand.path
-               and not c.blocked and not c.compression and race.best.get(c.batch) is not None]
+               and not c.blocked and not c.compression]
     tried.update(c.key for c in members)
     jobs, timeout_s = [], 0.0
     for c in members:
         converted = sw.convert(c, sw.run_dir)
         if isinstance(converted, errors.CandidateFailure):
             continue
-        job = sw.worker_job(c, converted[0])
-        job["probe"] = race.probe_job(c)
+        job = dict(sw.worker_job(c, converted[0]), **rigor.job_extras(sw.request), probe=race.probe_job(c))
         jobs.append((job, work_dir(sw.run_dir, c)))
         timeout_s += race.deadline(c, sw.request.time.timeout_s)
     if len(jobs) < 2:
         return
     sw.notify("measuring", {"key": f"{cand.runtime}: {len(jobs)} configurations in one worker", "phase": "probe",
                             "index": 0, "total": len(jobs), "elapsed_s": 0.0})
-    shared.probe(jobs, dataclasses.replace(launch.Caps.of(sw.request), timeout_s=timeout_s), noise.machine_load)
+    shared.measure(jobs, dataclasses.replace(launch.Caps.of(sw.request), timeout_s=timeout_s))
 
 
 def _trusted(cand: Candidate, prediction: dict | None, sw) -> CandidateRow | None:
@@ -277,7 +279,7 @@ def summary(sw) -> dict:
     pruned = sum(r["status"] == "pruned" for r in sw.rows)  # on every device, for a fleet run
     why_not = stands_aside(sw.request)
     out = {"rule": f"racing: probe CI low > {MARGIN} x best probe CI high", "rows": len(sw.rows), "pruned": pruned}
-    shared = getattr(sw, "shared_probes", None)
-    if shared is not None and shared.groups:  # what each shared probe worker did (launch/grouped.py)
-        out["shared_probe_workers"] = shared.groups
+    shared = getattr(sw, "shared_workers", None)
+    if shared is not None and shared.groups:  # what each shared worker did (launch/grouped.py)
+        out["shared_workers"] = shared.groups
     return out | ({"measured_everything": why_not} if why_not else {})

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 
@@ -62,21 +63,26 @@ def probe(call: Callable[[], object], bar: dict | None, cpu_clock: Callable[[], 
     that count (clearly slower even scaled by the CPU share the worker got in them) prune, so a burst of other work
     on a shared machine cannot decide a race. The figures kept are the window kindest to the candidate. A runtime
     whose threads spin while they wait keeps its CPU share under contention: that case is not caught here."""
-    windows, counted = [], 0
+    windows, counted, calls = [], 0, 0
+    straight_on = replace(PROBE_POLICY, warmup_count=0, warmup_s=0.0)  # right after a window: it was the warm-up
+    policy = PROBE_POLICY
     for _ in range(PROBE_WINDOWS):
         cpu0, wall0 = cpu_clock(), time.perf_counter()
-        samples_ns, warm = timed_loop(call, PROBE_POLICY)
+        samples_ns, warm = timed_loop(call, policy)
         share = min(1.0, (cpu_clock() - cpu0) / max(1e-9, time.perf_counter() - wall0))
         summary = summarize(samples_ns)
-        windows.append((summary, samples_ns, warm, share))
+        windows.append((summary, samples_ns, calls + warm, share))  # every call before the window warmed it
+        calls += warm + len(samples_ns)
         if not bar or not clearly_slower(summary, bar):
             break
         if clearly_slower(summary, bar, share):
             counted += 1
             if counted == 2:
                 break
+            policy = straight_on
         else:
             time.sleep(STARVED_PAUSE_S)
+            policy = PROBE_POLICY
     summary, samples_ns, warm, _ = min(windows, key=lambda w: w[0]["p50"])
     return {"summary": summary, "samples_ns": samples_ns, "warm": warm, "pruned": counted == 2,
             "windows": [{"p50": w[0]["p50"], "cpu_share": round(w[3], 2)} for w in windows]}

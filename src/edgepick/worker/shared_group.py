@@ -1,16 +1,17 @@
-"""One worker probes several configurations of one runtime and artifact in turn (issue 23): the framework is
-imported once, not once per row. `python -m edgepick.worker.probe_group group.json`.
+"""One worker measures several configurations of one runtime and artifact in turn (issue 23): the framework is
+imported once, not once per row. `python -m edgepick.worker.shared_group group.json`.
 
-Each member is a measurement job with `probe_only` (worker/measure.py): load, first inference, the search's probe
-against the bar it was given, and, when clearly slower, its eval outputs for the equivalence check; a contender
-stops after its probe and is measured in full later in a worker of its own (launch/grouped.py), so every figure
-of a row that can be picked comes from a fresh process as before. Members write their results one by one, so a
-crash in one configuration loses none measured before it; the parent measures the rest alone.
+Each member is the measurement job it would be alone (worker/measure.py): load, first inference, the search's probe
+against its bar, then either (clearly slower) its eval outputs, or the full steady state and eval outputs. Members
+write their results one by one, so a crash in one configuration loses none measured before it; the parent measures
+the rest alone (launch/grouped.py).
 
-The import is paid by the first member only: every member's `import_s` is that first import (what importing this
-framework in a fresh process costs), its `baseline_rss_mb` the process's before it, and its peak RSS is reset
-before it runs (Linux's clear_refs), so it counts what that member held on top of the framework and whatever
-earlier members left behind; `probe.shared_worker` says so in the row.
+What a shared process changes, and how the row says so (`probe.shared_worker`, its position): the import is paid
+by the first member only, so every member's `import_s` is that first import (what importing this framework in a
+fresh process costs) and its `baseline_rss_mb` the process's before it; each member's peak RSS is reset before it
+runs (Linux's clear_refs), so it counts what that member held on top of the framework and whatever earlier members
+left behind (None where the kernel refuses the reset); a later member's first inference runs in a process whose
+framework is already initialised (its own session and shapes are still new).
 """
 
 from __future__ import annotations
