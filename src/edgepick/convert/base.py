@@ -30,6 +30,9 @@ class Converter:
     import_name: ClassVar[str]
     distribution: ClassVar[str]
     extra: ClassVar[str]
+    # Roughly how long a run takes (seconds on the digits CNN, project VM, 2026-12-07): only orders the conversions
+    # run ahead so the longest start first (sweep/search.py), never a timeout or a figure anyone reads.
+    typical_s: ClassVar[float] = 2.0
 
     @classmethod
     def is_available(cls) -> bool:

@@ -22,6 +22,7 @@ from edgepick.core.artifact import Artifact
 
 class OnnxToTflite(Converter):
     name = "onnx2tf"
+    typical_s = 12  # onnx2tf builds a Keras model in TensorFlow (the SavedModel edge inherits it)
     sources = ("onnx",)
     target = "tflite"
     import_name = "onnx2tf"

@@ -23,6 +23,7 @@ from edgepick.runtimes import site_overlay as overlay
 
 class OnnxToTvm(Converter):
     name = "onnx-to-tvm"
+    typical_s = 5  # the LLVM build
     sources = ("onnx",)
     target = "tvm-relax"
     import_name = "tvm"

@@ -12,6 +12,7 @@ class TorchToExecuTorch(Converter):
     """torch.export, then to_edge_transform_and_lower with the XNNPACK partitioner, then a .pte program."""
 
     name = "torch-to-executorch"
+    typical_s = 10  # torch.export, then XNNPACK lowering
     sources = ("torch-factory", "torch-exported", "torch-pickle")
     target = "executorch-pte"
     import_name = "executorch"

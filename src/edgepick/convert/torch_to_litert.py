@@ -22,6 +22,7 @@ from edgepick.runtimes.torch_eager import module_to_convert
 
 class TorchToLitert(Converter):
     name = "torch-to-litert"
+    typical_s = 14  # litert-torch in its own venv: import, export, lowering
     sources = ("torch-factory", "torch-exported", "torch-pickle")
     target = "tflite"
     import_name = "litert_torch"

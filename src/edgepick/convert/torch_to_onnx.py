@@ -11,6 +11,7 @@ from edgepick.runtimes.torch_eager import module_to_convert
 
 class TorchToOnnx(Converter):
     name = "torch-to-onnx"
+    typical_s = 4  # the dynamo exporter
     sources = ("torch-factory", "torch-exported", "torch-pickle")
     target = "onnx"
     import_name = "onnxscript"  # the dynamo exporter needs it; torch itself is checked by the source format

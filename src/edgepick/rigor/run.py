@@ -36,8 +36,9 @@ def run_measured(job: dict, work_dir: Path, request) -> dict:
     # a device launcher samples the load on the device itself, around its worker; the head's load says nothing there
     before = noise.machine_load(reuse_within_s=noise.REUSE_WITHIN_S) if launcher.device is None else None
     result = launcher.launch(job, work_dir, caps)
-    after = noise.machine_load() if launcher.device is None else None
-    before, after = result.pop("load_before", before), result.pop("load_after", after)
+    # a device, or a shared worker (launch/grouped.py), sampled the load around its worker: those samples are its
+    after = result.pop("load_after", None) or (noise.machine_load() if launcher.device is None else None)
+    before = result.pop("load_before", before)
     remeasured = result.pop("remeasured", None)
     warnings = noise.assess(result, before, after) if result.get("status") == "ok" else []
     info = {"load_before": before, "load_after": after, "warnings": warnings, "extended": False}

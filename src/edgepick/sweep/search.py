@@ -34,6 +34,7 @@ from pathlib import Path
 
 from edgepick.core import errors
 from edgepick.core.job import PROBE_POLICY
+from edgepick.core.registry import CONVERTERS
 from edgepick.core.rows import CandidateRow
 from edgepick.launch import base as launch
 from edgepick.plan.planner import Candidate
@@ -242,6 +243,7 @@ def _convert_ahead(sw, candidates: list[Candidate]) -> None:
     unique = list({(tuple(c.path or ()), c.key if c.compression else None): c for c in candidates if c.path}.values())
     if not unique:
         return
+    unique.sort(key=_typical_s, reverse=True)  # the longest first (LPT, Graham 1969): the last to finish starts early
     cores = sw.request.target.cores or sorted(os.sched_getaffinity(0))
     sw.notify("phase", {"name": "convert", "total": len(unique)})
 
@@ -256,6 +258,10 @@ def _convert_ahead(sw, candidates: list[Candidate]) -> None:
     with ThreadPoolExecutor(max_workers=max(1, min(len(cores), len(unique)))) as pool:
         list(pool.map(one, unique))
     sw.notify("phase", {"name": "measure", "total": len(candidates)})
+
+
+def _typical_s(cand: Candidate) -> float:
+    return sum(getattr(CONVERTERS.get(step), "typical_s", 2.0) for step in cand.path)  # a plugin may not say
 
 
 def work_dir(run_dir: Path, cand: Candidate) -> Path:
