@@ -48,6 +48,9 @@ def test_a_runtimes_configurations_share_one_worker(home, fast):
         assert "pruned" not in row["probe"] and row["latency_ms"]["samples"] >= fast.min_samples
         assert row["equivalence"]["cosine"] > 0.9999 and row["peak_rss_mb"] > 0
     assert run.pick["runtime"] == "onnxruntime"
+    from edgepick.report.rigor import row_lines  # what `show --details` prints for such a row
+
+    assert "measured in one worker with this runtime's 1 other configuration(s), 2 of 2" in " ".join(row_lines(ort[1]))
 
 
 def test_a_crash_in_one_configuration_loses_none_of_the_others(home, fast):

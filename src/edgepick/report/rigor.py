@@ -61,6 +61,15 @@ def noise_text(row: dict) -> str | None:
     return ", ".join(parts) or None
 
 
+def shared_text(row: dict) -> str | None:
+    """Where a row was measured in a worker shared with its runtime's other configurations (launch/grouped.py)."""
+    shared = (row.get("probe") or {}).get("shared_worker")
+    if not shared:
+        return None
+    return (f"measured in one worker with this runtime's {shared['members'] - 1} other configuration(s), "
+            f"{shared['position']} of {shared['members']}: the import paid once, peak RSS reset for it")
+
+
 def median_ci_text(row: dict) -> str | None:
     """The median's 95% CI and where it comes from; with --repeats, every process's median too."""
     from edgepick.measure.noise import best_ci
@@ -93,7 +102,7 @@ def row_lines(row: dict, top: int = 5, ops: bool = False) -> list[str]:
         res = row["loadgen"]
         lines.append(f"LoadGen {res['error']}" if res.get("error") else "LoadGen " + loadgen_text(res))
     lines += ops_text(row, top, ops)
-    for text in (median_ci_text(row), roofline_text(row), noise_text(row), interleave_text(row)):
+    for text in (median_ci_text(row), roofline_text(row), noise_text(row), interleave_text(row), shared_text(row)):
         if text:
             lines.append(text)
     if row.get("energy"):
