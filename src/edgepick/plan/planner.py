@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import contextlib
+import os
+import sys
+import threading
+from dataclasses import asdict, dataclass, field
 
 from edgepick.core import errors
 from edgepick.core.registry import RUNTIMES
 from edgepick.inputs.validate import only_known
 from edgepick.plan.formats import usable_path
+
+BACKGROUND_NICE = 10  # prefetch()'s threads, and the processes they start (Linux: nice is per thread, inherited)
 
 
 @dataclass
@@ -40,6 +46,55 @@ def resolve_runtimes(requested: list[str] | None) -> list[str]:
     if not requested:
         return known
     return only_known(requested, known, "runtime", "(see `edgepick runtimes`)")
+
+
+@dataclass
+class Prefetch:
+    """plan()'s slow look-ups, started in the background by prefetch(): `host` warms the host's CPU description
+    (core/fingerprint.cpu_info: py-cpuinfo runs a subprocess, about a second; the run's fingerprint reads it too),
+    `probes` the unavailable_reason() of the runtimes that say it is slow and cached (TVM's import probe)."""
+
+    host: threading.Thread
+    probes: list[threading.Thread] = field(default_factory=list)
+
+    def wait(self) -> None:
+        """Until nothing started here runs any more (before measuring: no probe competes with a candidate)."""
+        for thread in (self.host, *self.probes):
+            thread.join()
+
+
+def prefetch(requested: list[str] | None) -> Prefetch:
+    """Start what plan() will look up slowly, so it overlaps the model's load instead of following it. The answers
+    stay plan()'s own: a probe still running is waited for, one that raised is made again by the caller that needs
+    it, who gets the error where it always did. An unknown runtime is left to resolve_runtimes, after the load."""
+    from edgepick.core.fingerprint import cpu_info
+
+    known = RUNTIMES.names()
+    ahead = Prefetch(_in_background(cpu_info, "prefetch-cpu-info"))
+    for name in [n for n in requested if n in known] if requested else known:
+        try:
+            rt = RUNTIMES.get(name)
+        except Exception:  # a broken plugin: plan() meets the same error, after the load, as before
+            continue
+        if getattr(rt, "prefetch_availability", False):
+            ahead.probes.append(_in_background(rt.unavailable_reason, f"prefetch-{name}"))
+    return ahead
+
+
+def _in_background(look_up, name: str) -> threading.Thread:
+    """look_up() in a daemon thread (exiting does not wait for it) at a lower priority, which the processes it starts
+    inherit: the model's load, on the critical path, keeps the CPU first. Its answer is whatever look_up caches."""
+
+    def quietly() -> None:
+        if sys.platform.startswith("linux"):  # a thread's own nice value, on Linux only (elsewhere: the process's)
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
+        with contextlib.suppress(Exception):  # not kept: the caller that needs it looks up again, gets the error
+            look_up()
+
+    thread = threading.Thread(target=quietly, name=name, daemon=True)
+    thread.start()
+    return thread
 
 
 def blocker(rt, source_format: str, path: list[str] | None, signature, batch: int) -> tuple[str, str] | None:

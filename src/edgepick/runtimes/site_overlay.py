@@ -11,10 +11,12 @@ a runtime that needs another numpy or TensorFlow altogether (MXNet, onnx2tf); an
 
 from __future__ import annotations
 
-import functools
 import os
 import subprocess
 import sys
+import threading
+from concurrent import futures
+from concurrent.futures import Future
 from pathlib import Path
 
 from edgepick.core import paths
@@ -57,14 +59,66 @@ def env_for(runtime: str) -> dict:
     return env
 
 
-@functools.cache
+# probe_import's answers, by (module, runtime): a Future per probe, so a caller that arrives while the probe runs
+# (plan() while plan/planner.prefetch()'s background call is still importing) waits for that one answer instead of
+# starting a second interpreter. functools.cache would run both.
+_probes: dict[tuple[str, str], Future] = {}
+_probes_lock = threading.Lock()
+PROBE_TIMEOUT_S = 120
+
+# The probe's interpreter is tied to this process first, like the workers (worker/child.py; runtimes/ cannot import
+# it): PR_SET_PDEATHSIG has the kernel SIGKILL it if edgepick dies (a probe in a background thread included). Only
+# stdlib modules, set before `import {module}`, so the import it probes is the same; its stderr's last line too.
+_TIE_TO_PARENT = ("import ctypes, os, signal\n"
+                  "try:\n    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)\n"
+                  "except (OSError, AttributeError):\n    pass\n"
+                  "else:\n    os.getppid() == {parent} or os._exit(1)\n")
+
+
 def probe_import(module: str, runtime: str) -> str | None:
-    """Import `module` in a fresh interpreter (with the overlay when present): None if it works, else the error line."""
+    """Import `module` in a fresh interpreter (with the overlay when present): None if it works, else the error line.
+
+    Once per (module, runtime) and process, whichever thread asks first. A probe that raised is not kept (like
+    functools.cache): its own caller gets the exception, and whoever was waiting for it probes again."""
+    key = (module, runtime)
+    while True:
+        with _probes_lock:
+            answer = _probes.get(key)
+            mine = answer is None
+            if mine:
+                answer = _probes[key] = Future()
+        if mine:
+            try:
+                answer.set_result(_probe(module, runtime))
+            except BaseException as e:
+                with _probes_lock:
+                    if _probes.get(key) is answer:
+                        del _probes[key]
+                answer.set_exception(e)
+                raise
+            return answer.result()
+        futures.wait([answer])
+        if answer.exception() is None:
+            return answer.result()
+
+
+def _cache_clear() -> None:
+    """Forget every answer (an overlay was just installed); a probe still running answers only its own callers."""
+    with _probes_lock:
+        _probes.clear()
+
+
+probe_import.cache_clear = _cache_clear
+
+
+def _probe(module: str, runtime: str) -> str | None:
     code = f"import {module}"
+    program = _TIE_TO_PARENT.format(parent=os.getpid()) + code
     try:
-        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env_for(runtime))
+        done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=PROBE_TIMEOUT_S,
+                              env=env_for(runtime))
     except subprocess.TimeoutExpired:
-        return f"`{code}` took over 120 s"
+        return f"`{code}` took over {PROBE_TIMEOUT_S} s"
     if done.returncode == 0:
         return None
     lines = [ln for ln in done.stderr.strip().splitlines() if ln.strip()]

@@ -45,6 +45,9 @@ class Tvm(Runtime):
     extra = "tvm"
     thread_setting = "TVM_NUM_THREADS (read when the TVM thread pool starts)"
     description = "Apache TVM Relax, compiled with LLVM for the host CPU (-mcpu from LLVM's host detection), Relax VM"
+    # unavailable_reason() imports TVM in a fresh interpreter (seconds), its answer kept by site_overlay.probe_import
+    # (thread-safe): plan/planner.prefetch() asks it in the background while the model loads
+    prefetch_availability = True
 
     @classmethod
     def unavailable_reason(cls) -> str | None:

@@ -31,7 +31,7 @@ from edgepick.launch.isolated import (
 )
 from edgepick.measure.equivalence import accuracy_top1, for_quantized_source, weak_outputs
 from edgepick.measure.verdicts import reconcile as reconcile_verdicts
-from edgepick.plan.planner import Candidate, drop_for_platform, plan, resolve_runtimes
+from edgepick.plan.planner import Candidate, drop_for_platform, plan, prefetch, resolve_runtimes
 from edgepick.plan.precision import outcomes as precision_outcomes
 from edgepick.plan.precision import parse_precisions
 from edgepick.rigor import run as rigor
@@ -90,6 +90,8 @@ def _request_key(request: Settings, spec, runtimes: list[str], inputs_digest: st
 def execute(request: Settings, progress: Progress | None = None) -> Run:
     notify = progress or (lambda kind, info: None)
     request.check()  # each part validated its values when built; threads against cores once more after a device
+    # The planner's slow look-ups (TVM's import probe, the host's CPU flags) run while the model loads (issue 23)
+    ahead = prefetch(request.workload.runtimes)
     spec, data = _load(request)
     fleet = _open_fleet(request)  # --on: devices of a Ray cluster measure, in parallel (sweep/fleet.py)
     runtimes = resolve_runtimes(request.workload.runtimes)
@@ -97,9 +99,11 @@ def execute(request: Settings, progress: Progress | None = None) -> Run:
     artifacts_root.mkdir(parents=True, exist_ok=True)
     if spec.artifact.format == "torch-module":
         export_module(spec, artifacts_root)
+    ahead.host.join()  # the run's fingerprint reads the CPU description: once, not a second py-cpuinfo beside it
     sw = _open_run(request, spec, data, runtimes, artifacts_root, notify)
     sw.fleet = fleet
     candidates = sw.plan(runtimes)
+    ahead.wait()  # a probe plan() did not ask for has finished too: nothing of it runs beside a measurement
     total = len(candidates) * (len(fleet.launchers) if fleet else 1)
     sw.store.set_expected_rows(sw.run.id, total)
     notify("start", {"run_id": sw.run.id, "total": total, "resumed": len(sw.done)})
