@@ -7,6 +7,7 @@ segfault, the OOM killer, a hang) the launcher classifies from the outside.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import resource
@@ -123,10 +124,17 @@ def _probe(job: dict, result: dict, session, prepared) -> bool:
 
 def _steady_state(job: dict, result: dict, runtime, artifact: Artifact, session, samples, prepared) -> None:
     batch = job["batch"]
-    if job.get("probe") and _probe(job, result, session, prepared):
-        return  # clearly slower than the best probe: its eval outputs are still checked, its steady state is not run
+    policy, probe_calls = TimingPolicy(**job.get("timing", {})), 0
+    if job.get("probe"):
+        started = time.perf_counter()
+        if _probe(job, result, session, prepared):
+            return  # clearly slower than the best probe: its eval outputs are checked, its steady state is not run
+        # a contender: the probe's calls were warm-up calls, so they count towards the warm-up's count and time
+        probed = result["probe"]
+        probe_calls = probed["warmup_calls"] + probed["latency_ms"]["samples"]
+        policy = dataclasses.replace(policy, warmup_count=max(0, policy.warmup_count - probe_calls),
+                                     warmup_s=max(0.0, policy.warmup_s - (time.perf_counter() - started)))
     result["phase"] = "steady-state"
-    policy = TimingPolicy(**job.get("timing", {}))
     cores = sorted(os.sched_getaffinity(0))
     before = sensors.snapshot(cores)  # clocks and temperatures around the steady state: throttling shows on a board
     probe = energy.Probe.start()
@@ -136,7 +144,7 @@ def _steady_state(job: dict, result: dict, runtime, artifact: Artifact, session,
     readable = before["cpu_mhz"] is not None or before["thermal_c"]
     result["energy"]["sensors"] = {"before": before, "after": after} if readable else {
         "unavailable": sensors.availability(cores)}
-    result["warmup_calls"] = warm
+    result["warmup_calls"] = probe_calls + warm  # every call before the steady state's samples
     result["latency_ms"] = summarize(samples_ns)
     result["latency_samples_ms"] = [s / 1e6 for s in samples_ns[: job.get("keep_samples", 5000)]]
     result["throughput_per_s"] = batch * len(samples_ns) / (sum(samples_ns) / 1e9)
