@@ -135,14 +135,27 @@ def device_race(request) -> Race:
 
 
 def order(candidates: list[Candidate], predicted: dict[str, dict]) -> list[Candidate]:
-    """The likely winners first: history's ratio to the best, else the prior's rank; a runtime's batch sizes
-    together, smallest first. So the first runtime sets the bar of every batch size, and each runtime after it
-    can have all its configurations probed in one shared worker (launch/grouped.py). Stable: a tie keeps plan
-    order."""
-    def rank(c: Candidate):
+    """The likely winners first, a runtime at a time: runtimes by their best expected ratio to the best at the
+    smallest batch size (history's, else the prior's rank), each runtime's configurations together, smallest batch
+    first. The first runtime then sets the bar of every batch size, and each runtime after it is measured in one
+    shared worker (launch/grouped.py), all of its configurations raced against bars that already exist; ranking a
+    runtime by a larger batch would bring all its small-batch rows in before any bar (a history that made OpenVINO
+    BF16 the best at batch 8 measured its three batch-1 rows in full). Stable: a tie keeps plan order."""
+    def prior(runtime: str) -> int:
+        return PRIOR.index(runtime) if runtime in PRIOR else len(PRIOR)
+
+    def expected(c: Candidate) -> float:
         p = predicted.get(c.key)
-        prior = PRIOR.index(c.runtime) if c.runtime in PRIOR else len(PRIOR)
-        return (p["history_ratio"] if p else 1.0 + 0.1 * prior, prior, c.batch)
+        return p["history_ratio"] if p else 1.0 + 0.1 * prior(c.runtime)
+
+    smallest = min((c.batch for c in candidates), default=1)
+    lead: dict[str, float] = {}
+    for c in candidates:
+        if c.batch == smallest:
+            lead[c.runtime] = min(lead.get(c.runtime, float("inf")), expected(c))
+
+    def rank(c: Candidate):
+        return (lead.get(c.runtime, expected(c)), prior(c.runtime), c.runtime, c.batch, expected(c))
 
     return sorted(candidates, key=rank)
 
