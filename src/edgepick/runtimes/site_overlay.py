@@ -15,8 +15,6 @@ import os
 import subprocess
 import sys
 import threading
-from concurrent import futures
-from concurrent.futures import Future
 from pathlib import Path
 
 from edgepick.core import paths
@@ -59,11 +57,14 @@ def env_for(runtime: str) -> dict:
     return env
 
 
-# probe_import's answers, by (module, runtime): a Future per probe, so a caller that arrives while the probe runs
+# probe_import's answers, by (module, runtime), and a lock per key: a caller that arrives while the probe runs
 # (plan() while plan/planner.prefetch()'s background call is still importing) waits for that one answer instead of
-# starting a second interpreter. functools.cache would run both.
-_probes: dict[tuple[str, str], Future] = {}
-_probes_lock = threading.Lock()
+# starting a second interpreter (functools.cache would run both). `_guard` covers the dicts and the generation,
+# which cache_clear() moves on so a probe started before it does not store its (now stale) answer.
+_answers: dict[tuple[str, str], str | None] = {}
+_key_locks: dict[tuple[str, str], threading.Lock] = {}
+_guard = threading.Lock()
+_generation = [0]
 PROBE_TIMEOUT_S = 120
 
 # The probe's interpreter is tied to this process first, like the workers (worker/child.py; runtimes/ cannot import
@@ -81,31 +82,25 @@ def probe_import(module: str, runtime: str) -> str | None:
     Once per (module, runtime) and process, whichever thread asks first. A probe that raised is not kept (like
     functools.cache): its own caller gets the exception, and whoever was waiting for it probes again."""
     key = (module, runtime)
-    while True:
-        with _probes_lock:
-            answer = _probes.get(key)
-            mine = answer is None
-            if mine:
-                answer = _probes[key] = Future()
-        if mine:
-            try:
-                answer.set_result(_probe(module, runtime))
-            except BaseException as e:
-                with _probes_lock:
-                    if _probes.get(key) is answer:
-                        del _probes[key]
-                answer.set_exception(e)
-                raise
-            return answer.result()
-        futures.wait([answer])
-        if answer.exception() is None:
-            return answer.result()
+    with _guard:
+        lock = _key_locks.setdefault(key, threading.Lock())
+    with lock:
+        with _guard:
+            if key in _answers:
+                return _answers[key]
+            generation = _generation[0]
+        answer = _probe(module, runtime)
+        with _guard:
+            if generation == _generation[0]:
+                _answers[key] = answer
+        return answer
 
 
 def _cache_clear() -> None:
-    """Forget every answer (an overlay was just installed); a probe still running answers only its own callers."""
-    with _probes_lock:
-        _probes.clear()
+    """Forget every answer (an overlay was just installed); a probe still running keeps its answer to itself."""
+    with _guard:
+        _answers.clear()
+        _generation[0] += 1
 
 
 probe_import.cache_clear = _cache_clear
