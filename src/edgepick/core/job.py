@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from edgepick.core.errors import UserError
@@ -31,6 +31,11 @@ class TimingPolicy:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def longer(self) -> TimingPolicy:
+        """The re-measure of an unsteady median (rigor/run.py, worker/measure.py): twice the duration and samples."""
+        return replace(self, min_duration_s=2 * self.min_duration_s, min_samples=2 * self.min_samples,
+                       max_duration_s=max(self.max_duration_s, 4 * self.min_duration_s))
 
 
 # The probe (sweep/search.py): a short window after a short warm-up, long enough for an order-statistic CI of the

@@ -22,9 +22,15 @@ def job_extras(request) -> dict:
         extras["loadgen"] = request.rigor.scenario
     if request.rigor.profile_runs:
         extras["profile_runs"] = request.rigor.profile_runs
-    if request.rigor.noise_retry:  # the worker re-measures an unsteady median itself (worker/measure.py)
+    if remeasures(request):  # the worker re-measures an unsteady median itself (worker/measure.py)
         extras["remeasure_above"] = noise.CV_THRESHOLD
     return extras
+
+
+def remeasures(request) -> bool:
+    """Whether an unsteady median is re-measured longer: asked (--noise-retry, the default), and the steady state
+    is no deliberate quick look (under 0.5 s: tests, smoke runs), where it is only warned about."""
+    return bool(request.rigor.noise_retry) and request.time.policy.min_duration_s >= 0.5
 
 
 def run_measured(job: dict, work_dir: Path, request) -> dict:
@@ -45,14 +51,11 @@ def run_measured(job: dict, work_dir: Path, request) -> dict:
     if remeasured:  # the worker found its median unsteady and measured once more, longer: that window is the row's
         info.update(extended=True, first_robust_cv=remeasured["first_robust_cv"])
     # an unsteady median is what a longer steady state can fix; a busy machine or a clock change is only warned about.
-    # A steady state under 0.5 s is a deliberate quick look (tests, smoke runs): warn, do not re-measure.
     # A pruned probe (sweep/search.py) is not re-measured: its figures only had to show it clearly slower.
     pruned = bool((result.get("probe") or {}).get("pruned"))
-    retry = request.rigor.noise_retry and request.time.policy.min_duration_s >= 0.5 and not pruned and not remeasured
+    retry = remeasures(request) and not pruned and not remeasured
     if retry and any(w.startswith(noise.UNSTEADY) for w in warnings) and result.get("status") == "ok":
-        longer = replace(request.time.policy, min_duration_s=2 * request.time.policy.min_duration_s,
-                         min_samples=2 * request.time.policy.min_samples,
-                         max_duration_s=max(request.time.policy.max_duration_s, 4 * request.time.policy.min_duration_s))
+        longer = request.time.policy.longer()
         retry = launcher.launch(dict(job, timing=longer.to_dict(), remeasure_above=None), work_dir, caps)
         after2 = retry.pop("load_after", None) or noise.machine_load()
         after = retry.pop("load_before", after)

@@ -163,16 +163,13 @@ def _timed_steadily(job: dict, result: dict, call, policy: TimingPolicy) -> tupl
     once more and longer in this process (twice the duration and samples), which replaces it: the first window was
     a long warm-up, so the framework's import and the load are not paid again for the re-measure."""
     samples_ns, warm = timed_loop(call, policy)
-    above = job.get("remeasure_above")
-    if above is None or policy.min_duration_s < 0.5:  # a shorter steady state is a deliberate quick look
+    above = job.get("remeasure_above")  # None: not asked (rigor/run.remeasures says when)
+    if above is None:
         return samples_ns, warm
     robust_cv = summarize(samples_ns)["robust_cv"]
     if robust_cv <= above:
         return samples_ns, warm
-    longer = TimingPolicy(warmup_count=0, warmup_s=0.0, min_samples=2 * policy.min_samples,
-                          min_duration_s=2 * policy.min_duration_s,
-                          max_duration_s=max(policy.max_duration_s, 4 * policy.min_duration_s),
-                          max_samples=policy.max_samples)
+    longer = dataclasses.replace(policy.longer(), warmup_count=0, warmup_s=0.0)  # the first window warmed it up
     result["remeasured"] = {"first_robust_cv": robust_cv, "first_samples": len(samples_ns)}
     again, _ = timed_loop(call, longer)
     return again, warm + len(samples_ns)
