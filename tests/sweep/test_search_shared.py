@@ -2,10 +2,15 @@
 
 Real runtimes on the planted module of test_search.py: onnxruntime runs first (the prior): with no bar yet, its two
 batch sizes are both measured in full, in one worker, and set the bars; torch-eager's two batch sizes then share one
-worker and are both clearly slower.
+worker and are both clearly slower. Both workers import their framework ahead, side by side where the machine has
+two cores (and the memory) for it, and neither import overlaps a measurement.
 """
 
 from __future__ import annotations
+
+import json
+import os
+import time
 
 from tests.sweep.test_search import SLEEPY
 
@@ -30,27 +35,85 @@ def _pick(model, fast, **options):
                                    "runtimes": ["onnxruntime", "torch-eager"], "batches": [1, 2], **options})
 
 
+def _beside() -> int:
+    """How many other workers import beside the first two groups' on this machine (launch/grouped.ahead_count)."""
+    from edgepick.launch.grouped import ahead_count
+    from edgepick.sweep.search import _available_bytes
+
+    return min(2, ahead_count(len(os.sched_getaffinity(0)), _available_bytes())) - 1
+
+
 def test_a_runtimes_configurations_share_one_worker(home, fast):
     (home.parent / "sleepy_models.py").write_text(SLEEPY)
     run = _pick("sleepy_models:slow", fast)
+    beside = _beside()
     eager = [r for r in run.rows if r["runtime"] == "torch-eager"]
     assert [r["status"] for r in eager] == ["pruned", "pruned"], [r.get("reason") for r in eager]
-    assert [r["probe"]["shared_worker"] for r in eager] == [{"members": 2, "position": 1}, {"members": 2, "position": 2}]
+    assert [r["probe"]["shared_worker"] for r in eager] == [{"members": 2, "position": p, "imported_beside": beside}
+                                                            for p in (1, 2)]
     assert all(r["equivalence"]["cosine"] > 0.9999 for r in eager)  # still checked against the reference
-    assert eager[0]["import_s"] == eager[1]["import_s"]  # the one import, counted for each configuration
+    assert eager[0]["import_s"] == eager[1]["import_s"] > 0.05  # the one import, taken ahead, for each configuration
     groups = run.context["search_outcome"]["shared_workers"]
-    assert [{k: g[k] for k in ("runtime", "members", "pruned", "measured", "timed_out")} for g in groups] == [
-        {"runtime": "onnxruntime", "members": 2, "pruned": 0, "measured": 2, "timed_out": False},
-        {"runtime": "torch-eager", "members": 2, "pruned": 2, "measured": 0, "timed_out": False}]
+    assert [{k: g[k] for k in ("runtime", "members", "pruned", "measured", "failed", "timed_out", "imported_beside")}
+            for g in groups] == [
+        {"runtime": "onnxruntime", "members": 2, "pruned": 0, "measured": 2, "failed": 0, "timed_out": False,
+         "imported_beside": beside},
+        {"runtime": "torch-eager", "members": 2, "pruned": 2, "measured": 0, "failed": 0, "timed_out": False,
+         "imported_beside": beside}]
+    _no_import_beside_a_measurement(home / "runs" / run.run_id)
     ort = [r for r in run.rows if r["runtime"] == "onnxruntime"]
     for position, row in enumerate(ort, 1):  # contenders measured in full in their shared worker, then judged
-        assert row["status"] == "ok" and row["probe"]["shared_worker"] == {"members": 2, "position": position}
+        assert row["status"] == "ok"
+        assert row["probe"]["shared_worker"] == {"members": 2, "position": position, "imported_beside": beside}
         assert "pruned" not in row["probe"] and row["latency_ms"]["samples"] >= fast.min_samples
         assert row["equivalence"]["cosine"] > 0.9999 and row["peak_rss_mb"] > 0
     assert run.pick["runtime"] == "onnxruntime"
     from edgepick.report.rigor import row_lines  # what `show --details` prints for such a row
 
-    assert "measured in one worker with this runtime's 1 other configuration(s), 2 of 2" in " ".join(row_lines(ort[1]))
+    details = " ".join(row_lines(ort[1]))
+    assert "measured in one worker with this runtime's 1 other configuration(s), 2 of 2" in details
+    assert "its framework imported ahead" in details
+
+
+def _no_import_beside_a_measurement(run_dir):
+    """Every worker's import ended before the first group was sent its members (its group file written), when
+    they were started together, or before its own group otherwise: no import overlapped a measurement."""
+    dirs = sorted(run_dir.glob("shared-worker-*"), key=lambda d: int(d.name.rsplit("-", 1)[1]))
+    assert dirs and all((d / "imported.json").exists() for d in dirs)
+    first_go = min((d / "group.json").stat().st_mtime for d in dirs)
+    for d in dirs:
+        imported = (d / "imported.json").stat().st_mtime
+        assert imported <= max(first_go, (d / "group.json").stat().st_mtime)
+        assert json.loads((d / "imported.json").read_text())["import_s"] > 0
+
+
+def test_ahead_count_follows_the_cores_and_the_free_memory():
+    from edgepick.launch.grouped import ahead_count
+
+    gib = 2**30
+    assert [ahead_count(1, 24 * gib), ahead_count(2, 24 * gib), ahead_count(16, 24 * gib)] == [1, 2, 4]
+    assert [ahead_count(4, 1 * gib + 1), ahead_count(4, 3 * gib), ahead_count(4, None)] == [1, 3, 1]
+
+
+def test_a_worker_started_ahead_and_never_needed_ends_by_itself(tmp_path):
+    """Two groups planned, only the first measured: the second's worker imported and waited; at close it is sent
+    EOF instead of its group and ends by itself (exit 0), before the 5 s it is given."""
+    from edgepick.launch.base import LOCAL, Caps
+    from edgepick.launch.grouped import SharedWorkers, Upcoming
+
+    shared = SharedWorkers(LOCAL, ahead=2)
+    jobs = {rt: {"runtime": rt, "artifact": {"path": str(tmp_path / "missing.onnx")}, "threads": 1, "batch": 1,
+                 "cores": None, "inputs": str(tmp_path / "missing.npz")} for rt in ("onnxruntime", "opencv-dnn")}
+    shared.plan([Upcoming(jobs[rt], tmp_path) for rt in jobs])
+    answered = shared.measure([(jobs["onnxruntime"], tmp_path / "ort")], Caps(timeout_s=60))
+    assert answered == 1  # its only member failed (no model file) as the first in its process: its own failure kept
+    assert shared.groups[0]["failed"] == 1 and shared.groups[0]["imported_beside"] == 1
+    waiting = shared.started[("opencv-dnn", jobs["opencv-dnn"]["artifact"]["path"])]
+    assert waiting.imported == 2 and waiting.process.proc.poll() is None  # imported, asleep on its stdin
+    started = time.monotonic()
+    shared.close()
+    assert waiting.process.proc.returncode == 0 and time.monotonic() - started < 5
+    assert not (waiting.group_dir / "group.json").exists()
 
 
 def test_a_crash_in_one_configuration_loses_none_of_the_others(home, fast):

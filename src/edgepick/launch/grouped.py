@@ -5,22 +5,31 @@ sizes, precisions, thread counts); one worker (worker/shared_group.py) measures 
 import once: each member is probed against its bar and, unless clearly slower, measured in full as it would be
 alone (steady state, eval outputs). The sweep's usual `launch(job)` for a member then returns that result instead
 of starting a worker, so the rest of the sweep (noise notes, static-compile retries, the judge) reads it as any
-other. A member that failed, crashed or was never reached (a crash or the timeout came first) is measured alone as
-before: a crash in one configuration loses none of the others, and a failure is never blamed on what an earlier
-member left in the process. Isolation between runtimes stays: one runtime, one artifact per process. Only for the
-local launcher: a fleet device measures each job alone.
+other. A member that crashed or was never reached (a crash or the timeout came first) is measured alone as before,
+and so is one that failed after another member ran in its process: a crash in one configuration loses none of the
+others, and a failure is never blamed on what an earlier member left in the process (the first member's failure is
+its own). Isolation between runtimes stays: one runtime, one artifact per process. Only for the local launcher: a
+fleet device measures each job alone.
+
+Imports ahead: the search tells `plan()` which groups come, in order. When a group's turn comes and its worker is
+not started yet, it and the next ones (as many as the cores allowed, see `ahead_count`) are started together and
+import their frameworks side by side; only when every one of them has imported (or died) is the first sent its
+group, so an import overlaps other imports, never a measurement. The next groups then find their workers imported
+and waiting (blocked on stdin: asleep, no CPU). A worker not needed in the end is sent EOF and ends.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from edgepick.core import envs, errors
 from edgepick.launch import memcap
 from edgepick.launch.base import Caps, Launcher
-from edgepick.launch.subprocess import spawn_capped
+from edgepick.launch.subprocess import CappedProcess
 from edgepick.measure import noise
 
 # What makes a result measured ahead the answer to a later launch: the same configuration into the same folder.
@@ -33,14 +42,55 @@ def _identity(job: dict, out_dir: Path) -> tuple:
             *(json.dumps(job.get(k), sort_keys=True) for k in _SAME))
 
 
+def group_key(job: dict) -> tuple[str, str]:
+    """A shared worker's group: one runtime, one artifact."""
+    return job["runtime"], job["artifact"]["path"]
+
+
+@dataclass
+class Upcoming:
+    """A group the search will measure: one of its members' jobs (the runtime's interpreter, env and cores)."""
+
+    job: dict
+    run_dir: Path
+
+
+def ahead_count(cores: int, available_bytes: int | None) -> int:
+    """How many workers import at once: one per allowed core, at most 4, and at most one per GiB of free memory
+    (an imported framework waiting its turn holds its memory: a small board must not swap for it)."""
+    by_memory = max(1, available_bytes // 2**30) if available_bytes else 1
+    return max(1, min(cores, 4, by_memory))
+
+
+@dataclass
+class _Started:
+    process: CappedProcess
+    group_dir: Path
+    imported: int = 0  # imported ahead: how many workers imported side by side (itself included); 0: not ahead
+
+
 class SharedWorkers:
     """A launcher that answers launches of members a shared worker already measured (or pruned)."""
 
-    def __init__(self, inner: Launcher) -> None:
+    def __init__(self, inner: Launcher, ahead: int = 1) -> None:
         self.inner = inner
         self.device = inner.device
+        self.ahead = ahead
         self.ready: dict[tuple, dict] = {}
         self.groups: list[dict] = []  # what each shared worker did, for the run's search summary
+        self.upcoming: list[Upcoming] = []
+        self.started: dict[tuple, _Started] = {}
+        self._dirs = 0
+
+    def plan(self, upcoming: list[Upcoming]) -> None:
+        self.upcoming = list(upcoming)
+
+    def close(self) -> None:
+        """End the workers started ahead and never used (EOF: each ends by itself; killed if it does not)."""
+        for started in self.started.values():
+            started.process.send("")  # not "go": it ends by itself
+            started.process.wait(5.0)  # and is killed if it does not
+        self.started.clear()
 
     def launch(self, job: dict, out_dir: Path, caps: Caps) -> dict:
         found = self.ready.pop(_identity(job, out_dir), None)
@@ -49,9 +99,11 @@ class SharedWorkers:
     def measure(self, jobs: list[tuple[dict, Path]], caps: Caps) -> int:
         """Measure `jobs` (each with its out_dir) in one worker; returns how many it answered (measured or
         pruned). `caps.timeout_s` is the whole group's."""
+        if not jobs:
+            return 0
         try:
             launch = envs.worker_launch(jobs[0][0])
-            if len(jobs) < 2 or any(envs.worker_launch(job) != launch for job, _ in jobs):
+            if any(envs.worker_launch(job) != launch for job, _ in jobs):
                 return 0  # thread counts some frameworks read at import differ: those cannot share a process
             return self._measure(jobs, caps, launch)
         except (errors.CandidateFailure, OSError) as e:  # e.g. the runtime's venv is missing: each member alone
@@ -62,25 +114,85 @@ class SharedWorkers:
     def _measure(self, jobs: list[tuple[dict, Path]], caps: Caps, launch: tuple[str, dict]) -> int:
         mechanism = memcap.choose(caps.memory_limit, caps.memory_mechanism)
         members = [self._member(job, out_dir, caps, mechanism) for job, out_dir in jobs]
-        group_dir = jobs[0][1].parent / f"shared-worker-{len(self.groups)}"
-        group_dir.mkdir(parents=True, exist_ok=True)
-        (group_dir / "group.json").write_text(json.dumps({"members": members}))
-        python, overrides = launch
-        env = dict(os.environ, PYTHONUNBUFFERED="1", EDGEPICK_WORKER_ROLE="measure", **overrides)
+        started = self._imported(group_key(jobs[0][0]), caps, mechanism)
+        beside = started.imported - 1 if started else 0
         before = noise.machine_load(reuse_within_s=noise.REUSE_WITHIN_S)
-        outcome = spawn_capped(python, "edgepick.worker.shared_group", group_dir / "group.json", group_dir,
-                               caps.timeout_s, caps.memory_limit, mechanism, env)
+        go = time.monotonic()
+        if started is None:  # not planned, or its import died: started here and now, the group file given at once
+            group_dir = self._group_dir(jobs[0][1].parent)
+            (group_dir / "group.json").write_text(json.dumps({"members": members}))
+            python, overrides = launch
+            started = _Started(CappedProcess(python, "edgepick.worker.shared_group", group_dir / "group.json",
+                                             group_dir, caps.memory_limit, mechanism, _env(overrides)), group_dir)
+        else:
+            (started.group_dir / "group.json").write_text(json.dumps({"members": members, "imported_beside": beside}))
+            started.process.send("go")
+        outcome = started.process.wait(caps.timeout_s, since=go)
         after = noise.machine_load()
-        counts = {"pruned": 0, "measured": 0}
-        for (job, out_dir), member in zip(jobs, members):
+        counts = {"pruned": 0, "measured": 0, "failed": 0}
+        for position, ((job, out_dir), member) in enumerate(zip(jobs, members)):
             result = _read(Path(member["result"]))
-            if result.get("status") == "ok" and not outcome.oom:
-                result.update(load_before=before, load_after=after, memory_cap=_cap(caps, mechanism))
-                self.ready[_identity(job, out_dir)] = result
-                counts["pruned" if (result.get("probe") or {}).get("pruned") else "measured"] += 1
+            if outcome.oom or not _kept(result, position):
+                continue
+            result.update(load_before=before, load_after=after, memory_cap=_cap(caps, mechanism))
+            self.ready[_identity(job, out_dir)] = result
+            probe = result.get("probe") or {}
+            counts["failed" if result["status"] != "ok" else "pruned" if probe.get("pruned") else "measured"] += 1
         self.groups.append({"runtime": jobs[0][0]["runtime"], "members": len(jobs), **counts,
-                            "wall_s": round(outcome.wall_s, 2), "timed_out": outcome.timed_out})
+                            "wall_s": round(outcome.wall_s, 2), "timed_out": outcome.timed_out,
+                            **({"imported_beside": beside} if started.imported else {})})
         return sum(counts.values())
+
+    def _imported(self, key: tuple, caps: Caps, mechanism: str | None) -> _Started | None:
+        """The group's worker, its framework imported: started now with the next planned ones if it is not yet."""
+        keys = [group_key(u.job) for u in self.upcoming]
+        if key not in self.started and key in keys:
+            batch = [u for u in self.upcoming[keys.index(key):] if group_key(u.job) not in self.started]
+            for upcoming in batch[:self.ahead]:
+                self._start_ahead(upcoming, caps, mechanism)
+            self._wait_imports(caps.timeout_s)
+        started = self.started.pop(key, None)
+        if started is not None and not started.imported:
+            started.process.kill()
+            return None
+        return started
+
+    def _start_ahead(self, upcoming: Upcoming, caps: Caps, mechanism: str | None) -> None:
+        group_dir = self._group_dir(upcoming.run_dir)
+        job = upcoming.job
+        spec = {"runtime": job["runtime"], "cores": job.get("cores"), "group": str(group_dir / "group.json"),
+                "imported": str(group_dir / "imported.json")}
+        (group_dir / "ahead.json").write_text(json.dumps(spec))
+        try:
+            python, overrides = envs.worker_launch(job)
+        except errors.CandidateFailure:
+            return  # its members say it as their own rows
+        process = CappedProcess(python, "edgepick.worker.shared_group", group_dir / "ahead.json", group_dir,
+                                caps.memory_limit, mechanism, _env(overrides), stdin=True)
+        self.started[group_key(job)] = _Started(process, group_dir)
+
+    def _wait_imports(self, timeout_s: float) -> None:
+        """Until every worker started ahead has imported, died, or run out of `timeout_s`; `imported` then counts
+        the workers that imported side by side."""
+        deadline = time.monotonic() + timeout_s
+        waiting = [s for s in self.started.values() if not s.imported]
+        side_by_side = len(waiting)
+        while waiting and time.monotonic() < deadline:
+            for s in list(waiting):
+                if (s.group_dir / "imported.json").exists():
+                    s.imported = side_by_side
+                    waiting.remove(s)
+                elif s.process.proc.poll() is not None:
+                    waiting.remove(s)
+            time.sleep(0.02)
+        for s in waiting:  # an import still running would run beside the measurements: ended now, measured alone
+            s.process.kill()
+
+    def _group_dir(self, run_dir: Path) -> Path:
+        group_dir = run_dir / f"shared-worker-{self._dirs}"
+        self._dirs += 1
+        group_dir.mkdir(parents=True, exist_ok=True)
+        return group_dir
 
     @staticmethod
     def _member(job: dict, out_dir: Path, caps: Caps, mechanism: str | None) -> dict:
@@ -93,11 +205,20 @@ class SharedWorkers:
         return member
 
 
+def _env(overrides: dict) -> dict:
+    return dict(os.environ, PYTHONUNBUFFERED="1", EDGEPICK_WORKER_ROLE="measure", **overrides)
+
+
+def _kept(result: dict, position: int) -> bool:
+    """Measured or pruned; or failed as the process's first member, where nothing ran before it to blame."""
+    return result.get("status") == "ok" or (position == 0 and result.get("status") == "failed")
+
+
 def _read(path: Path) -> dict:
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):  # never written: the crash or the timeout came first
-        return {"status": "failed", "reason_class": errors.CRASH}
+        return {}
 
 
 def _cap(caps: Caps, mechanism: str | None) -> dict | None:

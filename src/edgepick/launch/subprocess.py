@@ -64,37 +64,69 @@ def run_worker(job: dict, work_dir: Path, timeout_s: float, memory_limit: int | 
 def spawn_capped(python: str, module: str, job_file: Path, work_dir: Path, timeout_s: float, memory_limit: int | None,
                  mechanism: str | None, env: dict) -> Outcome:
     """Run `python -m module job_file` in its own session, tied to this process, under the timeout and memory cap."""
-    cap = watchdog = None
-    if mechanism == "cgroup-v2":
-        cap = memcap.CgroupCap(f"edgepick-{os.getpid()}-{work_dir.name}", memory_limit)
-    started = time.monotonic()
-    with open(work_dir / "worker.log", "wb") as log:
+    return CappedProcess(python, module, job_file, work_dir, memory_limit, mechanism, env).wait(timeout_s)
+
+
+class CappedProcess:
+    """A worker started under the memory cap, in its own session, tied to this process; `wait` gives it its timeout.
+
+    Started apart from its wait for the shared workers that import their framework ahead (launch/grouped.py): those
+    read one line from stdin (`stdin=True`) before measuring, and end quietly at its EOF."""
+
+    def __init__(self, python: str, module: str, job_file: Path, work_dir: Path, memory_limit: int | None,
+                 mechanism: str | None, env: dict, stdin: bool = False) -> None:
+        self.cap = self.watchdog = None
+        self.memory_limit, self.mechanism = memory_limit, mechanism
+        if mechanism == "cgroup-v2":
+            self.cap = memcap.CgroupCap(f"edgepick-{os.getpid()}-{work_dir.name}", memory_limit)
+        self.started = time.monotonic()
+        self.log = open(work_dir / "worker.log", "wb")
         # The worker runs in its own session (a terminal's Ctrl-C reaches the parent only, which stops it below) and
         # under worker/child.py, which ties it to this process: if the parent is SIGKILLed, the kernel kills it too.
-        proc = subprocess.Popen([python, "-m", "edgepick.worker.child", str(os.getpid()), module, str(job_file)],
-                                stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-        if cap:
-            cap.add(proc.pid)
+        self.proc = subprocess.Popen([python, "-m", "edgepick.worker.child", str(os.getpid()), module, str(job_file)],
+                                     stdout=self.log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                                     stdin=subprocess.PIPE if stdin else None)
+        if self.cap:
+            self.cap.add(self.proc.pid)
         elif mechanism == "rss-watchdog":
-            watchdog = memcap.RssWatchdog(proc.pid, memory_limit)
+            self.watchdog = memcap.RssWatchdog(self.proc.pid, memory_limit)
+
+    def send(self, line: str) -> bool:
+        """One line to the worker's stdin, then its EOF; False where the worker is gone already."""
+        try:
+            self.proc.stdin.write(line.encode() + b"\n")
+            self.proc.stdin.close()
+            return True
+        except (BrokenPipeError, OSError, ValueError):
+            return False
+
+    def wait(self, timeout_s: float, since: float | None = None) -> Outcome:
+        """Wait at most `timeout_s`, then kill its session; the wall time counts from `since` (default: its start)."""
         timed_out = False
         try:
-            proc.wait(timeout=timeout_s)
+            self.proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             timed_out = True
-            kill_group(proc)
+            kill_group(self.proc)
         except BaseException:  # Ctrl-C (or any error) in the parent: the worker must not go on measuring unattended
-            kill_group(proc)
-            if cap:
-                cap.remove()
+            self.kill()
             raise
-        finally:
-            if watchdog:
-                watchdog.stop()
-    oom = bool((cap and cap.tripped()) or (watchdog and watchdog.tripped()))
-    if cap:
-        cap.remove()
-    return Outcome(proc.returncode, timed_out, oom, time.monotonic() - started)
+        oom = bool((self.cap and self.cap.tripped()) or (self.watchdog and self.watchdog.tripped()))
+        self._release()
+        return Outcome(self.proc.returncode, timed_out, oom, time.monotonic() - (since or self.started))
+
+    def kill(self) -> None:
+        kill_group(self.proc)
+        self._release()
+
+    def _release(self) -> None:
+        if self.watchdog:
+            self.watchdog.stop()
+            self.watchdog = None
+        if self.cap:
+            self.cap.remove()
+            self.cap = None
+        self.log.close()
 
 
 def classify(outcome: Outcome, log: Path, timeout_s: float, memory_limit: int | None, mechanism: str | None) -> tuple[str, str]:

@@ -66,8 +66,14 @@ def shared_text(row: dict) -> str | None:
     shared = (row.get("probe") or {}).get("shared_worker")
     if not shared:
         return None
-    return (f"measured in one worker with this runtime's {shared['members'] - 1} other configuration(s), "
-            f"{shared['position']} of {shared['members']}: the import paid once, peak RSS reset for it")
+    others = shared["members"] - 1
+    text = (f"measured in one worker with this runtime's {others} other configuration(s), {shared['position']} of "
+            f"{shared['members']}: the import paid once, peak RSS reset for it" if others else "")
+    beside = shared.get("imported_beside")
+    if beside is not None:  # the import ran before the job came, side by side with other workers' imports
+        text += ("; " if text else "") + (f"its framework imported ahead, beside {beside} other worker(s) importing "
+                                          "theirs (import_s was taken so)" if beside else "its framework imported ahead")
+    return text or None
 
 
 def median_ci_text(row: dict) -> str | None:

@@ -23,7 +23,6 @@ the steady state is no longer than the probe (quick looks, tests), since pruning
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import time
@@ -172,8 +171,14 @@ def measure_all(sw, candidates: list[Candidate]) -> None:
     todo = [c for c in candidates if c.key not in sw.done]
     _convert_ahead(sw, [c for c in todo if not c.blocked and not c.compression])
     shared = sw.shared_workers = _shared_workers(sw, race)
-    with launch.using(shared) if shared else contextlib.nullcontext():
-        _measure_in_order(sw, race, candidates, predicted, todo, shared)
+    if shared is None:
+        return _measure_in_order(sw, race, candidates, predicted, todo, None)
+    shared.plan(_upcoming_groups(sw, order(candidates, predicted), todo, predicted))
+    try:
+        with launch.using(shared):
+            _measure_in_order(sw, race, candidates, predicted, todo, shared)
+    finally:
+        shared.close()
 
 
 def _measure_in_order(sw, race: Race, candidates: list[Candidate], predicted: dict, todo: list[Candidate],
@@ -208,10 +213,50 @@ def _measure_in_order(sw, race: Race, candidates: list[Candidate], predicted: di
 
 def _shared_workers(sw, race: Race):
     """The launcher that measures a runtime's configurations in one worker (launch/grouped.py), or None where each
-    is launched alone: no race, or a fleet device's launcher."""
-    from edgepick.launch.grouped import SharedWorkers
+    is launched alone: no race, or a fleet device's launcher. As many workers import ahead at once as the cores
+    allowed (and free memory) permit."""
+    from edgepick.launch.grouped import SharedWorkers, ahead_count
 
-    return SharedWorkers(launch.current()) if race.enabled and launch.current().device is None else None
+    if not race.enabled or launch.current().device is not None:
+        return None
+    cores = sw.request.target.cores or sorted(os.sched_getaffinity(0))
+    return SharedWorkers(launch.current(), ahead=ahead_count(len(cores), _available_bytes()))
+
+
+def _available_bytes() -> int | None:
+    """The kernel's estimate of the memory available without swapping (Linux), else None."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _members(cand: Candidate, todo: list[Candidate], tried: set) -> list[Candidate]:
+    """The configurations measured with `cand` in one worker: its runtime's, of the same artifact."""
+    return [c for c in todo if c.key not in tried and c.runtime == cand.runtime and c.path == cand.path
+            and not c.blocked and not c.compression]
+
+
+def _upcoming_groups(sw, ordered: list[Candidate], todo: list[Candidate], predicted: dict) -> list:
+    """The shared workers the loop below will start, in its order, for their imports ahead (launch/grouped.py)."""
+    from edgepick.launch.grouped import Upcoming
+
+    upcoming, tried = [], set()
+    left = {c.key for c in todo}
+    for cand in ordered:
+        if cand.key not in left or cand.key in tried or cand.blocked or cand.compression:
+            continue
+        if sw.request.search.trust_history and _trusted(cand, predicted.get(cand.key), sw):
+            continue
+        members = _members(cand, todo, tried)
+        tried.update(c.key for c in members)
+        converted = sw.convert(cand, sw.run_dir)
+        if not isinstance(converted, errors.CandidateFailure):
+            upcoming.append(Upcoming(sw.worker_job(cand, converted[0]), sw.run_dir))
+    return upcoming
 
 
 def _measure_together(sw, race: Race, shared, cand: Candidate, todo: list[Candidate], tried: set) -> None:
@@ -221,8 +266,7 @@ def _measure_together(sw, race: Race, shared, cand: Candidate, todo: list[Candid
     A configuration is tried in one group at most."""
     if cand.key in tried:
         return
-    members = [c for c in todo if c.key not in tried and c.runtime == cand.runtime and c.path == cand.path
-               and not c.blocked and not c.compression]
+    members = _members(cand, todo, tried)
     tried.update(c.key for c in members)
     jobs, timeout_s = [], 0.0
     for c in members:
@@ -232,9 +276,9 @@ def _measure_together(sw, race: Race, shared, cand: Candidate, todo: list[Candid
         job = dict(sw.worker_job(c, converted[0]), **rigor.job_extras(sw.request), probe=race.probe_job(c))
         jobs.append((job, work_dir(sw.run_dir, c)))
         timeout_s += race.deadline(c, sw.request.time.timeout_s)
-    if len(jobs) < 2:
+    if not jobs:
         return
-    sw.notify("measuring", {"key": f"{cand.runtime}: {len(jobs)} configurations in one worker", "phase": "probe",
+    sw.notify("measuring", {"key": f"{cand.runtime}: {len(jobs)} configuration(s) in one worker", "phase": "probe",
                             "index": 0, "total": len(jobs), "elapsed_s": 0.0})
     shared.measure(jobs, dataclasses.replace(launch.Caps.of(sw.request), timeout_s=timeout_s))
 
