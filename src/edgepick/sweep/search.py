@@ -14,7 +14,8 @@ set early; rows come back in plan order. Conversions run ahead, in parallel over
 runs beside them. A candidate far slower than the best never runs into the full --timeout: its worker has a deadline
 of DEADLINE_FACTOR x the best candidate's whole worker time (at least DEADLINE_FLOOR_S). A runtime's configurations
 of one artifact (batch sizes, precisions) are measured in turn in one worker (launch/grouped.py), so the framework's
-import and the process are paid once per runtime, not once per row; runtimes never share a process.
+import and the process are paid once per runtime, not once per row; runtimes never share a process. Those workers
+import their frameworks ahead, a few side by side (one per allowed core), before any of them measures.
 
 The search prunes on latency only, so it stands aside (every row measured, as --exhaustive) where the pick is made
 on anything else: a --budget, an --optimize other than latency, compression or real time; and where
