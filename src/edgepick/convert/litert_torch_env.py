@@ -42,7 +42,7 @@ def convert_in_env(module, signature, out_dir: Path) -> dict:
     target = out_dir / "model.tflite"
     cmd = [python, "-m", "edgepick.convert.litert_torch_env", str(program), str(out_dir / "examples.npz"), str(target),
            json.dumps(dynamic)]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, cwd=out_dir,
+    done = subprocess.run(envs.tied(cmd), capture_output=True, text=True, timeout=1800, cwd=out_dir,
                           env={"PATH": "/usr/bin:/bin", "HOME": str(out_dir), **overrides})
     (out_dir / "litert-torch.log").write_text(done.stdout + done.stderr)
     if done.returncode != 0 or not target.exists():

@@ -25,6 +25,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from edgepick.core import envs
+
 PASSES = "onnx2tf-pass"  # the folder beside the step folders
 _FORMAT = 1  # bump when what a pass folder holds changes
 _TIMEOUT = 1800
@@ -66,7 +68,7 @@ def _run(cmd: list[str], env: dict, folder: Path, pass_dir: Path) -> dict:
     out = (pass_dir / "out").absolute()
     t0 = time.perf_counter()
     # cwd: onnx2tf reads its sample image file from its working folder (and writes stray files there)
-    done = subprocess.run([str(out) if a == "<out>" else a for a in cmd], capture_output=True, text=True, env=env,
+    done = subprocess.run(envs.tied([str(out) if a == "<out>" else a for a in cmd]), capture_output=True, text=True, env=env,
                           timeout=_TIMEOUT, cwd=folder)
     (pass_dir / "stdout.log").write_text(done.stdout)
     (pass_dir / "stderr.log").write_text(done.stderr)

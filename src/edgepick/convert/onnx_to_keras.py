@@ -48,7 +48,8 @@ class OnnxToKeras(Converter):
                "batch": _batch(ctx.signature)}
         env = {"PATH": "/usr/bin:/bin", "HOME": str(ctx.out_dir), "KERAS_BACKEND": "tensorflow",
                "TF_CPP_MIN_LOG_LEVEL": "2", **overrides}
-        done = subprocess.run([python, "-m", "edgepick.convert.onnx_to_keras", json.dumps(job)], capture_output=True,
+        done = subprocess.run(envs.tied([python, "-m", "edgepick.convert.onnx_to_keras", json.dumps(job)]),
+                              capture_output=True,
                               text=True, env=env, timeout=1800)
         (ctx.out_dir / "onnx2keras.log").write_text(done.stdout + done.stderr)
         reply = last_json_line(done.stdout)

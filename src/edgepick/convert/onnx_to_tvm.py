@@ -16,7 +16,7 @@ import subprocess
 import sys
 
 from edgepick.convert.base import ConvertContext, Converter, last_json_line
-from edgepick.core import errors
+from edgepick.core import envs, errors
 from edgepick.core.artifact import Artifact
 from edgepick.runtimes import site_overlay as overlay
 
@@ -34,7 +34,8 @@ class OnnxToTvm(Converter):
         out = ctx.out_dir / "model.so"
         source, prepared = _prepared(artifact.path, ctx)
         job = {"onnx": source, "out": str(out)}
-        done = subprocess.run([sys.executable, "-m", "edgepick.convert.onnx_to_tvm", json.dumps(job)], capture_output=True,
+        done = subprocess.run(envs.tied([sys.executable, "-m", "edgepick.convert.onnx_to_tvm", json.dumps(job)]),
+                              capture_output=True,
                               text=True, timeout=1800, env=overlay.env_for("tvm"))
         reply = last_json_line(done.stdout)
         if done.returncode != 0 or not out.exists() or "error" in reply:

@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 from edgepick.convert.base import ConvertContext, Converter
+from edgepick.core import envs
 from edgepick.core.artifact import Artifact
 
 
@@ -30,7 +31,7 @@ class Pnnx(Converter):
         if not rewritten:
             src.symlink_to(Path(artifact.path).absolute())
         cmd = [pnnx.EXEC_PATH, src.name, f"inputshape={spec}", "fp16=0", "optlevel=2"]  # it runs in out_dir
-        done = subprocess.run(cmd, cwd=ctx.out_dir, capture_output=True, text=True, timeout=600)
+        done = subprocess.run(envs.tied(cmd), cwd=ctx.out_dir, capture_output=True, text=True, timeout=600)
         param, weights = ctx.out_dir / "model.ncnn.param", ctx.out_dir / "model.ncnn.bin"
         if done.returncode != 0 or not param.exists():
             raise RuntimeError(_why_pnnx_failed(done, ctx.signature))

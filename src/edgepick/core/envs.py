@@ -205,6 +205,13 @@ def interpreter_for(env: str | None) -> tuple[str, dict[str, str]]:
     return str(python_of(env)), {"PYTHONPATH": str(source_link()), "PYTHONNOUSERSITE": "1"}
 
 
+def tied(cmd: list[str]) -> list[str]:
+    """`cmd` started so that the kernel kills it when this process dies (worker/child.py --exec: PR_SET_PDEATHSIG,
+    kept across exec). A worker that is killed takes its converter's tool with it instead of leaving an orphan that
+    runs on for minutes."""
+    return [sys.executable, "-m", "edgepick.worker.child", str(os.getpid()), "--exec", *cmd]
+
+
 def worker_launch(job: dict) -> tuple[str, dict[str, str]]:
     """What the launcher needs to start this job's worker: the interpreter, plus the runtime's own env variables
     (thread counts some frameworks read only at import, before Runtime.load could set them)."""

@@ -1,4 +1,6 @@
 """`python -m edgepick.worker.child PARENT_PID MODULE ARGS...`: run MODULE as __main__, tied to the parent's life.
+`python -m edgepick.worker.child PARENT_PID --exec COMMAND ARGS...`: the same tie, then exec COMMAND (a converter's
+own tool started by a worker: onnx2tf, pnnx, a venv's python; core/envs.tied builds the line).
 
 Workers run in their own session (so a terminal's Ctrl-C reaches only the parent, which stops them in order). That
 also means nothing would stop them if the parent were killed with SIGKILL: they would keep measuring and overlap a
@@ -29,6 +31,8 @@ def tie_to_parent(parent_pid: int) -> None:
 
 def main(argv: list[str]) -> None:
     tie_to_parent(int(argv[0]))
+    if argv[1] == "--exec":  # the tie survives exec: the tool's own process dies with whoever started it
+        os.execvp(argv[2], argv[2:])
     sys.argv = [argv[1], *argv[2:]]
     runpy.run_module(argv[1], run_name="__main__", alter_sys=True)
 
