@@ -97,8 +97,8 @@ class SharedWorkers:
         return found if found is not None else self.inner.launch(job, out_dir, caps)
 
     def measure(self, jobs: list[tuple[dict, Path]], caps: Caps) -> int:
-        """Measure `jobs` (each with its out_dir) in one worker; returns how many it answered (measured or
-        pruned). `caps.timeout_s` is the whole group's."""
+        """Measure `jobs` (each with its out_dir) in one worker; returns how many it answered (measured, pruned,
+        or failed as the process's first member). `caps.timeout_s` is the whole group's, from when it is sent."""
         if not jobs:
             return 0
         try:
