@@ -37,10 +37,11 @@ def _pick(model, fast, **options):
 
 def _beside() -> int:
     """How many other workers import beside the first two groups' on this machine (launch/grouped.ahead_count)."""
-    from edgepick.launch.grouped import ahead_count
-    from edgepick.sweep.search import _available_bytes
+    import psutil
 
-    return min(2, ahead_count(len(os.sched_getaffinity(0)), _available_bytes())) - 1
+    from edgepick.launch.grouped import ahead_count
+
+    return min(2, ahead_count(len(os.sched_getaffinity(0)), psutil.virtual_memory().available)) - 1
 
 
 def test_a_runtimes_configurations_share_one_worker(home, fast):

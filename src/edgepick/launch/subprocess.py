@@ -76,7 +76,6 @@ class CappedProcess:
     def __init__(self, python: str, module: str, job_file: Path, work_dir: Path, memory_limit: int | None,
                  mechanism: str | None, env: dict, stdin: bool = False) -> None:
         self.cap = self.watchdog = None
-        self.memory_limit, self.mechanism = memory_limit, mechanism
         if mechanism == "cgroup-v2":
             self.cap = memcap.CgroupCap(f"edgepick-{os.getpid()}-{work_dir.name}", memory_limit)
         self.started = time.monotonic()

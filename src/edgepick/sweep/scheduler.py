@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,8 +51,7 @@ Progress = Callable[[str, dict], None]
 
 def _cores_for(request: Settings, threads: int) -> list[int]:
     """Pin each worker to as many cores as it has threads: the user's list, or the first usable ones."""
-    pool = request.target.cores or sorted(os.sched_getaffinity(0))
-    return pool[: max(1, threads)]
+    return search.allowed_cores(request)[: max(1, threads)]
 
 
 def _request_key(request: Settings, spec, runtimes: list[str], inputs_digest: str) -> tuple[str, dict]:

@@ -216,23 +216,19 @@ def _shared_workers(sw, race: Race):
     """The launcher that measures a runtime's configurations in one worker (launch/grouped.py), or None where each
     is launched alone: no race, or a fleet device's launcher. As many workers import ahead at once as the cores
     allowed (and free memory) permit."""
+    import psutil
+
     from edgepick.launch.grouped import SharedWorkers, ahead_count
 
     if not race.enabled or launch.current().device is not None:
         return None
-    cores = sw.request.target.cores or sorted(os.sched_getaffinity(0))
-    return SharedWorkers(launch.current(), ahead=ahead_count(len(cores), _available_bytes()))
+    available = psutil.virtual_memory().available  # what can be held without swapping (Linux: MemAvailable)
+    return SharedWorkers(launch.current(), ahead=ahead_count(len(allowed_cores(sw.request)), available))
 
 
-def _available_bytes() -> int | None:
-    """The kernel's estimate of the memory available without swapping (Linux), else None."""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
+def allowed_cores(request) -> list[int]:
+    """The cores this run may use: the user's --cores, else this process's affinity."""
+    return request.target.cores or sorted(os.sched_getaffinity(0))
 
 
 def _members(cand: Candidate, todo: list[Candidate], tried: set) -> list[Candidate]:
@@ -302,7 +298,7 @@ def _convert_ahead(sw, candidates: list[Candidate]) -> None:
     if not unique:
         return
     unique.sort(key=_typical_s, reverse=True)  # the longest first (LPT, Graham 1969): the last to finish starts early
-    cores = sw.request.target.cores or sorted(os.sched_getaffinity(0))
+    cores = allowed_cores(sw.request)
     sw.notify("phase", {"name": "convert", "total": len(unique)})
 
     def one(cand: Candidate) -> None:
