@@ -13,7 +13,7 @@ import pytest
 
 import edgepick
 from edgepick.plan.planner import Candidate
-from edgepick.sweep import search
+from edgepick.sweep import racing, search
 
 SLEEPY = '''
 import os, time
@@ -65,7 +65,7 @@ def test_slow_candidate_is_pruned_with_its_probe_and_reason(sleepy, fast):
     assert eager["status"] == "pruned", eager
     assert eager["reason"].startswith("probe p50 ") and "x the best (onnxruntime/fp32/t1/b1)" in eager["reason"]
     assert eager["reason"].endswith("measure it with --exhaustive")
-    assert eager["probe"]["pruned"]["ratio"] > search.MARGIN
+    assert eager["probe"]["pruned"]["ratio"] > racing.MARGIN
     assert len(eager["probe"]["windows"]) >= 2  # pruned only when a second window agrees with the first
     assert eager["latency_ms"]["p50"] >= 20 and eager["equivalence"]["cosine"] > 0.9999  # probed and checked
     assert "pruned" in run.reasons[eager["key"]] and "failed" not in run.reasons[eager["key"]]
@@ -132,7 +132,7 @@ def _probed(cand: Candidate, p50: float, lo: float, hi: float, pruned: dict | No
 
 
 def test_the_bar_is_the_lowest_upper_bound_per_batch_and_sets_the_deadline():
-    race = search.Race(enabled=True)
+    race = racing.Race(enabled=True)
     a, b, c8 = _cand("onnxruntime"), _cand("openvino"), _cand("ncnn", 8)
     assert race.probe_job(a) == {"bar": None} and race.timeout_for(a, 300) == 300  # nothing to race against yet
     race.settle(a, _probed(a, 2.0, 1.9, 2.2, wall=3.0))
@@ -140,9 +140,9 @@ def test_the_bar_is_the_lowest_upper_bound_per_batch_and_sets_the_deadline():
     bar = race.probe_job(c8)["bar"]
     assert bar is None  # batch 8 has its own bar
     bar = race.probe_job(_cand("tvm"))["bar"]
-    assert bar["best_key"] == b.key and bar["best_upper_ms"] == 1.1 and bar["margin"] == search.MARGIN
+    assert bar["best_key"] == b.key and bar["best_upper_ms"] == 1.1 and bar["margin"] == racing.MARGIN
     slow = _cand("tvm")
-    assert race.timeout_for(slow, 300) == max(search.DEADLINE_FLOOR_S, search.DEADLINE_FACTOR * 8.0)
+    assert race.timeout_for(slow, 300) == max(racing.DEADLINE_FLOOR_S, racing.DEADLINE_FACTOR * 8.0)
     timed_out = {"key": slow.key, "runtime": "tvm", "batch": 1, "status": "failed", "reason_class": "timeout"}
     race.settle(slow, timed_out)
     assert timed_out["status"] == "pruned" and "deadline" in timed_out["reason"]
@@ -151,7 +151,7 @@ def test_the_bar_is_the_lowest_upper_bound_per_batch_and_sets_the_deadline():
 def test_rule_keeps_overlapping_and_margin_close_candidates():
     from edgepick.worker.latency import clearly_slower
 
-    bar = {"best_upper_ms": 1.1, "margin": search.MARGIN, "best_p50_ms": 1.0, "best_key": "x"}
+    bar = {"best_upper_ms": 1.1, "margin": racing.MARGIN, "best_p50_ms": 1.0, "best_key": "x"}
     assert not clearly_slower({"p50_ci95": [1.0, 1.3]}, bar)  # overlaps the best: a contender
     assert not clearly_slower({"p50_ci95": [1.4, 1.5]}, bar)  # slower, but within the margin
     assert clearly_slower({"p50_ci95": [1.5, 1.7]}, bar)
@@ -195,9 +195,9 @@ def test_each_fleet_device_races_apart_from_the_others():
     sw, seen = SimpleNamespace(race=None), {}
 
     def device(name: str) -> None:
-        race = search.device_race(Settings.of("m", exhaustive=False))
+        race = racing.device_race(Settings.of("m", exhaustive=False))
         race.settle(_cand("onnxruntime"), _probed(_cand("onnxruntime"), 1.0 if name == "a" else 5.0, 0.9, 1.1))
-        seen[name] = search.race_here(sw)
+        seen[name] = racing.race_here(sw)
 
     threads = [threading.Thread(target=device, args=(n,)) for n in ("a", "b")]
     for t in threads:
@@ -205,10 +205,10 @@ def test_each_fleet_device_races_apart_from_the_others():
     for t in threads:
         t.join()
     assert seen["a"] is not seen["b"] and seen["a"].best[1].p50 == 1.0 and seen["b"].best[1].p50 == 5.0
-    assert search.race_here(sw) is None  # the head's own thread races nothing
+    assert racing.race_here(sw) is None  # the head's own thread races nothing
 
 
-_BAR = {"best_upper_ms": 0.01, "margin": search.MARGIN, "best_p50_ms": 0.01, "best_key": "x"}
+_BAR = {"best_upper_ms": 0.01, "margin": racing.MARGIN, "best_p50_ms": 0.01, "best_key": "x"}
 
 
 def _spin(ms: float = 1.0):
@@ -219,19 +219,30 @@ def _spin(ms: float = 1.0):
         pass
 
 
-def test_two_windows_that_got_their_core_prune():
-    import time
+class _Share:
+    """A window's share of the pinned cores, as worker/contention.CoreShare reads it, planted."""
 
+    def __init__(self, share: float):
+        self.share = share
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> float:
+        return self.share
+
+
+def test_two_windows_that_got_their_cores_prune():
     from edgepick.worker.latency import probe
 
-    found = probe(_spin, _BAR, cpu_clock=time.perf_counter)  # a whole core in every window
+    found = probe(_spin, _BAR, share=_Share(1.0))  # the whole cores in every window
     assert found["pruned"] and len(found["windows"]) == 2 and found["summary"]["p50"] >= 1.0
 
 
 def test_starved_windows_never_prune_and_a_contender_stops_at_one():
     from edgepick.worker import latency
 
-    found = latency.probe(_spin, _BAR, cpu_clock=lambda: 0.0)  # no CPU at all in the windows: other work had it
+    found = latency.probe(_spin, _BAR, share=_Share(0.0))  # other work had the cores in every window
     assert not found["pruned"] and len(found["windows"]) == latency.PROBE_WINDOWS
     assert all(w["cpu_share"] == 0.0 for w in found["windows"])
     fast = latency.probe(lambda: None, _BAR)  # faster than the bar: a contender after one window

@@ -16,13 +16,14 @@ from __future__ import annotations
 from edgepick.core import errors
 
 FP32 = "fp32"
+PASSED = ("ok", "pruned")  # a pruned row agreed with the reference: the search only found it slower (sweep/racing.py)
 
 
 def reconcile(rows: list[dict]) -> list[dict]:
     """Settle FP32-rejected / reduced-passed pairs in place; returns the rows changed."""
     changed: list[dict] = []
     for group in _by_runtime(rows).values():
-        passing = [r for r in group if r.get("precision") != FP32 and r["status"] == "ok" and _figures(r)]
+        passing = [r for r in group if r.get("precision") != FP32 and r["status"] in PASSED and _figures(r)]
         if not passing:
             continue
         for fp32 in (r for r in group if r.get("precision") == FP32 and _rejected_on_closeness(r)):
@@ -31,7 +32,7 @@ def reconcile(rows: list[dict]) -> list[dict]:
                 _pass_beside(fp32, beside)
                 changed.append(fp32)
             else:
-                for reduced in (r for r in passing if r["status"] == "ok"):
+                for reduced in (r for r in passing if r["status"] in PASSED):
                     _fail_with_twin(reduced, fp32)
                     changed.append(reduced)
     return changed
@@ -83,7 +84,7 @@ def violations(rows: list[dict]) -> list[tuple[str, str]]:
     reconcile() leaves none of. The corpus benchmark checks every stored row with it."""
     found = []
     for group in _by_runtime(rows).values():
-        passing = [r["key"] for r in group if r.get("precision") != FP32 and r["status"] == "ok"]
+        passing = [r["key"] for r in group if r.get("precision") != FP32 and r["status"] in PASSED]
         found += [(r["key"], key) for r in group if r.get("precision") == FP32 and r["status"] == "disagrees"
                   for key in passing]
     return found

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from edgepick.core import errors
 from edgepick.launch import base as launch
-from edgepick.sweep import search
+from edgepick.sweep import racing, search
 
 
 def device_key(key: str, device: str) -> str:
@@ -85,7 +85,11 @@ class Fleet:
             except queue.Empty:
                 continue
             save(row)
-            rows.append(row)
+            at = next((i for i, r in enumerate(rows) if r["key"] == row["key"]), None)
+            if at is None:
+                rows.append(row)
+            else:  # a row changed since (its verdicts across precisions), or measured again (its bar fell)
+                rows[at] = row
             notify("measured", {"key": row["key"], "status": row["status"]})
         order = {device_key(c.key, n): i for i, (n, c) in enumerate((n, c) for c in candidates for n in self.launchers)}
         return sorted(rows, key=lambda r: order.get(r["key"], len(order)))
@@ -93,25 +97,34 @@ class Fleet:
     def _device_loop(self, name: str, cands: list, measure_one: Callable, run_dir: Path, arrived: queue.Queue,
                      notify: Callable, request) -> None:
         launcher = self.launchers[name]
-        race = search.device_race(request)  # this thread's; the measurement reads it through search.race_here
+        race = racing.device_race(request)  # this thread's; the measurement reads it through racing.race_here
+
+        def measured(cand, again: str | None = None) -> None:
+            key = device_key(cand.key, name)
+            notify("measuring", {"key": key})
+            try:
+                row = measure_one(cand, run_dir / "devices" / name)
+            except Exception as e:  # a bug or a broken file must not cost the other rows of this device
+                row = {"key": cand.key, "runtime": cand.runtime, "precision": cand.precision, "threads": cand.threads,
+                       "batch": cand.batch, "status": "failed", "reason_class": errors.CRASH,
+                       "reason": f"{type(e).__name__} while measuring on {name}: {str(e)[:300]}"}
+            if row.get("reason"):  # runtimes' own messages may span lines; a reason is one line in every output
+                row["reason"] = " ".join(row["reason"].split())
+            if again:
+                racing.measured_again(row, again, (race.settled.get(again) or (None, None))[1])
+            row["key"] = key
+            row["device"] = launcher.device  # before the race reconciles it with this device's other rows
+            if launcher.device and (launcher.device.get("fingerprint") or {}).get("device_cores"):
+                row["cores"] = launcher.device["fingerprint"]["device_cores"][: max(1, cand.threads)]
+            for r in (row, *race.record(cand, row)):
+                arrived.put(r)
+
         with launch.using(launcher):
             for cand in search.order(cands, {}):
-                key = device_key(cand.key, name)
-                notify("measuring", {"key": key})
-                try:
-                    row = measure_one(cand, run_dir / "devices" / name)
-                except Exception as e:  # a bug or a broken file must not cost the other rows of this device
-                    row = {"key": cand.key, "runtime": cand.runtime, "precision": cand.precision, "threads": cand.threads,
-                           "batch": cand.batch, "status": "failed", "reason_class": errors.CRASH,
-                           "reason": f"{type(e).__name__} while measuring on {name}: {str(e)[:300]}"}
-                if row.get("reason"):  # runtimes' own messages may span lines; a reason is one line in every output
-                    row["reason"] = " ".join(row["reason"].split())
-                race.settle(cand, row)
-                row["key"] = key
-                row["device"] = launcher.device
-                if launcher.device and (launcher.device.get("fingerprint") or {}).get("device_cores"):
-                    row["cores"] = launcher.device["fingerprint"]["device_cores"][: max(1, cand.threads)]
-                arrived.put(row)
+                measured(cand)
+            for _ in range(len(race.settled)):  # a bar that fell (its copy fails now) prunes nothing: again
+                for cand, bar in race.stale():
+                    measured(cand, again=bar)
 
     def after_sweep(self, rows: list[dict], spec, artifacts_root, run_dir: Path, inputs_path: Path, request,
                     pick_best, notify=None) -> list[dict]:

@@ -38,7 +38,7 @@ from edgepick.select.decision import decide
 from edgepick.select.pick import pick
 from edgepick.store.db import Store
 from edgepick.store.result import Run
-from edgepick.sweep import search, static_compile
+from edgepick.sweep import racing, search, static_compile
 from edgepick.sweep.judge import judge, near_constant_warning
 from edgepick.sweep.settings import Settings
 
@@ -310,7 +310,7 @@ class _Sweep:
         size = artifact.size_bytes()
         row["size_mb"] = size / 2**20 if size is not None else None
         job = self.worker_job(cand, artifact)
-        race = search.race_here(self)
+        race = racing.race_here(self)
         if race and race.enabled:  # the search's probe, and its deadline from the best probe so far
             job["probe"] = race.probe_job(cand)
             timeout_s = race.timeout_for(cand, request.time.timeout_s)

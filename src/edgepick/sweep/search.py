@@ -1,9 +1,8 @@
 """The search (issue 23): every candidate is probed, only the contenders are measured in full.
 
-The rule is racing with confidence bounds (Maron & Moore 1994, "Hoeffding races"; Birattari et al. 2002, F-Race):
-each candidate's worker loads it, times a short probe window (core/job.PROBE_POLICY) and compares the lower
-bound of its probe median's 95% CI with the best probe's upper bound so far times MARGIN (worker/latency.
-clearly_slower). A candidate clearly slower stops there: its eval outputs are still checked against the reference
+The rule is racing with confidence bounds (sweep/racing.py): each candidate's worker loads it, times a short
+probe (worker/latency.probe) and compares the lower bound of its probe median's 95% CI with the best agreeing
+probe's upper bound so far times a margin. A candidate clearly slower stops there: its eval outputs are still checked against the reference
 (a disagreeing row stays `disagrees`), its probe figures become the row's, and its status is `pruned`. Any other
 candidate goes on, in the same process, to the full steady state, so a contender pays only the probe's second.
 It is one rung of successive halving (Karnin et al. 2013) with the cut set by confidence bounds, not by a fraction:
@@ -28,110 +27,20 @@ import dataclasses
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextvars import ContextVar
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgepick.core import errors
-from edgepick.core.job import PROBE_POLICY
 from edgepick.core.registry import CONVERTERS
 from edgepick.core.rows import CandidateRow
 from edgepick.launch import base as launch
 from edgepick.plan.planner import Candidate
 from edgepick.rigor import run as rigor
 from edgepick.sweep import history
+from edgepick.sweep.racing import MARGIN, Race, measured_again, stands_aside
 
-MARGIN = 1.3  # above the CIs' own width: a probe's median may sit a little off the steady state's (short warm-up)
-DEADLINE_FACTOR = 10
-DEADLINE_FLOOR_S = 60.0  # a lazy compiler (torch.compile: 18 s here) or a slow import must still reach its probe
 # Without history: the runtimes most often fastest on CPUs first, so the first bar is already a good one.
 PRIOR = ("onnxruntime", "openvino", "litert", "ncnn", "tvm", "torch-compile", "torchscript", "torch-eager",
          "executorch", "opencv-dnn", "tensorflow", "keras-jax", "mxnet")
-
-
-def stands_aside(request) -> str | None:
-    """Why the search measures every row in full for this request, or None when it prunes."""
-    if request.search.exhaustive:
-        return "--exhaustive"
-    policy = request.time.policy
-    if request.search.exhaustive is None and policy.min_duration_s <= PROBE_POLICY.min_duration_s:
-        return f"the steady state ({policy.min_duration_s:g} s) is no longer than the probe: nothing to prune"
-    if request.selection.budget or (request.selection.optimize or "latency") != "latency":
-        return "the pick is made on more than latency (--budget/--optimize)"
-    for why, on in (("--compress", request.compression.compressions), ("real time", request.rigor.realtime)):
-        if on:
-            return f"{why}: every row is measured in full"
-    return None
-
-
-@dataclass
-class _Best:
-    p50: float
-    upper: float
-    key: str
-    wall_s: float
-
-
-@dataclass
-class Race:
-    """The bar per batch size (the pick compares like batches): the agreeing probe with the lowest upper bound."""
-
-    enabled: bool
-    best: dict[int, _Best] = field(default_factory=dict)
-    deadlines: dict[str, float] = field(default_factory=dict)  # candidate key -> the deadline its worker ran under
-
-    def probe_job(self, cand: Candidate) -> dict | None:
-        """What the worker's probe needs (None: no probe, the full measurement as before)."""
-        if not self.enabled:
-            return None
-        best = self.best.get(cand.batch)
-        bar = best and {"best_p50_ms": best.p50, "best_upper_ms": best.upper, "best_key": best.key, "margin": MARGIN}
-        return {"bar": bar}
-
-    def deadline(self, cand: Candidate, timeout_s: float) -> float:
-        """The candidate's worker time: DEADLINE_FACTOR x the best's, within --timeout."""
-        best = self.best.get(cand.batch) if self.enabled else None
-        return timeout_s if best is None else min(timeout_s, max(DEADLINE_FLOOR_S, DEADLINE_FACTOR * best.wall_s))
-
-    def timeout_for(self, cand: Candidate, timeout_s: float) -> float:
-        deadline = self.deadline(cand, timeout_s)
-        if deadline < timeout_s:
-            self.deadlines[cand.key] = deadline
-        return deadline
-
-    def settle(self, cand: Candidate, row: CandidateRow) -> None:
-        """A row clearly slower than the best probe becomes `pruned`; an agreeing one may raise the bar."""
-        probe = row.get("probe") or {}
-        if row["status"] == "ok" and probe.get("pruned"):
-            p = probe["pruned"]
-            row["status"], row["reason_class"] = "pruned", None
-            row["reason"] = (f"probe p50 {p['ratio']:.1f}x the best ({p['best']}); measure it with --exhaustive")
-        elif row.get("reason_class") == errors.TIMEOUT and cand.key in self.deadlines:
-            best = self.best[cand.batch]
-            row["status"], row["reason_class"] = "pruned", errors.TIMEOUT
-            row["reason"] = (f"probe ran past its deadline of {self.deadlines[cand.key]:.0f} s ({DEADLINE_FACTOR}x "
-                             f"the best's {best.wall_s:.1f} s in its worker); measure it with --exhaustive")
-        elif row["status"] == "ok" and probe.get("latency_ms"):
-            lat = probe["latency_ms"]
-            best = self.best.get(cand.batch)
-            if best is None or lat["p50_ci95"][1] < best.upper:
-                self.best[cand.batch] = _Best(lat["p50"], lat["p50_ci95"][1], cand.key, row.get("worker_wall_s") or 0.0)
-
-
-# A fleet run races on each device apart (sweep/fleet.py): each device thread sets its own Race here.
-_DEVICE_RACE: ContextVar[Race | None] = ContextVar("edgepick_device_race", default=None)
-
-
-def race_here(sw) -> Race | None:
-    """The race the measurement in hand belongs to: this device's in a fleet thread, else the local sweep's."""
-    return _DEVICE_RACE.get() or sw.race
-
-
-def device_race(request) -> Race:
-    """A new race for one device of a fleet, made current in the calling (device) thread."""
-    race = Race(enabled=stands_aside(request) is None)
-    _DEVICE_RACE.set(race)
-    return race
 
 
 def order(candidates: list[Candidate], predicted: dict[str, dict]) -> list[Candidate]:
@@ -189,7 +98,8 @@ def _measure_in_order(sw, race: Race, candidates: list[Candidate], predicted: di
     for i, cand in enumerate(order(candidates, predicted)):
         if cand.key in sw.done:  # a resumed row: its probe still sets the bar for the rows left to measure
             by_key[cand.key] = sw.done[cand.key]
-            race.settle(cand, sw.done[cand.key])
+            for changed in race.record(cand, sw.done[cand.key]):
+                sw.save(changed)
             sw.notify("reused", {"key": cand.key})
             continue
         sw.notify("measuring", {"key": cand.key, "phase": "probe" if race.enabled else "measure", "index": i,
@@ -197,19 +107,34 @@ def _measure_in_order(sw, race: Race, candidates: list[Candidate], predicted: di
         row = _trusted(cand, predicted.get(cand.key), sw) if sw.request.search.trust_history else None
         if row is None and shared is not None:
             _measure_together(sw, race, shared, cand, todo, tried)
-        row = row or sw.measure(cand, sw.run_dir)
-        if row.get("reason"):  # runtimes' own messages may span lines; a reason is one line in every output
-            row["reason"] = " ".join(row["reason"].split())
-        race.settle(cand, row)
-        if cand.key in predicted:
-            row["prediction"] = predicted[cand.key]
-        sw.save(row)
-        by_key[cand.key] = row
-        sw.notify("measured", {"key": cand.key, "status": row["status"]})
+        by_key[cand.key] = _measured(sw, race, cand, row or sw.measure(cand, sw.run_dir), predicted)
+    for _ in range(len(race.settled)):  # a bar that fell (its copy fails now) prunes nothing: measured again
+        fallen = race.stale()
+        for cand, bar in fallen:
+            sw.notify("measuring", {"key": cand.key, "phase": "probe", "index": 0, "total": len(fallen),
+                                    "elapsed_s": time.monotonic() - started})
+            row = measured_again(sw.measure(cand, sw.run_dir), bar, by_key.get(bar))
+            by_key[cand.key] = _measured(sw, race, cand, row, predicted)
     rows = [by_key[c.key] for c in candidates]
     for row in history.check(rows):
         sw.save(row)
     sw.rows += rows
+
+
+def _measured(sw, race: Race, cand: Candidate, row: CandidateRow, predicted: dict) -> CandidateRow:
+    if row.get("reason"):  # runtimes' own messages may span lines; a reason is one line in every output
+        row["reason"] = " ".join(row["reason"].split())
+    if cand.key in predicted:
+        row["prediction"] = predicted[cand.key]
+    _recorded(sw, race, cand, row)
+    sw.notify("measured", {"key": cand.key, "status": row["status"]})
+    return row
+
+
+def _recorded(sw, race: Race, cand: Candidate, row: CandidateRow) -> None:
+    """The row settled in the race, and saved with any earlier row its verdicts across precisions changed."""
+    for changed in [row, *race.record(cand, row)]:
+        sw.save(changed)
 
 
 def _shared_workers(sw, race: Race):

@@ -16,6 +16,7 @@ from dataclasses import replace
 import numpy as np
 
 from edgepick.core.job import PROBE_POLICY, TimingPolicy  # the job's settings: the contract with the parent
+from edgepick.worker.contention import CoreShare
 
 
 def timed_loop(call: Callable[[], object], policy: TimingPolicy) -> tuple[list[int], int]:
@@ -42,40 +43,40 @@ def timed_loop(call: Callable[[], object], policy: TimingPolicy) -> tuple[list[i
     return samples, warm
 
 
-def clearly_slower(probe: dict, bar: dict, cpu_share: float = 1.0) -> bool:
+def clearly_slower(probe: dict, bar: dict) -> bool:
     """The racing rule (Maron & Moore 1994, Hoeffding races; Birattari et al. 2002, F-Race): a candidate is out when
     the lower bound of its median's CI lies above the best probe's upper bound times a margin, so two candidates
-    within noise of each other (overlapping CIs) both stay, and so does a rival the margin cannot rule out.
-    `cpu_share`: the share of a core the worker got in the window (probe()); a starved window is judged scaled by it."""
-    return probe["p50_ci95"][0] * cpu_share > bar["margin"] * bar["best_upper_ms"]
+    within noise of each other (overlapping CIs) both stay, and so does a rival the margin cannot rule out."""
+    return probe["p50_ci95"][0] > bar["margin"] * bar["best_upper_ms"]
 
 
-# A window in which the worker got less than a whole core (other processes had the CPU) is slower by up to that share:
-# it counts towards pruning only when it is clearly slower even with its latency scaled by that share.
+# A window in which other processes took part of the worker's cores (worker/contention.py) never counts towards
+# pruning: how much slower it made the window is not known (a parallel call waits for its slowest thread, so a rival
+# on one core of two can double a latency while taking a quarter of the cores).
 PROBE_WINDOWS = 4  # at most: two windows must count; a starved one is tried again after a pause
 STARVED_PAUSE_S = 0.5  # let a burst of other work pass before the next window
 
 
-def probe(call: Callable[[], object], bar: dict | None, cpu_clock: Callable[[], float] = time.process_time) -> dict:
+def probe(call: Callable[[], object], bar: dict | None, share: CoreShare | None = None) -> dict:
     """The probe's windows against the bar: {"summary", "samples_ns", "warm", "windows", "pruned"}.
 
     A first window not clearly slower ends the probe (a contender). A clearly slower one gets another: two windows
-    that count (clearly slower even scaled by the CPU share the worker got in them) prune, so a burst of other work
-    on a shared machine cannot decide a race. The figures kept are the window kindest to the candidate. A runtime
-    whose threads spin while they wait keeps its CPU share under contention: that case is not caught here."""
+    that count (clearly slower, and the worker had its pinned cores to itself) prune, so a burst of other work on a
+    shared machine cannot decide a race. The figures kept are the window kindest to the candidate. `share` reads
+    the share of the pinned cores the worker had in a window (the cores' busy time less its own)."""
     windows, counted, calls = [], 0, 0
     straight_on = replace(PROBE_POLICY, warmup_count=0, warmup_s=0.0)  # right after a window: it was the warm-up
-    policy = PROBE_POLICY
+    policy, share = PROBE_POLICY, share or CoreShare()
     for _ in range(PROBE_WINDOWS):
-        cpu0, wall0 = cpu_clock(), time.perf_counter()
+        share.start()
         samples_ns, warm = timed_loop(call, policy)
-        share = min(1.0, (cpu_clock() - cpu0) / max(1e-9, time.perf_counter() - wall0))
+        had = share.stop()
         summary = summarize(samples_ns)
-        windows.append((summary, samples_ns, calls + warm, share))  # every call before the window warmed it
+        windows.append((summary, samples_ns, calls + warm, had))  # every call before the window warmed it
         calls += warm + len(samples_ns)
         if not bar or not clearly_slower(summary, bar):
             break
-        if clearly_slower(summary, bar, share):
+        if had == 1.0:
             counted += 1
             if counted == 2:
                 break

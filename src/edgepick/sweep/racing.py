@@ -1,0 +1,154 @@
+"""The race the search runs (sweep/search.py): the bar each candidate's probe is held to, and when it prunes.
+
+The rule is racing with confidence bounds (Maron & Moore 1994, "Hoeffding races"; Birattari et al. 2002, F-Race):
+a candidate is out when the lower bound of its probe median's 95% CI lies above the bar, the best probe's upper
+bound so far times MARGIN (worker/latency.clearly_slower). Only a row that agrees with the reference sets a bar,
+and it must still agree when the run ends: the verdicts across precisions (measure/verdicts.py) can fail a
+BF16/FP16 row that passed on its own when its FP32 copy disagrees (the copy, not the precision, differs). So each
+row is recorded with its runtime's rows reconciled at once, the bars are drawn again from the rows that stand, and
+a row pruned against a bar that fell is measured again (stale()): a copy found wrong never prunes a right one.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+
+from edgepick.core import errors
+from edgepick.core.job import PROBE_POLICY
+from edgepick.core.rows import CandidateRow
+from edgepick.measure.verdicts import reconcile
+from edgepick.plan.planner import Candidate
+
+MARGIN = 1.3  # above the CIs' own width: a probe's median may sit a little off the steady state's (short warm-up)
+DEADLINE_FACTOR = 10
+DEADLINE_FLOOR_S = 60.0  # a lazy compiler (torch.compile: 18 s here) or a slow import must still reach its probe
+
+
+def stands_aside(request) -> str | None:
+    """Why the search measures every row in full for this request, or None when it prunes."""
+    if request.search.exhaustive:
+        return "--exhaustive"
+    policy = request.time.policy
+    if request.search.exhaustive is None and policy.min_duration_s <= PROBE_POLICY.min_duration_s:
+        return f"the steady state ({policy.min_duration_s:g} s) is no longer than the probe: nothing to prune"
+    if request.selection.budget or (request.selection.optimize or "latency") != "latency":
+        return "the pick is made on more than latency (--budget/--optimize)"
+    for why, on in (("--compress", request.compression.compressions), ("real time", request.rigor.realtime)):
+        if on:
+            return f"{why}: every row is measured in full"
+    return None
+
+
+@dataclass
+class _Best:
+    p50: float
+    upper: float
+    key: str
+    wall_s: float
+
+
+@dataclass
+class Race:
+    """The bar per batch size (the pick compares like batches): the agreeing probe with the lowest upper bound."""
+
+    enabled: bool
+    best: dict[int, _Best] = field(default_factory=dict)
+    deadlines: dict[str, tuple[float, _Best]] = field(default_factory=dict)  # key -> (deadline, the best it came from)
+    settled: dict[str, tuple[Candidate, CandidateRow]] = field(default_factory=dict)  # every row recorded, in order
+
+    def probe_job(self, cand: Candidate) -> dict | None:
+        """What the worker's probe needs (None: no probe, the full measurement as before)."""
+        if not self.enabled:
+            return None
+        best = self.best.get(cand.batch)
+        bar = best and {"best_p50_ms": best.p50, "best_upper_ms": best.upper, "best_key": best.key, "margin": MARGIN}
+        return {"bar": bar}
+
+    def deadline(self, cand: Candidate, timeout_s: float) -> float:
+        """The candidate's worker time: DEADLINE_FACTOR x the best's, within --timeout."""
+        best = self.best.get(cand.batch) if self.enabled else None
+        return timeout_s if best is None else min(timeout_s, max(DEADLINE_FLOOR_S, DEADLINE_FACTOR * best.wall_s))
+
+    def timeout_for(self, cand: Candidate, timeout_s: float) -> float:
+        deadline = self.deadline(cand, timeout_s)
+        if deadline < timeout_s:
+            self.deadlines[cand.key] = (deadline, self.best[cand.batch])
+        return deadline
+
+    def record(self, cand: Candidate, row: CandidateRow) -> list[CandidateRow]:
+        """Settle a measured row, its runtime's verdicts across precisions first; returns the earlier rows that
+        changed with it (to be saved again): an FP32 row passed beside this one, or rows failed with their FP32
+        copy. The bars are then drawn again from the rows that stand."""
+        self.settled[cand.key] = (cand, row)
+        changed = reconcile([r for _, r in self.settled.values()])
+        self.settle(cand, row)
+        if not changed:
+            return []
+        for other, again in self.settled.values():
+            if again is not row and any(again is c for c in changed):
+                self.settle(other, again)  # an FP32 row now agreeing: pruned by its own probe, or a bar
+        self.best = {}
+        for other, again in self.settled.values():
+            self._offer(other, again)
+        return [r for r in changed if r is not row]
+
+    def settle(self, cand: Candidate, row: CandidateRow) -> None:
+        """A row clearly slower than the best probe becomes `pruned`; an agreeing one may raise the bar."""
+        probe = row.get("probe") or {}
+        if row["status"] == "ok" and probe.get("pruned"):
+            p = probe["pruned"]
+            row["status"], row["reason_class"] = "pruned", None
+            row["reason"] = (f"probe p50 {p['ratio']:.1f}x the best ({p['best']}); measure it with --exhaustive")
+        elif row.get("reason_class") == errors.TIMEOUT and cand.key in self.deadlines and row["status"] != "pruned":
+            deadline, best = self.deadlines[cand.key]
+            row["status"], row["reason_class"] = "pruned", errors.TIMEOUT
+            row["reason"] = (f"probe ran past its deadline of {deadline:.0f} s ({DEADLINE_FACTOR}x "
+                             f"the best's {best.wall_s:.1f} s in its worker); measure it with --exhaustive")
+        else:
+            self._offer(cand, row)
+
+    def _offer(self, cand: Candidate, row: CandidateRow) -> None:
+        lat = (row.get("probe") or {}).get("latency_ms")
+        if row["status"] == "ok" and lat:
+            best = self.best.get(cand.batch)
+            if best is None or lat["p50_ci95"][1] < best.upper:
+                self.best[cand.batch] = _Best(lat["p50"], lat["p50_ci95"][1], cand.key, row.get("worker_wall_s") or 0.0)
+
+    def stale(self) -> list[tuple[Candidate, str]]:
+        """The pruned rows whose bar fell after they were pruned (the row that set it fails now), with that row's
+        key: to be measured again against the bars that stand."""
+        standing = {key for key, (_, row) in self.settled.items() if row["status"] == "ok"}
+        fallen = []
+        for key, (cand, row) in self.settled.items():
+            if row["status"] != "pruned":
+                continue
+            bar = ((row.get("probe") or {}).get("pruned") or {}).get("best")
+            if bar is None and key in self.deadlines:
+                bar = self.deadlines[key][1].key
+            if bar and bar not in standing:
+                fallen.append((cand, bar))
+        return fallen
+
+
+def measured_again(row: CandidateRow, bar: str, fallen: CandidateRow | None) -> CandidateRow:
+    """Note on a row measured again because the bar it was pruned against fell."""
+    why = f"{fallen['status']}: {fallen.get('reason')}" if fallen else "gone"
+    row.setdefault("notes", []).append(f"measured again: first pruned against {bar}, which fails now ({why})")
+    return row
+
+
+# A fleet run races on each device apart (sweep/fleet.py): each device thread sets its own Race here.
+_DEVICE_RACE: ContextVar[Race | None] = ContextVar("edgepick_device_race", default=None)
+
+
+def race_here(sw) -> Race | None:
+    """The race the measurement in hand belongs to: this device's in a fleet thread, else the local sweep's."""
+    return _DEVICE_RACE.get() or sw.race
+
+
+def device_race(request) -> Race:
+    """A new race for one device of a fleet, made current in the calling (device) thread."""
+    race = Race(enabled=stands_aside(request) is None)
+    _DEVICE_RACE.set(race)
+    return race
