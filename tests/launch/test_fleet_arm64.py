@@ -3,7 +3,9 @@
 (`pip install 'edgepick[agent,onnxruntime,litert]'`, aarch64 wheels from PyPI). Inside it, `edgepick device join`
 starts the device's Ray node and registers its fingerprint; the head's `edgepick run --on` measures onnxruntime and
 LiteRT there (ARM kernels, translated by qemu), the rows agree with the head's reference, the fingerprint says the
-device is emulated, and its latencies are labelled so and never picked.
+device is emulated, and its latencies are labelled so and never picked. It runs twice, `--exhaustive` and with the
+search (the default: each row probed in its worker on the device, raced against that device's bar), and prints how
+long each took to the answer.
 
 The emulated node gets the CPU first while it starts (its session's autogroup at nice -15): Ray's raylet gives its
 agents 15 s to report their ports (fixed in Ray 2.60), and translated Python on a loaded 2-core host needs ~25 s for
@@ -18,6 +20,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -95,14 +98,19 @@ def test_emulated_aarch64_device_joins_measures_and_is_never_picked(tmp_path, ti
         device = {d["name"]: d for d in json.loads(listed.stdout)}["arm64"]
         assert device["state"] == "ALIVE" and device["fingerprint"]["emulated"] == "qemu-user", device
 
-        args = [sys.executable, "-m", "edgepick.cli.main", "run", str(tiny_onnx), "--runtimes", "onnxruntime,litert",
-                "--threads", "1", "--precision", "fp32", "--on", "arm64", "--json", "--min-duration", "0.05",
-                "--min-samples", "5", "--warmup", "2", "--no-noise-retry"]
-        done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=900)
-        assert done.returncode == 0, done.stderr[-3000:]
-        doc = json.loads(done.stdout)
-        _check_rows(doc)
-        print(json.dumps({"cross_device": doc["cross_device"], "fingerprint": doc["devices"]["arm64"]["fingerprint"]}))
+        took = {}
+        for mode in ("exhaustive", "search"):  # the same run as before the search, and with it (the default)
+            args = [sys.executable, "-m", "edgepick.cli.main", "run", str(tiny_onnx), "--runtimes", "onnxruntime,litert",
+                    "--threads", "1", "--precision", "fp32", "--on", "arm64", "--json", "--no-noise-retry",
+                    *(["--exhaustive"] if mode == "exhaustive" else [])]
+            started = time.monotonic()
+            done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=1800)
+            took[mode] = round(time.monotonic() - started, 1)
+            assert done.returncode == 0, done.stderr[-3000:]
+            doc = json.loads(done.stdout)
+            _check_rows(doc, searched=mode == "search")
+        print(json.dumps({"cross_device": doc["cross_device"], "fingerprint": doc["devices"]["arm64"]["fingerprint"],
+                          "seconds_to_the_answer": took}))
     finally:
         if join is not None:  # the device's node runs in the session `device join` started: end exactly that one
             subprocess.run(_root_args("edgepick device leave --name arm64", None), capture_output=True, timeout=300)
@@ -110,11 +118,13 @@ def test_emulated_aarch64_device_joins_measures_and_is_never_picked(tmp_path, ti
         c.stop()
 
 
-def _check_rows(doc: dict) -> None:
+def _check_rows(doc: dict, searched: bool) -> None:
+    """`searched`: the device raced its rows (each probed in its worker there; a clearly slower one pruned)."""
     rows = {r["runtime"]: r for r in doc["candidates"]}
     for runtime in ("onnxruntime", "litert"):
         row = rows[runtime]
-        assert row["status"] == "ok", row
+        assert row["status"] in (("ok", "pruned") if searched else ("ok",)), row
+        assert (row.get("probe") is not None) == searched, row.get("probe")
         assert row["equivalence"]["cosine"] > 0.9999, row["equivalence"]
         assert row["latency_ms"]["p50"] > 0
         fp = row["device"]["fingerprint"]
@@ -122,7 +132,7 @@ def _check_rows(doc: dict) -> None:
         assert fp["host_cpu_model"] and "asimd" in fp["isa_flags"] and "avx2" not in fp["isa_flags"], fp
         assert fp["runtimes"]["onnxruntime"] and fp["runtimes"]["litert"], fp["runtimes"]
         assert row["device"]["latency_label"].startswith("EMULATED (qemu-user)"), row["device"]
-        assert "emulated" in row["not_picked_because"], row["not_picked_because"]
+        assert "emulated" in row["not_picked_because"] or row["status"] == "pruned", row["not_picked_because"]
     assert doc["pick"] is None and doc["selection"]["pick"] is None and doc["selection"]["feasible"] == []
     assert doc["devices"]["arm64"]["pick"] is None and "emulated" in doc["devices"]["arm64"]["verdict"]
     assert doc["cross_device"]["emulated"] == ["arm64"]

@@ -70,5 +70,10 @@ def test_a_rival_on_one_of_the_cores_is_seen_and_its_slower_windows_do_not_prune
 def test_the_same_slowdown_on_quiet_cores_prunes(two_cores):
     # the control: twice the work, nobody else on the cores: the rule prunes (so the test above can fail)
     _, call = two_cores
-    found = probe(lambda: call(2), _bar(call))
-    assert found["pruned"] and all(w["cpu_share"] == 1.0 for w in found["windows"]), found["windows"]
+    for _ in range(3):  # a quiet moment: other work on this machine (another job) is read as such, and then waited out
+        found = probe(lambda: call(2), _bar(call))
+        if all(w["cpu_share"] == 1.0 for w in found["windows"]):
+            break
+    else:
+        pytest.skip(f"the cores were never quiet for two windows here: {found['windows']}")
+    assert found["pruned"], found["windows"]
