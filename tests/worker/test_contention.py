@@ -77,3 +77,19 @@ def test_the_same_slowdown_on_quiet_cores_prunes(two_cores):
     else:
         pytest.skip(f"the cores were never quiet for two windows here: {found['windows']}")
     assert found["pruned"], found["windows"]
+
+
+def test_without_per_cpu_counters_the_workers_own_cpu_time_stands_in(monkeypatch):
+    # macOS, Windows: no /proc/stat; a busy single-threaded window reads as the whole core, a sleeping one as none
+    from edgepick.worker import contention
+
+    monkeypatch.setattr(contention, "_PROC_STAT", "/nonexistent/stat")
+    share = contention.CoreShare([0])
+    share.start()
+    end = time.perf_counter() + 0.2
+    while time.perf_counter() < end:
+        pass
+    assert share.stop() == 1.0
+    share.start()
+    time.sleep(0.2)
+    assert share.stop() < 0.5
