@@ -52,7 +52,7 @@ test-fleet: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q -m '' tests/launch/test_fleet.py tests/launch/test_fleet_parts.py
 
 # An aarch64 device emulated with qemu-user (tests/launch/test_fleet_arm64.py): as root, tests/arm64_rootfs.sh registers
-# qemu-aarch64 with binfmt_misc and builds an arm64 Debian root with the agent's aarch64 wheels (27 min the first time on a loaded 2-core host);
+# qemu-aarch64 with binfmt_misc and builds an arm64 Debian root with the agent's aarch64 wheels (about 10 min the first time on an idle 2-core host, 27 on a loaded one);
 # the test then joins it to a Ray head here with `edgepick device join` and measures onnxruntime and LiteRT on it.
 .PHONY: test-arm64
 test-arm64: $(VENV)/.installed-dev
