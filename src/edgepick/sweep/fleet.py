@@ -99,7 +99,7 @@ class Fleet:
         launcher = self.launchers[name]
         race = racing.device_race(request)  # this thread's; the measurement reads it through racing.race_here
 
-        def measured(cand, again: str | None = None) -> None:
+        def measured(cand) -> dict:
             key = device_key(cand.key, name)
             notify("measuring", {"key": key})
             try:
@@ -110,21 +110,20 @@ class Fleet:
                        "reason": f"{type(e).__name__} while measuring on {name}: {str(e)[:300]}"}
             if row.get("reason"):  # runtimes' own messages may span lines; a reason is one line in every output
                 row["reason"] = " ".join(row["reason"].split())
-            if again:
-                racing.measured_again(row, again, (race.settled.get(again) or (None, None))[1])
             row["key"] = key
             row["device"] = launcher.device  # before the race reconciles it with this device's other rows
             if launcher.device and (launcher.device.get("fingerprint") or {}).get("device_cores"):
                 row["cores"] = launcher.device["fingerprint"]["device_cores"][: max(1, cand.threads)]
+            return row
+
+        def recorded(cand, row: dict) -> None:
             for r in (row, *race.record(cand, row)):
                 arrived.put(r)
 
         with launch.using(launcher):
             for cand in search.order(cands, {}):
-                measured(cand)
-            for _ in range(len(race.settled)):  # a bar that fell (its copy fails now) prunes nothing: again
-                for cand, bar in race.stale():
-                    measured(cand, again=bar)
+                recorded(cand, measured(cand))
+            race.measure_fallen(measured, recorded)  # a bar that fell (its copy fails now) prunes nothing
 
     def after_sweep(self, rows: list[dict], spec, artifacts_root, run_dir: Path, inputs_path: Path, request,
                     pick_best, notify=None) -> list[dict]:

@@ -6,11 +6,12 @@ bound so far times MARGIN (worker/latency.clearly_slower). Only a row that agree
 and it must still agree when the run ends: the verdicts across precisions (measure/verdicts.py) can fail a
 BF16/FP16 row that passed on its own when its FP32 copy disagrees (the copy, not the precision, differs). So each
 row is recorded with its runtime's rows reconciled at once, the bars are drawn again from the rows that stand, and
-a row pruned against a bar that fell is measured again (stale()): a copy found wrong never prunes a right one.
+a row pruned against a bar that fell is measured again (measure_fallen()): a copy found wrong never prunes a right one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
@@ -130,12 +131,20 @@ class Race:
                 fallen.append((cand, bar))
         return fallen
 
-
-def measured_again(row: CandidateRow, bar: str, fallen: CandidateRow | None) -> CandidateRow:
-    """Note on a row measured again because the bar it was pruned against fell."""
-    why = f"{fallen['status']}: {fallen.get('reason')}" if fallen else "gone"
-    row.setdefault("notes", []).append(f"measured again: first pruned against {bar}, which fails now ({why})")
-    return row
+    def measure_fallen(self, measure: Callable[[Candidate], CandidateRow],
+                       recorded: Callable[[Candidate, CandidateRow], None]) -> None:
+        """After the loop: each row whose bar fell measured again (`measure`), noted so, and handed to `recorded`
+        (which records it here), until none is left; bounded, since a row measured again may fail another bar."""
+        for _ in range(len(self.settled)):
+            fallen = self.stale()
+            if not fallen:
+                return
+            for cand, bar in fallen:
+                row = measure(cand)
+                gone = self.settled.get(bar)
+                why = f"{gone[1]['status']}: {gone[1].get('reason')}" if gone else "gone"
+                row.setdefault("notes", []).append(f"measured again: first pruned against {bar}, which fails now ({why})")
+                recorded(cand, row)
 
 
 # A fleet run races on each device apart (sweep/fleet.py): each device thread sets its own Race here.

@@ -36,7 +36,7 @@ from edgepick.launch import base as launch
 from edgepick.plan.planner import Candidate
 from edgepick.rigor import run as rigor
 from edgepick.sweep import history
-from edgepick.sweep.racing import MARGIN, Race, measured_again, stands_aside
+from edgepick.sweep.racing import MARGIN, Race, stands_aside
 
 # Without history: the runtimes most often fastest on CPUs first, so the first bar is already a good one.
 PRIOR = ("onnxruntime", "openvino", "litert", "ncnn", "tvm", "torch-compile", "torchscript", "torch-eager",
@@ -108,13 +108,16 @@ def _measure_in_order(sw, race: Race, candidates: list[Candidate], predicted: di
         if row is None and shared is not None:
             _measure_together(sw, race, shared, cand, todo, tried)
         by_key[cand.key] = _measured(sw, race, cand, row or sw.measure(cand, sw.run_dir), predicted)
-    for _ in range(len(race.settled)):  # a bar that fell (its copy fails now) prunes nothing: measured again
-        fallen = race.stale()
-        for cand, bar in fallen:
-            sw.notify("measuring", {"key": cand.key, "phase": "probe", "index": 0, "total": len(fallen),
-                                    "elapsed_s": time.monotonic() - started})
-            row = measured_again(sw.measure(cand, sw.run_dir), bar, by_key.get(bar))
-            by_key[cand.key] = _measured(sw, race, cand, row, predicted)
+
+    def measure_again(cand: Candidate) -> CandidateRow:
+        sw.notify("measuring", {"key": cand.key, "phase": "probe", "index": 0, "total": 1,
+                                "elapsed_s": time.monotonic() - started})
+        return sw.measure(cand, sw.run_dir)
+
+    def recorded(cand: Candidate, row: CandidateRow) -> None:
+        by_key[cand.key] = _measured(sw, race, cand, row, predicted)
+
+    race.measure_fallen(measure_again, recorded)  # a bar that fell (its copy fails now) prunes nothing
     rows = [by_key[c.key] for c in candidates]
     for row in history.check(rows):
         sw.save(row)
