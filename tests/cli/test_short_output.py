@@ -54,3 +54,12 @@ def test_run_help_groups_every_option_in_a_panel():
     assert out.exit_code == 0
     for panel in _PANELS:
         assert panel in out.stdout
+
+
+def test_the_wide_tables_note_says_why_a_row_lost_without_a_class_it_has_not():
+    from edgepick.report.columns import _note
+
+    pruned = {"status": "pruned", "reason_class": None, "reason": "probe p50 3.1x the best; measure it with --exhaustive"}
+    assert _note(pruned) == pruned["reason"]  # once "None: probe p50 ..." (the demo's `show --wide`)
+    failed = {"status": "failed", "reason_class": "unsupported-shape", "reason": "fixed input shape"}
+    assert _note(failed) == "unsupported-shape: fixed input shape"

@@ -1,4 +1,4 @@
-"""Repeated fresh-process windows (--repeats) and the robust-CV noise trigger."""
+"""Repeated fresh-process windows (--repeats) and the noise trigger (the median's CI, not the spread)."""
 
 from __future__ import annotations
 
@@ -43,15 +43,21 @@ def test_combine_keeps_every_process_and_is_never_narrower_than_the_first():
     assert noise.best_ci(_lat(1.0, p50_ci95_batches=[0.8, 1.2]))[0] == [0.8, 1.2]
 
 
-def test_noise_retry_follows_the_robust_cv_not_the_tail():
+def test_noise_retry_follows_the_medians_ci_not_the_spread_or_the_tail():
     quiet = {"cpu_busy_pct": 1.0}
     tail_only = {"status": "ok", "latency_ms": _lat(1.0, cv=4.0, robust_cv=0.02)}
     warnings = noise.assess(tail_only, quiet, quiet)
     assert len(warnings) == 1 and warnings[0].startswith("CV 400%") and "median is steady" in warnings[0]
     assert not warnings[0].startswith(noise.UNSTEADY)
-    unsteady = {"status": "ok", "latency_ms": _lat(1.0, cv=0.3, robust_cv=0.25)}
-    warnings = noise.assess(unsteady, quiet, quiet)
-    assert warnings[0].startswith(noise.UNSTEADY) and "25%" in warnings[0]
+    spread = {"status": "ok", "latency_ms": _lat(1.0, cv=0.3, robust_cv=0.25, p50_ci95_batches=[0.98, 1.03])}
+    warnings = noise.assess(spread, quiet, quiet)
+    assert len(warnings) == 1 and warnings[0].startswith(noise.SPREAD) and "25%" in warnings[0]
+    assert "CI +-2.5%" in warnings[0] and not noise.moved(spread["latency_ms"])
+    moved = {"status": "ok", "latency_ms": _lat(1.0, cv=0.3, robust_cv=0.04, p50_ci95_batches=[0.9, 1.08])}
+    warnings = noise.assess(moved, quiet, quiet)
+    assert warnings[0].startswith(noise.UNSTEADY) and "+-9.0%" in warnings[0]
+    # without batch medians (under 40 samples) the order-statistic CI is the one the window has
+    assert noise.median_halfwidth(_lat(2.0, 1.8, 2.2)) == pytest.approx(0.1)
 
 
 def test_robust_cv_ignores_a_rare_spike():

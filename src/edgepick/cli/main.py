@@ -74,7 +74,7 @@ def run(
     repeats: int = typer.Option(1, help="Measure every ok candidate in this many fresh processes, in rounds; >1 gives a "
                                 "CI of the median that holds from run to run (between-process t-interval)."),
     noise_retry: bool = typer.Option(True, "--noise-retry/--no-noise-retry",
-                                     help="Re-measure a row once, longer, when its median is unsteady (robust CV > 10%)."),
+                                     help="Re-measure a row once, longer, when its median moved in its window (CI > +-5%)."),
     compress: str | None = typer.Option(None, help="Compressed candidates too: int8-dynamic,int8-static,fp16,prune,sparsity,"
                                         "distill,simplify (see `edgepick compressors`)."),
     max_acc_drop: str | None = typer.Option(None, help="Compressed rows must stay within this drop: 1% (relative, default) or 0.01abs."),

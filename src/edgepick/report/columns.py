@@ -26,7 +26,8 @@ def _eq(row: dict) -> str:
 
 def _note(row: dict) -> str:
     if row["status"] != "ok":
-        return f"{row.get('reason_class')}: {row.get('reason')}"
+        cls = row.get("reason_class")  # a pruned row has a reason but no failure class
+        return f"{cls}: {row.get('reason')}" if cls else str(row.get("reason"))
     steps = row.get("conversion") or []
     conv = "+".join(f"{s['converter']} {s['seconds']:.1f}s" for s in steps)
     said = [s["note"] for s in steps if s.get("note")] + list(row.get("notes") or [])  # e.g. the source was sparse

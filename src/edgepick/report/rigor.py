@@ -49,15 +49,18 @@ def noise_text(row: dict) -> str | None:
         return None
     parts = []
     if info.get("extended"):
-        first = info.get("first_robust_cv")
-        parts.append("re-measured with a longer steady state"
-                     + (f" (first robust CV {first * 100:.0f}%)" if first is not None else ""))
+        width, first = info.get("first_ci_halfwidth"), info.get("first_robust_cv")  # a row stored before: no width
+        parts.append("re-measured with a longer steady state" + (
+            f" (the first window's median CI +-{width * 100:.1f}%)" if width is not None
+            else f" (first robust CV {first * 100:.0f}%)" if first is not None else ""))
     warnings = info.get("warnings") or []
-    tail = [w for w in warnings if w.startswith(noise.TAIL)]  # a heavy tail with a steady median
-    if len(tail) < len(warnings):
-        parts.append("noisy: " + "; ".join(w for w in warnings if w not in tail))
-    if tail:
-        parts.append("tail: " + "; ".join(tail))
+    steady = [w for w in warnings if w.startswith(noise.STEADY_MEDIAN)]  # a tail or a spread around a steady median
+    if len(steady) < len(warnings):
+        parts.append("noisy: " + "; ".join(w for w in warnings if w not in steady))
+    for label, prefix in (("spread", noise.SPREAD), ("tail", noise.TAIL)):
+        said = [w for w in steady if w.startswith(prefix)]
+        if said:
+            parts.append(f"{label}: " + "; ".join(said))
     return ", ".join(parts) or None
 
 

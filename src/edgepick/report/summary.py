@@ -155,7 +155,7 @@ def _print_pick(run, console: Console):
 
 def _pick_notes(row: dict) -> list[str]:
     """What qualifies the pick's figure and was asked for: LoadGen's verdict, the frame loop, an unsteady median."""
-    from edgepick.measure.noise import TAIL
+    from edgepick.measure.noise import STEADY_MEDIAN
     from edgepick.report.realtime import realtime_lines
     from edgepick.report.rigor import loadgen_text
 
@@ -163,8 +163,9 @@ def _pick_notes(row: dict) -> list[str]:
     if row.get("loadgen") and not row["loadgen"].get("error"):
         out.append("LoadGen " + loadgen_text(row["loadgen"]))
     out += realtime_lines(row)[:1]
-    # a heavy tail with a steady median is for --details; a wobbling median or a busy machine qualifies the CI above
-    warnings = [w for w in (row.get("noise") or {}).get("warnings") or [] if not w.startswith(TAIL)]
+    # a tail or a spread around a steady median is for --details; a median that moved or a busy machine qualifies
+    # the CI above
+    warnings = [w for w in (row.get("noise") or {}).get("warnings") or [] if not w.startswith(STEADY_MEDIAN)]
     if warnings:
         out.append("noisy: " + "; ".join(warnings))
     return out

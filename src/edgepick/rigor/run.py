@@ -23,20 +23,22 @@ def job_extras(request) -> dict:
     if request.rigor.profile_runs:
         extras["profile_runs"] = request.rigor.profile_runs
     if remeasures(request):  # the worker re-measures an unsteady median itself (worker/measure.py)
-        extras["remeasure_above"] = noise.CV_THRESHOLD
+        extras["remeasure_above"] = noise.CI_THRESHOLD
     return extras
 
 
 def remeasures(request) -> bool:
-    """Whether an unsteady median is re-measured longer: asked (--noise-retry, the default), and the steady state
-    is no deliberate quick look (under 0.5 s: tests, smoke runs), where it is only warned about."""
+    """Whether a median that moved in its window (noise.moved) is re-measured longer: asked (--noise-retry, the
+    default), and the steady state is no deliberate quick look (under 0.5 s: tests, smoke runs), where it is only
+    warned about."""
     return bool(request.rigor.noise_retry) and request.time.policy.min_duration_s >= 0.5
 
 
 def run_measured(job: dict, work_dir: Path, request) -> dict:
-    """run_worker with the machine's load recorded before and after; an unsteady row (robust CV > 10%, noise.py) is
-    re-measured once, longer: in its own worker (worker/measure.py's `remeasure_above`), which is spared the
-    framework's import and the load; in a fresh one where the worker did not (a device's older agent)."""
+    """run_worker with the machine's load recorded before and after; a row whose median moved in its window (its
+    drift-aware CI wider than +-5%, noise.py) is re-measured once, longer: in its own worker (worker/measure.py's
+    `remeasure_above`), which is spared the framework's import and the load; in a fresh one where the worker did not
+    (a device's older agent)."""
     job = dict(job, **job_extras(request))
     launcher, caps = launch.current(), launch.Caps.of(request)
     # a device launcher samples the load on the device itself, around its worker; the head's load says nothing there
@@ -48,9 +50,10 @@ def run_measured(job: dict, work_dir: Path, request) -> dict:
     remeasured = result.pop("remeasured", None)
     warnings = noise.assess(result, before, after) if result.get("status") == "ok" else []
     info = {"load_before": before, "load_after": after, "warnings": warnings, "extended": False}
-    if remeasured:  # the worker found its median unsteady and measured once more, longer: that window is the row's
-        info.update(extended=True, first_robust_cv=remeasured["first_robust_cv"])
-    # an unsteady median is what a longer steady state can fix; a busy machine or a clock change is only warned about.
+    if remeasured:  # the worker found its median moved and measured once more, longer: that window is the row's
+        first = {k: remeasured[k] for k in ("first_robust_cv", "first_ci_halfwidth") if k in remeasured}
+        info.update(extended=True, **first)
+    # a median that moved is what a longer steady state can fix; a busy machine or a clock change is only warned about.
     # A pruned probe (sweep/search.py) is not re-measured: its figures only had to show it clearly slower.
     pruned = bool((result.get("probe") or {}).get("pruned"))
     retry = remeasures(request) and not pruned and not remeasured
@@ -62,7 +65,7 @@ def run_measured(job: dict, work_dir: Path, request) -> dict:
         if retry.get("status") == "ok":
             retry_warnings = noise.assess(retry, after, after2)
             info.update(extended=True, first_robust_cv=result["latency_ms"].get("robust_cv"), load_after=after2,
-                        warnings=retry_warnings)
+                        first_ci_halfwidth=noise.median_halfwidth(result["latency_ms"]), warnings=retry_warnings)
             result = retry
     result["noise"] = info
     if request.rigor.cold_start and result.get("status") == "ok" and not pruned:

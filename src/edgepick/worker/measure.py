@@ -24,6 +24,7 @@ from edgepick.core.job import TimingPolicy
 from edgepick.core.procmem import peak_rss_mb, rss_mb, write_result
 from edgepick.core.registry import RUNTIMES
 from edgepick.inputs.data import load_inputs_npz
+from edgepick.measure import noise
 from edgepick.worker import energy, sensors
 from edgepick.worker.latency import probe, summarize, timed_loop
 
@@ -159,18 +160,20 @@ def _steady_state(job: dict, result: dict, runtime, artifact: Artifact, session,
 
 
 def _timed_steadily(job: dict, result: dict, call, policy: TimingPolicy) -> tuple[list[int], int]:
-    """The steady state; when its median wobbles (robust CV above the job's `remeasure_above`, measure/noise.py),
-    once more and longer in this process (twice the duration and samples), which replaces it: the first window was
-    a long warm-up, so the framework's import and the load are not paid again for the re-measure."""
+    """The steady state; when its median moved during the window (its drift-aware CI wider than the job's
+    `remeasure_above`, measure/noise.py), once more and longer in this process (twice the duration and samples),
+    which replaces it: the first window was a long warm-up, so the framework's import and the load are not paid
+    again for the re-measure. A wide spread around a steady median is no reason: more calls do not narrow it."""
     samples_ns, warm = timed_loop(call, policy)
     above = job.get("remeasure_above")  # None: not asked (rigor/run.remeasures says when)
     if above is None:
         return samples_ns, warm
-    robust_cv = summarize(samples_ns)["robust_cv"]
-    if robust_cv <= above:
+    first = summarize(samples_ns)
+    if not noise.moved(first, above):
         return samples_ns, warm
     longer = dataclasses.replace(policy.longer(), warmup_count=0, warmup_s=0.0)  # the first window warmed it up
-    result["remeasured"] = {"first_robust_cv": robust_cv, "first_samples": len(samples_ns)}
+    result["remeasured"] = {"first_robust_cv": first["robust_cv"], "first_samples": len(samples_ns),
+                            "first_ci_halfwidth": noise.median_halfwidth(first)}
     again, _ = timed_loop(call, longer)
     return again, warm + len(samples_ns)
 
