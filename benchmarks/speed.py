@@ -65,7 +65,8 @@ def one(spec: dict) -> dict:
             "phases": phases.split(total), "statuses": phases.statuses,
             "p50": {r["key"]: (r.get("latency_ms") or {}).get("p50") for r in run.rows if r["status"] == "ok"},
             "workers": {r["key"]: {"status": r["status"], **{k: r.get(k) for k in ("import_s", "load_s", "compile_s",
-                                                                                   "worker_wall_s")}}
+                                                                                   "worker_wall_s")},
+                                   "remeasured": bool((r.get("noise") or {}).get("extended"))}
                         for r in run.rows}}
 
 
