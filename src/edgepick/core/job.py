@@ -163,7 +163,6 @@ FIELDS: tuple[Field, ...] = (
     measured("load_s", float, "s", "the runtime's load(): parse, build, compile ahead of time"),
     measured("import_s", float, "s", "importing the runtime's framework in a fresh process"),
     measured("compile_s", float, "s", "a lazy compiler's build on its first call (torch.compile)"),
-    swept("compile_ahead_s", float, "s", "torch.compile's cold build on a core the conversions left idle (compile_s: its cache hit)"),
     measured("first_inference_ms", float, "ms", "the first call after load"),
     measured("throughput_per_s", float, "items/s", "batch x calls / steady-state seconds"),
     measured("peak_rss_mb", float, "MiB", "the worker's peak resident memory (VmHWM)"),

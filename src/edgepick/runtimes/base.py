@@ -63,9 +63,6 @@ class Runtime:
     thread_setting: ClassVar[str]  # the runtime's own knob that --threads sets, shown in `edgepick runtimes`
     description: ClassVar[str] = ""
     env: ClassVar[str | None] = None  # a venv of core/envs.py whose python runs this runtime's worker (None: this python)
-    # builds on its first call into an on-disk cache a later process reuses: built on a core the conversions leave
-    # idle (sweep/compile_ahead.py)
-    compiles_ahead: ClassVar[bool] = False
 
     @staticmethod
     def worker_env(threads: int) -> dict[str, str]:

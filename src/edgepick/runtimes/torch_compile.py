@@ -30,7 +30,6 @@ class TorchCompile(Runtime):
     precisions = ("fp32", "bf16")
     thread_setting = "torch.set_num_threads before compiling (inductor bakes the OpenMP thread count into its kernels)"
     description = "PyTorch 2 torch.compile, inductor backend, CPU C++ codegen; compile time reported apart as compile_s"
-    compiles_ahead = True  # Inductor's FX graph cache: the measuring worker's build is then a cache hit
 
     @classmethod
     def unavailable_reason(cls) -> str | None:

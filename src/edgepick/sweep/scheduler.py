@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -182,9 +181,6 @@ class _Sweep:
     rows: list[CandidateRow] = field(default_factory=list)
     conversions: dict[tuple, Any] = field(default_factory=dict)
     race: Any = None  # the search's bar (sweep/search.py), set by its first round
-    compiled_ahead: dict[str, float] = field(default_factory=dict)  # key -> seconds (sweep/compile_ahead.py)
-    _converting: dict[tuple, threading.Lock] = field(default_factory=dict)  # one conversion of a path at a time
-    _guard: threading.Lock = field(default_factory=threading.Lock)
 
     def save(self, row: CandidateRow) -> None:
         self.store.save_candidate(self.run.id, to_db(row))
@@ -256,12 +252,6 @@ class _Sweep:
     def convert(self, cand: Candidate, ref_dir: Path):
         """The candidate's converted artifact and steps, or the CandidateFailure that stopped it; once per path."""
         path_key = (tuple(cand.path), cand.key if cand.compression else None)
-        with self._guard:  # the conversions' pool may ask for a path another of its threads is converting
-            lock = self._converting.setdefault(path_key, threading.Lock())
-        with lock:
-            return self._convert_once(cand, ref_dir, path_key)
-
-    def _convert_once(self, cand: Candidate, ref_dir: Path, path_key: tuple):
         if path_key not in self.conversions:
             try:
                 if cand.compression:

@@ -35,7 +35,7 @@ from edgepick.core.rows import CandidateRow
 from edgepick.launch import base as launch
 from edgepick.plan.planner import Candidate
 from edgepick.rigor import run as rigor
-from edgepick.sweep import compile_ahead, history
+from edgepick.sweep import history
 from edgepick.sweep.racing import MARGIN, Race, stands_aside
 
 # Without history: the runtimes most often fastest on CPUs first, so the first bar is already a good one.
@@ -129,8 +129,6 @@ def _measured(sw, race: Race, cand: Candidate, row: CandidateRow, predicted: dic
         row["reason"] = " ".join(row["reason"].split())
     if cand.key in predicted:
         row["prediction"] = predicted[cand.key]
-    if cand.key in getattr(sw, "compiled_ahead", {}):  # built on an idle core; compile_s was then a cache hit
-        row["compile_ahead_s"] = sw.compiled_ahead[cand.key]
     _recorded(sw, race, cand, row)
     sw.notify("measured", {"key": cand.key, "status": row["status"]})
     return row
@@ -223,16 +221,13 @@ def _trusted(cand: Candidate, prediction: dict | None, sw) -> CandidateRow | Non
 
 def _convert_ahead(sw, candidates: list[Candidate]) -> None:
     """Every distinct conversion, in parallel over the allowed cores, before any timing (conversions need no quiet
-    cores; timings do); torch.compile's builds on a core they leave idle (sweep/compile_ahead.py). A failure is
-    kept for its rows, as when converted one by one."""
+    cores; timings do). A failure is kept for its rows, as when converted one by one."""
     unique = list({(tuple(c.path or ()), c.key if c.compression else None): c for c in candidates if c.path}.values())
-    builds = compile_ahead.wanted(candidates) if launch.current().device is None else []  # a device builds its own
     if not unique:
         return
     unique.sort(key=_typical_s, reverse=True)  # the longest first (LPT, Graham 1969): the last to finish starts early
     cores = allowed_cores(sw.request)
     sw.notify("phase", {"name": "convert", "total": len(unique)})
-    finished: list[str] = []  # list.append is atomic: the builds stop starting once every conversion is in
 
     def one(cand: Candidate) -> None:
         sw.notify("converting", {"key": "+".join(cand.path)})
@@ -240,14 +235,10 @@ def _convert_ahead(sw, candidates: list[Candidate]) -> None:
             sw.convert(cand, sw.run_dir)
         except Exception:  # noqa: BLE001 - left for the candidate's own turn, which reports it as a row
             pass
-        finished.append(cand.key)
         sw.notify("converted", {"key": "+".join(cand.path)})
 
-    tasks = [lambda c=c: one(c) for c in unique]
-    if builds and len(cores) > 1:  # queued last: a thread reaches it when no conversion is left to start
-        tasks.append(compile_ahead.task(sw, builds, converting=lambda: len(finished) < len(unique)))
-    with ThreadPoolExecutor(max_workers=max(1, min(len(cores), len(tasks)))) as pool:
-        list(pool.map(lambda work: work(), tasks))
+    with ThreadPoolExecutor(max_workers=max(1, min(len(cores), len(unique)))) as pool:
+        list(pool.map(one, unique))
     sw.notify("phase", {"name": "measure", "total": len(candidates)})
 
 
