@@ -105,13 +105,28 @@ def interleave_text(row: dict) -> str | None:
             f"median ratio B/A {v['median_ratio_b_over_a']:.3f}, sign test p={v['sign_test_p']:.2f} -> {v['verdict']}")
 
 
+def compile_text(row: dict) -> str | None:
+    """A lazy compiler's first-call build, and whether Inductor's cache had it (runtimes/torch_compile.py)."""
+    seconds = row.get("compile_s")
+    if seconds is None:
+        return None
+    cache = (row.get("runtime_details") or {}).get("inductor_cache")
+    if not cache:
+        return f"compiled on its first call in {seconds:.1f} s"
+    hits, misses = (sum(c[w] for c in cache.values()) for w in ("hit", "miss"))
+    how = ("a hit in Inductor's cache from an earlier process; a fresh machine builds it cold" if hits and not
+           cache["fx_graph"]["miss"] else "a cold build" if misses else "no cache consulted")
+    return f"compiled on its first call in {seconds:.1f} s ({how})"
+
+
 def row_lines(row: dict, top: int = 5, ops: bool = False) -> list[str]:
     lines = [row["device"]["latency_label"]] if (row.get("device") or {}).get("latency_label") else []  # issue 13
     if row.get("loadgen"):
         res = row["loadgen"]
         lines.append(f"LoadGen {res['error']}" if res.get("error") else "LoadGen " + loadgen_text(res))
     lines += ops_text(row, top, ops)
-    for text in (median_ci_text(row), roofline_text(row), noise_text(row), interleave_text(row), shared_text(row)):
+    for text in (median_ci_text(row), compile_text(row), roofline_text(row), noise_text(row), interleave_text(row),
+                 shared_text(row)):
         if text:
             lines.append(text)
     if row.get("energy"):
