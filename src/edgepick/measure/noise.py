@@ -70,12 +70,12 @@ def machine_load(sample_s: float = 0.2, reuse_within_s: float = 0.0) -> dict:
 
 
 def median_halfwidth(lat: dict) -> float | None:
-    """How far the median may be off, as a fraction of it: the half-width of one window's most honest CI (batch
-    medians, which cover drift within the window; else order statistics). None without a median."""
-    ci = lat.get("p50_ci95_batches") or lat.get("p50_ci95")
-    if not ci or not lat.get("p50"):
+    """How far the median may be off, as a fraction of it: the half-width of its most honest CI (best_ci: in one
+    window, batch medians, which cover drift within it; else order statistics). None without a median."""
+    if not lat.get("p50") or not lat.get("p50_ci95"):
         return None
-    return (ci[1] - ci[0]) / 2 / lat["p50"]
+    (lo, hi), _ = best_ci(lat)
+    return (hi - lo) / 2 / lat["p50"]
 
 
 def moved(lat: dict, above: float = CI_THRESHOLD) -> bool:

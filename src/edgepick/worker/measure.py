@@ -139,14 +139,14 @@ def _steady_state(job: dict, result: dict, runtime, artifact: Artifact, session,
     cores = sorted(os.sched_getaffinity(0))
     before = sensors.snapshot(cores)  # clocks and temperatures around the steady state: throttling shows on a board
     probe = energy.Probe.start()
-    samples_ns, warm = _timed_steadily(job, result, lambda: session.run(prepared), policy)
+    samples_ns, warm, summary = _timed_steadily(job, result, lambda: session.run(prepared), policy)
     result["energy"] = probe.stop(len(samples_ns) + warm, batch)
     after = sensors.snapshot(cores)
     readable = before["cpu_mhz"] is not None or before["thermal_c"]
     result["energy"]["sensors"] = {"before": before, "after": after} if readable else {
         "unavailable": sensors.availability(cores)}
     result["warmup_calls"] = probe_calls + warm  # every call before the steady state's samples
-    result["latency_ms"] = summarize(samples_ns)
+    result["latency_ms"] = summary
     result["latency_samples_ms"] = [s / 1e6 for s in samples_ns[: job.get("keep_samples", 5000)]]
     result["throughput_per_s"] = batch * len(samples_ns) / (sum(samples_ns) / 1e9)
     if job.get("loadgen") or job.get("profile_runs"):
@@ -159,23 +159,22 @@ def _steady_state(job: dict, result: dict, runtime, artifact: Artifact, session,
         frame_loop_phase(job, result, session, samples, batch, _batch_of)
 
 
-def _timed_steadily(job: dict, result: dict, call, policy: TimingPolicy) -> tuple[list[int], int]:
-    """The steady state; when its median moved during the window (its drift-aware CI wider than the job's
-    `remeasure_above`, measure/noise.py), once more and longer in this process (twice the duration and samples),
-    which replaces it: the first window was a long warm-up, so the framework's import and the load are not paid
-    again for the re-measure. A wide spread around a steady median is no reason: more calls do not narrow it."""
+def _timed_steadily(job: dict, result: dict, call, policy: TimingPolicy) -> tuple[list[int], int, dict]:
+    """The steady state (samples, warm-up calls, their summary); when its median moved during the window (its
+    drift-aware CI wider than the job's `remeasure_above`, measure/noise.py), once more and longer in this process
+    (twice the duration and samples), which replaces it: the first window was a long warm-up, so the framework's
+    import and the load are not paid again for the re-measure. A wide spread around a steady median is no reason:
+    more calls do not narrow it."""
     samples_ns, warm = timed_loop(call, policy)
-    above = job.get("remeasure_above")  # None: not asked (rigor/run.remeasures says when)
-    if above is None:
-        return samples_ns, warm
     first = summarize(samples_ns)
-    if not noise.moved(first, above):
-        return samples_ns, warm
+    above = job.get("remeasure_above")  # None: not asked (rigor/run.remeasures says when)
+    if above is None or not noise.moved(first, above):
+        return samples_ns, warm, first
     longer = dataclasses.replace(policy.longer(), warmup_count=0, warmup_s=0.0)  # the first window warmed it up
     result["remeasured"] = {"first_robust_cv": first["robust_cv"], "first_samples": len(samples_ns),
                             "first_ci_halfwidth": noise.median_halfwidth(first)}
     again, _ = timed_loop(call, longer)
-    return again, warm + len(samples_ns)
+    return again, warm + len(samples_ns), summarize(again)
 
 
 def _eval_outputs(job: dict, result: dict, session, samples) -> None:
