@@ -73,14 +73,33 @@ def test_slow_candidate_is_pruned_with_its_probe_and_reason(sleepy, fast):
 
 
 def test_fast_candidate_measured_after_slow_ones_is_never_pruned(sleepy, fast, monkeypatch):
-    # the slow runtime first: it sets a bad bar, measured in full; the fast ones come after it and win
+    # the slow runtime first: it sets a bad bar; the fast ones come after it and win
     monkeypatch.setattr(search, "PRIOR", ("torch-eager", "openvino", "onnxruntime"))
     run = _pick(f"{sleepy}:slow", fast, runtimes=["onnxruntime", "openvino", "torch-eager"], threads=[1])
     rows = {r["runtime"]: r for r in run.rows}
-    assert rows["torch-eager"]["status"] == "ok"  # no bar yet when it ran: measured in full
     assert rows["onnxruntime"]["status"] == "ok" and rows["openvino"]["status"] in ("ok", "pruned")
     assert run.picked["runtime"] in ("onnxruntime", "openvino")
     assert all(r["status"] != "pruned" or r["key"] != run.picked["key"] for r in run.rows)
+    # no bar yet when it ran: probed only (two windows), then judged against the bar the race ended with and
+    # pruned by its probe's own rule, never measured in full (before: a full steady state, 20 ms a call)
+    eager = rows["torch-eager"]
+    assert eager["status"] == "pruned", eager
+    assert eager["probe"]["pruned"]["best"] in {r["key"] for r in run.rows if r["status"] == "ok"}
+    assert run.context["search_outcome"]["deferred"] == 1
+    if eager["probe"].get("deferred"):  # its probe's windows had their cores: judged on them, no second worker
+        assert len(eager["probe"]["windows"]) >= 2 and eager["notes"][-1] == f"{racing.DEFERRED}: clearly slower"
+    else:  # other work took part of its cores in a window (a shared machine): a contender, measured again
+        assert eager["notes"][-1].startswith(racing.DEFERRED) and "measured in full" in eager["notes"][-1]
+
+
+def test_a_deferred_row_that_still_contends_is_measured_in_full(sleepy, fast):
+    # one runtime, two thread counts within noise: the first has no bar and another of its batch is to come, so it
+    # is deferred; its probe is then the bar, it is not held to itself, and both are measured in full
+    run = _pick(f"{sleepy}:steady", fast, runtimes=["torch-eager"], threads=[1, 2])
+    first = next(r for r in run.rows if r["threads"] == 1)
+    assert first["status"] == "ok" and not first["probe"].get("deferred"), first  # the full measurement's row
+    assert any(n.startswith(racing.DEFERRED) and "measured in full" in n for n in first["notes"])
+    assert first["latency_ms"]["samples"] > first["probe"]["latency_ms"]["samples"] or first.get("warmup_calls")
 
 
 def test_candidates_within_noise_both_stay_contenders(sleepy, fast):

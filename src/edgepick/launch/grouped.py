@@ -80,6 +80,7 @@ class SharedWorkers:
         self.groups: list[dict] = []  # what each shared worker did, for the run's search summary
         self.upcoming: list[Upcoming] = []
         self.started: dict[tuple, _Started] = {}
+        self.used: set[tuple] = set()  # groups whose worker has been taken: a later round of one starts afresh
         self._dirs = 0
 
     def plan(self, upcoming: list[Upcoming]) -> None:
@@ -129,7 +130,7 @@ class SharedWorkers:
             started.process.send("go")
         outcome = started.process.wait(caps.timeout_s, since=go)
         after = noise.machine_load()
-        counts = {"pruned": 0, "measured": 0, "failed": 0}
+        counts = {"pruned": 0, "deferred": 0, "measured": 0, "failed": 0}
         for position, ((job, out_dir), member) in enumerate(zip(jobs, members)):
             result = _read(Path(member["result"]))
             if outcome.oom or not _kept(result, position):
@@ -137,7 +138,8 @@ class SharedWorkers:
             result.update(load_before=before, load_after=after, memory_cap=_cap(caps, mechanism))
             self.ready[_identity(job, out_dir)] = result
             probe = result.get("probe") or {}
-            counts["failed" if result["status"] != "ok" else "pruned" if probe.get("pruned") else "measured"] += 1
+            done = "pruned" if probe.get("pruned") else "deferred" if probe.get("deferred") else "measured"
+            counts["failed" if result["status"] != "ok" else done] += 1
         self.groups.append({"runtime": jobs[0][0]["runtime"], "members": len(jobs), **counts,
                             "wall_s": round(outcome.wall_s, 2), "timed_out": outcome.timed_out,
                             **({"imported_beside": beside} if started.imported else {})})
@@ -146,11 +148,13 @@ class SharedWorkers:
     def _imported(self, key: tuple, caps: Caps, mechanism: str | None) -> _Started | None:
         """The group's worker, its framework imported: started now with the next planned ones if it is not yet."""
         keys = [group_key(u.job) for u in self.upcoming]
-        if key not in self.started and key in keys:
-            batch = [u for u in self.upcoming[keys.index(key):] if group_key(u.job) not in self.started]
+        if key not in self.started and key in keys and key not in self.used:  # used: a second round starts now
+            batch = [u for u in self.upcoming[keys.index(key):]
+                     if group_key(u.job) not in self.started and group_key(u.job) not in self.used]
             for upcoming in batch[:self.ahead]:
                 self._start_ahead(upcoming, caps, mechanism)
             self._wait_imports(caps.timeout_s)
+        self.used.add(key)
         started = self.started.pop(key, None)
         if started is not None and not started.imported:
             started.process.kill()

@@ -54,9 +54,11 @@ def run_measured(job: dict, work_dir: Path, request) -> dict:
         first = {k: remeasured[k] for k in ("first_robust_cv", "first_ci_halfwidth") if k in remeasured}
         info.update(extended=True, **first)
     # a median that moved is what a longer steady state can fix; a busy machine or a clock change is only warned about.
-    # A pruned probe (sweep/search.py) is not re-measured: its figures only had to show it clearly slower.
-    pruned = bool((result.get("probe") or {}).get("pruned"))
-    retry = remeasures(request) and not pruned and not remeasured
+    # A pruned probe (sweep/search.py) is not re-measured: its figures only had to show it clearly slower; nor is a
+    # deferred one (sweep/racing.py), which is measured in full after the others if it still contends.
+    probed = result.get("probe") or {}
+    probed_only = bool(probed.get("pruned") or probed.get("deferred"))
+    retry = remeasures(request) and not probed_only and not remeasured
     if retry and any(w.startswith(noise.UNSTEADY) for w in warnings) and result.get("status") == "ok":
         longer = request.time.policy.longer()
         retry = launcher.launch(dict(job, timing=longer.to_dict(), remeasure_above=None), work_dir, caps)
@@ -68,7 +70,7 @@ def run_measured(job: dict, work_dir: Path, request) -> dict:
                         first_ci_halfwidth=noise.median_halfwidth(result["latency_ms"]), warnings=retry_warnings)
             result = retry
     result["noise"] = info
-    if request.rigor.cold_start and result.get("status") == "ok" and not pruned:
+    if request.rigor.cold_start and result.get("status") == "ok" and not probed_only:
         from edgepick.rigor.coldstart import cold_start
 
         result["cold_start"] = cold_start(job, work_dir, request.rigor.cold_start, request.time.timeout_s,

@@ -120,10 +120,11 @@ class Fleet:
             for r in (row, *race.record(cand, row)):
                 arrived.put(r)
 
+        race.expect(cands, {})
         with launch.using(launcher):
             for cand in search.order(cands, {}):
                 recorded(cand, measured(cand))
-            race.measure_fallen(measured, recorded)  # a bar that fell (its copy fails now) prunes nothing
+            race.finish(measured, recorded)  # the rows probed before any bar, then those whose bar fell
 
     def after_sweep(self, rows: list[dict], spec, artifacts_root, run_dir: Path, inputs_path: Path, request,
                     pick_best, notify=None) -> list[dict]:

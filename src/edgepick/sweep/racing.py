@@ -7,6 +7,14 @@ and it must still agree when the run ends: the verdicts across precisions (measu
 BF16/FP16 row that passed on its own when its FP32 copy disagrees (the copy, not the precision, differs). So each
 row is recorded with its runtime's rows reconciled at once, the bars are drawn again from the rows that stand, and
 a row pruned against a bar that fell is measured again (measure_fallen()): a copy found wrong never prunes a right one.
+
+No row is measured in full before a bar exists at its batch size: a candidate probed while none does (the first
+runtime's, or its group's) is `deferred` when others of its batch size are still to come (expect()), its probe
+taking the two windows a pruning needs, and is judged after the loop against the bar the race ends with (finish()):
+pruned by the probe's own rule, or measured in full then. Before, the first runtime was measured in full and, where
+its median moved, re-measured, however far it ended from the best (ONNX Runtime on the demo: 14 s of 87, 3.9x the
+pick). A candidate history calls the likely best (LIKELY_BEST) is measured in full at once, as before: deferring a
+winner only costs it a second process.
 """
 
 from __future__ import annotations
@@ -20,10 +28,13 @@ from edgepick.core.job import PROBE_POLICY
 from edgepick.core.rows import CandidateRow
 from edgepick.measure.verdicts import reconcile
 from edgepick.plan.planner import Candidate
+from edgepick.worker.latency import judged_slower
 
 MARGIN = 1.3  # above the CIs' own width: a probe's median may sit a little off the steady state's (short warm-up)
 DEADLINE_FACTOR = 10
 DEADLINE_FLOOR_S = 60.0  # a lazy compiler (torch.compile: 18 s here) or a slow import must still reach its probe
+LIKELY_BEST = 1.05  # history's ratio to the best at or under which a candidate is never deferred
+DEFERRED = "probed before any bar existed, so judged against the race's last bar"
 
 
 def stands_aside(request) -> str | None:
@@ -57,13 +68,26 @@ class Race:
     best: dict[int, _Best] = field(default_factory=dict)
     deadlines: dict[str, tuple[float, _Best]] = field(default_factory=dict)  # key -> (deadline, the best it came from)
     settled: dict[str, tuple[Candidate, CandidateRow]] = field(default_factory=dict)  # every row recorded, in order
+    pending: dict[int, set[str]] = field(default_factory=dict)  # batch -> keys expected and not yet recorded
+    likely: set[str] = field(default_factory=set)  # keys history calls the likely best: never deferred
+    deferred: dict[str, Candidate] = field(default_factory=dict)  # probed without a bar, judged in finish()
+
+    def expect(self, candidates: list[Candidate], predicted: dict[str, dict]) -> None:
+        """The candidates the loop will record, and history's predictions (sweep/history.py)."""
+        for c in candidates:
+            self.pending.setdefault(c.batch, set()).add(c.key)
+        self.likely = {k for k, p in predicted.items() if p["history_ratio"] <= LIKELY_BEST}
 
     def probe_job(self, cand: Candidate) -> dict | None:
         """What the worker's probe needs (None: no probe, the full measurement as before)."""
         if not self.enabled:
             return None
         best = self.best.get(cand.batch)
+        if best and best.key == cand.key:  # a deferred row measured in full: never held to its own probe
+            best = None
         bar = best and {"best_p50_ms": best.p50, "best_upper_ms": best.upper, "best_key": best.key, "margin": MARGIN}
+        if bar is None and self.pending.get(cand.batch, set()) - {cand.key} and cand.key not in self.likely:
+            return {"bar": None, "defer": True}
         return {"bar": bar}
 
     def deadline(self, cand: Candidate, timeout_s: float) -> float:
@@ -82,6 +106,7 @@ class Race:
         changed with it (to be saved again): an FP32 row passed beside this one, or rows failed with their FP32
         copy. The bars are then drawn again from the rows that stand."""
         self.settled[cand.key] = (cand, row)
+        self.pending.get(cand.batch, set()).discard(cand.key)
         changed = reconcile([r for _, r in self.settled.values()])
         self.settle(cand, row)
         if not changed:
@@ -107,6 +132,8 @@ class Race:
             row["reason"] = (f"probe ran past its deadline of {deadline:.0f} s ({DEADLINE_FACTOR}x "
                              f"the best's {best.wall_s:.1f} s in its worker); measure it with --exhaustive")
         else:
+            if row["status"] == "ok" and probe.get("deferred"):
+                self.deferred[cand.key] = cand
             self._offer(cand, row)
 
     def _offer(self, cand: Candidate, row: CandidateRow) -> None:
@@ -130,6 +157,41 @@ class Race:
             if bar and bar not in standing:
                 fallen.append((cand, bar))
         return fallen
+
+    def finish(self, measure: Callable[[Candidate], CandidateRow], recorded: Callable[[Candidate, CandidateRow], None],
+               together: Callable[[list[Candidate]], None] | None = None) -> None:
+        """After the loop: the deferred rows judged against the bars that stand (the clearly slower pruned, the
+        contenders measured in full: `together` first launches them a runtime at a time, as the loop does), then the
+        rows whose bar fell. `measure` measures a candidate (a fresh worker, probed against the bar first) and
+        `recorded` records its row here."""
+        contenders = self.judge_deferred(recorded)
+        if together and contenders:
+            together(contenders)
+        for cand in contenders:
+            row = measure(cand)
+            row.setdefault("notes", []).append(f"{DEFERRED}: a contender, measured in full after the others")
+            recorded(cand, row)
+        self.measure_fallen(measure, recorded)
+
+    def judge_deferred(self, recorded: Callable[[Candidate, CandidateRow], None]) -> list[Candidate]:
+        """Each row probed before any bar existed is pruned when two of its probe's windows that count lie clearly
+        above the bar its batch size ends with (worker/latency.judged_slower: the worker's own rule), and handed
+        to `recorded`; the others are returned: contenders, to be measured in full."""
+        contenders = []
+        for key, cand in list(self.deferred.items()):
+            del self.deferred[key]
+            row, best = self.settled[key][1], self.best.get(cand.batch)
+            if row["status"] != "ok":  # its verdicts across precisions failed it since: nothing left to judge
+                continue
+            bar = best and {"best_upper_ms": best.upper, "margin": MARGIN}
+            if bar and best.key != key and judged_slower(row["probe"]["windows"], bar):
+                row["probe"]["pruned"] = {"ratio": row["probe"]["latency_ms"]["p50"] / best.p50, "best": best.key,
+                                          "margin": MARGIN, "best_upper_ms": best.upper}
+                row.setdefault("notes", []).append(f"{DEFERRED}: clearly slower")
+                recorded(cand, row)
+            else:
+                contenders.append(cand)
+        return contenders
 
     def measure_fallen(self, measure: Callable[[Candidate], CandidateRow],
                        recorded: Callable[[Candidate, CandidateRow], None]) -> None:

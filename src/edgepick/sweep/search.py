@@ -36,7 +36,7 @@ from edgepick.launch import base as launch
 from edgepick.plan.planner import Candidate
 from edgepick.rigor import run as rigor
 from edgepick.sweep import history
-from edgepick.sweep.racing import MARGIN, Race, stands_aside
+from edgepick.sweep.racing import DEFERRED, MARGIN, Race, stands_aside
 
 # Without history: the runtimes most often fastest on CPUs first, so the first bar is already a good one.
 PRIOR = ("onnxruntime", "openvino", "litert", "ncnn", "tvm", "torch-compile", "torchscript", "torch-eager",
@@ -78,6 +78,7 @@ def measure_all(sw, candidates: list[Candidate]) -> None:
     losers = sorted(k for k, p in predicted.items() if p["predicted"] == "loses" and k not in sw.done)
     if losers:  # said before measuring; measured all the same unless --trust-history
         sw.notify("predicted", {"loses": losers, "skipped": sw.request.search.trust_history})
+    race.expect(candidates, predicted)
     todo = [c for c in candidates if c.key not in sw.done]
     _convert_ahead(sw, [c for c in todo if not c.blocked and not c.compression])
     shared = sw.shared_workers = _shared_workers(sw, race)
@@ -117,7 +118,13 @@ def _measure_in_order(sw, race: Race, candidates: list[Candidate], predicted: di
     def recorded(cand: Candidate, row: CandidateRow) -> None:
         by_key[cand.key] = _measured(sw, race, cand, row, predicted)
 
-    race.measure_fallen(measure_again, recorded)  # a bar that fell (its copy fails now) prunes nothing
+    def together(contenders: list[Candidate]) -> None:  # the deferred contenders, a runtime's in one worker
+        again: set = set()
+        for cand in contenders:
+            if shared is not None:
+                _measure_together(sw, race, shared, cand, contenders, again)
+
+    race.finish(measure_again, recorded, together)  # the rows probed before any bar; a bar that fell prunes nothing
     rows = [by_key[c.key] for c in candidates]
     for row in history.check(rows):
         sw.save(row)
@@ -266,7 +273,9 @@ def summary(sw) -> dict:
     """What the search did, for the stored run and its outputs: how much was pruned, or why it stood aside."""
     pruned = sum(r["status"] == "pruned" for r in sw.rows)  # on every device, for a fleet run
     why_not = stands_aside(sw.request)
-    out = {"rule": f"racing: probe CI low > {MARGIN} x best probe CI high", "rows": len(sw.rows), "pruned": pruned}
+    deferred = sum(any(n.startswith(DEFERRED) for n in r.get("notes") or []) for r in sw.rows)
+    out = {"rule": f"racing: probe CI low > {MARGIN} x best probe CI high", "rows": len(sw.rows), "pruned": pruned,
+           "deferred": deferred}
     shared = getattr(sw, "shared_workers", None)
     if shared is not None and shared.groups:  # what each shared worker did (launch/grouped.py)
         out["shared_workers"] = shared.groups

@@ -57,13 +57,16 @@ PROBE_WINDOWS = 4  # at most: two windows must count; a starved one is tried aga
 STARVED_PAUSE_S = 0.5  # let a burst of other work pass before the next window
 
 
-def probe(call: Callable[[], object], bar: dict | None, share: CoreShare | None = None) -> dict:
+def probe(call: Callable[[], object], bar: dict | None, share: CoreShare | None = None,
+          judged_later: bool = False) -> dict:
     """The probe's windows against the bar: {"summary", "samples_ns", "warm", "windows", "pruned"}.
 
     A first window not clearly slower ends the probe (a contender). A clearly slower one gets another: two windows
     that count (clearly slower, and the worker had its pinned cores to itself) prune, so a burst of other work on a
     shared machine cannot decide a race. The figures kept are the window kindest to the candidate. `share` reads
-    the share of the pinned cores the worker had in a window (the cores' busy time less its own)."""
+    the share of the pinned cores the worker had in a window (the cores' busy time less its own). `judged_later`:
+    no bar exists yet, and the race judges this probe against the bar it ends with (sweep/racing.py), so it takes
+    the two windows that count a pruning needs, each with its CI (`ci_low`)."""
     windows, counted, calls = [], 0, 0
     straight_on = replace(PROBE_POLICY, warmup_count=0, warmup_s=0.0)  # right after a window: it was the warm-up
     policy, share = PROBE_POLICY, share or CoreShare()
@@ -74,7 +77,7 @@ def probe(call: Callable[[], object], bar: dict | None, share: CoreShare | None 
         summary = summarize(samples_ns)
         windows.append((summary, samples_ns, calls + warm, had))  # every call before the window warmed it
         calls += warm + len(samples_ns)
-        if not bar or not clearly_slower(summary, bar):
+        if not (bar and clearly_slower(summary, bar)) and not (judged_later and bar is None):
             break
         if had == 1.0:
             counted += 1
@@ -85,8 +88,15 @@ def probe(call: Callable[[], object], bar: dict | None, share: CoreShare | None 
             time.sleep(STARVED_PAUSE_S)
             policy = PROBE_POLICY
     summary, samples_ns, warm, _ = min(windows, key=lambda w: w[0]["p50"])
-    return {"summary": summary, "samples_ns": samples_ns, "warm": warm, "pruned": counted == 2,
-            "windows": [{"p50": w[0]["p50"], "cpu_share": round(w[3], 2)} for w in windows]}
+    return {"summary": summary, "samples_ns": samples_ns, "warm": warm, "pruned": bool(bar) and counted == 2,
+            "windows": [{"p50": w[0]["p50"], "ci_low": w[0]["p50_ci95"][0], "cpu_share": round(w[3], 2)}
+                        for w in windows]}
+
+
+def judged_slower(windows: list[dict], bar: dict) -> bool:
+    """The probe's own rule on windows taken before the bar existed: two that count (the worker had its cores)
+    whose CIs lie clearly above it."""
+    return sum(w["cpu_share"] == 1.0 and w["ci_low"] > bar["margin"] * bar["best_upper_ms"] for w in windows) >= 2
 
 
 def median_ci(sorted_ms: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:

@@ -105,19 +105,24 @@ def _first_inference(job: dict, result: dict, session, samples):
 
 def _probe(job: dict, result: dict, session, prepared) -> bool:
     """The search's probe (sweep/search.py; the windows: worker/latency.probe) against the best probe so far.
-    True when clearly slower: the probe's figures become the row's and the steady state is skipped; otherwise the
-    probe was part of the warm-up and the full measurement follows."""
+    True when it ends the measurement: clearly slower (pruned), or probed before any bar existed and left to be
+    judged against the race's last bar (`deferred`: sweep/racing.py measures it in full then if it contends); the
+    probe's figures become the row's and the steady state is skipped. Otherwise the probe was part of the warm-up
+    and the full measurement follows."""
     result["phase"] = "probe"
-    bar = job["probe"].get("bar")
-    found = probe(lambda: session.run(prepared), bar)
+    bar, deferred = job["probe"].get("bar"), bool(job["probe"].get("defer"))
+    found = probe(lambda: session.run(prepared), bar, judged_later=deferred)
     summary, samples_ns = found["summary"], found["samples_ns"]
     result["probe"] = {"latency_ms": {k: summary[k] for k in ("p50", "p90", "p50_ci95", "robust_cv", "samples")},
                        "warmup_calls": found["warm"], "windows": found["windows"]}
-    if not found["pruned"]:
+    if found["pruned"]:
+        ratio = summary["p50"] / bar["best_p50_ms"]
+        result["probe"]["pruned"] = {"ratio": ratio, "best": bar["best_key"], "margin": bar["margin"],
+                                     "best_upper_ms": bar["best_upper_ms"]}
+    elif deferred:
+        result["probe"]["deferred"] = True
+    else:
         return False
-    ratio = summary["p50"] / bar["best_p50_ms"]
-    result["probe"]["pruned"] = {"ratio": ratio, "best": bar["best_key"], "margin": bar["margin"],
-                                 "best_upper_ms": bar["best_upper_ms"]}
     result.update(latency_ms=summary, latency_samples_ms=[s / 1e6 for s in samples_ns], warmup_calls=found["warm"],
                   throughput_per_s=job["batch"] * len(samples_ns) / (sum(samples_ns) / 1e9))
     return True
@@ -129,7 +134,7 @@ def _steady_state(job: dict, result: dict, runtime, artifact: Artifact, session,
     if job.get("probe"):
         started = time.perf_counter()
         if _probe(job, result, session, prepared):
-            return  # clearly slower than the best probe: its eval outputs are checked, its steady state is not run
+            return  # pruned or deferred: its eval outputs are checked, its steady state is not run (yet)
         # a contender: the probe's calls were warm-up calls, so they count towards the warm-up's count and time
         probed = result["probe"]
         probe_calls = probed["warmup_calls"] + probed["latency_ms"]["samples"]
