@@ -107,3 +107,62 @@ def test_an_fp32_row_passed_beside_its_reduced_row_is_raced_on_its_own_probe():
         PROBES[OV32.key] = 9.0
     assert changed == [fp32] and fp32["status"] == "pruned" and "passes beside" in fp32["notes"][0]
     assert race.best[1].key == OV16.key  # 5 ms, agreeing: the bar now
+
+
+def _deferred_row(cand: Candidate, p50: float, shares=(1.0, 1.0)) -> dict:
+    """A row probed before any bar: two windows (their CIs +-2%), no steady state."""
+    windows = [{"p50": p50, "ci_low": p50 * 0.98, "cpu_share": s} for s in shares]
+    probe = {"latency_ms": {"p50": p50, "p50_ci95": [p50 * 0.98, p50 * 1.02], "samples": 20}, "windows": windows,
+             "deferred": True}
+    return {"key": cand.key, "runtime": cand.runtime, "precision": cand.precision, "threads": 2, "batch": 1,
+            "status": "ok", "reason_class": None, "reason": None, "probe": probe, "latency_ms": {"p50": p50},
+            "equivalence": {"max_abs_err": 0.001, "cosine": 0.999999}}
+
+
+def test_the_first_runtime_is_deferred_judged_at_the_end_and_its_bar_still_stands():
+    ort, ov, eager = (Candidate("onnxruntime", "fp32", 2, 1, []), Candidate("openvino", "fp32", 2, 1, []),
+                      Candidate("torch-eager", "fp32", 2, 1, []))
+    race = racing.Race(enabled=True)
+    race.expect([ort, ov, eager], {})
+    assert race.probe_job(ort) == {"bar": None, "defer": True}  # no bar, others of its batch to come
+    race.record(ort, _deferred_row(ort, 4.0))  # its probe is the bar now
+    assert race.probe_job(ov)["bar"]["best_key"] == ort.key and "defer" not in race.probe_job(ov)
+    slow = _row(eager, race)  # 13 ms against the 4 ms bar: pruned by its probe
+    race.record(eager, slow)
+    assert slow["status"] == "pruned" and slow["probe"]["pruned"]["best"] == ort.key
+    PROBES[ov.key] = 1.0
+    try:
+        race.record(ov, _row(ov, race))  # OpenVINO 1 ms: a contender, measured in full, the bar now
+    finally:
+        del PROBES[ov.key]
+    measured, recorded = [], []
+    race.finish(lambda c: measured.append(c.key) or {}, lambda c, r: recorded.append((c.key, r)) or race.record(c, r))
+    first = race.settled[ort.key][1]
+    assert first["status"] == "pruned" and first["probe"]["pruned"]["best"] == ov.key  # 4 ms: clearly slower
+    assert first["notes"] == [f"{racing.DEFERRED}: clearly slower"]
+    assert measured == [] and race.stale() == []  # its pruned row (torch-eager) is not measured again: 13 > 4 > 1
+
+
+def test_a_deferred_probe_whose_windows_did_not_count_is_measured_in_full():
+    ort, ov = Candidate("onnxruntime", "fp32", 2, 1, []), Candidate("openvino", "fp32", 2, 1, [])
+    race = racing.Race(enabled=True)
+    race.expect([ort, ov], {"onnxruntime/fp32/t2/b1": {"history_ratio": 3.0}})
+    race.record(ort, _deferred_row(ort, 4.0, shares=(1.0, 0.5)))  # other work took half the cores in a window
+    PROBES[ov.key] = 1.0
+    try:
+        race.record(ov, _row(ov, race))
+    finally:
+        del PROBES[ov.key]
+    measured = []
+    race.finish(lambda c: measured.append(c.key) or dict(_deferred_row(c, 4.0), probe={}), lambda c, r: None)
+    assert measured == [ort.key]  # one window that counts never prunes: measured in full instead
+
+
+def test_history_s_likely_best_and_the_last_of_its_batch_are_never_deferred():
+    ort, ov = Candidate("onnxruntime", "fp32", 2, 1, []), Candidate("openvino", "fp32", 2, 1, [])
+    race = racing.Race(enabled=True)
+    race.expect([ort, ov], {ort.key: {"history_ratio": 1.0}})
+    assert race.probe_job(ort) == {"bar": None}  # history calls it the likely best: measured in full at once
+    race = racing.Race(enabled=True)
+    race.expect([ov], {})
+    assert race.probe_job(ov) == {"bar": None}  # nothing else of its batch size to come: nothing to wait for

@@ -34,7 +34,7 @@ class Phases:
     def __init__(self) -> None:
         self.t0 = time.monotonic()
         self.marks: dict[str, float] = {}
-        self.statuses: dict[str, int] = {}
+        self.last: dict[str, str] = {}  # key -> its row's latest status (a row judged or measured again says twice)
 
     def on(self, kind: str, info: dict) -> None:
         now = time.monotonic() - self.t0
@@ -46,7 +46,15 @@ class Phases:
             self.marks.setdefault("measure_start", now)
         elif kind == "measured":
             self.marks["measure_end"] = now
-            self.statuses[info["status"]] = self.statuses.get(info["status"], 0) + 1
+            self.last[info["key"]] = info["status"]
+
+    @property
+    def statuses(self) -> dict[str, int]:
+        """Rows per status, each row counted once, at its latest status."""
+        out: dict[str, int] = {}
+        for status in self.last.values():
+            out[status] = out.get(status, 0) + 1
+        return out
 
     def split(self, total_s: float | None = None) -> dict[str, float]:
         """Seconds per phase: load_reference, convert, measure (probes and measurements), after (passes, the pick)."""
@@ -74,7 +82,7 @@ def sweep_with_progress(sweep: Callable[[Callable[[str, dict], None]], Any], qui
     bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    TextColumn("left"), TimeRemainingColumn(), _Current(), console=console, disable=quiet)
     tasks: dict[str, Any] = {}
-    kept = {"run_id": None, "total": None, "rows": 0}  # what the store holds, for the Ctrl-C message
+    kept = {"run_id": None, "total": None, "rows": 0, "seen": set()}  # what the store holds, for the Ctrl-C message
     phases = Phases()
 
     def task(name: str, total: int | None):
@@ -101,7 +109,8 @@ def sweep_with_progress(sweep: Callable[[Callable[[str, dict], None]], Any], qui
         elif kind == "measuring":  # the measure bar comes after the convert bar: made at its first candidate
             label = "probe + measure" if info.get("phase") == "probe" else "measure"
             bar.update(task("measure", kept["total"]), description=label, current=info["key"], since=time.monotonic())
-        elif kind in ("measured", "reused"):
+        elif kind in ("measured", "reused") and info["key"] not in kept["seen"]:  # a row measured again: once
+            kept["seen"].add(info["key"])
             kept["rows"] += kind == "measured"
             bar.advance(task("measure", kept["total"]))
         elif kind == "predicted" and not quiet:

@@ -146,7 +146,9 @@ class Race:
     def stale(self) -> list[tuple[Candidate, str]]:
         """The pruned rows whose bar fell after they were pruned (the row that set it fails now), with that row's
         key: to be measured again against the bars that stand."""
-        standing = {key for key, (_, row) in self.settled.items() if row["status"] == "ok"}
+        # a bar stands while its row agrees: measured, or pruned since (a deferred row judged slower than a later
+        # bar, which is then slower still than what it pruned)
+        standing = {key for key, (_, row) in self.settled.items() if row["status"] in ("ok", "pruned")}
         fallen = []
         for key, (cand, row) in self.settled.items():
             if row["status"] != "pruned":
