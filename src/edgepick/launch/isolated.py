@@ -18,7 +18,7 @@ import numpy as np
 
 from edgepick.core import errors, paths
 from edgepick.core.errors import CandidateFailure, UserError
-from edgepick.launch import memcap
+from edgepick.launch import conversion_memo, memcap
 from edgepick.launch.subprocess import classify, spawn_capped
 
 # Steps (loading, eval inputs, reference, conversions, compression) run under the candidates' own limits, as the
@@ -169,8 +169,13 @@ def convert_isolated(path: list[str], spec, artifacts_root: Path, inputs_path: P
     job = {"path": list(path), "artifact": spec.artifact.to_dict(), "signature": spec.signature.to_dict(),
            "cache_root": str(artifacts_root), "inputs": str(inputs_path), "reference": str(reference_path(run_dir)),
            "tolerance": request.workload.tolerance.to_dict()}
-    result = run_task("convert", job, work, request)
-    if result["status"] == "ok":
+    record = conversion_memo.record_path(job, artifacts_root, spec.content_hash)
+    result = conversion_memo.lookup(record, artifacts_root)  # made and checked before: no worker needed
+    if result is None:
+        result = run_task("convert", job, work, request)
+        if result["status"] == "ok":
+            conversion_memo.keep(record, result["artifact"], result["steps"])
+    if result.get("status", "ok") == "ok":
         return Artifact.from_dict(result["artifact"]), result["steps"]
     where = f"conversion {' -> '.join(path)}"
     if result["status"] == "failed":
