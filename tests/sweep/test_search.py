@@ -266,3 +266,22 @@ def test_starved_windows_never_prune_and_a_contender_stops_at_one():
     assert all(w["cpu_share"] == 0.0 for w in found["windows"])
     fast = latency.probe(lambda: None, _BAR)  # faster than the bar: a contender after one window
     assert not fast["pruned"] and len(fast["windows"]) == 1
+
+
+def test_a_deferred_probe_warms_up_as_a_steady_state_and_takes_two_windows():
+    import time
+
+    from edgepick.core.job import TimingPolicy
+    from edgepick.worker import latency
+
+    started = time.perf_counter()
+
+    def warming():  # 2 ms a call for the first 0.45 s (lazy set-up), then 0.2 ms: a bar read early is 10x loose
+        _spin(2.0 if time.perf_counter() - started < 0.45 else 0.2)
+
+    found = latency.probe(warming, None, share=_Share(1.0), judged_later=True, warm_up=TimingPolicy())
+    assert found["warm"] > 0 and not found["pruned"] and len(found["windows"]) == 2  # two that count, to judge later
+    assert found["summary"]["p50"] < 0.5 and all(w["ci_low"] < 0.5 for w in found["windows"])
+    started = time.perf_counter()
+    early = latency.probe(warming, None, share=_Share(1.0))  # a probe's own warm-up (0.1 s): read while warming
+    assert len(early["windows"]) == 1 and early["summary"]["p50"] > 1.0

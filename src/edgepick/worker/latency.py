@@ -58,7 +58,7 @@ STARVED_PAUSE_S = 0.5  # let a burst of other work pass before the next window
 
 
 def probe(call: Callable[[], object], bar: dict | None, share: CoreShare | None = None,
-          judged_later: bool = False) -> dict:
+          judged_later: bool = False, warm_up: TimingPolicy | None = None) -> dict:
     """The probe's windows against the bar: {"summary", "samples_ns", "warm", "windows", "pruned"}.
 
     A first window not clearly slower ends the probe (a contender). A clearly slower one gets another: two windows
@@ -66,10 +66,15 @@ def probe(call: Callable[[], object], bar: dict | None, share: CoreShare | None 
     shared machine cannot decide a race. The figures kept are the window kindest to the candidate. `share` reads
     the share of the pinned cores the worker had in a window (the cores' busy time less its own). `judged_later`:
     no bar exists yet, and the race judges this probe against the bar it ends with (sweep/racing.py), so it takes
-    the two windows that count a pruning needs, each with its CI (`ci_low`)."""
+    the two windows that count a pruning needs, each with its CI (`ci_low`). `warm_up`: a longer warm-up before the
+    first window (a deferred probe's: it sets the bar every later candidate is held to, so it warms up as a steady
+    state does; a bar read off a half-warm process is loose, and lets slower rivals through as contenders)."""
     windows, counted, calls = [], 0, 0
     straight_on = replace(PROBE_POLICY, warmup_count=0, warmup_s=0.0)  # right after a window: it was the warm-up
     policy, share = PROBE_POLICY, share or CoreShare()
+    if warm_up is not None:
+        policy = replace(PROBE_POLICY, warmup_count=max(PROBE_POLICY.warmup_count, warm_up.warmup_count),
+                         warmup_s=max(PROBE_POLICY.warmup_s, warm_up.warmup_s))
     for _ in range(PROBE_WINDOWS):
         share.start()
         samples_ns, warm = timed_loop(call, policy)

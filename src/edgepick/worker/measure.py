@@ -111,7 +111,8 @@ def _probe(job: dict, result: dict, session, prepared) -> bool:
     and the full measurement follows."""
     result["phase"] = "probe"
     bar, deferred = job["probe"].get("bar"), bool(job["probe"].get("defer"))
-    found = probe(lambda: session.run(prepared), bar, judged_later=deferred)
+    steady = TimingPolicy(**job.get("timing", {}))  # a deferred probe sets the first bar: the steady state's warm-up
+    found = probe(lambda: session.run(prepared), bar, judged_later=deferred, warm_up=steady if deferred else None)
     summary, samples_ns = found["summary"], found["samples_ns"]
     result["probe"] = {"latency_ms": {k: summary[k] for k in ("p50", "p90", "p50_ci95", "robust_cv", "samples")},
                        "warmup_calls": found["warm"], "windows": found["windows"]}
