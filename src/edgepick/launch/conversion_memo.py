@@ -19,17 +19,14 @@ import json
 import os
 from pathlib import Path
 
+from edgepick.core.artifact import file_sha256
 from edgepick.core.fingerprint import versions
 from edgepick.core.version import __version__
 
 
 @functools.lru_cache(maxsize=64)
 def _file_sha256(path: str, size: int, mtime_ns: int) -> str:  # size and mtime: a rewritten file is read again
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return file_sha256(path)
 
 
 def _sha(path: Path) -> str:
