@@ -136,9 +136,12 @@ def _device_lost_then_resume(cluster, home: Path) -> None:
     rows = _rows_by_key(doc)
     lost = [k for k, r in rows.items() if r["reason_class"] == "device-lost"]
     assert lost and all(k.endswith("@dev-b") and "dev-b" in rows[k]["reason"] for k in lost)
+    # dev-a finished: each row measured, or pruned by the device's own race (a 1.5 s steady state is longer than
+    # the probe, so the search prunes: opencv-dnn read 1.8x onnxruntime here)
     for rt in ("onnxruntime", "opencv-dnn", "torchscript"):
-        assert rows[f"{rt}/fp32/t1/b1@dev-a"]["status"] == "ok"
-    before = {k: r["latency_ms"] for k, r in rows.items() if r["status"] == "ok"}
+        assert rows[f"{rt}/fp32/t1/b1@dev-a"]["status"] in ("ok", "pruned")
+    assert any(r["status"] == "ok" for k, r in rows.items() if k.endswith("@dev-a"))
+    before = {k: r["latency_ms"] for k, r in rows.items() if r["status"] in ("ok", "pruned")}
 
     cluster.add_device("dev-b", [1], 900 * MB, {"EDGEPICK_ENVS": str(Path(cluster.tmp) / "no-envs")}, "127.0.0.4")
     cluster.wait_alive(["dev-b"])
@@ -149,7 +152,7 @@ def _device_lost_then_resume(cluster, home: Path) -> None:
     rows2 = _rows_by_key(doc2)
     assert not [k for k, r in rows2.items() if r["reason_class"] == "device-lost"]
     for key in lost:
-        assert rows2[key]["status"] in ("ok", "failed") and rows2[key]["device"]["name"] == "dev-b"
+        assert rows2[key]["status"] in ("ok", "pruned", "failed") and rows2[key]["device"]["name"] == "dev-b"
     for key, latency in before.items():  # measured rows were reused, not measured again
         assert rows2[key]["latency_ms"] == latency, key
 
