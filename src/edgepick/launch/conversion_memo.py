@@ -66,7 +66,7 @@ def record_path(job: dict, artifacts_root: Path, model_hash: str) -> Path | None
 
 
 def lookup(record: Path | None, artifacts_root: Path) -> dict | None:
-    """The worker's earlier answer {"artifact", "steps"}, every step marked cached, or None."""
+    """The worker's earlier answer {"status": "ok", "artifact", "steps"}, every step marked cached, or None."""
     if record is None or not record.is_file():
         return None
     try:
@@ -80,7 +80,7 @@ def lookup(record: Path | None, artifacts_root: Path) -> dict | None:
         real = os.path.realpath(name)
         if os.path.commonpath([root, real]) != root or not os.path.exists(real):
             return None
-    return {"artifact": artifact, "steps": [dict(step, cached=True) for step in found["steps"]]}
+    return {"status": "ok", "artifact": artifact, "steps": [dict(step, cached=True) for step in found["steps"]]}
 
 
 def keep(record: Path | None, artifact: dict, steps: list[dict]) -> None:

@@ -175,7 +175,7 @@ def convert_isolated(path: list[str], spec, artifacts_root: Path, inputs_path: P
         result = run_task("convert", job, work, request)
         if result["status"] == "ok":
             conversion_memo.keep(record, result["artifact"], result["steps"])
-    if result.get("status", "ok") == "ok":
+    if result["status"] == "ok":
         return Artifact.from_dict(result["artifact"]), result["steps"]
     where = f"conversion {' -> '.join(path)}"
     if result["status"] == "failed":

@@ -121,10 +121,10 @@ def _measure_in_order(sw, race: Race, candidates: list[Candidate], predicted: di
     def together(contenders: list[Candidate]) -> None:  # the deferred contenders, a runtime's in one worker
         again: set = set()
         for cand in contenders:
-            if shared is not None:
-                _measure_together(sw, race, shared, cand, contenders, again)
+            _measure_together(sw, race, shared, cand, contenders, again)
 
-    race.finish(measure_again, recorded, together)  # the rows probed before any bar; a bar that fell prunes nothing
+    # the rows probed before any bar; a bar that fell prunes nothing
+    race.finish(measure_again, recorded, together if shared is not None else None)
     rows = [by_key[c.key] for c in candidates]
     for row in history.check(rows):
         sw.save(row)
