@@ -151,6 +151,41 @@ def test_workers_run_under_the_parent_death_signal(home):
     assert out.stdout.strip() == "9", out.stderr  # SIGKILL
 
 
+EXITING_WORKER = textwrap.dedent("""
+    import atexit, pathlib, sys, tempfile, threading, time
+
+    out = pathlib.Path(sys.argv[1])
+    keep = tempfile.TemporaryDirectory(dir=out)  # removed by its finalizer, an atexit handler
+
+    def late():
+        time.sleep(0.3)
+        (out / "thread-done").write_text("1")
+
+    threading.Thread(target=late).start()  # not a daemon: a normal exit waits for it
+    atexit.register(lambda: (out / "atexit-ran").write_text(keep.name))
+    sys.stdout.write("unflushed")  # no newline, and stdout is a pipe: still in Python's buffer at exit
+    sys.exit(int(sys.argv[2]))
+""")
+
+
+@pytest.mark.parametrize("code", [0, 3])
+def test_a_worker_ends_as_a_normal_exit_does_without_the_teardown(home, code):
+    """worker/child.py skips the interpreter's teardown, and nothing else of an exit: the status, the buffered
+    output, the non-daemon threads, the atexit handlers and the temporary folders they remove."""
+    (home.parent / "exiting_worker.py").write_text(EXITING_WORKER)
+    out_dir = home.parent / f"exit-{code}"
+    out_dir.mkdir()
+    done = subprocess.run([sys.executable, "-m", "edgepick.worker.child", str(os.getpid()), "exiting_worker",
+                           str(out_dir), str(code)], capture_output=True, text=True, cwd=home.parent, timeout=60,
+                          env=dict({k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"},
+                                   PYTHONPATH=os.pathsep.join([str(home.parent), os.environ.get("PYTHONPATH", "")])))
+    assert done.returncode == code, done.stderr
+    assert done.stdout == "unflushed"
+    assert (out_dir / "thread-done").exists()
+    temp = (out_dir / "atexit-ran").read_text()
+    assert not os.path.exists(temp)  # the TemporaryDirectory's finalizer ran
+
+
 HOSTILE_FACTORIES = textwrap.dedent("""
     import os, signal, time
 

@@ -96,11 +96,35 @@ def _no_import_beside_a_measurement(run_dir):
 
 
 def test_ahead_count_follows_the_cores_and_the_free_memory():
-    from edgepick.launch.grouped import ahead_count
+    from edgepick.launch.grouped import ahead_count, held_count
 
     gib = 2**30
     assert [ahead_count(1, 24 * gib), ahead_count(2, 24 * gib), ahead_count(16, 24 * gib)] == [1, 2, 4]
     assert [ahead_count(4, 1 * gib + 1), ahead_count(4, 3 * gib), ahead_count(4, None)] == [1, 3, 1]
+    assert [held_count(1 * gib + 1), held_count(3 * gib), held_count(64 * gib), held_count(None)] == [1, 3, 16, 1]
+
+
+def test_the_next_import_starts_as_soon_as_one_is_done(tmp_path):
+    """Three groups planned, two importing at a time: the third's import starts when onnxruntime's (0.3 s here)
+    is done, not when torch's (1.5 s) is; all three are imported before the first group is sent its members."""
+    from edgepick.launch.base import LOCAL, Caps
+    from edgepick.launch.grouped import SharedWorkers, Upcoming
+
+    shared = SharedWorkers(LOCAL, ahead=2, held=3)
+    jobs = {rt: {"runtime": rt, "artifact": {"path": str(tmp_path / "missing.onnx")}, "threads": 1, "batch": 1,
+                 "cores": None, "inputs": str(tmp_path / "missing.npz")}
+            for rt in ("onnxruntime", "torch-eager", "opencv-dnn")}
+    shared.plan([Upcoming(jobs[rt], tmp_path) for rt in jobs])
+    try:
+        shared.measure([(jobs["onnxruntime"], tmp_path / "ort")], Caps(timeout_s=60))
+        waiting = {rt: shared.started[(rt, jobs[rt]["artifact"]["path"])] for rt in ("torch-eager", "opencv-dnn")}
+        assert all(w.imported == 2 and w.process.proc.poll() is None for w in waiting.values())
+        third_started = (waiting["opencv-dnn"].group_dir / "ahead.json").stat().st_mtime
+        assert third_started < (waiting["torch-eager"].group_dir / "imported.json").stat().st_mtime
+        first_go = (tmp_path / "shared-worker-0" / "group.json").stat().st_mtime
+        assert all((w.group_dir / "imported.json").stat().st_mtime <= first_go for w in waiting.values())
+    finally:
+        shared.close()
 
 
 def test_a_worker_started_ahead_and_never_needed_ends_by_itself(tmp_path):

@@ -12,10 +12,12 @@ its own). Isolation between runtimes stays: one runtime, one artifact per proces
 fleet device measures each job alone.
 
 Imports ahead: the search tells `plan()` which groups come, in order. When a group's turn comes and its worker is
-not started yet, it and the next ones (as many as the cores allowed, see `ahead_count`) are started together and
-import their frameworks side by side; only when every one of them has imported (or died) is the first sent its
-group, so an import overlaps other imports, never a measurement. The next groups then find their workers imported
-and waiting (blocked on stdin: asleep, no CPU). A worker not needed in the end is sent EOF and ends.
+not started yet, it and the next ones (as many as free memory lets wait at once, see `held_count`) are started and
+import their frameworks, as many side by side as the cores allowed (`ahead_count`), the next starting as soon as
+one is done, so no core waits for the slowest import of a batch; only when every one of them has imported (or died)
+is the first sent its group, so an import overlaps other imports, never a measurement. The next groups then find
+their workers imported and waiting (blocked on stdin: asleep, no CPU). A worker not needed in the end is sent EOF
+and ends.
 """
 
 from __future__ import annotations
@@ -56,10 +58,17 @@ class Upcoming:
 
 
 def ahead_count(cores: int, available_bytes: int | None) -> int:
-    """How many workers import at once: one per allowed core, at most 4, and at most one per GiB of free memory
-    (an imported framework waiting its turn holds its memory: a small board must not swap for it)."""
-    by_memory = max(1, available_bytes // 2**30) if available_bytes else 1
-    return max(1, min(cores, 4, by_memory))
+    """How many workers import at once: one per allowed core, at most 4, and never more than may wait at once."""
+    return max(1, min(cores, 4, held_count(available_bytes)))
+
+
+MAX_HELD = 16  # imported workers waiting their turn at once, at most
+
+
+def held_count(available_bytes: int | None) -> int:
+    """How many imported workers may wait their turn at once: one per GiB of free memory, at most MAX_HELD (each
+    holds its framework's memory, up to 0.7 GiB for TensorFlow: a small board must not swap for it)."""
+    return max(1, min(MAX_HELD, available_bytes // 2**30)) if available_bytes else 1
 
 
 @dataclass
@@ -72,10 +81,11 @@ class _Started:
 class SharedWorkers:
     """A launcher that answers launches of members a shared worker already measured (or pruned)."""
 
-    def __init__(self, inner: Launcher, ahead: int = 1) -> None:
+    def __init__(self, inner: Launcher, ahead: int = 1, held: int | None = None) -> None:
         self.inner = inner
         self.device = inner.device
-        self.ahead = ahead
+        self.ahead = ahead  # importing side by side
+        self.held = max(ahead, held or ahead)  # imported and waiting, at most
         self.ready: dict[tuple, dict] = {}
         self.groups: list[dict] = []  # what each shared worker did, for the run's search summary
         self.upcoming: list[Upcoming] = []
@@ -151,9 +161,7 @@ class SharedWorkers:
         if key not in self.started and key in keys and key not in self.used:  # used: a second round starts now
             batch = [u for u in self.upcoming[keys.index(key):]
                      if group_key(u.job) not in self.started and group_key(u.job) not in self.used]
-            for upcoming in batch[:self.ahead]:
-                self._start_ahead(upcoming, caps, mechanism)
-            self._wait_imports(caps.timeout_s)
+            self._import_ahead(batch[:self.held], caps, mechanism)
         self.used.add(key)
         started = self.started.pop(key, None)
         if started is not None and not started.imported:
@@ -161,7 +169,27 @@ class SharedWorkers:
             return None
         return started
 
-    def _start_ahead(self, upcoming: Upcoming, caps: Caps, mechanism: str | None) -> None:
+    def _import_ahead(self, batch: list[Upcoming], caps: Caps, mechanism: str | None) -> None:
+        """Start `batch`'s workers, `self.ahead` importing at a time, the next as soon as one has imported or died;
+        return when all have. `imported` then counts the workers that imported side by side. An import still
+        running after `caps.timeout_s` would run beside the measurements: it is ended, its group measured alone."""
+        side_by_side, pending, running = min(self.ahead, len(batch)), list(batch), []
+        while pending or running:
+            while pending and len(running) < side_by_side:
+                started = self._start_ahead(pending.pop(0), caps, mechanism)
+                if started is not None:
+                    running.append((started, time.monotonic() + caps.timeout_s))
+            for started, deadline in list(running):
+                if (started.group_dir / "imported.json").exists():
+                    started.imported = side_by_side
+                elif started.process.proc.poll() is None and time.monotonic() < deadline:
+                    continue
+                elif started.process.proc.poll() is None:
+                    started.process.kill()
+                running.remove((started, deadline))
+            time.sleep(0.02)
+
+    def _start_ahead(self, upcoming: Upcoming, caps: Caps, mechanism: str | None) -> _Started | None:
         group_dir = self._group_dir(upcoming.run_dir)
         job = upcoming.job
         spec = {"runtime": job["runtime"], "cores": job.get("cores"), "group": str(group_dir / "group.json"),
@@ -170,27 +198,11 @@ class SharedWorkers:
         try:
             python, overrides = envs.worker_launch(job)
         except errors.CandidateFailure:
-            return  # its members say it as their own rows
+            return None  # its members say it as their own rows
         process = CappedProcess(python, "edgepick.worker.shared_group", group_dir / "ahead.json", group_dir,
                                 caps.memory_limit, mechanism, _env(overrides), stdin=True)
         self.started[group_key(job)] = _Started(process, group_dir)
-
-    def _wait_imports(self, timeout_s: float) -> None:
-        """Until every worker started ahead has imported, died, or run out of `timeout_s`; `imported` then counts
-        the workers that imported side by side."""
-        deadline = time.monotonic() + timeout_s
-        waiting = [s for s in self.started.values() if not s.imported]
-        side_by_side = len(waiting)
-        while waiting and time.monotonic() < deadline:
-            for s in list(waiting):
-                if (s.group_dir / "imported.json").exists():
-                    s.imported = side_by_side
-                    waiting.remove(s)
-                elif s.process.proc.poll() is not None:
-                    waiting.remove(s)
-            time.sleep(0.02)
-        for s in waiting:  # an import still running would run beside the measurements: ended now, measured alone
-            s.process.kill()
+        return self.started[group_key(job)]
 
     def _group_dir(self, run_dir: Path) -> Path:
         group_dir = run_dir / f"shared-worker-{self._dirs}"

@@ -14,7 +14,7 @@ runs beside them. A candidate far slower than the best never runs into the full 
 of DEADLINE_FACTOR x the best candidate's whole worker time (at least DEADLINE_FLOOR_S). A runtime's configurations
 of one artifact (batch sizes, precisions) are measured in turn in one worker (launch/grouped.py), so the framework's
 import and the process are paid once per runtime, not once per row; runtimes never share a process. Those workers
-import their frameworks ahead, a few side by side (one per allowed core), before any of them measures.
+import their frameworks ahead, one per allowed core at a time, before any of them measures.
 
 The search prunes on latency only, so it stands aside (every row measured, as --exhaustive) where the pick is made
 on anything else: a --budget, an --optimize other than latency, compression or real time; and where
@@ -150,15 +150,16 @@ def _recorded(sw, race: Race, cand: Candidate, row: CandidateRow) -> None:
 def _shared_workers(sw, race: Race):
     """The launcher that measures a runtime's configurations in one worker (launch/grouped.py), or None where each
     is launched alone: no race, or a fleet device's launcher. As many workers import ahead at once as the cores
-    allowed (and free memory) permit."""
+    allowed permit, and as many wait imported as free memory lets."""
     import psutil
 
-    from edgepick.launch.grouped import SharedWorkers, ahead_count
+    from edgepick.launch.grouped import SharedWorkers, ahead_count, held_count
 
     if not race.enabled or launch.current().device is not None:
         return None
     available = psutil.virtual_memory().available  # what can be held without swapping (Linux: MemAvailable)
-    return SharedWorkers(launch.current(), ahead=ahead_count(len(allowed_cores(sw.request)), available))
+    return SharedWorkers(launch.current(), ahead=ahead_count(len(allowed_cores(sw.request)), available),
+                         held=held_count(available))
 
 
 def allowed_cores(request) -> list[int]:
