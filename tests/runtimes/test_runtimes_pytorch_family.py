@@ -3,6 +3,8 @@ torch.compile's compile time reported apart from inference by the real worker.""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -109,3 +111,15 @@ def test_executorch_converter_is_equivalent(tmp_path):
     assert art.format == "executorch-pte" and art.meta["xnnpack_delegate_calls"] >= 1
     x = np.random.default_rng(2).standard_normal((2, 1, 8, 8)).astype(np.float32)
     np.testing.assert_allclose(_run(ExecuTorch, art, x), _expected(module, x), rtol=1e-4, atol=1e-4)
+
+
+def test_the_executorch_runtime_imports_without_the_export_stack():
+    """runtimes/executorch.py loads the C++ bindings as portable_lib does, less portable_lib's import of
+    executorch.exir (about 5 s of a 6 s import): a measurement worker pays only for what runs the .pte."""
+    pytest.importorskip("executorch")
+    code = ("import sys; from edgepick.runtimes.executorch import ExecuTorch; ExecuTorch().import_framework(); "
+            "print(sorted(m for m in sys.modules if m.startswith('executorch.')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    loaded = out.stdout.strip()
+    assert out.returncode == 0 and "executorch.extension.pybindings._C" in loaded, out.stderr[-2000:]
+    assert "executorch.exir" not in loaded
