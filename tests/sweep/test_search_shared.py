@@ -50,8 +50,9 @@ def test_a_runtimes_configurations_share_one_worker(home, fast):
     beside = _beside()
     eager = [r for r in run.rows if r["runtime"] == "torch-eager"]
     assert [r["status"] for r in eager] == ["pruned", "pruned"], [r.get("reason") for r in eager]
-    assert [r["probe"]["shared_worker"] for r in eager] == [{"members": 2, "position": p, "imported_beside": beside}
-                                                            for p in (1, 2)]
+    assert [r["probe"]["shared_worker"] for r in eager] == [  # the first loaded and run once ahead, beside others
+        {"members": 2, "position": 1, "imported_beside": beside, "prepared_ahead": True},
+        {"members": 2, "position": 2, "imported_beside": beside}]
     assert all(r["equivalence"]["cosine"] > 0.9999 for r in eager)  # still checked against the reference
     assert eager[0]["import_s"] == eager[1]["import_s"] > 0.05  # the one import, taken ahead, for each configuration
     groups = run.context["search_outcome"]["shared_workers"]
@@ -172,3 +173,18 @@ def test_a_group_that_cannot_start_leaves_each_member_to_its_own_worker(tmp_path
     assert groups.measure(jobs, Caps()) == 0 and groups.ready == {}
     assert groups.groups == [{"runtime": "mxnet", "members": 2, "pruned": 0, "measured": 0,
                               "error": "the mxnet venv is not built"}]
+
+
+def test_a_preparation_made_ahead_serves_only_the_same_load():
+    """worker/shared_group.py: the first member's load and first inference made ahead serve a member that agrees on
+    everything the load depends on; another member (here batch 2) is prepared in its turn, the early one closed."""
+    from edgepick.worker.shared_group import _load_key, _ready_for
+
+    job = {"runtime": "onnxruntime", "artifact": {"path": "m.onnx", "meta": {}}, "threads": 1, "batch": 1,
+           "cores": [0], "inputs": "x.npz", "probe": {"bar": None}}
+    ready = {"key": _load_key(job), "result": {"load_s": 0.1}, "state": None}
+    job["artifact"]["meta"]["run_precision"] = "fp32"  # what loading fills in does not make it another load
+    assert _ready_for(dict(job, batch=2, artifact={"path": "m.onnx", "meta": {}}), ready) is None
+    assert not ready.get("used")
+    same = dict(job, artifact={"path": "m.onnx", "meta": {}}, probe={"bar": {"margin": 1.3}})
+    assert _ready_for(same, ready) == ({"load_s": 0.1}, None) and ready["used"]

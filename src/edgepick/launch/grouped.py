@@ -13,9 +13,11 @@ fleet device measures each job alone.
 
 Imports ahead: the search tells `plan()` which groups come, in order. When a group's turn comes and its worker is
 not started yet, it and the next ones (as many as free memory lets wait at once, see `held_count`) are started and
-import their frameworks, as many side by side as the cores allowed (`ahead_count`), the next starting as soon as
-one is done, so no core waits for the slowest import of a batch; only when every one of them has imported (or died)
-is the first sent its group, so an import overlaps other imports, never a measurement. The next groups then find
+import their frameworks, then load the group's first configuration and run its first inference (a lazy compiler
+compiles there), as many side by side as the cores allowed (`ahead_count`), the next starting as soon as one is
+done, so no core waits for the slowest of a batch, and a worker starts only while memory is free for it
+(`_room_for`); only when every one of them is ready (or died) is the first sent its group, so this work overlaps
+other workers' and never a measurement. The next groups then find
 their workers imported and waiting (blocked on stdin: asleep, no CPU). A worker not needed in the end is sent EOF
 and ends.
 """
@@ -176,6 +178,9 @@ class SharedWorkers:
         side_by_side, pending, running = min(self.ahead, len(batch)), list(batch), []
         while pending or running:
             while pending and len(running) < side_by_side:
+                if not _room_for(pending[0].job):  # the rest start in their turn, when memory was freed
+                    pending.clear()
+                    break
                 started = self._start_ahead(pending.pop(0), caps, mechanism)
                 if started is not None:
                     running.append((started, time.monotonic() + caps.timeout_s))
@@ -192,8 +197,9 @@ class SharedWorkers:
     def _start_ahead(self, upcoming: Upcoming, caps: Caps, mechanism: str | None) -> _Started | None:
         group_dir = self._group_dir(upcoming.run_dir)
         job = upcoming.job
+        first = dict(job, **({"rlimit_as_bytes": caps.memory_limit} if mechanism == "rlimit-as" else {}))
         spec = {"runtime": job["runtime"], "cores": job.get("cores"), "group": str(group_dir / "group.json"),
-                "imported": str(group_dir / "imported.json")}
+                "imported": str(group_dir / "imported.json"), "first": first}
         (group_dir / "ahead.json").write_text(json.dumps(spec))
         try:
             python, overrides = envs.worker_launch(job)
@@ -219,6 +225,17 @@ class SharedWorkers:
         if mechanism == "rlimit-as":
             member["rlimit_as_bytes"] = caps.memory_limit
         return member
+
+
+def _room_for(job: dict) -> bool:
+    """Whether one more worker may wait prepared: a framework (up to 0.7 GiB) and the loaded model (taken as three
+    times its file: the file, its compiled form, the arenas) fit in the memory free now."""
+    import psutil
+
+    path = Path(job["artifact"]["path"])
+    size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else (
+        path.stat().st_size if path.exists() else 0)
+    return psutil.virtual_memory().available >= 2**30 + 3 * size
 
 
 def _env(overrides: dict) -> dict:

@@ -28,7 +28,7 @@ from edgepick.core.job import PROBE_POLICY
 from edgepick.core.rows import CandidateRow
 from edgepick.measure.verdicts import reconcile
 from edgepick.plan.planner import Candidate
-from edgepick.worker.latency import judged_slower
+from edgepick.worker.latency import judged_slower, pruned_by
 
 MARGIN = 1.3  # above the CIs' own width: a probe's median may sit a little off the steady state's (short warm-up)
 DEADLINE_FACTOR = 10
@@ -59,6 +59,10 @@ class _Best:
     key: str
     wall_s: float
 
+    def bar(self) -> dict:
+        """The bar the worker's probe is held to (worker/latency.clearly_slower), and the race's end too."""
+        return {"best_p50_ms": self.p50, "best_upper_ms": self.upper, "best_key": self.key, "margin": MARGIN}
+
 
 @dataclass
 class Race:
@@ -85,7 +89,7 @@ class Race:
         best = self.best.get(cand.batch)
         if best and best.key == cand.key:  # a deferred row measured in full: never held to its own probe
             best = None
-        bar = best and {"best_p50_ms": best.p50, "best_upper_ms": best.upper, "best_key": best.key, "margin": MARGIN}
+        bar = best and best.bar()
         if bar is None and self.pending.get(cand.batch, set()) - {cand.key} and cand.key not in self.likely:
             return {"bar": None, "defer": True}
         return {"bar": bar}
@@ -185,10 +189,9 @@ class Race:
             row, best = self.settled[key][1], self.best.get(cand.batch)
             if row["status"] != "ok":  # its verdicts across precisions failed it since: nothing left to judge
                 continue
-            bar = best and {"best_upper_ms": best.upper, "margin": MARGIN}
+            bar = best and best.bar()
             if bar and best.key != key and judged_slower(row["probe"]["windows"], bar):
-                row["probe"]["pruned"] = {"ratio": row["probe"]["latency_ms"]["p50"] / best.p50, "best": best.key,
-                                          "margin": MARGIN, "best_upper_ms": best.upper}
+                row["probe"]["pruned"] = pruned_by(row["probe"]["latency_ms"]["p50"], bar)
                 row.setdefault("notes", []).append(f"{DEFERRED}: clearly slower")
                 recorded(cand, row)
             else:

@@ -101,7 +101,13 @@ def probe(call: Callable[[], object], bar: dict | None, share: CoreShare | None 
 def judged_slower(windows: list[dict], bar: dict) -> bool:
     """The probe's own rule on windows taken before the bar existed: two that count (the worker had its cores)
     whose CIs lie clearly above it."""
-    return sum(w["cpu_share"] == 1.0 and w["ci_low"] > bar["margin"] * bar["best_upper_ms"] for w in windows) >= 2
+    return sum(w["cpu_share"] == 1.0 and clearly_slower({"p50_ci95": (w["ci_low"], None)}, bar) for w in windows) >= 2
+
+
+def pruned_by(p50_ms: float, bar: dict) -> dict:
+    """What a pruned row keeps of the bar that pruned it (`probe.pruned`), in the worker or at the race's end."""
+    return {"ratio": p50_ms / bar["best_p50_ms"], "best": bar["best_key"], "margin": bar["margin"],
+            "best_upper_ms": bar["best_upper_ms"]}
 
 
 def median_ci(sorted_ms: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:

@@ -26,7 +26,7 @@ from edgepick.core.registry import RUNTIMES
 from edgepick.inputs.data import load_inputs_npz
 from edgepick.measure import noise
 from edgepick.worker import energy, sensors
-from edgepick.worker.latency import probe, summarize, timed_loop
+from edgepick.worker.latency import probe, pruned_by, summarize, timed_loop
 
 
 def _batch_of(samples: dict[str, np.ndarray], start: int, batch: int) -> dict[str, np.ndarray]:
@@ -42,11 +42,20 @@ def _has_nan(arrays: list[np.ndarray]) -> bool:
     return any(np.issubdtype(a.dtype, np.floating) and not np.isfinite(a).all() for a in arrays)
 
 
-def measure(job: dict, result: dict | None = None) -> dict:
-    """One candidate in this process, phase by phase: import, load, first inference, steady state, eval outputs.
-    `result["phase"]` always names the phase running, so a crash or a kill says where it happened; filled in place,
-    so what a failure leaves (the phase, the runtime's compile details) reaches the row."""
-    result = {} if result is None else result
+@dataclasses.dataclass
+class Prepared:
+    """A candidate loaded and past its first inference (a lazy compiler's compile): what the timings start from."""
+
+    runtime: object
+    artifact: Artifact
+    samples: dict
+    session: object
+    prepared: object
+
+
+def prepare(job: dict, result: dict) -> Prepared:
+    """Everything before the timings, none of which needs quiet cores: the process's caps, the import, the load, the
+    first inference. A shared worker started ahead runs it for its first member before its turn (worker/shared_group.py)."""
     result.update(phase="start", pid=os.getpid())
     if job.get("cores"):
         os.sched_setaffinity(0, job["cores"])
@@ -58,14 +67,23 @@ def measure(job: dict, result: dict | None = None) -> dict:
     artifact = Artifact.from_dict(job["artifact"])
     samples = load_inputs_npz(Path(job["inputs"]))
     session = _load(job, result, runtime, artifact, samples)
-    prepared = _first_inference(job, result, session, samples)
+    return Prepared(runtime, artifact, samples, session, _first_inference(job, result, session, samples))
+
+
+def measure(job: dict, result: dict | None = None, ready: Prepared | None = None) -> dict:
+    """One candidate in this process, phase by phase: import, load, first inference (`prepare`, unless `ready` says
+    it was done), steady state, eval outputs. `result["phase"]` always names the phase running, so a crash or a kill
+    says where it happened; filled in place, so what a failure leaves (the phase, the runtime's compile details)
+    reaches the row."""
+    result = {} if result is None else result
+    state = ready or prepare(job, result)
     if job.get("cold_only"):  # cold-start repeats (rigor/coldstart.py) stop at the first answer
-        return _finish(result, session)
-    _steady_state(job, result, runtime, artifact, session, samples, prepared)
+        return _finish(result, state.session)
+    _steady_state(job, result, state.runtime, state.artifact, state.session, state.samples, state.prepared)
     if job.get("skip_eval"):  # interleaved comparison windows only need the timings
-        return _finish(result, session)
-    _eval_outputs(job, result, session, samples)
-    return _finish(result, session)
+        return _finish(result, state.session)
+    _eval_outputs(job, result, state.session, state.samples)
+    return _finish(result, state.session)
 
 
 def _load(job: dict, result: dict, runtime, artifact: Artifact, samples):
@@ -117,9 +135,7 @@ def _probe(job: dict, result: dict, session, prepared) -> bool:
     result["probe"] = {"latency_ms": {k: summary[k] for k in ("p50", "p90", "p50_ci95", "robust_cv", "samples")},
                        "warmup_calls": found["warm"], "windows": found["windows"]}
     if found["pruned"]:
-        ratio = summary["p50"] / bar["best_p50_ms"]
-        result["probe"]["pruned"] = {"ratio": ratio, "best": bar["best_key"], "margin": bar["margin"],
-                                     "best_upper_ms": bar["best_upper_ms"]}
+        result["probe"]["pruned"] = pruned_by(summary["p50"], bar)
     elif deferred:
         result["probe"]["deferred"] = True
     else:
@@ -217,12 +233,28 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def run_one(job: dict) -> dict:
-    """The job's result: measured, or its failure classified by the phase it broke in."""
-    result: dict = {}
-    try:
-        measure(job, result)
+def run_one(job: dict, ready: tuple[dict, Prepared | None] | None = None) -> dict:
+    """The job's result: measured, or its failure classified by the phase it broke in. `ready`: what `prepare_early`
+    left for this job (its partial result, and the prepared candidate unless preparing it failed)."""
+    result, state = ready if ready is not None else ({}, None)
+    if result.get("status") != "failed" and classified(result, lambda: measure(job, result, state)):
         result["status"] = "ok"
+    result.setdefault("peak_rss_mb", _peak_rss_mb())
+    return result
+
+
+def prepare_early(job: dict) -> tuple[dict, Prepared | None]:
+    """`prepare` ahead of the job's turn: (its partial result, the prepared candidate or None where it failed, the
+    failure then classified in the result as `run_one` would)."""
+    result: dict = {}
+    done = classified(result, lambda: prepare(job, result))
+    return result, done if done is not False else None
+
+
+def classified(result: dict, step):
+    """step()'s value, or False with its failure classified into `result` (status, reason class, reason)."""
+    try:
+        return step()
     except errors.CandidateFailure as e:
         result.update(status="failed", reason_class=e.reason_class, reason=e.message)
     except MemoryError:
@@ -235,8 +267,7 @@ def run_one(job: dict) -> dict:
         else:
             result.update(status="failed", reason_class=_PHASE_CLASS.get(phase, errors.RUNTIME_ERROR), reason=message)
         result["traceback"] = traceback.format_exc()[-4000:]
-    result.setdefault("peak_rss_mb", _peak_rss_mb())
-    return result
+    return False
 
 
 def _peak_rss_mb() -> float:

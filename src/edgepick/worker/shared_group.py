@@ -14,10 +14,13 @@ left behind (None where the kernel refuses the reset); a later member's first in
 framework is already initialised (its own session and shapes are still new).
 
 Imported ahead (`python -m edgepick.worker.shared_group ahead.json`): the worker imports its framework as soon as it
-starts, says so (the `imported` file), and waits for one line on stdin; the parent starts a few such workers at
-once, so their imports overlap each other and never a measurement, and sends "go" once the group's file is written
-(EOF instead: not needed after all, it ends). The import time is then the one taken ahead, beside the others
-(`imported_beside` on the row).
+starts, then loads its first member and runs its first inference (a lazy compiler compiles there: torch.compile's
+cold build took 18-24 s on the corpus models), says so (the `imported` file), and waits for one line on stdin; the
+parent starts such workers a few at a time, so this work overlaps other workers' and never a measurement, and sends
+"go" once the group's file is written (EOF instead: not needed after all, it ends). The import, load and first
+inference are then the ones taken ahead, beside the others (`imported_beside`, `prepared_ahead` on the row). The
+first member's preparation is used only when the group's first member is the same load (runtime, artifact,
+threads, batch, cores, inputs); else it is closed and the member prepared in its turn.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from pathlib import Path
 
 from edgepick.core.procmem import rss_mb, write_result
 from edgepick.core.registry import RUNTIMES
-from edgepick.worker.measure import run_one
+from edgepick.worker.measure import prepare_early, run_one
 
 
 def _reset_peak_rss() -> bool:
@@ -43,15 +46,22 @@ def _reset_peak_rss() -> bool:
         return False
 
 
-def run_group(members: list[dict], ahead: dict | None = None) -> None:
+# What a member's load depends on: a preparation made ahead serves a member that agrees on all of them.
+SAME_LOAD = ("runtime", "artifact", "threads", "batch", "cores", "inputs", "rlimit_as_bytes")
+
+
+def run_group(members: list[dict], ahead: dict | None = None, ready: dict | None = None) -> None:
+    """Each member in turn, its result written before the next starts. `ready`: the first member's preparation
+    made ahead (`prepare_ahead`), used where the first member is that load."""
     first: dict = {}
     for position, job in enumerate(members):
         reset = position == 0 or _reset_peak_rss()
         started = time.perf_counter()
-        result = run_one(job)
+        result = run_one(job, _ready_for(job, ready) if position == 0 else None)
         result["worker_wall_s"] = time.perf_counter() - started
-        if position == 0 and ahead:  # its framework was imported before the job came: that import is the row's
-            result["worker_wall_s"] += ahead["import_s"]
+        if position == 0 and ahead:  # its framework was imported (and it maybe prepared) before the job came
+            early = ready["prepare_s"] if ready and ready.get("used") else 0.0
+            result["worker_wall_s"] += ahead["import_s"] + early
             result.update(import_s=ahead["import_s"], baseline_rss_mb=ahead["baseline_rss_mb"])
         if position == 0:
             first = {"import_s": result.get("import_s"), "baseline_rss_mb": result.get("baseline_rss_mb")}
@@ -64,7 +74,34 @@ def run_group(members: list[dict], ahead: dict | None = None) -> None:
             result["probe"]["shared_worker"] = {"members": len(members), "position": position + 1}
             if ahead:
                 result["probe"]["shared_worker"]["imported_beside"] = ahead["beside"]
+            if position == 0 and ready and ready.get("used"):
+                result["probe"]["shared_worker"]["prepared_ahead"] = True
         write_result(Path(job["result"]), result)
+
+
+def _ready_for(job: dict, ready: dict | None):
+    """The preparation made ahead, if it is this job's load; else closed (its memory freed) and None."""
+    if not ready:
+        return None
+    if _load_key(job) == ready["key"]:
+        ready["used"] = True
+        return ready["result"], ready["state"]
+    if ready["state"] is not None:
+        with contextlib.suppress(Exception):
+            ready["state"].session.close()
+    return None
+
+
+def prepare_ahead(job: dict) -> dict:
+    """The first member loaded and past its first inference now, ahead of its turn (a failure is kept, classified,
+    for its turn to report)."""
+    key, started = _load_key(job), time.perf_counter()  # the key first: loading fills in the artifact's meta
+    result, state = prepare_early(job)
+    return {"key": key, "result": result, "state": state, "prepare_s": time.perf_counter() - started}
+
+
+def _load_key(job: dict) -> str:
+    return json.dumps({k: job.get(k) for k in SAME_LOAD}, sort_keys=True)
 
 
 def import_ahead(spec: dict) -> dict:
@@ -84,11 +121,12 @@ def main(argv: list[str]) -> int:
         run_group(spec["members"])
         return 0
     ahead = import_ahead(spec)
-    Path(spec["imported"]).write_text(json.dumps(ahead))
+    ready = prepare_ahead(spec["first"]) if spec.get("first") else None
+    Path(spec["imported"]).write_text(json.dumps(dict(ahead, prepared=ready is not None)))
     if sys.stdin.readline().strip() != "go":  # EOF: the parent no longer needs this worker
         return 0
     group = json.loads(Path(spec["group"]).read_text())
-    run_group(group["members"], dict(ahead, beside=group["imported_beside"]))
+    run_group(group["members"], dict(ahead, beside=group["imported_beside"]), ready)
     return 0
 
 
