@@ -4,6 +4,8 @@
     .venv/bin/python benchmarks/speed.py --models digits-cnn,ocr-cls-ppocr-mobile --modes default,exhaustive
     PYTHONPATH=/tmp/old/src .venv/bin/python benchmarks/speed.py --models digits-cnn --modes baseline
                                                                   # an edgepick before the search (git archive)
+    .venv/bin/python benchmarks/speed.py --models fer-emotion-int8 --modes default --cold-only --keep /tmp/homes
+                                                                  # each run's home kept (its rows, worker logs)
 
 For each model and mode: a cold run (a fresh EDGEPICK_HOME: empty conversion cache and store, and an empty
 torch.compile Inductor cache kept with it) and a warm run (the same home again with --force: the caches kept, every
@@ -20,6 +22,7 @@ Corpus models are read from ~/.cache/edgepick/corpus (`benchmarks/corpus.py fetc
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -85,11 +88,15 @@ def timed(options: dict, mode: str, home: Path, force: bool) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1]) | {"wall_s": wall}
 
 
-def model_figures(name: str, modes: list[str], runtimes: list[str] | None = None, warm: bool = True) -> dict:
+def model_figures(name: str, modes: list[str], runtimes: list[str] | None = None, warm: bool = True,
+                  keep: Path | None = None) -> dict:
     options = _model_options(name) | {"runtimes": runtimes}
     out: dict = {"model": name, "options": options}
     for mode in modes:
-        with tempfile.TemporaryDirectory(prefix=f"speed-{mode}-") as tmp:
+        kept = keep / f"{name}-{mode}" if keep else None
+        if kept:
+            kept.mkdir(parents=True)  # a fresh home: a kept one from before would not be cold
+        with contextlib.nullcontext(str(kept)) if kept else tempfile.TemporaryDirectory(prefix=f"speed-{mode}-") as tmp:
             home = Path(tmp)
             out[mode] = {"cold": timed(options, mode, home, force=False)}
             out[mode]["warm"] = timed(options, mode, home, force=True) if warm else {}
@@ -139,6 +146,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--modes", default="default,exhaustive")
     ap.add_argument("--runtimes", help="comma-separated runtimes (default: all)")
     ap.add_argument("--cold-only", action="store_true", help="no warm run (the agreement is judged on cold runs)")
+    ap.add_argument("--keep", type=Path, help="keep each run's home under this folder (new), for its rows and logs")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -152,7 +160,7 @@ def main(argv: list[str] | None = None) -> None:
     for name in [m for m in args.models.split(",") if m]:
         try:
             figures.append(model_figures(name, modes, args.runtimes.split(",") if args.runtimes else None,
-                                         warm=not args.cold_only))
+                                         warm=not args.cold_only, keep=args.keep))
         except FileNotFoundError as e:
             print(f"skipped {e}", file=sys.stderr)
         # after every model: a long run stopped part-way keeps what it measured

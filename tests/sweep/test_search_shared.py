@@ -80,6 +80,8 @@ def test_a_runtimes_configurations_share_one_worker(home, fast):
     assert "measured in one worker with this runtime's 1 other configuration(s), 2 of 2" in details
     assert "its framework imported ahead" not in details  # the second round's worker was started alone
     assert "its framework imported ahead" in " ".join(row_lines(eager[1]))
+    assert "loaded and first run ahead too" in " ".join(row_lines(eager[0]))
+    assert "loaded and first run ahead" not in " ".join(row_lines(eager[1]))
 
 
 def _no_import_beside_a_measurement(run_dir):

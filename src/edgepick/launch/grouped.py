@@ -17,9 +17,8 @@ import their frameworks, then load the group's first configuration and run its f
 compiles there), as many side by side as the cores allowed (`ahead_count`), the next starting as soon as one is
 done, so no core waits for the slowest of a batch, and a worker starts only while memory is free for it
 (`_room_for`); only when every one of them is ready (or died) is the first sent its group, so this work overlaps
-other workers' and never a measurement. The next groups then find
-their workers imported and waiting (blocked on stdin: asleep, no CPU). A worker not needed in the end is sent EOF
-and ends.
+other workers' and never a measurement. The next groups then find their workers ready and waiting (blocked on
+stdin: asleep, no CPU). A worker not needed in the end is sent EOF and ends.
 """
 
 from __future__ import annotations
@@ -172,9 +171,10 @@ class SharedWorkers:
         return started
 
     def _import_ahead(self, batch: list[Upcoming], caps: Caps, mechanism: str | None) -> None:
-        """Start `batch`'s workers, `self.ahead` importing at a time, the next as soon as one has imported or died;
-        return when all have. `imported` then counts the workers that imported side by side. An import still
-        running after `caps.timeout_s` would run beside the measurements: it is ended, its group measured alone."""
+        """Start `batch`'s workers, `self.ahead` getting ready at a time (import, first configuration's load and
+        first inference), the next as soon as one is ready or died; return when all are. `imported` then counts the
+        workers made ready side by side. One still busy after `caps.timeout_s` would run beside the measurements:
+        it is ended, its group measured alone."""
         side_by_side, pending, running = min(self.ahead, len(batch)), list(batch), []
         while pending or running:
             while pending and len(running) < side_by_side:

@@ -76,6 +76,8 @@ def shared_text(row: dict) -> str | None:
     if beside is not None:  # the import ran before the job came, side by side with other workers' imports
         text += ("; " if text else "") + (f"its framework imported ahead, beside {beside} other worker(s) importing "
                                           "theirs (import_s was taken so)" if beside else "its framework imported ahead")
+    if shared.get("prepared_ahead"):  # load and first inference too (a lazy compiler's build), before its turn
+        text += "; loaded and first run ahead too (load_s, compile_s and the first inference were taken so)"
     return text or None
 
 
