@@ -114,7 +114,7 @@ def test_the_next_import_starts_as_soon_as_one_is_done(tmp_path):
     from edgepick.launch.grouped import SharedWorkers, Upcoming
 
     shared = SharedWorkers(LOCAL, ahead=2, held=3)
-    jobs = {rt: {"runtime": rt, "artifact": {"path": str(tmp_path / "missing.onnx")}, "threads": 1, "batch": 1,
+    jobs = {rt: {"runtime": rt, "artifact": {"format": "onnx", "path": str(tmp_path / "missing.onnx")}, "threads": 1, "batch": 1,
                  "cores": None, "inputs": str(tmp_path / "missing.npz")}
             for rt in ("onnxruntime", "torch-eager", "opencv-dnn")}
     shared.plan([Upcoming(jobs[rt], tmp_path) for rt in jobs])
@@ -137,7 +137,7 @@ def test_a_worker_started_ahead_and_never_needed_ends_by_itself(tmp_path):
     from edgepick.launch.grouped import SharedWorkers, Upcoming
 
     shared = SharedWorkers(LOCAL, ahead=2)
-    jobs = {rt: {"runtime": rt, "artifact": {"path": str(tmp_path / "missing.onnx")}, "threads": 1, "batch": 1,
+    jobs = {rt: {"runtime": rt, "artifact": {"format": "onnx", "path": str(tmp_path / "missing.onnx")}, "threads": 1, "batch": 1,
                  "cores": None, "inputs": str(tmp_path / "missing.npz")} for rt in ("onnxruntime", "opencv-dnn")}
     shared.plan([Upcoming(jobs[rt], tmp_path) for rt in jobs])
     answered = shared.measure([(jobs["onnxruntime"], tmp_path / "ort")], Caps(timeout_s=60))
@@ -187,6 +187,5 @@ def test_a_preparation_made_ahead_serves_only_the_same_load():
     ready = {"key": _load_key(job), "result": {"load_s": 0.1}, "state": None}
     job["artifact"]["meta"]["run_precision"] = "fp32"  # what loading fills in does not make it another load
     assert _ready_for(dict(job, batch=2, artifact={"path": "m.onnx", "meta": {}}), ready) is None
-    assert not ready.get("used")
     same = dict(job, artifact={"path": "m.onnx", "meta": {}}, probe={"bar": {"margin": 1.3}})
-    assert _ready_for(same, ready) == ({"load_s": 0.1}, None) and ready["used"]
+    assert _ready_for(same, ready) == ({"load_s": 0.1}, None)

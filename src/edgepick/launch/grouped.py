@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgepick.core import envs, errors
+from edgepick.core.artifact import Artifact
 from edgepick.launch import memcap
 from edgepick.launch.base import Caps, Launcher
 from edgepick.launch.subprocess import CappedProcess
@@ -229,12 +230,10 @@ class SharedWorkers:
 
 def _room_for(job: dict) -> bool:
     """Whether one more worker may wait prepared: a framework (up to 0.7 GiB) and the loaded model (taken as three
-    times its file: the file, its compiled form, the arenas) fit in the memory free now."""
+    times its files: the files, their compiled form, the arenas) fit in the memory free now."""
     import psutil
 
-    path = Path(job["artifact"]["path"])
-    size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else (
-        path.stat().st_size if path.exists() else 0)
+    size = Artifact.from_dict(job["artifact"]).size_bytes() or 0  # with its weights files (OpenVINO .bin, ONNX data)
     return psutil.virtual_memory().available >= 2**30 + 3 * size
 
 

@@ -47,7 +47,11 @@ def clearly_slower(probe: dict, bar: dict) -> bool:
     """The racing rule (Maron & Moore 1994, Hoeffding races; Birattari et al. 2002, F-Race): a candidate is out when
     the lower bound of its median's CI lies above the best probe's upper bound times a margin, so two candidates
     within noise of each other (overlapping CIs) both stay, and so does a rival the margin cannot rule out."""
-    return probe["p50_ci95"][0] > bar["margin"] * bar["best_upper_ms"]
+    return _above(probe["p50_ci95"][0], bar)
+
+
+def _above(ci_low_ms: float, bar: dict) -> bool:
+    return ci_low_ms > bar["margin"] * bar["best_upper_ms"]
 
 
 # A window in which other processes took part of the worker's cores (worker/contention.py) never counts towards
@@ -101,7 +105,7 @@ def probe(call: Callable[[], object], bar: dict | None, share: CoreShare | None 
 def judged_slower(windows: list[dict], bar: dict) -> bool:
     """The probe's own rule on windows taken before the bar existed: two that count (the worker had its cores)
     whose CIs lie clearly above it."""
-    return sum(w["cpu_share"] == 1.0 and clearly_slower({"p50_ci95": (w["ci_low"], None)}, bar) for w in windows) >= 2
+    return sum(w["cpu_share"] == 1.0 and _above(w["ci_low"], bar) for w in windows) >= 2
 
 
 def pruned_by(p50_ms: float, bar: dict) -> dict:

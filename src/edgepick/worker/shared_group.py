@@ -19,8 +19,8 @@ cold build took 18-24 s on the corpus models), says so (the `imported` file), an
 parent starts such workers a few at a time, so this work overlaps other workers' and never a measurement, and sends
 "go" once the group's file is written (EOF instead: not needed after all, it ends). The import, load and first
 inference are then the ones taken ahead, beside the others (`imported_beside`, `prepared_ahead` on the row). The
-first member's preparation is used only when the group's first member is the same load (runtime, artifact,
-threads, batch, cores, inputs); else it is closed and the member prepared in its turn.
+first member's preparation is used only when the group's first member is the same load (`SAME_LOAD`); else it is
+closed and the member prepared in its turn.
 """
 
 from __future__ import annotations
@@ -57,11 +57,11 @@ def run_group(members: list[dict], ahead: dict | None = None, ready: dict | None
     for position, job in enumerate(members):
         reset = position == 0 or _reset_peak_rss()
         started = time.perf_counter()
-        result = run_one(job, _ready_for(job, ready) if position == 0 else None)
+        early = _ready_for(job, ready) if position == 0 else None  # its load and first inference, made ahead
+        result = run_one(job, early)
         result["worker_wall_s"] = time.perf_counter() - started
         if position == 0 and ahead:  # its framework was imported (and it maybe prepared) before the job came
-            early = ready["prepare_s"] if ready and ready.get("used") else 0.0
-            result["worker_wall_s"] += ahead["import_s"] + early
+            result["worker_wall_s"] += ahead["import_s"] + (ready["prepare_s"] if early else 0.0)
             result.update(import_s=ahead["import_s"], baseline_rss_mb=ahead["baseline_rss_mb"])
         if position == 0:
             first = {"import_s": result.get("import_s"), "baseline_rss_mb": result.get("baseline_rss_mb")}
@@ -74,7 +74,7 @@ def run_group(members: list[dict], ahead: dict | None = None, ready: dict | None
             result["probe"]["shared_worker"] = {"members": len(members), "position": position + 1}
             if ahead:
                 result["probe"]["shared_worker"]["imported_beside"] = ahead["beside"]
-            if position == 0 and ready and ready.get("used"):
+            if early:
                 result["probe"]["shared_worker"]["prepared_ahead"] = True
         write_result(Path(job["result"]), result)
 
@@ -84,7 +84,6 @@ def _ready_for(job: dict, ready: dict | None):
     if not ready:
         return None
     if _load_key(job) == ready["key"]:
-        ready["used"] = True
         return ready["result"], ready["state"]
     if ready["state"] is not None:
         with contextlib.suppress(Exception):
@@ -122,7 +121,7 @@ def main(argv: list[str]) -> int:
         return 0
     ahead = import_ahead(spec)
     ready = prepare_ahead(spec["first"]) if spec.get("first") else None
-    Path(spec["imported"]).write_text(json.dumps(dict(ahead, prepared=ready is not None)))
+    Path(spec["imported"]).write_text(json.dumps(ahead))
     if sys.stdin.readline().strip() != "go":  # EOF: the parent no longer needs this worker
         return 0
     group = json.loads(Path(spec["group"]).read_text())
